@@ -1,0 +1,70 @@
+#ifndef RELAYWATCH_AGG_H
+#define RELAYWATCH_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chkuser.h"
+
+/*
+ * In-memory aggregation of one chunk: an open-addressing hash table per output table, keyed by
+ * (hour, string fields), whose strings are copied once into an arena. Rows come back sorted in
+ * primary-key order (hour, then the fields bytewise) so that the database writes them in index
+ * order and two writers take row locks in the same order.
+ */
+
+enum agg_table {
+	AGG_EVENT = 0,  /* host, service, event, reason */
+	AGG_RELAY = 1,  /* host, service, auth_user, sender, remote_ip, rcpt_domain */
+	AGG_DENIED = 2, /* host, service, remote_ip, sender, rcpt_domain */
+	AGG_TABLES = 3,
+};
+
+#define AGG_MAX_FIELDS 6
+
+/* Number of string fields of each table, and the column bound each field is cut to. */
+extern const unsigned agg_nfields[AGG_TABLES];
+extern const uint16_t agg_bound[AGG_TABLES][AGG_MAX_FIELDS];
+/* Column names in order (for SQL and for messages). */
+extern const char *const agg_table_name[AGG_TABLES];
+extern const char *const agg_field_name[AGG_TABLES][AGG_MAX_FIELDS];
+
+struct agg_row {
+	int64_t hour; /* UTC seconds, a multiple of 3600 */
+	uint64_t n;
+	uint32_t hash;
+	struct span f[AGG_MAX_FIELDS]; /* owned by the agg's arena */
+};
+
+struct agg;
+
+/* NULL on no memory. */
+struct agg *agg_create(void);
+/* Accepts NULL. */
+void agg_destroy(struct agg *a);
+/* Forgets every row, keeps the memory for the next chunk. */
+void agg_reset(struct agg *a);
+
+/*
+ * Adds n to the row (hour of utc, f[0..agg_nfields[t]]). Each field is cut to its bound first.
+ * Returns 0, or -1 on no memory.
+ */
+int agg_add(struct agg *a, enum agg_table t, int64_t utc, const struct span *f, uint64_t n);
+
+/* Adds one parsed event to every table it belongs to. */
+int agg_add_event(struct agg *a, int64_t utc, struct span host, struct span service,
+		  const struct chk_event *ev);
+
+/* Number of distinct rows of t. */
+size_t agg_rows(const struct agg *a, enum agg_table t);
+
+/*
+ * The rows of t in key order, valid until the next agg_add/agg_reset/agg_destroy. NULL (with
+ * *count 0) when t is empty or on no memory (then *count is SIZE_MAX).
+ */
+const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table t, size_t *count);
+
+/* Bytes of memory held (for the report of memory per distinct key). */
+size_t agg_memory(const struct agg *a);
+
+#endif

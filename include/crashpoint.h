@@ -1,0 +1,12 @@
+#ifndef RELAYWATCH_CRASHPOINT_H
+#define RELAYWATCH_CRASHPOINT_H
+
+/*
+ * Deterministic fault injection for the exactly-once test suite. When the environment variable
+ * RELAYWATCH_CRASH names a point as "NAME:N", the N-th time the program passes
+ * crashpoint("NAME") it kills itself with SIGKILL, as a power cut or the OOM killer would: no
+ * atexit handlers, no flushing, no cleanup. Unset, a crashpoint costs one branch.
+ */
+void crashpoint(const char *name);
+
+#endif

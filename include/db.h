@@ -1,0 +1,51 @@
+#ifndef RELAYWATCH_DB_H
+#define RELAYWATCH_DB_H
+
+#include <stdbool.h>
+
+#include "agg.h"
+#include "scan.h"
+
+/*
+ * The MySQL/MariaDB side of the ingester. Credentials come only from MySQL option files: the
+ * given --defaults-file, or the standard locations, reading the groups [client] and [relaywatch]
+ * (later groups override), as the mysql tools do. Every string that came from a log line reaches
+ * SQL only through mysql_real_escape_string_quote() or a bound parameter.
+ */
+struct db;
+
+/* Connects (defaults_file may be NULL). Returns NULL after logging the server's message. */
+struct db *db_connect(const char *defaults_file);
+
+/* Accepts NULL. */
+void db_destroy(struct db *db);
+
+/* Creates or upgrades the schema to the current version; idempotent. 0, or -1 (logged). */
+int db_migrate(struct db *db);
+
+/* The ledger row of a chunk. */
+struct db_chunk {
+	const char *id_hex; /* SHA-256 of the uncompressed bytes, 64 lowercase hex */
+	struct span host;   /* mail server (cut to 255 bytes) */
+	struct span source; /* original file name (cut to 1024 bytes) */
+	const struct scan_stats *st;
+};
+
+enum db_result {
+	DB_ERROR = -1,
+	DB_OK = 0,
+	DB_DUPLICATE = 1, /* the chunk is already in the ledger: nothing was written */
+};
+
+/*
+ * Writes the chunk's ledger row and every row of agg in one transaction. A chunk already in the
+ * ledger changes nothing and returns DB_DUPLICATE. On a deadlock, lock wait timeout or lost
+ * connection the whole transaction is rolled back, the connection re-established and the
+ * transaction replayed, a bounded number of times; after that DB_ERROR with nothing written.
+ */
+enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg);
+
+/* Whether the ledger holds the chunk: 1 yes, 0 no, -1 error (logged). */
+int db_chunk_exists(struct db *db, const char *id_hex);
+
+#endif

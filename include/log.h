@@ -1,0 +1,44 @@
+#ifndef RELAYWATCH_LOG_H
+#define RELAYWATCH_LOG_H
+
+#include <stddef.h>
+
+/*
+ * Logging for cron jobs: everything goes to stderr as one line "prog: message".
+ * Default threshold is LOG_NOTICE; --quiet lowers it to LOG_WARN, each --verbose raises it.
+ * Never pass untrusted bytes (log content, remote names) as the format or raw through %s:
+ * render them with log_escape() first.
+ */
+enum log_level {
+	LOG_ERROR = 0,
+	LOG_WARN = 1,
+	LOG_NOTICE = 2,
+	LOG_INFO = 3,
+	LOG_DEBUG = 4,
+};
+
+/* Sets the program name prefixed to each line and the threshold. */
+void log_init(const char *progname, enum log_level threshold);
+void log_set_level(enum log_level threshold);
+enum log_level log_get_level(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...)  log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)   log_msg(LOG_WARN, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Renders n untrusted bytes as printable ASCII into out (always NUL-terminated when size > 0):
+ * printable ASCII except backslash is copied, everything else becomes \xNN, and the result is
+ * cut with "..." when it does not fit. This keeps terminal escapes and newlines that an
+ * attacker put into a log line out of the admin's terminal and cron mail. Returns out.
+ */
+char *log_escape(char *out, size_t size, const void *s, size_t n);
+
+/* Size of a log_escape() buffer that shows about 120 input bytes. */
+#define LOG_ESCAPE_SIZE 512
+
+#endif

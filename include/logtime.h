@@ -1,0 +1,56 @@
+#ifndef RELAYWATCH_LOGTIME_H
+#define RELAYWATCH_LOGTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOGTIME_NONE INT64_MIN
+
+/*
+ * Converts the stamps found in mail logs to UTC seconds.
+ *
+ * Syslog dates carry no year and are in local time. The year is inferred against a reference
+ * time (the file's mtime, or now for stdin): a date is put in the year that places it in the
+ * twelve months before ref + 1 day, so a log that spans New Year reads right as long as it covers
+ * less than a year. Local time is read in the zone of the TZ environment variable (set it before
+ * logtime_init); offsets are cached per local hour, so mktime() runs about once an hour of log.
+ */
+struct logtime {
+	int64_t ref;
+	int ref_year, ref_yday; /* local year and day of year of ref + 1 day */
+	/* one-entry cache: local hour key -> UTC offset in seconds */
+	int64_t cache_key;
+	int64_t cache_off;
+};
+
+void logtime_init(struct logtime *lt, int64_t ref_utc);
+
+/*
+ * A syslog date "Mon DD HH:MM:SS" (15 bytes at p; day may be space-padded). Returns UTC seconds
+ * or LOGTIME_NONE when the bytes are not such a date.
+ */
+int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n);
+
+/*
+ * An RFC 3339 stamp "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)" at the start of p[0..n).
+ * Returns UTC seconds and stores its length in *used, or LOGTIME_NONE.
+ */
+int64_t logtime_rfc3339(const char *p, size_t n, size_t *used);
+
+/*
+ * multilog's "@" + 24 lowercase hex digits (25 bytes at p). Returns UTC seconds (TAI64 label
+ * minus 2^62 + 10, the fixed convention without a leap-second table) or LOGTIME_NONE.
+ */
+int64_t logtime_tai64n(const char *p, size_t n);
+
+/*
+ * splogger's "SECONDS.MICROS" followed by a space at the start of p[0..n): 9 to 12 digits, a dot,
+ * 6 digits. Returns UTC seconds and stores the length without the space in *used, or LOGTIME_NONE.
+ */
+int64_t logtime_epoch(const char *p, size_t n, size_t *used);
+
+/* Formats UTC seconds as "YYYY-MM-DD HH:MM:SS" (20 bytes with the NUL). */
+void logtime_format(int64_t utc, char out[static 20]);
+
+#endif

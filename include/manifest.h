@@ -1,0 +1,66 @@
+#ifndef RELAYWATCH_MANIFEST_H
+#define RELAYWATCH_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+
+/*
+ * The manifest travels beside each chunk in the drop directory: NAME.gz holds the gzip-compressed
+ * bytes, NAME.manifest (uploaded and renamed after it, so its presence means the chunk is
+ * complete) describes them in "key = value" lines:
+ *
+ *   version = 1
+ *   chunk = NAME.gz
+ *   host = mail1.example.org         the mail server (for lines without a syslog header)
+ *   service = smtp-mx                for lines without a syslog tag; may be empty
+ *   kind = multilog | syslog
+ *   source = /var/log/maillog.1      where the bytes came from (information only)
+ *   offset = 0                       byte range of the source file's content
+ *   length = 1048576                 uncompressed bytes in the chunk
+ *   lines = 8123                     '\n' count plus 1 if the last byte is not '\n'
+ *   sha256 = <64 hex>                of the uncompressed bytes
+ *   mtime = 1390973534               reference time for syslog dates without a year
+ *
+ * On the stats server every field is untrusted: manifest_parse bounds each string, rejects
+ * control bytes, and checks the chunk name with manifest_name_valid.
+ */
+
+#define MANIFEST_MAX_SIZE 8192
+#define MANIFEST_HOST_MAX 255
+#define MANIFEST_SERVICE_MAX 64
+#define MANIFEST_SOURCE_MAX 1024
+#define MANIFEST_NAME_MAX 200
+
+struct manifest {
+	unsigned version;
+	char chunk[MANIFEST_NAME_MAX + 1];
+	char host[MANIFEST_HOST_MAX + 1];
+	char service[MANIFEST_SERVICE_MAX + 1];
+	char kind[16];
+	char source[MANIFEST_SOURCE_MAX + 1];
+	uint64_t offset;
+	uint64_t length;
+	uint64_t lines;
+	uint8_t sha256[DIGEST_LEN];
+	int64_t mtime;
+};
+
+/* Writes m as text into buf. Returns its length, or -1 when it does not fit. */
+int manifest_format(const struct manifest *m, char *buf, size_t size);
+
+/*
+ * Parses the text of a manifest (name is used in messages). Every key above is required once,
+ * unknown keys are errors. Returns 0, or -1 after logging "name:line: why".
+ */
+int manifest_parse(const char *name, const char *buf, size_t len, struct manifest *m);
+
+/*
+ * A drop-directory name is valid when it is 1..MANIFEST_NAME_MAX bytes of [A-Za-z0-9._@+-], does
+ * not start with '.', and so can be neither a path ("/", "..") nor a hidden temporary upload.
+ */
+bool manifest_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,43 @@
+#ifndef RELAYWATCH_READER_H
+#define RELAYWATCH_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * A byte source that yields the uncompressed content of a plain or gzip file. gzip is detected
+ * by its magic bytes, not the name; concatenated gzip members are read as one stream (what
+ * `cat a.gz b.gz` and `gzip -c >>` produce). Trailing garbage after a member, a truncated member
+ * or a bad CRC is an error, never silently ignored.
+ */
+struct reader;
+
+/* Opens path ("-" is stdin). Returns NULL after logging why. */
+struct reader *reader_open(const char *path);
+
+/* Takes ownership of fd; name is used in messages. Returns NULL after logging why. */
+struct reader *reader_fdopen(int fd, const char *name);
+
+/*
+ * Fills buf with up to cap bytes of content. Returns the number of bytes (> 0), 0 at the end of
+ * the stream, or -1 after logging "name: why" (I/O error, corrupt or truncated gzip).
+ */
+ssize_t reader_read(struct reader *r, void *buf, size_t cap);
+
+/* Skips n bytes of content (inflating as needed). Returns 0, or -1 (logged; also when short). */
+int reader_skip(struct reader *r, off_t n);
+
+/* Whether the source is gzip; valid after the first reader_read(). */
+bool reader_is_gzip(const struct reader *r);
+
+/* Compressed bytes consumed so far (equal to the content read for plain files). */
+off_t reader_raw_offset(const struct reader *r);
+
+/* The file descriptor, for fstat(); stays owned by the reader. */
+int reader_fd(const struct reader *r);
+
+/* Closes the file. Accepts NULL. */
+void reader_destroy(struct reader *r);
+
+#endif

@@ -1,0 +1,53 @@
+#ifndef RELAYWATCH_SCAN_H
+#define RELAYWATCH_SCAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agg.h"
+#include "chkuser.h"
+#include "digest.h"
+#include "reader.h"
+
+/*
+ * One pass over a chunk's uncompressed bytes: counts lines, hashes them, finds the CHKUSER
+ * messages, parses and aggregates them. Lines without "CHKUSER " cost a memchr.
+ */
+
+/* Longest line kept whole; a longer CHKUSER line is malformed, a longer other line is noise. */
+#define SCAN_LINE_MAX (64 * 1024)
+
+struct scan_opts {
+	/* Used for lines without a syslog header (multilog); may be empty. */
+	struct span host;
+	struct span service;
+	/* Reference time for syslog dates without a year (see logtime.h). */
+	int64_t ref_utc;
+	/* Show a progress bar on stderr (the caller checks isatty). */
+	bool progress;
+	/* Total compressed size for the progress bar, 0 when unknown. */
+	uint64_t progress_total;
+	/* How many malformed lines to log per chunk (each sanitised and cut). */
+	unsigned malformed_log_max;
+};
+
+struct scan_stats {
+	uint64_t bytes;     /* uncompressed bytes */
+	uint64_t lines;     /* '\n' count, plus one for a last line without '\n' */
+	uint64_t events;    /* well-formed CHKUSER lines (each counted in event_hourly) */
+	uint64_t malformed; /* CHKUSER lines without all markers, or too long */
+	uint64_t undated;   /* events without a usable stamp (counted, hour = 1970-01-01 00:00) */
+	int64_t first_utc;  /* LOGTIME_NONE when no event */
+	int64_t last_utc;
+	uint8_t sha256[DIGEST_LEN];
+};
+
+/*
+ * Reads r to its end into agg (which the caller has reset) and fills st. name is used in
+ * messages. Returns 0, or -1 after logging (read error, corrupt gzip, no memory): then agg holds
+ * a partial result that the caller must discard.
+ */
+int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, struct agg *agg,
+	       struct scan_stats *st);
+
+#endif
