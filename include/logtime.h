@@ -18,7 +18,7 @@
  */
 struct logtime {
 	int64_t ref;
-	int ref_year, ref_yday; /* local year and day of year of ref + 1 day */
+	int ref_year, ref_mon, ref_mday; /* local date of ref + 1 day */
 	/* one-entry cache: local hour key -> UTC offset in seconds */
 	int64_t cache_key;
 	int64_t cache_off;

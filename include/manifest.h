@@ -28,11 +28,11 @@
  * control bytes, and checks the chunk name with manifest_name_valid.
  */
 
-#define MANIFEST_MAX_SIZE 8192
-#define MANIFEST_HOST_MAX 255
+#define MANIFEST_MAX_SIZE    8192
+#define MANIFEST_HOST_MAX    255
 #define MANIFEST_SERVICE_MAX 64
-#define MANIFEST_SOURCE_MAX 1024
-#define MANIFEST_NAME_MAX 200
+#define MANIFEST_SOURCE_MAX  1024
+#define MANIFEST_NAME_MAX    200
 
 struct manifest {
 	unsigned version;

@@ -1,0 +1,78 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static const char *log_prog = "relaywatch";
+static enum log_level log_threshold = LOG_NOTICE;
+
+void log_init(const char *progname, enum log_level threshold)
+{
+	log_prog = progname;
+	log_threshold = threshold;
+}
+
+void log_set_level(enum log_level threshold)
+{
+	log_threshold = threshold;
+}
+
+enum log_level log_get_level(void)
+{
+	return log_threshold;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	if (level > log_threshold) {
+		return;
+	}
+	/* One write per line, so lines of concurrent processes sharing a cron mail never mix. */
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "%s: ", log_prog);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		n = 0;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof(line) - 2) {
+		len = sizeof(line) - 2;
+	}
+	line[len++] = '\n';
+	fwrite(line, 1, len, stderr);
+}
+
+char *log_escape(char *out, size_t size, const void *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = s;
+	size_t o = 0;
+	if (size == 0) {
+		return out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
+		/* Keep room for "..." and the NUL. */
+		if (o + need + 4 > size) {
+			size_t dots = size - 1 - o < 3 ? size - 1 - o : 3;
+			memset(out + o, '.', dots);
+			o += dots;
+			break;
+		}
+		if (need == 1) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}

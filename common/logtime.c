@@ -1,0 +1,225 @@
+#include <string.h>
+#include <time.h>
+
+#include "logtime.h"
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+void logtime_init(struct logtime *lt, int64_t ref_utc)
+{
+	struct tm tm;
+	time_t t = (time_t)(ref_utc + 86400);
+	memset(lt, 0, sizeof(*lt));
+	lt->ref = ref_utc;
+	tzset();
+	if (localtime_r(&t, &tm)) {
+		lt->ref_year = tm.tm_year + 1900;
+		lt->ref_mon = tm.tm_mon + 1;
+		lt->ref_mday = tm.tm_mday;
+	} else {
+		lt->ref_year = 1970;
+		lt->ref_mon = 1;
+		lt->ref_mday = 1;
+	}
+	lt->cache_key = -1;
+}
+
+static int digits(const char *p, size_t n)
+{
+	int v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9') {
+			return -1;
+		}
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+static int month_of(const char *p)
+{
+	static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	for (int i = 0; i < 12; i++) {
+		if (memcmp(p, names + 3 * i, 3) == 0) {
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n)
+{
+	if (n < 15 || p[3] != ' ' || p[6] != ' ' || p[9] != ':' || p[12] != ':') {
+		return LOGTIME_NONE;
+	}
+	int mon = month_of(p);
+	int day = p[4] == ' ' ? digits(p + 5, 1) : digits(p + 4, 2);
+	int hour = digits(p + 7, 2), min = digits(p + 10, 2), sec = digits(p + 13, 2);
+	if (mon == 0 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0 || min > 59 ||
+	    sec < 0 || sec > 60) {
+		return LOGTIME_NONE;
+	}
+	int year = lt->ref_year;
+	if (mon > lt->ref_mon || (mon == lt->ref_mon && day > lt->ref_mday)) {
+		year--;
+	}
+	int64_t key = (((int64_t)year * 13 + mon) * 32 + day) * 24 + hour;
+	int64_t local_hour =
+		days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hour * 3600;
+	if (key != lt->cache_key) {
+		struct tm tm = {
+			.tm_year = year - 1900,
+			.tm_mon = mon - 1,
+			.tm_mday = day,
+			.tm_hour = hour,
+			.tm_isdst = -1,
+		};
+		time_t t = mktime(&tm);
+		if (t == (time_t)-1) {
+			return LOGTIME_NONE;
+		}
+		lt->cache_key = key;
+		lt->cache_off = local_hour - (int64_t)t;
+	}
+	return local_hour + min * 60 + sec - lt->cache_off;
+}
+
+int64_t logtime_rfc3339(const char *p, size_t n, size_t *used)
+{
+	if (n < 20 || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != ' ') ||
+	    p[13] != ':' || p[16] != ':') {
+		return LOGTIME_NONE;
+	}
+	int y = digits(p, 4), mo = digits(p + 5, 2), d = digits(p + 8, 2);
+	int h = digits(p + 11, 2), mi = digits(p + 14, 2), s = digits(p + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || s < 0 || s > 60) {
+		return LOGTIME_NONE;
+	}
+	size_t i = 19;
+	if (i < n && p[i] == '.') {
+		i++;
+		while (i < n && p[i] >= '0' && p[i] <= '9') {
+			i++;
+		}
+	}
+	int64_t off = 0;
+	if (i < n && p[i] == 'Z') {
+		i++;
+	} else if (i + 6 <= n && (p[i] == '+' || p[i] == '-') && p[i + 3] == ':') {
+		int oh = digits(p + i + 1, 2), om = digits(p + i + 4, 2);
+		if (oh < 0 || oh > 23 || om < 0 || om > 59) {
+			return LOGTIME_NONE;
+		}
+		off = (oh * 3600 + om * 60) * (p[i] == '-' ? -1 : 1);
+		i += 6;
+	} else {
+		return LOGTIME_NONE;
+	}
+	*used = i;
+	return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - off;
+}
+
+int64_t logtime_tai64n(const char *p, size_t n)
+{
+	if (n < 25 || p[0] != '@') {
+		return LOGTIME_NONE;
+	}
+	uint64_t v = 0;
+	for (size_t i = 1; i < 25; i++) {
+		char c = p[i];
+		unsigned x;
+		if (c >= '0' && c <= '9') {
+			x = (unsigned)(c - '0');
+		} else if (c >= 'a' && c <= 'f') {
+			x = (unsigned)(c - 'a' + 10);
+		} else {
+			return LOGTIME_NONE;
+		}
+		if (i <= 16) {
+			v = v << 4 | x;
+		}
+	}
+	/* TAI64 labels of real times are 2^62 + 10 + unix seconds; anything else is not one. */
+	const uint64_t base = (UINT64_C(1) << 62) + 10;
+	if (v < base || v - base > (uint64_t)INT64_MAX / 2) {
+		return LOGTIME_NONE;
+	}
+	return (int64_t)(v - base);
+}
+
+int64_t logtime_epoch(const char *p, size_t n, size_t *used)
+{
+	size_t i = 0;
+	int64_t v = 0;
+	while (i < n && i < 12 && p[i] >= '0' && p[i] <= '9') {
+		v = v * 10 + (p[i] - '0');
+		i++;
+	}
+	if (i < 9 || i >= n || p[i] != '.' || i + 7 >= n || p[i + 7] != ' ') {
+		return LOGTIME_NONE;
+	}
+	if (digits(p + i + 1, 6) < 0) {
+		return LOGTIME_NONE;
+	}
+	*used = i + 7;
+	return v;
+}
+
+void logtime_format(int64_t utc, char out[static 20])
+{
+	int64_t days = utc >= 0 ? utc / 86400 : (utc - 86399) / 86400;
+	int64_t rem = utc - days * 86400;
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	int h = (int)(rem / 3600), mi = (int)(rem / 60 % 60), s = (int)(rem % 60);
+	/* Years outside 0..9999 cannot come from a parsed stamp; clamp for the fixed width. */
+	if (y < 0) {
+		y = 0;
+	} else if (y > 9999) {
+		y = 9999;
+	}
+	out[0] = (char)('0' + y / 1000);
+	out[1] = (char)('0' + y / 100 % 10);
+	out[2] = (char)('0' + y / 10 % 10);
+	out[3] = (char)('0' + y % 10);
+	out[4] = '-';
+	out[5] = (char)('0' + m / 10);
+	out[6] = (char)('0' + m % 10);
+	out[7] = '-';
+	out[8] = (char)('0' + d / 10);
+	out[9] = (char)('0' + d % 10);
+	out[10] = ' ';
+	out[11] = (char)('0' + h / 10);
+	out[12] = (char)('0' + h % 10);
+	out[13] = ':';
+	out[14] = (char)('0' + mi / 10);
+	out[15] = (char)('0' + mi % 10);
+	out[16] = ':';
+	out[17] = (char)('0' + s / 10);
+	out[18] = (char)('0' + s % 10);
+	out[19] = '\0';
+}

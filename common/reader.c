@@ -1,0 +1,271 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "log.h"
+#include "reader.h"
+
+#define READER_IN_SIZE (256 * 1024)
+
+enum reader_state {
+	READER_START,  /* nothing read yet */
+	READER_PLAIN,  /* plain file: inbuf holds its first bytes */
+	READER_MEMBER, /* inside a gzip member */
+	READER_GAP,    /* after a member: another one, or the end */
+	READER_EOF,
+	READER_FAILED,
+};
+
+struct reader {
+	int fd;
+	char *name;
+	enum reader_state state;
+	bool gzip;
+	bool in_eof;
+	bool zinit;
+	off_t raw;
+	z_stream z;
+	unsigned char *in;
+	size_t in_pos, in_len;
+};
+
+struct reader *reader_fdopen(int fd, const char *name)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	if (!r || !(r->name = strdup(name)) || !(r->in = malloc(READER_IN_SIZE))) {
+		log_error("out of memory");
+		reader_destroy(r);
+		close(fd);
+		return NULL;
+	}
+	r->fd = fd;
+	return r;
+}
+
+struct reader *reader_open(const char *path)
+{
+	if (strcmp(path, "-") == 0) {
+		int fd = dup(STDIN_FILENO);
+		if (fd < 0) {
+			log_error("stdin: %s", strerror(errno));
+			return NULL;
+		}
+		return reader_fdopen(fd, "-");
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		log_error("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	return reader_fdopen(fd, path);
+}
+
+void reader_destroy(struct reader *r)
+{
+	if (!r) {
+		return;
+	}
+	if (r->zinit) {
+		inflateEnd(&r->z);
+	}
+	if (r->fd >= 0) {
+		close(r->fd);
+	}
+	free(r->in);
+	free(r->name);
+	free(r);
+}
+
+bool reader_is_gzip(const struct reader *r)
+{
+	return r->gzip;
+}
+
+off_t reader_raw_offset(const struct reader *r)
+{
+	return r->raw;
+}
+
+int reader_fd(const struct reader *r)
+{
+	return r->fd;
+}
+
+static ssize_t read_full(struct reader *r, void *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t n = read(r->fd, buf, cap);
+		if (n >= 0) {
+			r->raw += n;
+			return n;
+		}
+		if (errno != EINTR) {
+			log_error("%s: %s", r->name, strerror(errno));
+			return -1;
+		}
+	}
+}
+
+/* Makes at least one more input byte available in r->in. 1 yes, 0 at end of file, -1 error. */
+static int fill(struct reader *r)
+{
+	if (r->in_pos < r->in_len) {
+		return 1;
+	}
+	if (r->in_eof) {
+		return 0;
+	}
+	ssize_t n = read_full(r, r->in, READER_IN_SIZE);
+	if (n < 0) {
+		return -1;
+	}
+	r->in_pos = 0;
+	r->in_len = (size_t)n;
+	if (n == 0) {
+		r->in_eof = true;
+	}
+	return n > 0;
+}
+
+static int fail(struct reader *r, const char *why)
+{
+	log_error("%s: %s", r->name, why);
+	r->state = READER_FAILED;
+	return -1;
+}
+
+static int start(struct reader *r)
+{
+	/* Two bytes decide: a one-byte file is plain. */
+	while (r->in_len < 2 && !r->in_eof) {
+		ssize_t n = read_full(r, r->in + r->in_len, READER_IN_SIZE - r->in_len);
+		if (n < 0) {
+			r->state = READER_FAILED;
+			return -1;
+		}
+		if (n == 0) {
+			r->in_eof = true;
+		}
+		r->in_len += (size_t)n;
+	}
+	if (r->in_len >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b) {
+		/* 15 + 16: gzip wrapper only, with its CRC-32 and length checked by zlib. */
+		if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
+			return fail(r, "cannot initialise zlib");
+		}
+		r->zinit = true;
+		r->gzip = true;
+		r->state = READER_MEMBER;
+	} else {
+		r->state = READER_PLAIN;
+	}
+	return 0;
+}
+
+static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
+{
+	r->z.next_out = out;
+	r->z.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
+	while (r->z.avail_out > 0) {
+		int f = fill(r);
+		if (f < 0) {
+			r->state = READER_FAILED;
+			return -1;
+		}
+		if (r->state == READER_GAP) {
+			if (f == 0) {
+				r->state = READER_EOF;
+				break;
+			}
+			/* Concatenated members are one stream; anything else is damage. */
+			if (r->in[r->in_pos] != 0x1f) {
+				return fail(r, "trailing garbage after gzip data");
+			}
+			inflateReset(&r->z);
+			r->state = READER_MEMBER;
+		}
+		if (f == 0) {
+			return fail(r, "truncated gzip data (unexpected end of file)");
+		}
+		r->z.next_in = r->in + r->in_pos;
+		r->z.avail_in = (uInt)(r->in_len - r->in_pos);
+		int z = inflate(&r->z, Z_NO_FLUSH);
+		r->in_pos = r->in_len - r->z.avail_in;
+		if (z == Z_STREAM_END) {
+			r->state = READER_GAP;
+		} else if (z == Z_DATA_ERROR || z == Z_NEED_DICT) {
+			char why[256];
+			snprintf(why, sizeof(why), "corrupt gzip data (%s)",
+				 r->z.msg ? r->z.msg : "data error");
+			return fail(r, why);
+		} else if (z == Z_MEM_ERROR) {
+			return fail(r, "out of memory in zlib");
+		} else if (z == Z_BUF_ERROR && r->z.avail_out > 0 && r->z.avail_in > 0) {
+			return fail(r, "zlib made no progress");
+		}
+	}
+	return (ssize_t)((size_t)(r->z.next_out - out));
+}
+
+ssize_t reader_read(struct reader *r, void *buf, size_t cap)
+{
+	if (r->state == READER_START && start(r) != 0) {
+		return -1;
+	}
+	switch (r->state) {
+	case READER_PLAIN:
+		if (r->in_pos < r->in_len) {
+			size_t n = r->in_len - r->in_pos;
+			n = n < cap ? n : cap;
+			memcpy(buf, r->in + r->in_pos, n);
+			r->in_pos += n;
+			return (ssize_t)n;
+		}
+		return read_full(r, buf, cap);
+	case READER_MEMBER:
+	case READER_GAP:
+		return read_gzip(r, buf, cap);
+	case READER_EOF:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int reader_skip(struct reader *r, off_t n)
+{
+	if (r->state == READER_START && start(r) != 0) {
+		return -1;
+	}
+	if (r->state == READER_PLAIN && r->in_pos == r->in_len && n > 0) {
+		if (lseek(r->fd, n, SEEK_CUR) != (off_t)-1) {
+			r->raw += n;
+			return 0;
+		}
+	}
+	char *scratch = malloc(READER_IN_SIZE);
+	if (!scratch) {
+		log_error("out of memory");
+		return -1;
+	}
+	int ret = 0;
+	while (n > 0) {
+		size_t want = (off_t)READER_IN_SIZE < n ? READER_IN_SIZE : (size_t)n;
+		ssize_t got = reader_read(r, scratch, want);
+		if (got <= 0) {
+			if (got == 0) {
+				log_error("%s: shorter than expected", r->name);
+			}
+			ret = -1;
+			break;
+		}
+		n -= got;
+	}
+	free(scratch);
+	return ret;
+}

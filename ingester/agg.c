@@ -1,0 +1,301 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+
+const unsigned agg_nfields[AGG_TABLES] = {4, 6, 5};
+
+/* Column widths of the schema: a longer value is cut here, so the database never rejects it. */
+const uint16_t agg_bound[AGG_TABLES][AGG_MAX_FIELDS] = {
+	{255, 64, 64, 255},
+	{255, 64, 255, 255, 64, 255},
+	{255, 64, 64, 255, 255},
+};
+
+const char *const agg_table_name[AGG_TABLES] = {"event_hourly", "relay_hourly", "denied_hourly"};
+
+const char *const agg_field_name[AGG_TABLES][AGG_MAX_FIELDS] = {
+	{"host", "service", "event", "reason"},
+	{"host", "service", "auth_user", "sender", "remote_ip", "rcpt_domain"},
+	{"host", "service", "remote_ip", "sender", "rcpt_domain"},
+};
+
+#define ARENA_BLOCK (1024 * 1024)
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+struct agg_map {
+	struct agg_row **slots; /* open addressing, linear probing */
+	size_t cap;             /* power of two */
+	size_t count;
+	struct agg_row **sorted;
+	size_t sorted_cap;
+};
+
+struct agg {
+	struct agg_map t[AGG_TABLES];
+	struct arena_block *blocks; /* the newest first */
+	size_t memory;
+};
+
+static void *arena_alloc(struct agg *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	struct arena_block *b = a->blocks;
+	if (!b || b->size - b->used < n) {
+		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+		b = malloc(sizeof(*b) + size);
+		if (!b) {
+			return NULL;
+		}
+		b->size = size;
+		b->used = 0;
+		b->next = a->blocks;
+		a->blocks = b;
+		a->memory += sizeof(*b) + size;
+	}
+	void *p = (char *)b->data + b->used;
+	b->used += n;
+	return p;
+}
+
+struct agg *agg_create(void)
+{
+	return calloc(1, sizeof(struct agg));
+}
+
+void agg_destroy(struct agg *a)
+{
+	if (!a) {
+		return;
+	}
+	for (int i = 0; i < AGG_TABLES; i++) {
+		free(a->t[i].slots);
+		free(a->t[i].sorted);
+	}
+	while (a->blocks) {
+		struct arena_block *next = a->blocks->next;
+		free(a->blocks);
+		a->blocks = next;
+	}
+	free(a);
+}
+
+void agg_reset(struct agg *a)
+{
+	for (int i = 0; i < AGG_TABLES; i++) {
+		if (a->t[i].count) {
+			memset(a->t[i].slots, 0, a->t[i].cap * sizeof(*a->t[i].slots));
+		}
+		a->t[i].count = 0;
+	}
+	/* Keep one block for the next chunk; most chunks fit in it. */
+	while (a->blocks && a->blocks->next) {
+		struct arena_block *next = a->blocks->next;
+		a->memory -= sizeof(*a->blocks) + a->blocks->size;
+		free(a->blocks);
+		a->blocks = next;
+	}
+	if (a->blocks) {
+		a->blocks->used = 0;
+	}
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ s[i]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static int grow(struct agg_map *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 1024;
+	struct agg_row **slots = calloc(cap, sizeof(*slots));
+	if (!slots) {
+		return -1;
+	}
+	for (size_t i = 0; i < t->cap; i++) {
+		struct agg_row *r = t->slots[i];
+		if (r) {
+			size_t j = r->hash & (cap - 1);
+			while (slots[j]) {
+				j = (j + 1) & (cap - 1);
+			}
+			slots[j] = r;
+		}
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->cap = cap;
+	return 0;
+}
+
+int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f, uint64_t n)
+{
+	struct agg_map *t = &a->t[tn];
+	unsigned nf = agg_nfields[tn];
+	struct span cut[AGG_MAX_FIELDS];
+	int64_t hour = utc - ((utc % 3600) + 3600) % 3600;
+
+	uint64_t h = hash_bytes(0xcbf29ce484222325ULL, &hour, sizeof(hour));
+	size_t total = 0;
+	for (unsigned i = 0; i < nf; i++) {
+		cut[i] = f[i];
+		if (cut[i].n > agg_bound[tn][i]) {
+			cut[i].n = agg_bound[tn][i];
+		}
+		/* The length goes into the hash too, so ("ab","c") and ("a","bc") differ. */
+		h = hash_bytes(h, &cut[i].n, sizeof(cut[i].n));
+		h = hash_bytes(h, cut[i].p, cut[i].n);
+		total += cut[i].n;
+	}
+	uint32_t h32 = (uint32_t)(h ^ (h >> 32));
+
+	if ((t->count + 1) * 10 > t->cap * 7 && grow(t) != 0) {
+		return -1;
+	}
+	size_t j = h32 & (t->cap - 1);
+	for (struct agg_row *r; (r = t->slots[j]) != NULL; j = (j + 1) & (t->cap - 1)) {
+		if (r->hash != h32 || r->hour != hour) {
+			continue;
+		}
+		unsigned i = 0;
+		while (i < nf && span_eq(r->f[i], cut[i])) {
+			i++;
+		}
+		if (i == nf) {
+			r->n += n;
+			return 0;
+		}
+	}
+
+	struct agg_row *r = arena_alloc(a, sizeof(*r) + total);
+	if (!r) {
+		return -1;
+	}
+	char *s = (char *)(r + 1);
+	r->hour = hour;
+	r->n = n;
+	r->hash = h32;
+	for (unsigned i = 0; i < AGG_MAX_FIELDS; i++) {
+		if (i < nf && cut[i].n) {
+			memcpy(s, cut[i].p, cut[i].n);
+			r->f[i] = (struct span){s, cut[i].n};
+			s += cut[i].n;
+		} else {
+			r->f[i] = (struct span){s, 0};
+		}
+	}
+	t->slots[j] = r;
+	t->count++;
+	return 0;
+}
+
+/* Domains compare without case; keep one spelling per domain. */
+static struct span lower(struct span s, char *buf, size_t size)
+{
+	size_t n = s.n < size ? s.n : size;
+	for (size_t i = 0; i < n; i++) {
+		char c = s.p[i];
+		buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+	}
+	return (struct span){buf, n};
+}
+
+int agg_add_event(struct agg *a, int64_t utc, struct span host, struct span service,
+		  const struct chk_event *ev)
+{
+	struct span f[AGG_MAX_FIELDS] = {host, service, ev->title, ev->desc};
+	if (agg_add(a, AGG_EVENT, utc, f, 1) != 0) {
+		return -1;
+	}
+	char dom[256];
+	if (ev->kind == CHK_RELAYING_RCPT) {
+		struct span g[AGG_MAX_FIELDS] = {
+			host,       service,       ev->auth_user,
+			ev->sender, ev->remote_ip, lower(ev->rcpt_domain, dom, sizeof(dom))};
+		return agg_add(a, AGG_RELAY, utc, g, 1);
+	}
+	if (ev->kind == CHK_REJECTED_RELAYING) {
+		struct span g[AGG_MAX_FIELDS] = {host, service, ev->remote_ip, ev->sender,
+						 lower(ev->rcpt_domain, dom, sizeof(dom))};
+		return agg_add(a, AGG_DENIED, utc, g, 1);
+	}
+	return 0;
+}
+
+size_t agg_rows(const struct agg *a, enum agg_table t)
+{
+	return a->t[t].count;
+}
+
+static int span_cmp(struct span x, struct span y)
+{
+	size_t n = x.n < y.n ? x.n : y.n;
+	int c = n ? memcmp(x.p, y.p, n) : 0;
+	if (c != 0) {
+		return c;
+	}
+	return (x.n > y.n) - (x.n < y.n);
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+	const struct agg_row *x = *(struct agg_row *const *)pa;
+	const struct agg_row *y = *(struct agg_row *const *)pb;
+	if (x->hour != y->hour) {
+		return x->hour < y->hour ? -1 : 1;
+	}
+	/* Unused fields are empty in both, so comparing all of them is the same order. */
+	for (unsigned i = 0; i < AGG_MAX_FIELDS; i++) {
+		int c = span_cmp(x->f[i], y->f[i]);
+		if (c != 0) {
+			return c;
+		}
+	}
+	return 0;
+}
+
+const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table tn, size_t *count)
+{
+	struct agg_map *t = &a->t[tn];
+	*count = 0;
+	if (t->count == 0) {
+		return NULL;
+	}
+	if (t->sorted_cap < t->count) {
+		struct agg_row **s = realloc(t->sorted, t->count * sizeof(*s));
+		if (!s) {
+			*count = SIZE_MAX;
+			return NULL;
+		}
+		t->sorted = s;
+		t->sorted_cap = t->count;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < t->cap; i++) {
+		if (t->slots[i]) {
+			t->sorted[k++] = t->slots[i];
+		}
+	}
+	qsort(t->sorted, k, sizeof(*t->sorted), row_cmp);
+	*count = k;
+	return (const struct agg_row *const *)t->sorted;
+}
+
+size_t agg_memory(const struct agg *a)
+{
+	size_t m = a->memory;
+	for (int i = 0; i < AGG_TABLES; i++) {
+		m += a->t[i].cap * sizeof(*a->t[i].slots) +
+		     a->t[i].sorted_cap * sizeof(*a->t[i].sorted);
+	}
+	return m;
+}

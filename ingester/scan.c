@@ -1,0 +1,324 @@
+/* memmem and memrchr: the scan finds "CHKUSER " over whole buffers, not line by line. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashpoint.h"
+#include "log.h"
+#include "scan.h"
+
+/*
+ * Two threads per chunk: one inflates into a ring of blocks, the other hashes, counts and
+ * parses them. Inflate is the floor; everything else runs beside it on the second core.
+ */
+#define SCAN_BLOCK  (2 * 1024 * 1024)
+#define SCAN_BLOCKS 4
+
+struct scan_block {
+	char *data;
+	size_t len;
+};
+
+struct scan_ring {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct scan_block blocks[SCAN_BLOCKS];
+	size_t head, tail; /* produced / consumed counts */
+	bool done, failed, stop;
+	struct reader *r;
+};
+
+static void *scan_producer(void *arg)
+{
+	struct scan_ring *q = arg;
+	for (;;) {
+		pthread_mutex_lock(&q->mu);
+		while (q->head - q->tail == SCAN_BLOCKS && !q->stop) {
+			pthread_cond_wait(&q->cv, &q->mu);
+		}
+		bool stop = q->stop;
+		struct scan_block *b = &q->blocks[q->head % SCAN_BLOCKS];
+		pthread_mutex_unlock(&q->mu);
+		if (stop) {
+			break;
+		}
+		/* Fill the block as far as the reader gives, so the consumer sees few edges. */
+		size_t len = 0;
+		ssize_t n = 1;
+		while (len < SCAN_BLOCK &&
+		       (n = reader_read(q->r, b->data + len, SCAN_BLOCK - len)) > 0) {
+			len += (size_t)n;
+		}
+		b->len = len;
+		pthread_mutex_lock(&q->mu);
+		if (len > 0) {
+			q->head++;
+		}
+		if (n <= 0) {
+			q->done = true;
+			q->failed = n < 0;
+		}
+		pthread_cond_broadcast(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+		if (n <= 0) {
+			break;
+		}
+	}
+	return NULL;
+}
+
+struct scan_state {
+	const char *name;
+	const struct scan_opts *o;
+	struct agg *agg;
+	struct scan_stats *st;
+	struct logtime lt;
+	int64_t last_utc; /* of the previous dated event, for undated ones */
+	unsigned logged;
+	char *carry;
+	size_t carry_len;
+	bool overlong; /* the carried line is longer than SCAN_LINE_MAX: skip to its end */
+	bool failed;
+};
+
+static void report_malformed(struct scan_state *s, const char *line, size_t len, const char *why)
+{
+	s->st->malformed++;
+	if (s->logged >= s->o->malformed_log_max) {
+		return;
+	}
+	s->logged++;
+	char esc[LOG_ESCAPE_SIZE];
+	log_warn("%s: malformed CHKUSER line (%s): %s", s->name, why,
+		 log_escape(esc, sizeof(esc), line, len));
+}
+
+/* One complete line, without its '\n'. Only lines that contain "CHKUSER " get here. */
+static void scan_line(struct scan_state *s, const char *line, size_t len, bool whole)
+{
+	struct log_header h;
+	log_header_parse(line, len, &s->lt, &h);
+	if (!chkuser_is(h.msg)) {
+		return;
+	}
+	/* A line this long is no chkuser output (SMTP bounds its fields); keep memory bounded. */
+	if (!whole || len > SCAN_LINE_MAX) {
+		report_malformed(s, line, len < 200 ? len : 200, "line too long");
+		return;
+	}
+	struct chk_event ev;
+	if (chk_parse(h.msg, &ev) != CHK_EVENT) {
+		report_malformed(s, line, len, "markers missing");
+		return;
+	}
+	int64_t utc = h.utc;
+	if (utc == LOGTIME_NONE) {
+		utc = s->last_utc != LOGTIME_NONE ? s->last_utc : s->o->ref_utc;
+		s->st->undated++;
+	} else {
+		s->last_utc = utc;
+	}
+	struct span host = h.host.n ? h.host : s->o->host;
+	struct span service = h.service.n ? h.service : s->o->service;
+	if (agg_add_event(s->agg, utc, host, service, &ev) != 0) {
+		log_error("%s: out of memory", s->name);
+		s->failed = true;
+		return;
+	}
+	s->st->events++;
+	if (s->st->first_utc == LOGTIME_NONE || utc < s->st->first_utc) {
+		s->st->first_utc = utc;
+	}
+	if (s->st->last_utc == LOGTIME_NONE || utc > s->st->last_utc) {
+		s->st->last_utc = utc;
+	}
+}
+
+/* Complete lines p[0..n), n == 0 or p[n - 1] == '\n'. */
+static void scan_region(struct scan_state *s, const char *p, size_t n)
+{
+	const char *end = p + n;
+	const char *q = p;
+	while (q < end) {
+		const char *c = memmem(q, (size_t)(end - q), "CHKUSER ", 8);
+		if (!c) {
+			break;
+		}
+		const char *ls = memrchr(q, '\n', (size_t)(c - q));
+		ls = ls ? ls + 1 : q;
+		const char *le = memchr(c, '\n', (size_t)(end - c));
+		scan_line(s, ls, (size_t)(le - ls), true);
+		q = le + 1;
+	}
+}
+
+static size_t count_newlines(const char *p, size_t n)
+{
+	/* A plain loop that compilers vectorise; memchr per line is slower on short lines. */
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++) {
+		c += p[i] == '\n';
+	}
+	return c;
+}
+
+static void carry_append(struct scan_state *s, const char *p, size_t n)
+{
+	if (s->overlong) {
+		return;
+	}
+	size_t room = SCAN_LINE_MAX + 1 - s->carry_len;
+	if (n > room) {
+		n = room;
+	}
+	memcpy(s->carry + s->carry_len, p, n);
+	s->carry_len += n;
+	if (s->carry_len > SCAN_LINE_MAX) {
+		s->overlong = true;
+	}
+}
+
+static void carry_finish(struct scan_state *s)
+{
+	if (s->carry_len > 0 || s->overlong) {
+		if (memmem(s->carry, s->carry_len, "CHKUSER ", 8)) {
+			scan_line(s, s->carry, s->carry_len, !s->overlong);
+		}
+	}
+	s->carry_len = 0;
+	s->overlong = false;
+}
+
+static void scan_block(struct scan_state *s, const char *p, size_t n)
+{
+	const char *end = p + n;
+	if (s->carry_len > 0 || s->overlong) {
+		const char *nl = memchr(p, '\n', n);
+		if (!nl) {
+			carry_append(s, p, n);
+			return;
+		}
+		carry_append(s, p, (size_t)(nl - p));
+		carry_finish(s);
+		p = nl + 1;
+	}
+	const char *last = memrchr(p, '\n', (size_t)(end - p));
+	const char *tail = last ? last + 1 : p;
+	scan_region(s, p, (size_t)(tail - p));
+	carry_append(s, tail, (size_t)(end - tail));
+}
+
+static void progress(const char *name, uint64_t done, uint64_t total, bool final)
+{
+	char esc[80];
+	log_escape(esc, sizeof(esc), name, strlen(name));
+	if (final) {
+		fprintf(stderr, "\r\033[K");
+	} else if (total) {
+		fprintf(stderr, "\r%s: %3u%% (%llu MB)\033[K", esc,
+			(unsigned)(done * 100 / (total ? total : 1)),
+			(unsigned long long)(done >> 20));
+	} else {
+		fprintf(stderr, "\r%s: %llu MB\033[K", esc, (unsigned long long)(done >> 20));
+	}
+	fflush(stderr);
+}
+
+int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, struct agg *agg,
+	       struct scan_stats *st)
+{
+	int ret = -1;
+	struct digest *d = NULL;
+	struct scan_ring q = {.r = r};
+	struct scan_state s = {.name = name, .o = o, .agg = agg, .st = st};
+	bool thread = false;
+
+	memset(st, 0, sizeof(*st));
+	st->first_utc = st->last_utc = LOGTIME_NONE;
+	s.last_utc = LOGTIME_NONE;
+	logtime_init(&s.lt, o->ref_utc);
+	pthread_mutex_init(&q.mu, NULL);
+	pthread_cond_init(&q.cv, NULL);
+
+	if (!(d = digest_create()) || !(s.carry = malloc(SCAN_LINE_MAX + 1))) {
+		log_error("%s: out of memory", name);
+		goto out;
+	}
+	for (int i = 0; i < SCAN_BLOCKS; i++) {
+		if (!(q.blocks[i].data = malloc(SCAN_BLOCK))) {
+			log_error("%s: out of memory", name);
+			goto out;
+		}
+	}
+	pthread_t tid;
+	if (pthread_create(&tid, NULL, scan_producer, &q) != 0) {
+		log_error("%s: cannot start a thread", name);
+		goto out;
+	}
+	thread = true;
+
+	uint64_t next_progress = 0;
+	for (;;) {
+		pthread_mutex_lock(&q.mu);
+		while (q.head == q.tail && !q.done) {
+			pthread_cond_wait(&q.cv, &q.mu);
+		}
+		bool have = q.head != q.tail;
+		struct scan_block *b = &q.blocks[q.tail % SCAN_BLOCKS];
+		pthread_mutex_unlock(&q.mu);
+		if (!have) {
+			break;
+		}
+		digest_update(d, b->data, b->len);
+		st->bytes += b->len;
+		st->lines += count_newlines(b->data, b->len);
+		scan_block(&s, b->data, b->len);
+		crashpoint("scan-block");
+		pthread_mutex_lock(&q.mu);
+		q.tail++;
+		pthread_cond_broadcast(&q.cv);
+		pthread_mutex_unlock(&q.mu);
+		if (s.failed) {
+			goto out;
+		}
+		if (o->progress && st->bytes >= next_progress) {
+			progress(name, (uint64_t)reader_raw_offset(r), o->progress_total, false);
+			next_progress = st->bytes + 16 * SCAN_BLOCK;
+		}
+	}
+	if (q.failed) {
+		goto out;
+	}
+	/* A last line without '\n' is still a line. */
+	if (s.carry_len > 0 || s.overlong) {
+		st->lines++;
+		carry_finish(&s);
+	}
+	if (s.failed) {
+		goto out;
+	}
+	digest_final(d, st->sha256);
+	ret = 0;
+out:
+	if (thread) {
+		pthread_mutex_lock(&q.mu);
+		q.stop = true;
+		pthread_cond_broadcast(&q.cv);
+		pthread_mutex_unlock(&q.mu);
+		pthread_join(tid, NULL);
+	}
+	if (o->progress) {
+		progress(name, 0, 0, true);
+	}
+	for (int i = 0; i < SCAN_BLOCKS; i++) {
+		free(q.blocks[i].data);
+	}
+	pthread_cond_destroy(&q.cv);
+	pthread_mutex_destroy(&q.mu);
+	free(s.carry);
+	digest_destroy(d);
+	return ret;
+}
