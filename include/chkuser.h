@@ -38,9 +38,9 @@ struct log_header {
 };
 
 /*
- * Splits a line (without its '\n'; a trailing '\r' is ignored) into stamps and message. Understands,
- * in any combination that occurs: a syslog header "Mon DD HH:MM:SS host tag:" (or an RFC 3339
- * stamp "2014-01-28T21:32:14.709575-08:00 host tag:"), splogger's "EPOCH.USEC " stamp, and
+ * Splits a line (without its '\n'; a trailing '\r' is ignored) into stamps and message.
+ * Understands, in any combination that occurs: a syslog header "Mon DD HH:MM:SS host tag:" (or an
+ * RFC 3339 stamp "2014-01-28T21:32:14.709575-08:00 host tag:"), splogger's "EPOCH.USEC " stamp, and
  * multilog's "@" + 24 hex TAI64N label. The most exact stamp wins: TAI64N or splogger's epoch over
  * an RFC 3339 stamp over the syslog date, which is read in lt's zone with its year inferred by lt.
  * A line that matches none of them has msg = the whole line and utc = LOGTIME_NONE.
