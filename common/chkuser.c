@@ -160,7 +160,7 @@ static bool ip_char(char c)
 static const char *ip_before(const char *lo, const char *q)
 {
 	const char *s0 = q;
-	while (s0 > lo && q - s0 <= IP_MAX && ip_char(s0[-1])) {
+	while (s0 > lo && q - s0 < IP_MAX && ip_char(s0[-1])) {
 		s0--;
 	}
 	for (const char *s = s0; s < q; s++) {
@@ -184,6 +184,9 @@ enum chk_result chk_parse(struct span msg, struct chk_event *ev)
 	const char *p = msg.p;
 	const char *end = msg.p + msg.n;
 	memset(ev, 0, sizeof(*ev));
+	/* Fields a line lacks are empty spans inside it, never NULL. */
+	struct span none = {p, 0};
+	ev->sender = ev->auth_user = ev->identify = ev->helo = ev->remote_host = none;
 
 	/* Titles are chkuser's own text and never contain the marker: the first one ends it. */
 	const char *t = FIND(p + 8, msg.n - 8, ": from <");
@@ -201,14 +204,17 @@ enum chk_result chk_parse(struct span msg, struct chk_event *ev)
 	ev->desc = mkspan(d + 4, end);
 
 	/*
-	 * SENDER, HELO and RCPT may all contain "> rcpt <": the real one follows the remote IP,
-	 * which the client cannot choose, so take the first one that does.
+	 * SENDER, HELO and RCPT may all contain "> rcpt <". The real one follows the remote IP,
+	 * which the client cannot choose; of those that do, take the last: a fake in SENDER or
+	 * HELO (which would taint every line of a session) then never wins, and a fake in RCPT
+	 * can only mislabel the line of that one recipient.
 	 */
 	const char *rc = NULL, *ip = NULL;
 	for (const char *q = b; (q = FIND(q, (size_t)(d - q), "> rcpt <")) != NULL; q++) {
-		if ((ip = ip_before(b, q)) != NULL) {
+		const char *a = ip_before(b, q);
+		if (a) {
 			rc = q;
-			break;
+			ip = a;
 		}
 	}
 	const char *rs;

@@ -1,0 +1,329 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+
+#include "chkuser.h"
+
+static struct log_header header(const char *line)
+{
+	struct logtime lt;
+	struct log_header h;
+	/* Reference: 2014-03-01, so January lines fall in 2014. */
+	logtime_init(&lt, 1393632000);
+	log_header_parse(line, strlen(line), &lt, &h);
+	return h;
+}
+
+static struct chk_event parse_ok(const char *line)
+{
+	struct log_header h = header(line);
+	struct chk_event ev;
+	assert_true(chkuser_is(h.msg));
+	assert_int_equal(chk_parse(h.msg, &ev), CHK_EVENT);
+	return ev;
+}
+
+#define assert_span(sp, s)                                                                         \
+	do {                                                                                       \
+		struct span sp_ = (sp);                                                            \
+		assert_int_equal(sp_.n, strlen(s));                                                \
+		assert_memory_equal(sp_.p, (s), sp_.n);                                            \
+	} while (0)
+
+static void relaying_auth(void **state)
+{
+	const char *l =
+		"Jan 28 21:32:14 independence smtp: 1390973534.709575 CHKUSER relaying rcpt: "
+		"from <alice@example.org:alice@example.org:> remote <mail.example.net:"
+		"client.example.net:192.0.2.10> rcpt <bob@Example.COM> : client allowed to "
+		"relay";
+	struct log_header h = header(l);
+	assert_int_equal(h.utc, 1390973534);
+	assert_span(h.host, "independence");
+	assert_span(h.service, "smtp");
+	struct chk_event ev = parse_ok(l);
+	assert_int_equal(ev.kind, CHK_RELAYING_RCPT);
+	assert_false(ev.labelled);
+	assert_span(ev.title, "relaying rcpt");
+	assert_span(ev.desc, "client allowed to relay");
+	assert_span(ev.sender, "alice@example.org");
+	assert_span(ev.auth_user, "alice@example.org");
+	assert_span(ev.identify, "");
+	assert_span(ev.helo, "mail.example.net");
+	assert_span(ev.remote_host, "client.example.net");
+	assert_span(ev.remote_ip, "192.0.2.10");
+	assert_span(ev.rcpt, "bob@Example.COM");
+	assert_span(ev.rcpt_domain, "Example.COM");
+}
+
+static void relay_denied(void **state)
+{
+	struct chk_event ev = parse_ok("@4000000052e892682a4b434c CHKUSER rejected relaying: from "
+				       "<spam@example.net::> remote <x:unknown:198.51.100.77> "
+				       "rcpt <victim@example.com> : client not allowed to relay");
+	assert_int_equal(ev.kind, CHK_REJECTED_RELAYING);
+	assert_span(ev.auth_user, "");
+	assert_span(ev.remote_host, "unknown");
+	assert_span(ev.remote_ip, "198.51.100.77");
+	assert_span(ev.rcpt_domain, "example.com");
+}
+
+static void multilog_stamp(void **state)
+{
+	struct log_header h = header(
+		"@4000000052e892682a4b434c CHKUSER x: from <::> remote <::1.2.3.4> rcpt <> : y");
+	assert_int_equal(h.utc, 1390973534);
+	assert_int_equal(h.host.n, 0);
+	assert_int_equal(h.service.n, 0);
+	assert_true(chkuser_is(h.msg));
+}
+
+static void syslog_no_stamp(void **state)
+{
+	/* Without splogger's stamp the syslog date is read in TZ (UTC here), year from the ref. */
+	setenv("TZ", "UTC", 1);
+	struct log_header h = header("Jan 28 21:32:14 independence smtp-mx[123]: CHKUSER a: from "
+				     "<::> remote <::1.2.3.4> rcpt <> : b");
+	assert_int_equal(h.utc, 1390944734);
+	assert_span(h.service, "smtp-mx");
+	/* December before a March reference is last year's December. */
+	h = header("Dec 31 23:59:59 h t: CHKUSER a: from <::> remote <::1.2.3.4> rcpt <> : b");
+	assert_int_equal(h.utc, 1388534399);
+}
+
+static void syslog_tz(void **state)
+{
+	setenv("TZ", "America/Los_Angeles", 1);
+	struct log_header h = header("Jan 28 21:32:14 independence smtp-mx: CHKUSER a: from <::> "
+				     "remote <::1.2.3.4> rcpt <> : b");
+	assert_int_equal(h.utc, 1390973534);
+	setenv("TZ", "UTC", 1);
+}
+
+static void rfc3339_header(void **state)
+{
+	struct log_header h = header("2014-01-28T21:32:14.709575-08:00 independence smtp: CHKUSER "
+				     "a: from <::> remote <::1.2.3.4> rcpt <> : b");
+	assert_int_equal(h.utc, 1390973534);
+	assert_span(h.host, "independence");
+}
+
+static void encore_stamp(void **state)
+{
+	struct log_header h =
+		header("1390973534.709575 CHKUSER a: from <::> remote <::1.2.3.4> rcpt <> : b");
+	assert_int_equal(h.utc, 1390973534);
+	assert_true(chkuser_is(h.msg));
+}
+
+static void labelled(void **state)
+{
+	struct chk_event ev = parse_ok(
+		"1390973534.709575 CHKUSER relaying rcpt: from <bob@example.org|remoteinfo/auth:"
+		"bob@example.org|chkuser-identify:> remote <helo:[10.0.0.1]|remotehostname:unknown|"
+		"remotehostip:2001:db8::7> rcpt <x@example.com> : client allowed to relay");
+	assert_true(ev.labelled);
+	assert_span(ev.sender, "bob@example.org");
+	assert_span(ev.auth_user, "bob@example.org");
+	assert_span(ev.identify, "");
+	assert_span(ev.helo, "[10.0.0.1]");
+	assert_span(ev.remote_host, "unknown");
+	assert_span(ev.remote_ip, "2001:db8::7");
+	assert_span(ev.rcpt, "x@example.com");
+}
+
+static void ipv6(void **state)
+{
+	struct chk_event ev =
+		parse_ok("1390973534.709575 CHKUSER accepted rcpt: from <a@b.example::> "
+			 "remote <cafe:unknown:2001:db8::1> rcpt <c@d.example> : "
+			 "found existing recipient");
+	assert_span(ev.remote_ip, "2001:db8::1");
+	assert_span(ev.remote_host, "unknown");
+	assert_span(ev.helo, "cafe");
+	ev = parse_ok(
+		"1390973534.709575 CHKUSER accepted rcpt: from <::> remote "
+		"<::mx.example:::ffff:192.0.2.1> rcpt <c@d.example> : found existing recipient");
+	assert_span(ev.remote_ip, "::ffff:192.0.2.1");
+	assert_span(ev.remote_host, "mx.example");
+}
+
+static void hostile_fields(void **state)
+{
+	/* The client put every marker into its sender, HELO and recipient. */
+	struct chk_event ev = parse_ok(
+		"1390973534.709575 CHKUSER rejected relaying: from <a> remote <b:c:1.1.1.1> rcpt "
+		"<x> : "
+		"z|we:ird@x.example:u:> remote <he> rcpt <lo:h:1.2.3.4:unknown:203.0.113.9> rcpt "
+		"<r> : q@evil.example> : client not allowed to relay");
+	assert_int_equal(ev.kind, CHK_REJECTED_RELAYING);
+	assert_span(ev.desc, "client not allowed to relay");
+	assert_span(ev.remote_ip, "203.0.113.9");
+	assert_span(ev.rcpt, "r> : q@evil.example");
+	assert_span(ev.rcpt_domain, "evil.example");
+}
+
+static void colon_pipe_sender(void **state)
+{
+	struct chk_event ev = parse_ok("1390973534.709575 CHKUSER relaying rcpt: from "
+				       "<we:ird|a@b.example:u@b.example:> remote <h>lo:x:10.1.2.3> "
+				       "rcpt <t@u.example> : client allowed to relay");
+	assert_span(ev.sender, "we:ird|a@b.example");
+	assert_span(ev.auth_user, "u@b.example");
+	assert_span(ev.helo, "h>lo");
+}
+
+static void empty_sender(void **state)
+{
+	struct chk_event ev =
+		parse_ok("1390973534.709575 CHKUSER accepted sender: from <::> remote "
+			 "<:unknown:192.0.2.3> rcpt <> : accepted null sender always");
+	assert_int_equal(ev.kind, CHK_ACCEPTED_SENDER);
+	assert_true(ev.sender_phase);
+	assert_span(ev.sender, "");
+	assert_span(ev.rcpt, "");
+	assert_span(ev.rcpt_domain, "");
+}
+
+static void all_titles(void **state)
+{
+	static const struct {
+		const char *title, *desc;
+		enum chk_kind kind;
+	} t[] = {
+		{"accepted rcpt", "found existing recipient", CHK_ACCEPTED_RCPT},
+		{"accepted any rcpt", "accepted any recipient for any rcpt domain",
+		 CHK_ACCEPTED_ANY_RCPT},
+		{"relaying rcpt", "client allowed to relay", CHK_RELAYING_RCPT},
+		{"rejected relaying", "client not allowed to relay", CHK_REJECTED_RELAYING},
+		{"rejected rcpt", "not existing recipient", CHK_REJECTED_RCPT},
+		{"rejected rcpt", "max number of recipients", CHK_REJECTED_RCPT},
+		{"rejected rcpt", "invalid rcpt MX domain", CHK_REJECTED_RCPT},
+		{"intrusion threshold", "max number of allowed rcpt", CHK_INTRUSION_THRESHOLD},
+		{"rejected intrusion", "rcpt ignored, session over intrusion threshold",
+		 CHK_REJECTED_INTRUSION},
+		{"no auth resource", "no auth resource available", CHK_NO_AUTH_RESOURCE},
+		{"must auth", "sender not authenticated/authorized", CHK_MUST_AUTH},
+		{"mbx overquota", "rcpt mailbox is overquota", CHK_MBX_OVERQUOTA},
+		{"accepted sender", "sender accepted", CHK_ACCEPTED_SENDER},
+		{"accepted null sender", "accepted null sender always", CHK_ACCEPTED_NULL_SENDER},
+		{"accepted doublebounce", "accepted qmail doublebounce #@[]",
+		 CHK_ACCEPTED_DOUBLEBOUNCE},
+		{"rejected sender", "invalid sender MX domain", CHK_REJECTED_SENDER},
+		{"brand new title", "something chkuser 3 says", CHK_OTHER},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char line[512];
+		snprintf(line, sizeof(line),
+			 "1390973534.709575 CHKUSER %s: from <a@b.example::> remote "
+			 "<h:unknown:192.0.2.1> rcpt <c@d.example> : %s",
+			 t[i].title, t[i].desc);
+		struct chk_event ev = parse_ok(line);
+		assert_int_equal(ev.kind, t[i].kind);
+		assert_span(ev.title, t[i].title);
+		assert_span(ev.desc, t[i].desc);
+	}
+}
+
+static void crlf(void **state)
+{
+	struct chk_event ev = parse_ok("1390973534.709575 CHKUSER accepted rcpt: from <::> remote "
+				       "<:unknown:192.0.2.3> rcpt <a@b.example> : found existing "
+				       "recipient\r");
+	assert_span(ev.desc, "found existing recipient");
+}
+
+static void truncated(void **state)
+{
+	const char *l = "1390973534.709575 CHKUSER relaying rcpt: from <a@b.example:a@b.example:> "
+			"remote <h:unknown:192.0.2.1> rcpt <c@d.exam";
+	for (size_t n = 26; n < strlen(l); n++) {
+		struct log_header h = header(l);
+		struct span m = h.msg;
+		m.n -= strlen(l) - n;
+		if (!chkuser_is(m)) {
+			continue;
+		}
+		struct chk_event ev;
+		assert_int_equal(chk_parse(m, &ev), CHK_MALFORMED);
+	}
+}
+
+static void not_chkuser(void **state)
+{
+	struct log_header h = header("Jan 28 21:32:14 independence smtp: 1390973534.709575 "
+				     "tcpserver: status: 3/40");
+	assert_false(chkuser_is(h.msg));
+	h = header("Jan 28 21:32:14 independence qmail: 1390973534.709575 qmail-smtpd: pid 1 "
+		   "CHKUSER relaying rcpt: from <::> remote <::1.2.3.4> rcpt <> : x");
+	assert_false(chkuser_is(h.msg));
+}
+
+static void nul_bytes(void **state)
+{
+	static const char l[] = "1390973534.709575 CHKUSER relaying rcpt: from <a\0b@c.example:u:> "
+				"remote <h\0:unknown:192.0.2.1> rcpt <x@d\0.example> : client "
+				"allowed to relay";
+	struct logtime lt;
+	struct log_header h;
+	struct chk_event ev;
+	logtime_init(&lt, 1393632000);
+	log_header_parse(l, sizeof(l) - 1, &lt, &h);
+	assert_int_equal(chk_parse(h.msg, &ev), CHK_EVENT);
+	assert_int_equal(ev.sender.n, 13);
+	assert_int_equal(ev.rcpt_domain.n, 10);
+}
+
+static void huge_line(void **state)
+{
+	size_t n = 1024 * 1024;
+	char *l = malloc(n + 200);
+	assert_non_null(l);
+	int k = snprintf(l, 200, "1390973534.709575 CHKUSER relaying rcpt: from <");
+	memset(l + k, '>', n);
+	strcpy(l + k + n, ":u:> remote <h:unknown:192.0.2.1> rcpt <x@y.example> : client allowed "
+			  "to relay");
+	struct logtime lt;
+	struct log_header h;
+	struct chk_event ev;
+	logtime_init(&lt, 1393632000);
+	log_header_parse(l, strlen(l), &lt, &h);
+	assert_int_equal(chk_parse(h.msg, &ev), CHK_EVENT);
+	assert_int_equal(ev.sender.n, n);
+	memset(l + k, ':', n);
+	l[k + n] = '\0';
+	log_header_parse(l, strlen(l), &lt, &h);
+	assert_int_equal(chk_parse(h.msg, &ev), CHK_MALFORMED);
+	free(l);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(relaying_auth),
+		cmocka_unit_test(relay_denied),
+		cmocka_unit_test(multilog_stamp),
+		cmocka_unit_test(syslog_no_stamp),
+		cmocka_unit_test(syslog_tz),
+		cmocka_unit_test(rfc3339_header),
+		cmocka_unit_test(encore_stamp),
+		cmocka_unit_test(labelled),
+		cmocka_unit_test(ipv6),
+		cmocka_unit_test(hostile_fields),
+		cmocka_unit_test(colon_pipe_sender),
+		cmocka_unit_test(empty_sender),
+		cmocka_unit_test(all_titles),
+		cmocka_unit_test(crlf),
+		cmocka_unit_test(truncated),
+		cmocka_unit_test(not_chkuser),
+		cmocka_unit_test(nul_bytes),
+		cmocka_unit_test(huge_line),
+	};
+	setenv("TZ", "UTC", 1);
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

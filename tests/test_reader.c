@@ -1,0 +1,138 @@
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "unit.h"
+
+#include "log.h"
+#include "reader.h"
+
+/* Writes data to a fresh temporary file and returns its path (static buffer). */
+static const char *tmpfile_with(const void *data, size_t n)
+{
+	static char path[64];
+	strcpy(path, "/tmp/rw-reader-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	return path;
+}
+
+static size_t gzip_buf(const void *in, size_t n, unsigned char *out, size_t cap)
+{
+	z_stream z = {0};
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t len = z.total_out;
+	deflateEnd(&z);
+	return len;
+}
+
+/* Reads the whole stream; returns its length, or -1 on a reader error. */
+static ssize_t slurp(const char *path, char *out, size_t cap)
+{
+	struct reader *r = reader_open(path);
+	assert_non_null(r);
+	size_t len = 0;
+	ssize_t n;
+	while ((n = reader_read(r, out + len, cap - len > 7 ? 7 : cap - len)) > 0) {
+		len += (size_t)n;
+	}
+	reader_destroy(r);
+	unlink(path);
+	return n < 0 ? -1 : (ssize_t)len;
+}
+
+static void plain(void **state)
+{
+	char out[64];
+	assert_int_equal(slurp(tmpfile_with("hello\nworld", 11), out, sizeof(out)), 11);
+	assert_memory_equal(out, "hello\nworld", 11);
+	assert_int_equal(slurp(tmpfile_with("", 0), out, sizeof(out)), 0);
+	/* One byte that starts like gzip is still a plain file. */
+	assert_int_equal(slurp(tmpfile_with("\x1f", 1), out, sizeof(out)), 1);
+}
+
+static void gzip_multi_member(void **state)
+{
+	unsigned char gz[512];
+	size_t a = gzip_buf("first\n", 6, gz, sizeof(gz));
+	size_t b = gzip_buf("second\n", 7, gz + a, sizeof(gz) - a);
+	char out[64];
+	assert_int_equal(slurp(tmpfile_with(gz, a + b), out, sizeof(out)), 13);
+	assert_memory_equal(out, "first\nsecond\n", 13);
+}
+
+static void gzip_corrupt(void **state)
+{
+	char text[4096];
+	for (size_t i = 0; i < sizeof(text); i++) {
+		text[i] = (char)('a' + (i * 7919) % 26);
+	}
+	unsigned char gz[8192];
+	size_t n = gzip_buf(text, sizeof(text), gz, sizeof(gz));
+	char out[8192];
+	gz[n / 2] ^= 0x55;
+	assert_int_equal(slurp(tmpfile_with(gz, n), out, sizeof(out)), -1);
+}
+
+static void gzip_truncated(void **state)
+{
+	unsigned char gz[512];
+	size_t n = gzip_buf("some text that will be cut\n", 27, gz, sizeof(gz));
+	char out[64];
+	for (size_t cut = 2; cut < n; cut += 3) {
+		assert_int_equal(slurp(tmpfile_with(gz, cut), out, sizeof(out)), -1);
+	}
+}
+
+static void gzip_trailing_garbage(void **state)
+{
+	unsigned char gz[512];
+	size_t n = gzip_buf("text\n", 5, gz, sizeof(gz));
+	memcpy(gz + n, "junk", 4);
+	char out[64];
+	assert_int_equal(slurp(tmpfile_with(gz, n + 4), out, sizeof(out)), -1);
+}
+
+static void skip_ahead(void **state)
+{
+	unsigned char gz[512];
+	size_t n = gzip_buf("0123456789\n", 11, gz, sizeof(gz));
+	const char *path = tmpfile_with(gz, n);
+	struct reader *r = reader_open(path);
+	char out[16];
+	assert_int_equal(reader_skip(r, 4), 0);
+	assert_int_equal(reader_read(r, out, sizeof(out)), 7);
+	assert_memory_equal(out, "456789\n", 7);
+	assert_true(reader_is_gzip(r));
+	reader_destroy(r);
+	unlink(path);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(plain),
+	cmocka_unit_test(gzip_multi_member),
+	cmocka_unit_test(gzip_corrupt),
+	cmocka_unit_test(gzip_truncated),
+	cmocka_unit_test(gzip_trailing_garbage),
+	cmocka_unit_test(skip_ahead),
+};
+
+int main(int argc, char **argv)
+{
+	/* The cases provoke reader errors on purpose; their log lines are expected. */
+	log_init("test_reader", LOG_ERROR);
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,163 @@
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#include "log.h"
+#include "scan.h"
+
+static const char relay[] = "Jan 28 21:32:14 mx1 smtp: 1390973534.709575 CHKUSER relaying rcpt: "
+			    "from <a@b.example:a@b.example:> remote <h:unknown:192.0.2.1> rcpt "
+			    "<x@Y.example> : client allowed to relay\n";
+static const char noise[] = "Jan 28 21:32:14 mx1 smtp: 1390973534.709575 tcpserver: status: 3/40\n";
+static const char broken[] = "@4000000052e892682a4b434c CHKUSER relaying rcpt: from <a@b\n";
+
+struct buf {
+	char *p;
+	size_t n, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+}
+
+static int scan_bytes(const struct buf *b, struct agg *agg, struct scan_stats *st)
+{
+	char path[] = "/tmp/rw-scan-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b->p, b->n), (ssize_t)b->n);
+	close(fd);
+	struct reader *r = reader_open(path);
+	struct scan_opts o = {.host = SPAN_LIT("fallback"), .ref_utc = 1393632000};
+	agg_reset(agg);
+	int ret = scan_chunk(r, path, &o, agg, st);
+	reader_destroy(r);
+	unlink(path);
+	return ret;
+}
+
+static void counts(void **state)
+{
+	struct buf b = {0};
+	/* Enough lines to cross several 2 MB blocks at varying offsets. */
+	for (int i = 0; i < 60000; i++) {
+		put(&b, relay, sizeof(relay) - 1);
+		put(&b, noise, sizeof(noise) - 1);
+		if (i % 1000 == 0) {
+			put(&b, broken, sizeof(broken) - 1);
+		}
+	}
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	assert_int_equal(scan_bytes(&b, agg, &st), 0);
+	assert_int_equal(st.lines, 120060);
+	assert_int_equal(st.events, 60000);
+	assert_int_equal(st.malformed, 60);
+	assert_int_equal(st.bytes, b.n);
+	assert_int_equal(st.first_utc, 1390973534);
+	uint8_t md[32];
+	SHA256((const unsigned char *)b.p, b.n, md);
+	assert_memory_equal(st.sha256, md, 32);
+
+	size_t n;
+	const struct agg_row *const *rows = agg_sorted(agg, AGG_RELAY, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0]->n, 60000);
+	assert_int_equal(rows[0]->hour, 1390971600);
+	assert_int_equal(rows[0]->f[5].n, 9);
+	assert_memory_equal(rows[0]->f[5].p, "y.example", 9);
+	assert_memory_equal(rows[0]->f[0].p, "mx1", 3);
+	rows = agg_sorted(agg, AGG_EVENT, &n);
+	assert_int_equal(n, 1);
+	agg_destroy(agg);
+	free(b.p);
+}
+
+static void last_line_without_newline(void **state)
+{
+	struct buf b = {0};
+	put(&b, noise, sizeof(noise) - 1);
+	put(&b, relay, sizeof(relay) - 2);
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	assert_int_equal(scan_bytes(&b, agg, &st), 0);
+	assert_int_equal(st.lines, 2);
+	assert_int_equal(st.events, 1);
+	agg_destroy(agg);
+	free(b.p);
+}
+
+static void overlong_lines(void **state)
+{
+	struct buf b = {0};
+	put(&b, relay, sizeof(relay) - 1);
+	/* A 3 MB CHKUSER line (malformed) and a 3 MB noise line, each crossing blocks. */
+	put(&b, "1390973534.709575 CHKUSER relaying rcpt: from <", 47);
+	char *big = malloc(3 << 20);
+	memset(big, 'x', 3 << 20);
+	put(&b, big, 3 << 20);
+	put(&b, "\n", 1);
+	put(&b, big, 3 << 20);
+	put(&b, "\n", 1);
+	put(&b, relay, sizeof(relay) - 1);
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	assert_int_equal(scan_bytes(&b, agg, &st), 0);
+	assert_int_equal(st.lines, 4);
+	assert_int_equal(st.events, 2);
+	assert_int_equal(st.malformed, 1);
+	agg_destroy(agg);
+	free(big);
+	free(b.p);
+}
+
+static void crlf_and_multilog_host(void **state)
+{
+	struct buf b = {0};
+	const char *l = "@4000000052e892682a4b434c CHKUSER rejected relaying: from <s@x.example::> "
+			"remote <h:unknown:198.51.100.7> rcpt <v@z.example> : client not allowed "
+			"to relay\r\n";
+	put(&b, l, strlen(l));
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	assert_int_equal(scan_bytes(&b, agg, &st), 0);
+	size_t n;
+	const struct agg_row *const *rows = agg_sorted(agg, AGG_DENIED, &n);
+	assert_int_equal(n, 1);
+	/* Without a syslog header the chunk's host is used. */
+	assert_int_equal(rows[0]->f[0].n, 8);
+	assert_memory_equal(rows[0]->f[0].p, "fallback", 8);
+	rows = agg_sorted(agg, AGG_EVENT, &n);
+	assert_int_equal(rows[0]->f[3].n, strlen("client not allowed to relay"));
+	agg_destroy(agg);
+	free(b.p);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(counts),
+	cmocka_unit_test(last_line_without_newline),
+	cmocka_unit_test(overlong_lines),
+	cmocka_unit_test(crlf_and_multilog_host),
+};
+
+int main(int argc, char **argv)
+{
+	/* Malformed lines are logged on purpose. */
+	log_init("test_scan", LOG_ERROR);
+	setenv("TZ", "UTC", 1);
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
