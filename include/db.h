@@ -32,6 +32,8 @@ struct db_chunk {
 };
 
 enum db_result {
+	/* The server could not be reached, or the connection was lost and not re-established. */
+	DB_UNAVAILABLE = -2,
 	DB_ERROR = -1,
 	DB_OK = 0,
 	DB_DUPLICATE = 1, /* the chunk is already in the ledger: nothing was written */
@@ -47,5 +49,16 @@ enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct a
 
 /* Whether the ledger holds the chunk: 1 yes, 0 no, -1 error (logged). */
 int db_chunk_exists(struct db *db, const char *id_hex);
+
+/*
+ * For the read-side commands (report, check, purge): the connection, set up with the binary
+ * character set (every string comes back byte-exact), time_zone '+00:00', strict sql_mode and
+ * no auto-reconnect. It changes after a reconnect inside db_ingest_chunk/db_chunk_exists; do not
+ * keep it across those calls. Escape with mysql_real_escape_string() inside single quotes.
+ */
+struct st_mysql *db_handle(struct db *db);
+
+/* Runs one statement that returns no rows. 0, or -1 after logging the server's message. */
+int db_exec(struct db *db, const char *sql);
 
 #endif

@@ -1,0 +1,58 @@
+#ifndef RELAYWATCH_DRAIN_H
+#define RELAYWATCH_DRAIN_H
+
+#include <stdbool.h>
+
+/*
+ * `relaywatch-ingest run`: drains the drop directory that relaywatch-ship uploads into.
+ *
+ * Layout under the drop directory (the subdirectories are created 0750 when missing, and must be
+ * real directories owned by the ingester's user: the shipper's SFTP account can write the drop
+ * directory itself, and a symlink it planted as work/ would make us move files anywhere):
+ *
+ *   NAME.gz, NAME.manifest   complete uploads; the manifest is renamed into place last
+ *   .anything                temporary uploads, never touched
+ *   work/                    claimed chunks (NAME.manifest + NAME.gz)
+ *   archive/                 ingested chunks (archive = yes)
+ *   quarantine/              chunks that failed verification or parsing, each with NAME.why
+ *
+ * A chunk is claimed by opening NAME.manifest, taking flock(LOCK_EX|LOCK_NB) on it and only then
+ * renaming it into work/: the file never appears in work/ unlocked while its claimer lives, so
+ * a claim in work/ whose lock can be taken is stale (its ingester died or gave up on a database
+ * error) and is taken over. Everything else follows from the ledger: a chunk is counted by the
+ * one transaction that inserts its ledger row, so a chunk processed twice (after a crash between
+ * commit and archive, or by a takeover race) is a duplicate, never a double count.
+ *
+ * Order per chunk: claim, move NAME.gz into work/, read and check the manifest (name, size),
+ * scan the chunk and verify length, line count and SHA-256 against the manifest, ingest (ledger
+ * + aggregates in one transaction), then move NAME.gz and NAME.manifest out of work/ (to
+ * archive/, or unlink), fsync the directories.
+ */
+
+struct drain_opts {
+	const char *incoming;
+	const char *defaults_file; /* NULL: standard MySQL option files */
+	bool archive;              /* keep ingested chunks in archive/ (else delete them) */
+	bool dry_run;              /* check and count, print what would happen; no DB, no renames */
+	bool verbose;
+	bool progress;
+};
+
+struct drain_stats {
+	unsigned ingested;
+	unsigned duplicates;
+	unsigned quarantined;
+	unsigned failed; /* local errors (I/O while archiving): the chunk stays claimed */
+};
+
+enum drain_result {
+	DRAIN_OK = 0,     /* every chunk ingested (or a duplicate) */
+	DRAIN_FAILED = 1, /* some chunks were quarantined or failed; the others went on */
+	DRAIN_SETUP = 2,  /* the drop directory cannot be used */
+	DRAIN_DB = 3,     /* the database failed: the run stopped, the chunk stays in work/ */
+};
+
+/* One pass over the drop directory. */
+enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st);
+
+#endif

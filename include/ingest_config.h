@@ -1,0 +1,55 @@
+#ifndef RELAYWATCH_INGEST_CONFIG_H
+#define RELAYWATCH_INGEST_CONFIG_H
+
+#include <stdbool.h>
+
+#include "check.h"
+
+/*
+ * The ingester's config file (`key = value`, see config.h), shared by `run`, `report`, `check`
+ * and `purge`. It names the database option file, so it must pass CONFIG_SECURE. Keys:
+ *
+ *   defaults_file = /etc/relaywatch/my.cnf   MySQL option file ([client], [relaywatch])
+ *   incoming = /srv/relaywatch/incoming      the drop directory relaywatch-ship uploads into
+ *   archive = yes                            keep ingested chunks in incoming/archive/ (no:
+ *                                            delete them once they are counted)
+ *   tz = Europe/Rome                         zone of syslog dates in chunks whose lines carry
+ *                                            no epoch stamp (default: the system zone)
+ *   check_...                                alert rules, see check.h
+ *
+ * Command-line options override the file.
+ */
+
+#define INGEST_CONFIG_DEFAULT "/etc/relaywatch/ingest.conf"
+
+struct ingest_config {
+	char *defaults_file; /* NULL: the standard MySQL option-file locations */
+	char *incoming;      /* NULL: not set */
+	bool archive;
+	char *tz; /* NULL: the system zone */
+	struct check_rules rules;
+};
+
+/* Sets every default. */
+void ingest_config_init(struct ingest_config *c);
+
+/* Frees what c owns; c can be initialised again afterwards. */
+void ingest_config_finish(struct ingest_config *c);
+
+/*
+ * Reads path into c (over the defaults). When missing_ok and the file does not exist, c is left
+ * as it was and 0 is returned: the default path is optional, a named one is not. Returns 0, or
+ * -1 after logging "file:line: why".
+ */
+int ingest_config_load(struct ingest_config *c, const char *path, bool missing_ok);
+
+/*
+ * Sets TZ to zone (NULL: leave the system zone) and calls tzset(), so that logtime reads syslog
+ * dates in it. glibc silently falls back to UTC for a zone it cannot find, which would shift
+ * every syslog-stamped hour without a word: a name must exist under TZDIR
+ * (/usr/share/zoneinfo), a POSIX rule ("CET-1CEST,M3.5.0,M10.5.0/3") must carry its offset.
+ * Returns 0, or -1 after logging.
+ */
+int ingest_tz_set(const char *zone);
+
+#endif

@@ -1,0 +1,336 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agg.h"
+#include "commands.h"
+#include "db.h"
+#include "digest.h"
+#include "ingest_config.h"
+#include "log.h"
+#include "logtime.h"
+#include "reader.h"
+#include "scan.h"
+
+static const char usage_migrate[] =
+	"usage: relaywatch-ingest migrate [--defaults-file=FILE] [--verbose] [--quiet]\n"
+	"\n"
+	"Creates the database schema, or upgrades it to this version. Safe to run again.\n"
+	"\n"
+	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch])\n"
+	"  -v, --verbose         say what was done\n"
+	"  -q, --quiet           only errors\n"
+	"  -h, --help            this text\n"
+	"  -V, --version         the program's version\n";
+
+static const char usage_backfill[] =
+	"usage: relaywatch-ingest backfill [OPTIONS] FILE...\n"
+	"\n"
+	"Counts the CHKUSER lines of each FILE (plain or gzip, - for stdin) into the hourly "
+	"tables,\n"
+	"exactly once per content: a file whose bytes were ingested before is skipped.\n"
+	"\n"
+	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch])\n"
+	"  --host NAME           mail server name for lines without a syslog header (multilog)\n"
+	"  --service NAME        service name for lines without a syslog tag (e.g. smtp-mx)\n"
+	"  --tz ZONE             time zone of the syslog dates (default: the system's)\n"
+	"  -n, --dry-run         parse and count, print what would be written, touch no database\n"
+	"  -v, --verbose         more detail (with --dry-run: every row, tab-separated)\n"
+	"  -q, --quiet           only errors\n"
+	"  -h, --help            this text\n"
+	"  -V, --version         the program's version\n";
+
+enum {
+	OPT_DEFAULTS_FILE = 256,
+	OPT_HOST,
+	OPT_SERVICE,
+	OPT_TZ,
+};
+
+static int version(void)
+{
+	printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
+	return CMD_OK;
+}
+
+static int bad_usage(const char *text)
+{
+	fputs(text, stderr);
+	return CMD_USAGE;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *defaults_file = NULL;
+	struct db *db = NULL;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "vqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DEFAULTS_FILE:
+			defaults_file = optarg;
+			break;
+		case 'v':
+			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
+								  : LOG_DEBUG);
+			break;
+		case 'q':
+			log_set_level(LOG_WARN);
+			break;
+		case 'h':
+			fputs(usage_migrate, stdout);
+			return CMD_OK;
+		case 'V':
+			return version();
+		default:
+			return bad_usage(usage_migrate);
+		}
+	}
+	if (optind != argc) {
+		return bad_usage(usage_migrate);
+	}
+	db = db_connect(defaults_file);
+	if (db == NULL) {
+		return CMD_DB;
+	}
+	ret = db_migrate(db) == 0 ? CMD_OK : CMD_DB;
+	db_destroy(db);
+	return ret;
+}
+
+/* Prints the rows of one table as TSV, every string rendered with log_escape. */
+static int print_rows(struct agg *agg, enum agg_table t)
+{
+	const struct agg_row *const *rows;
+	size_t count, i;
+	unsigned f;
+	char hour[20];
+	char esc[4 * 1024 + 8];
+
+	rows = agg_sorted(agg, t, &count);
+	if (count == SIZE_MAX) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		logtime_format(rows[i]->hour, hour);
+		printf("%s\t%s", agg_table_name[t], hour);
+		for (f = 0; f < agg_nfields[t]; f++) {
+			log_escape(esc, sizeof(esc), rows[i]->f[f].p, rows[i]->f[f].n);
+			printf("\t%s", esc);
+		}
+		printf("\t%llu\n", (unsigned long long)rows[i]->n);
+	}
+	return 0;
+}
+
+static void print_summary(const char *name, const struct scan_stats *st, struct agg *agg,
+			  const char *id)
+{
+	printf("%s: %llu lines, %llu events, %llu malformed, %llu undated; rows: %s %zu, %s %zu, "
+	       "%s %zu; chunk %s\n",
+	       name, (unsigned long long)st->lines, (unsigned long long)st->events,
+	       (unsigned long long)st->malformed, (unsigned long long)st->undated,
+	       agg_table_name[AGG_EVENT], agg_rows(agg, AGG_EVENT), agg_table_name[AGG_RELAY],
+	       agg_rows(agg, AGG_RELAY), agg_table_name[AGG_DENIED], agg_rows(agg, AGG_DENIED), id);
+}
+
+struct backfill_opts {
+	const char *defaults_file;
+	struct span host, service;
+	bool dry_run;
+	bool quiet;
+	bool verbose;
+};
+
+/*
+ * Scans one file into agg and writes it. Returns CMD_OK, CMD_FAILED (this file failed; go on)
+ * or CMD_DB (the database is gone; stop).
+ */
+static int backfill_file(const struct backfill_opts *bo, struct db *db, struct agg *agg,
+			 const char *path)
+{
+	struct reader *r = NULL;
+	struct scan_opts so = {0};
+	struct scan_stats st;
+	struct stat sb;
+	struct db_chunk chunk;
+	char id[DIGEST_HEX_LEN + 1];
+	char name[LOG_ESCAPE_SIZE];
+	enum db_result res;
+	int ret = CMD_FAILED;
+	bool is_stdin = strcmp(path, "-") == 0;
+
+	log_escape(name, sizeof(name), path, strlen(path));
+	r = reader_open(path);
+	if (r == NULL) {
+		goto out;
+	}
+	so.host = bo->host;
+	so.service = bo->service;
+	so.ref_utc = time(NULL);
+	so.progress = !bo->quiet && isatty(STDERR_FILENO);
+	so.malformed_log_max = bo->verbose ? 100 : 5;
+	if (fstat(reader_fd(r), &sb) == 0 && S_ISREG(sb.st_mode)) {
+		/* Syslog dates have no year: the file's mtime says which twelve months they mean.
+		 */
+		if (!is_stdin) {
+			so.ref_utc = sb.st_mtime;
+		}
+		so.progress_total = (uint64_t)sb.st_size;
+	}
+	agg_reset(agg);
+	if (scan_chunk(r, name, &so, agg, &st) != 0) {
+		goto out;
+	}
+	digest_hex(st.sha256, id);
+	if (bo->dry_run) {
+		print_summary(name, &st, agg, id);
+		if (bo->verbose) {
+			for (int t = 0; t < AGG_TABLES; t++) {
+				if (print_rows(agg, (enum agg_table)t) != 0) {
+					goto out;
+				}
+			}
+		}
+		ret = CMD_OK;
+		goto out;
+	}
+	chunk.id_hex = id;
+	chunk.host = bo->host;
+	chunk.source = (struct span){path, strlen(path)};
+	chunk.st = &st;
+	res = db_ingest_chunk(db, &chunk, agg);
+	switch (res) {
+	case DB_OK:
+		log_info("%s: %llu lines, %llu events, %llu malformed (chunk %.12s...)", name,
+			 (unsigned long long)st.lines, (unsigned long long)st.events,
+			 (unsigned long long)st.malformed, id);
+		ret = CMD_OK;
+		break;
+	case DB_DUPLICATE:
+		log_notice("%s: already ingested (chunk %.12s...), skipped", name, id);
+		ret = CMD_OK;
+		break;
+	case DB_UNAVAILABLE:
+		log_error("%s: not ingested", name);
+		ret = CMD_DB;
+		break;
+	case DB_ERROR:
+		log_error("%s: not ingested", name);
+		ret = CMD_FAILED;
+		break;
+	}
+
+out:
+	reader_destroy(r);
+	return ret;
+}
+
+int cmd_backfill(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
+		{"host", required_argument, NULL, OPT_HOST},
+		{"service", required_argument, NULL, OPT_SERVICE},
+		{"tz", required_argument, NULL, OPT_TZ},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct backfill_opts bo = {0};
+	const char *tz = NULL;
+	struct db *db = NULL;
+	struct agg *agg = NULL;
+	int c, i, r, ret = CMD_OK;
+
+	while ((c = getopt_long(argc, argv, "nvqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DEFAULTS_FILE:
+			bo.defaults_file = optarg;
+			break;
+		case OPT_HOST:
+			bo.host = (struct span){optarg, strlen(optarg)};
+			break;
+		case OPT_SERVICE:
+			bo.service = (struct span){optarg, strlen(optarg)};
+			break;
+		case OPT_TZ:
+			tz = optarg;
+			break;
+		case 'n':
+			bo.dry_run = true;
+			break;
+		case 'v':
+			bo.verbose = true;
+			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
+								  : LOG_DEBUG);
+			break;
+		case 'q':
+			bo.quiet = true;
+			log_set_level(LOG_WARN);
+			break;
+		case 'h':
+			fputs(usage_backfill, stdout);
+			return CMD_OK;
+		case 'V':
+			return version();
+		default:
+			return bad_usage(usage_backfill);
+		}
+	}
+	if (optind >= argc) {
+		return bad_usage(usage_backfill);
+	}
+	if (ingest_tz_set(tz) != 0) {
+		return CMD_USAGE;
+	}
+	agg = agg_create();
+	if (agg == NULL) {
+		log_error("out of memory");
+		ret = CMD_FAILED;
+		goto out;
+	}
+	if (!bo.dry_run) {
+		db = db_connect(bo.defaults_file);
+		if (db == NULL) {
+			ret = CMD_DB;
+			goto out;
+		}
+	}
+	for (i = optind; i < argc; i++) {
+		r = backfill_file(&bo, db, agg, argv[i]);
+		if (r == CMD_DB) {
+			ret = CMD_DB;
+			break;
+		}
+		if (r != CMD_OK) {
+			ret = CMD_FAILED;
+		}
+	}
+	if (fflush(stdout) != 0 && ret == CMD_OK) {
+		log_error("stdout: %s", strerror(errno));
+		ret = CMD_FAILED;
+	}
+
+out:
+	agg_destroy(agg);
+	db_destroy(db);
+	return ret;
+}

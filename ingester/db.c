@@ -1,0 +1,813 @@
+#include "db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "config.h"
+#include "crashpoint.h"
+#include "log.h"
+#include "logtime.h"
+
+/* The schema version this program creates; db_migrate upgrades step by step up to it. */
+#define DB_SCHEMA_VERSION 1
+
+/* One attempt plus this many replays of a transaction that hit a transient error. */
+#define DB_TRIES 6
+
+/* Aggregate statements are cut at about this size (far below max_allowed_packet's 16 MB). */
+#define DB_STMT_TARGET (1024 * 1024)
+
+/*
+ * The read timeout must outlast innodb_lock_wait_timeout (50 s by default), or a lock wait would
+ * surface as a lost connection instead of error 1205.
+ */
+#define DB_CONNECT_TIMEOUT 10
+#define DB_IO_TIMEOUT      300
+
+struct db {
+	MYSQL *my;
+	char *defaults_file;
+	/* The statement being built, reused from chunk to chunk. */
+	char *buf;
+	size_t len, cap;
+	/* The last error of the current attempt. */
+	unsigned err;
+	char errmsg[512];
+};
+
+/* Errors after which the transaction is replayed on the same connection. */
+static bool err_transient(unsigned e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+}
+
+/* Errors that mean the connection is unusable: reconnect, then replay. */
+static bool err_connection(unsigned e)
+{
+	switch (e) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case ER_CON_COUNT_ERROR:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CONNECTION_KILLED:
+	case ER_NET_READ_ERROR:
+	case ER_NET_READ_INTERRUPTED:
+	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MariaDB 10.11 idle disconnect) */
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void db_fail(struct db *db)
+{
+	db->err = db->my ? mysql_errno(db->my) : CR_SERVER_GONE_ERROR;
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s",
+		 db->my ? mysql_error(db->my) : "not connected");
+	if (db->err == 0) {
+		/* libmariadb did not say why (e.g. a failed allocation): still an error. */
+		db->err = CR_UNKNOWN_ERROR;
+		snprintf(db->errmsg, sizeof(db->errmsg), "unknown client error");
+	}
+}
+
+/* Logs the last error once, the server's own text rendered safely. */
+static void db_log_error(struct db *db, const char *what)
+{
+	char esc[LOG_ESCAPE_SIZE];
+
+	log_escape(esc, sizeof(esc), db->errmsg, strlen(db->errmsg));
+	if (db->err == ER_NO_SUCH_TABLE || db->err == ER_BAD_FIELD_ERROR) {
+		log_error("database: %s: %s (error %u; run 'relaywatch-ingest migrate')", what, esc,
+			  db->err);
+	} else {
+		log_error("database: %s: %s (error %u)", what, esc, db->err);
+	}
+}
+
+static int db_query(struct db *db, const char *sql, size_t len)
+{
+	if (db->my == NULL) {
+		db->err = CR_SERVER_GONE_ERROR;
+		snprintf(db->errmsg, sizeof(db->errmsg), "not connected");
+		return -1;
+	}
+	if (mysql_real_query(db->my, sql, len) != 0) {
+		db_fail(db);
+		return -1;
+	}
+	return 0;
+}
+
+static int db_q(struct db *db, const char *sql)
+{
+	return db_query(db, sql, strlen(sql));
+}
+
+/* Opens the connection and sets up the session. 0, or -1 with db->err set. */
+static int db_open(struct db *db)
+{
+	unsigned connect_timeout = DB_CONNECT_TIMEOUT, io_timeout = DB_IO_TIMEOUT;
+	my_bool no = 0;
+
+	db->my = mysql_init(NULL);
+	if (db->my == NULL) {
+		db->err = CR_OUT_OF_MEMORY;
+		snprintf(db->errmsg, sizeof(db->errmsg), "out of memory");
+		return -1;
+	}
+	/*
+	 * Set before the option file is read at connect time, so the file's connect-timeout etc.
+	 * win. Without a file, the group alone makes libmariadb read the standard locations.
+	 */
+	mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+	mysql_options(db->my, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+	mysql_options(db->my, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+	if (db->defaults_file != NULL) {
+		mysql_options(db->my, MYSQL_READ_DEFAULT_FILE, db->defaults_file);
+	}
+	mysql_options(db->my, MYSQL_READ_DEFAULT_GROUP, "relaywatch");
+	/*
+	 * A silent reconnect would drop the open transaction and carry on in autocommit mode
+	 * half-way through a chunk; we reconnect ourselves and replay the whole transaction.
+	 */
+	mysql_options(db->my, MYSQL_OPT_RECONNECT, &no);
+	/*
+	 * The binary character set: literals are byte strings, never converted or checked as
+	 * UTF-8, so any byte sequence from a log line is stored exactly as it came.
+	 */
+	mysql_options(db->my, MYSQL_SET_CHARSET_NAME, "binary");
+
+	if (mysql_real_connect(db->my, NULL, NULL, NULL, NULL, 0, NULL, 0) == NULL) {
+		db_fail(db);
+		mysql_close(db->my);
+		db->my = NULL;
+		return -1;
+	}
+	/*
+	 * Strict mode turns a value that does not fit into an error instead of a silent cut (C
+	 * cuts every string to its column bound first, so this never fires on good code). The
+	 * session zone must not matter; UTC anyway, in case a reader uses NOW().
+	 */
+	if (db_q(db, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+		     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', "
+		     "autocommit = 1") != 0) {
+		mysql_close(db->my);
+		db->my = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void db_close(struct db *db)
+{
+	if (db->my != NULL) {
+		mysql_close(db->my);
+		db->my = NULL;
+	}
+}
+
+struct db *db_connect(const char *defaults_file)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	int fd = -1;
+
+	if (db == NULL) {
+		log_error("database: out of memory");
+		return NULL;
+	}
+	/* Backoff jitter: ingesters started by the same cron minute must not retry in step. */
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	if (defaults_file != NULL) {
+		/*
+		 * The option file holds the database password: refuse one that another local user
+		 * could have rewritten to point us at their server or steal ours. libmariadb would
+		 * also silently ignore a missing file; say so instead.
+		 */
+		fd = open(defaults_file, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0) {
+			log_error("%s: %s", defaults_file, strerror(errno));
+			goto fail;
+		}
+		if (config_check_secure(fd, defaults_file) != 0) {
+			goto fail;
+		}
+		close(fd);
+		fd = -1;
+		db->defaults_file = strdup(defaults_file);
+		if (db->defaults_file == NULL) {
+			log_error("database: out of memory");
+			goto fail;
+		}
+	}
+	if (db_open(db) != 0) {
+		db_log_error(db, "cannot connect");
+		goto fail;
+	}
+	return db;
+
+fail:
+	if (fd >= 0) {
+		close(fd);
+	}
+	db_destroy(db);
+	return NULL;
+}
+
+void db_destroy(struct db *db)
+{
+	if (db == NULL) {
+		return;
+	}
+	db_close(db);
+	free(db->defaults_file);
+	free(db->buf);
+	free(db);
+}
+
+struct st_mysql *db_handle(struct db *db)
+{
+	return db->my;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	if (db_q(db, sql) != 0) {
+		db_log_error(db, "query failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* --- statement buffer --- */
+
+static int buf_reserve(struct db *db, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (more <= db->cap - db->len) {
+		return 0;
+	}
+	cap = db->cap ? db->cap : DB_STMT_TARGET + 64 * 1024;
+	while (cap - db->len < more) {
+		if (cap > SIZE_MAX / 2) {
+			goto nomem;
+		}
+		cap *= 2;
+	}
+	p = realloc(db->buf, cap);
+	if (p == NULL) {
+		goto nomem;
+	}
+	db->buf = p;
+	db->cap = cap;
+	return 0;
+
+nomem:
+	db->err = CR_OUT_OF_MEMORY;
+	snprintf(db->errmsg, sizeof(db->errmsg), "out of memory");
+	return -1;
+}
+
+static int buf_lit(struct db *db, const char *s, size_t n)
+{
+	if (buf_reserve(db, n + 1) != 0) {
+		return -1;
+	}
+	memcpy(db->buf + db->len, s, n);
+	db->len += n;
+	db->buf[db->len] = '\0';
+	return 0;
+}
+
+static int buf_str(struct db *db, const char *s)
+{
+	return buf_lit(db, s, strlen(s));
+}
+
+/*
+ * Appends a quoted string literal. Log bytes reach SQL only through here: the connection's
+ * character set is binary, so mysql_real_escape_string() escapes byte by byte (quote, backslash,
+ * NUL, CR, LF, ^Z; quotes doubled instead under NO_BACKSLASH_ESCAPES) and nothing in the value
+ * can end the literal.
+ */
+static int buf_quoted(struct db *db, const char *s, size_t n)
+{
+	unsigned long w;
+
+	if (buf_reserve(db, 2 * n + 3) != 0) {
+		return -1;
+	}
+	db->buf[db->len++] = '\'';
+	w = mysql_real_escape_string(db->my, db->buf + db->len, n ? s : "", (unsigned long)n);
+	if (w == (unsigned long)-1) {
+		db->err = CR_UNKNOWN_ERROR;
+		snprintf(db->errmsg, sizeof(db->errmsg), "cannot escape a string");
+		return -1;
+	}
+	db->len += w;
+	db->buf[db->len++] = '\'';
+	db->buf[db->len] = '\0';
+	return 0;
+}
+
+static int buf_u64(struct db *db, uint64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+
+	return buf_lit(db, tmp, (size_t)n);
+}
+
+/* DATETIME holds 1000-01-01 .. 9999-12-31; the epoch bounds of that range. */
+#define DB_DATETIME_MIN (-30610224000LL)
+#define DB_DATETIME_MAX 253402300799LL
+
+/*
+ * A DATETIME literal in UTC (the session zone does not apply to DATETIME). A stamp outside the
+ * column's range (a hostile TAI64N label) would be rejected by strict mode and fail the whole
+ * chunk; it is stored under the undated hour 1970-01-01 00:00 instead, as the line is still
+ * counted. as_null: write NULL for LOGTIME_NONE and out-of-range values (ledger columns).
+ */
+static int buf_datetime(struct db *db, int64_t utc, bool as_null)
+{
+	char tmp[24];
+
+	if (utc == LOGTIME_NONE || utc < DB_DATETIME_MIN || utc > DB_DATETIME_MAX) {
+		if (as_null) {
+			return buf_lit(db, "NULL", 4);
+		}
+		utc = 0;
+	}
+	tmp[0] = '\'';
+	logtime_format(utc, tmp + 1);
+	return buf_str(db, tmp) == 0 ? buf_lit(db, "'", 1) : -1;
+}
+
+/* --- retry --- */
+
+/* One attempt of a unit of work: 0 or a positive result, or -1 with db->err set. */
+typedef int (*db_attempt_fn)(struct db *db, void *arg);
+
+static void backoff(int attempt, bool connection)
+{
+	/* Deadlocks clear in milliseconds; a restarting server needs seconds. */
+	long ms = (connection ? 500L : 50L) << (attempt < 5 ? attempt : 5);
+	struct timespec ts;
+
+	ms += rand() % (ms / 2 + 1); /* two ingesters that deadlocked must not retry in step */
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/*
+ * Runs fn, replaying it after a transient error (rollback first) or a lost connection
+ * (reconnect first), up to DB_TRIES attempts. Returns fn's result, or DB_UNAVAILABLE / DB_ERROR
+ * after logging the last error once.
+ */
+static int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg)
+{
+	bool connection = false;
+	int attempt, r;
+	char esc[LOG_ESCAPE_SIZE];
+
+	for (attempt = 0; attempt < DB_TRIES; attempt++) {
+		if (attempt > 0) {
+			backoff(attempt - 1, connection);
+		}
+		if (db->my == NULL && db_open(db) != 0) {
+			connection = err_connection(db->err);
+			if (!connection) {
+				break;
+			}
+			log_escape(esc, sizeof(esc), db->errmsg, strlen(db->errmsg));
+			log_info("database: %s: reconnect failed: %s", what, esc);
+			continue;
+		}
+		r = fn(db, arg);
+		if (r >= 0) {
+			return r;
+		}
+		connection = err_connection(db->err);
+		if (!connection && !err_transient(db->err)) {
+			break;
+		}
+		log_escape(esc, sizeof(esc), db->errmsg, strlen(db->errmsg));
+		log_info("database: %s: %s (error %u), retrying", what, esc, db->err);
+		if (connection) {
+			db_close(db);
+		} else {
+			mysql_query(db->my, "ROLLBACK");
+		}
+	}
+	db_log_error(db, what);
+	if (db->my != NULL && !connection) {
+		/* Leave no half transaction open for the next caller. */
+		if (mysql_query(db->my, "ROLLBACK") != 0) {
+			db_close(db);
+		}
+	}
+	return connection ? DB_UNAVAILABLE : DB_ERROR;
+}
+
+/* --- migrate --- */
+
+static const char *const schema_v1[] = {
+	"CREATE TABLE IF NOT EXISTS chunks ("
+	" chunk_id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,"
+	" host VARBINARY(255) NOT NULL DEFAULT '',"
+	" source VARBINARY(1024) NOT NULL DEFAULT '',"
+	" first_utc DATETIME NULL,"
+	" last_utc DATETIME NULL,"
+	" line_count BIGINT UNSIGNED NOT NULL,"
+	" event_count BIGINT UNSIGNED NOT NULL,"
+	" malformed_count BIGINT UNSIGNED NOT NULL,"
+	" bytes BIGINT UNSIGNED NOT NULL,"
+	" ingested_at DATETIME NOT NULL,"
+	" KEY host_last (host, last_utc)"
+	") ENGINE=InnoDB",
+
+	"CREATE TABLE IF NOT EXISTS event_hourly ("
+	" hour_utc DATETIME NOT NULL,"
+	" host VARBINARY(255) NOT NULL DEFAULT '',"
+	" service VARBINARY(64) NOT NULL DEFAULT '',"
+	" event VARBINARY(64) NOT NULL DEFAULT '',"
+	" reason VARBINARY(255) NOT NULL DEFAULT '',"
+	" n BIGINT UNSIGNED NOT NULL,"
+	" PRIMARY KEY (hour_utc, host, service, event, reason)"
+	") ENGINE=InnoDB",
+
+	"CREATE TABLE IF NOT EXISTS relay_hourly ("
+	" hour_utc DATETIME NOT NULL,"
+	" host VARBINARY(255) NOT NULL DEFAULT '',"
+	" service VARBINARY(64) NOT NULL DEFAULT '',"
+	" auth_user VARBINARY(255) NOT NULL DEFAULT '',"
+	" sender VARBINARY(255) NOT NULL DEFAULT '',"
+	" remote_ip VARBINARY(64) NOT NULL DEFAULT '',"
+	" rcpt_domain VARBINARY(255) NOT NULL DEFAULT '',"
+	" n BIGINT UNSIGNED NOT NULL,"
+	" PRIMARY KEY (hour_utc, host, service, auth_user, sender, remote_ip, rcpt_domain),"
+	" KEY auth_hour (auth_user, hour_utc)"
+	") ENGINE=InnoDB",
+
+	"CREATE TABLE IF NOT EXISTS denied_hourly ("
+	" hour_utc DATETIME NOT NULL,"
+	" host VARBINARY(255) NOT NULL DEFAULT '',"
+	" service VARBINARY(64) NOT NULL DEFAULT '',"
+	" remote_ip VARBINARY(64) NOT NULL DEFAULT '',"
+	" sender VARBINARY(255) NOT NULL DEFAULT '',"
+	" rcpt_domain VARBINARY(255) NOT NULL DEFAULT '',"
+	" n BIGINT UNSIGNED NOT NULL,"
+	" PRIMARY KEY (hour_utc, host, service, remote_ip, sender, rcpt_domain),"
+	" KEY ip_hour (remote_ip, hour_utc)"
+	") ENGINE=InnoDB",
+
+	NULL,
+};
+
+/* schema_steps[v - 1] upgrades version v - 1 to v. */
+static const char *const *const schema_steps[DB_SCHEMA_VERSION] = {schema_v1};
+
+/* The stored version: 0 when none, or -1 with db->err set. */
+static int schema_version_get(struct db *db)
+{
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	int v = 0;
+
+	if (db_q(db, "SELECT version FROM schema_version WHERE id = 1") != 0) {
+		return -1;
+	}
+	res = mysql_store_result(db->my);
+	if (res == NULL) {
+		db_fail(db);
+		return -1;
+	}
+	row = mysql_fetch_row(res);
+	if (row != NULL && row[0] != NULL) {
+		v = atoi(row[0]);
+	}
+	mysql_free_result(res);
+	return v;
+}
+
+static int migrate_attempt(struct db *db, void *arg)
+{
+	int *from = arg;
+	int v, step;
+	char sql[128];
+	const char *const *s;
+
+	/* DDL commits implicitly; the version row is written after each complete step. */
+	if (db_q(db, "CREATE TABLE IF NOT EXISTS schema_version ("
+		     " id TINYINT NOT NULL PRIMARY KEY,"
+		     " version INT NOT NULL"
+		     ") ENGINE=InnoDB") != 0) {
+		return -1;
+	}
+	v = schema_version_get(db);
+	if (v < 0) {
+		return -1;
+	}
+	*from = v;
+	if (v > DB_SCHEMA_VERSION) {
+		return 0;
+	}
+	for (step = v + 1; step <= DB_SCHEMA_VERSION; step++) {
+		for (s = schema_steps[step - 1]; *s != NULL; s++) {
+			if (db_q(db, *s) != 0) {
+				return -1;
+			}
+		}
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO schema_version (id, version) VALUES (1, %d)"
+			 " ON DUPLICATE KEY UPDATE version = %d",
+			 step, step);
+		if (db_q(db, sql) != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int db_migrate(struct db *db)
+{
+	int from = 0, r;
+	MYSQL_RES *res;
+
+	/*
+	 * Two migrations at once (two cron jobs after an upgrade) would interleave their steps;
+	 * a named lock serialises them. Its result does not matter beyond waiting for it.
+	 */
+	if (db_q(db, "SELECT GET_LOCK('relaywatch.migrate', 60)") == 0) {
+		res = mysql_store_result(db->my);
+		mysql_free_result(res);
+	}
+	r = db_retry(db, "migrate", migrate_attempt, &from);
+	if (db->my != NULL && db_q(db, "SELECT RELEASE_LOCK('relaywatch.migrate')") == 0) {
+		res = mysql_store_result(db->my);
+		mysql_free_result(res);
+	}
+	if (r < 0) {
+		return -1;
+	}
+	if (from > DB_SCHEMA_VERSION) {
+		log_error("database: schema version %d is newer than this program knows (%d); "
+			  "upgrade relaywatch",
+			  from, DB_SCHEMA_VERSION);
+		return -1;
+	}
+	if (from < DB_SCHEMA_VERSION) {
+		log_info("database: schema upgraded from version %d to %d", from,
+			 DB_SCHEMA_VERSION);
+	} else {
+		log_info("database: schema is up to date (version %d)", from);
+	}
+	return 0;
+}
+
+/* --- ingest --- */
+
+static bool id_valid(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < DIGEST_HEX_LEN; i++) {
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return id[i] == '\0';
+}
+
+static struct span span_cut(struct span s, size_t max)
+{
+	if (s.n > max) {
+		s.n = max;
+	}
+	return s;
+}
+
+static int ledger_insert(struct db *db, const struct db_chunk *c)
+{
+	const struct scan_stats *st = c->st;
+	struct span host = span_cut(c->host, 255), source = span_cut(c->source, 1024);
+
+	db->len = 0;
+	if (buf_str(db, "INSERT INTO chunks (chunk_id, host, source, first_utc, last_utc,"
+			" line_count, event_count, malformed_count, bytes, ingested_at)"
+			" VALUES (_ascii'") != 0 ||
+	    buf_str(db, c->id_hex) != 0 || buf_lit(db, "',", 2) != 0 ||
+	    buf_quoted(db, host.p, host.n) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_quoted(db, source.p, source.n) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_datetime(db, st->first_utc, true) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_datetime(db, st->last_utc, true) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_u64(db, st->lines) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_u64(db, st->events) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_u64(db, st->malformed) != 0 || buf_lit(db, ",", 1) != 0 ||
+	    buf_u64(db, st->bytes) != 0 || buf_str(db, ", UTC_TIMESTAMP())") != 0) {
+		return -1;
+	}
+	return db_query(db, db->buf, db->len);
+}
+
+static int stmt_begin(struct db *db, enum agg_table t)
+{
+	unsigned i;
+
+	db->len = 0;
+	if (buf_str(db, "INSERT INTO ") != 0 || buf_str(db, agg_table_name[t]) != 0 ||
+	    buf_str(db, " (hour_utc") != 0) {
+		return -1;
+	}
+	for (i = 0; i < agg_nfields[t]; i++) {
+		if (buf_lit(db, ",", 1) != 0 || buf_str(db, agg_field_name[t][i]) != 0) {
+			return -1;
+		}
+	}
+	return buf_str(db, ",n) VALUES ");
+}
+
+static int stmt_end(struct db *db)
+{
+	if (buf_str(db, " ON DUPLICATE KEY UPDATE n = n + VALUES(n)") != 0) {
+		return -1;
+	}
+	return db_query(db, db->buf, db->len);
+}
+
+static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, bool first)
+{
+	unsigned i;
+
+	if (buf_lit(db, first ? "(" : ",(", first ? 1 : 2) != 0 ||
+	    buf_datetime(db, row->hour, false) != 0) {
+		return -1;
+	}
+	for (i = 0; i < agg_nfields[t]; i++) {
+		/* agg cut every field to its bound already; cut again so no row is rejected. */
+		struct span f = span_cut(row->f[i], agg_bound[t][i]);
+
+		if (buf_lit(db, ",", 1) != 0 || buf_quoted(db, f.p, f.n) != 0) {
+			return -1;
+		}
+	}
+	return buf_lit(db, ",", 1) == 0 && buf_u64(db, row->n) == 0 ? buf_lit(db, ")", 1) : -1;
+}
+
+static int table_upsert(struct db *db, struct agg *agg, enum agg_table t)
+{
+	const struct agg_row *const *rows;
+	size_t count, i;
+	bool first = true;
+
+	rows = agg_sorted(agg, t, &count);
+	if (count == SIZE_MAX) {
+		db->err = CR_OUT_OF_MEMORY;
+		snprintf(db->errmsg, sizeof(db->errmsg), "out of memory sorting %s",
+			 agg_table_name[t]);
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		if (first && stmt_begin(db, t) != 0) {
+			return -1;
+		}
+		if (stmt_row(db, t, rows[i], first) != 0) {
+			return -1;
+		}
+		first = false;
+		if (db->len >= DB_STMT_TARGET) {
+			if (stmt_end(db) != 0) {
+				return -1;
+			}
+			first = true;
+		}
+	}
+	if (!first && stmt_end(db) != 0) {
+		return -1;
+	}
+	return 0;
+}
+
+struct ingest_arg {
+	const struct db_chunk *c;
+	struct agg *agg;
+	/* A connection was lost during COMMIT: the commit may have happened. */
+	bool commit_unknown;
+};
+
+static int ingest_attempt(struct db *db, void *arg)
+{
+	struct ingest_arg *a = arg;
+	int t;
+
+	if (db_q(db, "START TRANSACTION") != 0) {
+		return -1;
+	}
+	/*
+	 * The ledger row goes first: its primary key is the chunk's identity, so a second
+	 * ingester of the same chunk blocks here until the first one commits and then fails with
+	 * a duplicate key, before it has added a single count.
+	 */
+	if (ledger_insert(db, a->c) != 0) {
+		if (db->err == ER_DUP_ENTRY) {
+			mysql_query(db->my, "ROLLBACK");
+			if (a->commit_unknown) {
+				log_info("database: the interrupted commit of chunk %.16s had "
+					 "succeeded",
+					 a->c->id_hex);
+				return DB_OK;
+			}
+			return DB_DUPLICATE;
+		}
+		return -1;
+	}
+	for (t = 0; t < AGG_TABLES; t++) {
+		if (table_upsert(db, a->agg, (enum agg_table)t) != 0) {
+			return -1;
+		}
+	}
+	crashpoint("db-before-commit");
+	if (db_q(db, "COMMIT") != 0) {
+		if (err_connection(db->err)) {
+			a->commit_unknown = true;
+		}
+		return -1;
+	}
+	crashpoint("db-after-commit");
+	return DB_OK;
+}
+
+enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg)
+{
+	struct ingest_arg a = {c, agg, false};
+	int r;
+
+	if (!id_valid(c->id_hex)) {
+		log_error("database: invalid chunk id");
+		return DB_ERROR;
+	}
+	r = db_retry(db, "ingest", ingest_attempt, &a);
+	/* Statements are cut at ~1 MB, but one chunk's buffer can grow: give back the excess. */
+	if (db->cap > 4 * DB_STMT_TARGET) {
+		free(db->buf);
+		db->buf = NULL;
+		db->cap = db->len = 0;
+	}
+	return (enum db_result)r;
+}
+
+struct exists_arg {
+	const char *id;
+};
+
+static int exists_attempt(struct db *db, void *arg)
+{
+	struct exists_arg *a = arg;
+	MYSQL_RES *res;
+	int found;
+
+	db->len = 0;
+	if (buf_str(db, "SELECT 1 FROM chunks WHERE chunk_id = _ascii'") != 0 ||
+	    buf_str(db, a->id) != 0 || buf_lit(db, "'", 1) != 0 ||
+	    db_query(db, db->buf, db->len) != 0) {
+		return -1;
+	}
+	res = mysql_store_result(db->my);
+	if (res == NULL) {
+		db_fail(db);
+		return -1;
+	}
+	found = mysql_num_rows(res) > 0;
+	mysql_free_result(res);
+	return found;
+}
+
+int db_chunk_exists(struct db *db, const char *id_hex)
+{
+	struct exists_arg a = {id_hex};
+	int r;
+
+	if (!id_valid(id_hex)) {
+		log_error("database: invalid chunk id");
+		return -1;
+	}
+	r = db_retry(db, "ledger lookup", exists_attempt, &a);
+	return r < 0 ? -1 : r;
+}

@@ -1,0 +1,104 @@
+#include "ingest_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+
+void ingest_config_init(struct ingest_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->archive = true;
+	check_rules_init(&c->rules);
+}
+
+void ingest_config_finish(struct ingest_config *c)
+{
+	free(c->defaults_file);
+	free(c->incoming);
+	free(c->tz);
+	check_rules_finish(&c->rules);
+	memset(c, 0, sizeof(*c));
+}
+
+static int ingest_config_line(const struct config_line *cl, void *data)
+{
+	struct ingest_config *c = data;
+	int r;
+
+	if (strcmp(cl->key, "defaults_file") == 0) {
+		return config_string(cl, &c->defaults_file);
+	}
+	if (strcmp(cl->key, "incoming") == 0) {
+		return config_string(cl, &c->incoming);
+	}
+	if (strcmp(cl->key, "archive") == 0) {
+		return config_bool(cl, &c->archive);
+	}
+	if (strcmp(cl->key, "tz") == 0) {
+		return config_string(cl, &c->tz);
+	}
+	r = check_rules_set(&c->rules, cl);
+	if (r != 0) {
+		return r > 0 ? 0 : -1;
+	}
+	return config_unknown(cl);
+}
+
+int ingest_config_load(struct ingest_config *c, const char *path, bool missing_ok)
+{
+	struct stat sb;
+
+	if (missing_ok && stat(path, &sb) != 0 && errno == ENOENT) {
+		return 0;
+	}
+	return config_parse(path, CONFIG_SECURE, ingest_config_line, c);
+}
+
+static bool tz_valid(const char *zone)
+{
+	const char *dir = getenv("TZDIR");
+	char path[4096];
+	const char *p;
+	struct stat sb;
+
+	p = zone[0] == ':' ? zone + 1 : zone;
+	if (*p == '\0' || strstr(p, "..") != NULL) {
+		return false;
+	}
+	if (zone[0] != ':' && p[0] != '/' && strpbrk(p, "0123456789") != NULL) {
+		return true; /* a POSIX rule: glibc parses the offset itself */
+	}
+	if (p[0] == '/') {
+		return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", p) >=
+	    sizeof(path)) {
+		return false;
+	}
+	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+int ingest_tz_set(const char *zone)
+{
+	char esc[LOG_ESCAPE_SIZE];
+
+	if (zone != NULL) {
+		if (!tz_valid(zone)) {
+			log_error("unknown time zone '%s'",
+				  log_escape(esc, sizeof(esc), zone, strlen(zone)));
+			return -1;
+		}
+		if (setenv("TZ", zone, 1) != 0) {
+			log_error("TZ: %s", strerror(errno));
+			return -1;
+		}
+	}
+	tzset();
+	return 0;
+}
