@@ -48,6 +48,8 @@ enum check_rule {
 
 /* "relay_rcpt", ... (the name used in config keys, alert lines and JSON). */
 extern const char *const check_rule_name[CHECK_RULES];
+/* "OK", "WARNING", "CRITICAL", "UNKNOWN". */
+extern const char *const check_status_name[4];
 
 struct check_level {
 	uint64_t warn; /* 0 = off */
@@ -164,12 +166,42 @@ enum check_status check_worst(const struct check_alerts *a);
 struct db;
 
 /*
- * Evaluates every rule over [since, until) (whole hours; daily rules per UTC day, or over the
- * whole window when it is the default trailing 24 hours: daily_window true), for one host when
- * host is not NULL. Stale is judged against `until`. Appends to out. 0, or -1 on a database
- * error (logged).
+ * Evaluates every rule over the hours [since, until) for one host when host is not NULL, and
+ * appends the alerts and performance data to out. Daily rules (relay_ips) judge each UTC day
+ * that the window touches, or, when daily_window is true, the 24 hours before until as one day
+ * (the default of `check`: the last complete hour and the day that ends with it). Stale is judged
+ * against stale_ref (now, or the end of a past window). Returns 0; 1 when the ledger holds no
+ * chunk at all (nothing can be judged); -1 on a database error (logged).
  */
 int check_collect(struct db *db, const struct check_rules *r, int64_t since, int64_t until,
-		  bool daily_window, const char *host, struct check_alerts *out);
+		  bool daily_window, int64_t stale_ref, const char *host, struct check_alerts *out);
+
+/*
+ * SQL text for the read-side commands. Only trusted pieces go in through check_sql_add (keywords,
+ * numbers); every byte string (a --host argument, an account read back from the database) goes in
+ * as a hex literal X'..' through check_sql_bytes, so no byte of it can end the literal: the
+ * account names are attacker-chosen (SMTP AUTH user names, envelope senders).
+ */
+struct check_sql {
+	char *p;
+	size_t len, cap;
+	bool failed; /* no memory: the query is not run */
+};
+
+void check_sql_init(struct check_sql *q);
+void check_sql_finish(struct check_sql *q);
+void check_sql_add(struct check_sql *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void check_sql_bytes(struct check_sql *q, const char *s, size_t n);
+/* 'YYYY-MM-DD HH:MM:SS' in UTC. */
+void check_sql_time(struct check_sql *q, int64_t utc);
+
+struct st_mysql_res;
+/* Runs q and stores the whole result; NULL after logging the server's message. */
+struct st_mysql_res *check_sql_query(struct db *db, struct check_sql *q);
+
+/* A DATETIME value as the server prints it ("YYYY-MM-DD HH:MM:SS"); INT64_MIN for NULL/bad. */
+int64_t check_sql_datetime(const char *s, size_t n);
+/* An unsigned integer column (SUM() comes back as DECIMAL text); 0 for NULL. */
+uint64_t check_sql_u64(const char *s, size_t n);
 
 #endif
