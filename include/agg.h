@@ -32,7 +32,6 @@ extern const char *const agg_field_name[AGG_TABLES][AGG_MAX_FIELDS];
 struct agg_row {
 	int64_t hour; /* UTC seconds, a multiple of 3600 */
 	uint64_t n;
-	uint32_t hash;
 	struct span f[AGG_MAX_FIELDS]; /* owned by the agg's arena */
 };
 

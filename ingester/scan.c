@@ -157,9 +157,27 @@ static void scan_region(struct scan_state *s, const char *p, size_t n)
 
 static size_t count_newlines(const char *p, size_t n)
 {
-	/* A plain loop that compilers vectorise; memchr per line is slower on short lines. */
-	size_t c = 0;
-	for (size_t i = 0; i < n; i++) {
+	/*
+	 * Eight bytes a step: x has a zero byte where p has '\n', and the exact zero-byte test
+	 * (no false positives from borrows) leaves 1 in the low bit of each such byte. Up to 255
+	 * steps are summed bytewise before the bytes are added up.
+	 */
+	const uint64_t ones = 0x0101010101010101ULL, low7 = 0x7f7f7f7f7f7f7f7fULL;
+	size_t c = 0, i = 0;
+	while (i + 8 <= n) {
+		uint64_t acc = 0;
+		for (unsigned k = 0; k < 255 && i + 8 <= n; k++, i += 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			uint64_t x = w ^ (ones * '\n');
+			acc += (~(((x & low7) + low7) | x) >> 7) & ones;
+		}
+		/* Pairs of lanes into 16-bit lanes (each at most 510), then their sum. */
+		const uint64_t m16 = 0x00ff00ff00ff00ffULL;
+		acc = (acc & m16) + ((acc >> 8) & m16);
+		c += (size_t)((acc * 0x0001000100010001ULL) >> 48);
+	}
+	for (; i < n; i++) {
 		c += p[i] == '\n';
 	}
 	return c;

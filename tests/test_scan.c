@@ -144,7 +144,26 @@ static void crlf_and_multilog_host(void **state)
 	free(b.p);
 }
 
+static void only_newlines(void **state)
+{
+	/* Dense newlines exercise the word-at-a-time counter's lane sums. */
+	struct buf b = {0};
+	char nl[4096];
+	memset(nl, '\n', sizeof(nl));
+	for (int i = 0; i < 1000; i++) {
+		put(&b, nl, sizeof(nl) - (size_t)(i % 7));
+	}
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	assert_int_equal(scan_bytes(&b, agg, &st), 0);
+	assert_int_equal(st.lines, b.n);
+	assert_int_equal(st.events, 0);
+	agg_destroy(agg);
+	free(b.p);
+}
+
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(only_newlines),
 	cmocka_unit_test(counts),
 	cmocka_unit_test(last_line_without_newline),
 	cmocka_unit_test(overlong_lines),
