@@ -36,10 +36,14 @@ struct scan_stats {
 	uint64_t lines;     /* '\n' count, plus one for a last line without '\n' */
 	uint64_t events;    /* well-formed CHKUSER lines (each counted in event_hourly) */
 	uint64_t malformed; /* CHKUSER lines without all markers, or too long */
-	uint64_t undated;   /* events without a usable stamp (counted, hour = 1970-01-01 00:00) */
+	uint64_t undated;   /* events without a usable stamp: counted at the previous stamp, or
+			       ref_utc */
 	int64_t first_utc;  /* LOGTIME_NONE when no event */
 	int64_t last_utc;
 	uint8_t sha256[DIGEST_LEN];
+	/* The syslog host of the first event that had one (cut), for a ledger row without one. */
+	char first_host[256];
+	size_t first_host_len;
 };
 
 /*

@@ -121,6 +121,12 @@ static void scan_line(struct scan_state *s, const char *line, size_t len, bool w
 	} else {
 		s->last_utc = utc;
 	}
+	if (h.host.n && s->st->first_host_len == 0) {
+		size_t n =
+			h.host.n < sizeof(s->st->first_host) ? h.host.n : sizeof(s->st->first_host);
+		memcpy(s->st->first_host, h.host.p, n);
+		s->st->first_host_len = n;
+	}
 	struct span host = h.host.n ? h.host : s->o->host;
 	struct span service = h.service.n ? h.service : s->o->service;
 	if (agg_add_event(s->agg, utc, host, service, &ev) != 0) {
