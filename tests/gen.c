@@ -331,6 +331,8 @@ static const char *const helos[] = {
 
 struct account {
 	char name[80];   /* the AUTH login */
+	char addr[80];   /* the address it usually sends as */
+	char alias[80];  /* a second address it may send as (a shared box) */
 	char ips[3][48]; /* where it usually logs in from */
 	unsigned nips;
 };
@@ -398,6 +400,13 @@ static void world_init(struct world *w)
 			snprintf(a->name, sizeof(a->name), "%s%s@%s", first_names[i % N_FIRST],
 				 i < N_FIRST ? "" : "2", local_domains[i % N_LOCAL]);
 		}
+		const char *dom = local_domains[i % N_LOCAL];
+		if (strchr(a->name, '@')) {
+			snprintf(a->addr, sizeof(a->addr), "%s", a->name);
+		} else {
+			snprintf(a->addr, sizeof(a->addr), "%s@%s", first_names[i % N_FIRST], dom);
+		}
+		snprintf(a->alias, sizeof(a->alias), "%s@%s", first_names[below(&r, N_FIRST)], dom);
 		a->nips = 1 + below(&r, 3);
 		for (unsigned j = 0; j < a->nips; j++) {
 			make_ip(&r, a->ips[j], sizeof(a->ips[j]));
@@ -581,19 +590,17 @@ static void make_relay(struct rng *r, struct chk *c, const struct world *w)
 	if (chance(r, 650)) {
 		const struct account *a = &w->acc[below(r, N_ACCOUNTS)];
 		c->auth = a->name;
-		if (chance(r, 900)) {
+		if (chance(r, 970)) {
 			snprintf(c->ip, sizeof(c->ip), "%s", a->ips[below(r, a->nips)]);
 		} else {
 			make_ip(r, c->ip, sizeof(c->ip)); /* roaming */
 		}
 		uint32_t k = below(r, 100);
-		if (k < 85 && strchr(a->name, '@')) {
-			snprintf(c->sender, sizeof(c->sender), "%s", a->name);
-		} else if (k < 93) {
-			/* sending as someone else of the same site (an alias, a shared box) */
-			snprintf(c->sender, sizeof(c->sender), "%s@%s",
-				 first_names[below(r, N_FIRST)], local_domains[below(r, N_LOCAL)]);
+		if (k < 92) {
+			snprintf(c->sender, sizeof(c->sender), "%s", a->addr);
 		} else if (k < 97) {
+			snprintf(c->sender, sizeof(c->sender), "%s", a->alias);
+		} else if (k < 99) {
 			snprintf(c->sender, sizeof(c->sender), "%s",
 				 odd_senders[below(r, N_ODD_SENDERS)]);
 		} else {
