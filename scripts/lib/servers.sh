@@ -312,13 +312,24 @@ servers_restart_mariadb() {
 
 # The listener's children serve the open connections; a stopped server must drop those too, or a
 # "server went away" test would still be talking to it.
-servers__sshd_down() {
-	local pidfile=${RW_SERVERS_DIR:?}/sshd.pid pid child
-	pid=$(cat "$pidfile" 2>/dev/null) || return 0
-	for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
-		kill -s "$1" "$child" 2>/dev/null || true
+servers__descendants() {
+	local child
+	for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$child"
+		servers__descendants "$child"
 	done
+}
+
+servers__sshd_down() {
+	local pidfile=${RW_SERVERS_DIR:?}/sshd.pid pid sessions
+	pid=$(cat "$pidfile" 2>/dev/null) || return 0
+	# Listener first, so that it forks no new session while we stop the others.
+	sessions=$(servers__descendants "$pid")
 	servers__stop_pid "$pidfile" "$1"
+	if [[ -n $sessions ]]; then
+		# shellcheck disable=SC2086
+		kill -s "$1" $sessions 2>/dev/null || true
+	fi
 }
 
 servers_stop_sshd() {
