@@ -1,0 +1,62 @@
+#ifndef RELAYWATCH_SHIP_H
+#define RELAYWATCH_SHIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "shipconf.h"
+
+/*
+ * One run of relaywatch-ship: find the files of every source, plan what is new, save the plan,
+ * then stream each chunk (read -> SHA-256 + line count -> deflate -> SFTP) and record what was
+ * delivered. See ship_state.h for why a crash anywhere neither loses nor duplicates a line.
+ */
+
+/* Exit statuses (cron reads them). */
+enum ship_exit {
+	SHIP_EXIT_OK = 0,
+	SHIP_EXIT_PARTIAL = 1, /* some chunks or files failed (logged); a later run retries */
+	SHIP_EXIT_USAGE = 2,   /* bad command line, config or state file */
+	SHIP_EXIT_CONNECT = 3, /* could not connect, authenticate, or the host key was refused */
+};
+
+struct ship_options {
+	bool dry_run;             /* print what would ship; connect to nothing, change nothing */
+	bool accept_new_host_key; /* first contact: record the server's key in known_hosts */
+	bool progress;            /* a progress line on stderr (only on a terminal) */
+};
+
+/* Runs once with the given config. Returns an enum ship_exit. */
+int ship_run(const struct ship_config *cfg, const struct ship_options *opt);
+
+/*
+ * The hostname as it appears in chunk names: bytes outside [A-Za-z0-9.-] become '-', a leading
+ * '.' or '-' becomes 'x', at most SHIP_HOST_LABEL_MAX bytes, "unknown" when empty.
+ */
+#define SHIP_HOST_LABEL_MAX 64
+void ship_host_label(const char *hostname, char out[static SHIP_HOST_LABEL_MAX + 1]);
+
+/*
+ * Chunk names in the drop directory, from (host label, fingerprint, byte range) only, so a rerun
+ * produces the same names: NAME = HOST_FPR16_START-END (data NAME.gz, manifest NAME.manifest);
+ * the data is uploaded first as .HOST_FPR16_START.gz.tmp (the end is known only once the chunk
+ * has been read). Both fit in SHIP_NAME_MAX bytes.
+ */
+#define SHIP_NAME_MAX 160
+void ship_chunk_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
+		     uint64_t end, char out[static SHIP_NAME_MAX]);
+void ship_temp_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
+		    char out[static SHIP_NAME_MAX]);
+
+/*
+ * Where a chunk that started at chunk_start must end within buf (n bytes of content starting
+ * at position pos): just past the first '\n' at or after chunk_start + max_chunk - 1. Returns
+ * the number of bytes of buf that still belong to the chunk, or SIZE_MAX when the chunk goes on
+ * past buf. A pure function of the content, so a rerun cuts the same chunks.
+ */
+size_t ship_cut(const unsigned char *buf, size_t n, uint64_t pos, uint64_t chunk_start,
+		uint64_t max_chunk);
+
+#endif

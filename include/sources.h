@@ -1,0 +1,90 @@
+#ifndef RELAYWATCH_SOURCES_H
+#define RELAYWATCH_SOURCES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "shipconf.h"
+
+/*
+ * Finding the files of a log source and telling who they are.
+ *
+ * multilog directory: the finished files "@" + 24 hex digits + ".s" or ".u" (complete, or
+ * written during an outage) in name order, which is time order, then "current" (live).
+ *
+ * syslog file PATH: its rotated siblings in the same directory, oldest first: numbered ones
+ * "NAME.N" / "NAME.N.gz" by falling N, then dateext ones "NAME-DATE" / "NAME-DATE.gz" (DATE made
+ * of digits, '-' and '_') by rising DATE, then PATH itself (live). Other names (other
+ * compressors' ".bz2", ".xz", editor backups) are ignored.
+ */
+
+struct source_file {
+	char *path;
+	const struct ship_source *source;
+	bool live;     /* current / the live syslog file: it may still grow */
+	bool gz;       /* content is gzip (from the magic bytes, valid after fingerprinting) */
+	bool has_fpr;  /* false: no complete line yet, nothing to ship */
+	uint64_t size; /* st_size when fingerprinted (raw bytes; for gzip not the content size) */
+	int64_t mtime;
+	uint64_t dev, ino; /* the file fingerprinted: a later open must find the same one */
+	uint64_t line_end; /* live plain file: offset just past its last '\n' */
+	uint8_t fpr[DIGEST_LEN];
+};
+
+struct source_list {
+	struct source_file *v;
+	size_t n, cap;
+};
+
+void source_list_init(struct source_list *l);
+void source_list_finish(struct source_list *l);
+
+/*
+ * Appends the files of src to l in the order above (no content is read). A source whose
+ * directory cannot be read is an error: returns -1 after logging it. A missing live file is
+ * not an error (a rotation may be under way).
+ */
+int sources_discover(const struct ship_source *src, struct source_list *l);
+
+/*
+ * Fills f's fingerprint, gz, size, mtime, dev, ino and (live plain files) line_end: the SHA-256 of
+ * the first complete line including its '\n', read as content through reader (gzip or plain). A
+ * finished (not live) file with content but no '\n' at all is fingerprinted over all of its content
+ * instead, which can never equal a line fingerprint since it lacks the '\n'. Returns 0 (with
+ * has_fpr false when there is nothing to ship yet, also when the file vanished since discovery), or
+ * -1 after logging why.
+ */
+int sources_fingerprint(struct source_file *f);
+
+/*
+ * The fingerprint of the plain file open as fd, read with pread from offset 0 (the file position
+ * is not used), as sources_fingerprint() computes it; finished tells whether a file without '\n'
+ * is named by its whole content. Returns 0 with *has telling whether *fpr was filled, or -1
+ * after logging a read error.
+ */
+int sources_fingerprint_plain(int fd, const char *name, bool finished, uint8_t fpr[DIGEST_LEN],
+			      bool *has);
+
+/* Whether the file open as fd starts with the gzip magic bytes (what reader goes by). */
+int sources_is_gzip(int fd, const char *name, bool *gz);
+
+/*
+ * For a plain file of size bytes: *end = the offset just past its last '\n' (0 when there is
+ * none). Returns 0, or -1 after logging (name is used in messages).
+ */
+int sources_last_line_end(int fd, uint64_t size, const char *name, uint64_t *end);
+
+/*
+ * Classifies a directory entry name against the syslog file name base. Returns 0 for the live
+ * file, 1 for a numbered rotation (*num = N), 2 for a dateext rotation (*suffix points into
+ * name, *suffix_len bytes), -1 for anything else. *gz tells whether it ends in ".gz".
+ */
+int sources_syslog_classify(const char *base, const char *name, uint64_t *num, const char **suffix,
+			    size_t *suffix_len, bool *gz);
+
+/* Whether name is a finished multilog file ("@" + 24 lowercase hex + ".s" or ".u"). */
+bool sources_multilog_finished(const char *name);
+
+#endif

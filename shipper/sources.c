@@ -1,0 +1,439 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "reader.h"
+#include "sources.h"
+
+#define FPR_BUF_SIZE  (64 * 1024)
+#define TAIL_BUF_SIZE (64 * 1024)
+
+void source_list_init(struct source_list *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+void source_list_finish(struct source_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].path);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+bool sources_multilog_finished(const char *name)
+{
+	if (name[0] != '@' || strlen(name) != 27) {
+		return false;
+	}
+	for (size_t i = 1; i < 25; i++) {
+		char c = name[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return false;
+		}
+	}
+	return name[25] == '.' && (name[26] == 's' || name[26] == 'u');
+}
+
+int sources_syslog_classify(const char *base, const char *name, uint64_t *num, const char **suffix,
+			    size_t *suffix_len, bool *gz)
+{
+	size_t blen = strlen(base), nlen = strlen(name);
+	*gz = false;
+	if (strcmp(name, base) == 0) {
+		return 0;
+	}
+	if (nlen > 3 && strcmp(name + nlen - 3, ".gz") == 0) {
+		*gz = true;
+		nlen -= 3;
+	}
+	if (nlen < blen + 2 || strncmp(name, base, blen) != 0) {
+		return -1;
+	}
+	const char *rest = name + blen + 1;
+	size_t rlen = nlen - blen - 1;
+	if (name[blen] == '.') {
+		uint64_t n = 0;
+		for (size_t i = 0; i < rlen; i++) {
+			if (rest[i] < '0' || rest[i] > '9' || n > UINT64_MAX / 10 - 1) {
+				return -1;
+			}
+			n = n * 10 + (uint64_t)(rest[i] - '0');
+		}
+		*num = n;
+		return 1;
+	}
+	if (name[blen] == '-') {
+		if (rest[0] < '0' || rest[0] > '9') {
+			return -1;
+		}
+		for (size_t i = 0; i < rlen; i++) {
+			char c = rest[i];
+			if (!((c >= '0' && c <= '9') || c == '-' || c == '_')) {
+				return -1;
+			}
+		}
+		*suffix = rest;
+		*suffix_len = rlen;
+		return 2;
+	}
+	return -1;
+}
+
+/* A candidate with its sort key while a directory is listed. */
+struct candidate {
+	char *name;
+	int group; /* 0 numbered / multilog finished, 1 dateext, 2 live */
+	uint64_t num;
+	const char *suffix;
+	size_t suffix_len;
+	bool gz;
+};
+
+static int cmp_candidate(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+	if (x->group != y->group) {
+		return x->group < y->group ? -1 : 1;
+	}
+	if (x->group == 0 && x->num != y->num) {
+		/* Numbered rotations: the highest number is the oldest. */
+		return x->num > y->num ? -1 : 1;
+	}
+	if (x->group == 1) {
+		size_t n = x->suffix_len < y->suffix_len ? x->suffix_len : y->suffix_len;
+		int c = memcmp(x->suffix, y->suffix, n);
+		if (c != 0) {
+			return c;
+		}
+		if (x->suffix_len != y->suffix_len) {
+			return x->suffix_len < y->suffix_len ? -1 : 1;
+		}
+	}
+	/* The same rotation plain and gzipped (compression under way): plain first. */
+	if (x->gz != y->gz) {
+		return x->gz ? 1 : -1;
+	}
+	return strcmp(x->name, y->name);
+}
+
+static int add_file(struct source_list *l, const struct ship_source *src, const char *dir,
+		    const char *name, bool live)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct source_file *v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			log_error("out of memory");
+			return -1;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
+	if (!path) {
+		log_error("out of memory");
+		return -1;
+	}
+	snprintf(path, len, "%s/%s", dir, name);
+	l->v[l->n++] = (struct source_file){.path = path, .source = src, .live = live};
+	return 0;
+}
+
+int sources_discover(const struct ship_source *src, struct source_list *l)
+{
+	char *dir = NULL;
+	const char *base = NULL;
+	DIR *d = NULL;
+	struct candidate *c = NULL;
+	size_t n = 0, cap = 0;
+	int ret = -1;
+
+	if (src->kind == SHIP_KIND_MULTILOG) {
+		dir = strdup(src->path);
+	} else {
+		const char *slash = strrchr(src->path, '/');
+		base = slash + 1; /* shipconf allows absolute paths only */
+		size_t dlen = (size_t)(slash - src->path);
+		dir = strndup(src->path, dlen ? dlen : 1);
+	}
+	if (!dir) {
+		log_error("out of memory");
+		goto out;
+	}
+	d = opendir(dir);
+	if (!d) {
+		log_error("%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno != 0) {
+				log_error("%s: %s", dir, strerror(errno));
+				goto out;
+			}
+			break;
+		}
+		struct candidate k = {0};
+		if (src->kind == SHIP_KIND_MULTILOG) {
+			if (strcmp(de->d_name, "current") == 0) {
+				k.group = 2;
+			} else if (sources_multilog_finished(de->d_name)) {
+				k.group = 1;
+				k.suffix = de->d_name;
+				k.suffix_len = strlen(de->d_name);
+			} else {
+				continue;
+			}
+		} else {
+			int r = sources_syslog_classify(base, de->d_name, &k.num, &k.suffix,
+							&k.suffix_len, &k.gz);
+			if (r < 0) {
+				continue;
+			}
+			k.group = r == 0 ? 2 : r == 1 ? 0 : 1;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 32;
+			struct candidate *v = realloc(c, ncap * sizeof(*v));
+			if (!v) {
+				log_error("out of memory");
+				goto out;
+			}
+			c = v;
+			cap = ncap;
+		}
+		if (!(k.name = strdup(de->d_name))) {
+			log_error("out of memory");
+			goto out;
+		}
+		/* suffix pointed into the dirent, which readdir may reuse. */
+		if (k.suffix) {
+			k.suffix = k.name + (k.suffix - de->d_name);
+		}
+		c[n++] = k;
+	}
+	qsort(c, n, sizeof(*c), cmp_candidate);
+	for (size_t i = 0; i < n; i++) {
+		if (add_file(l, src, dir, c[i].name, c[i].group == 2) != 0) {
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].name);
+	}
+	free(c);
+	if (d) {
+		closedir(d);
+	}
+	free(dir);
+	return ret;
+}
+
+int sources_is_gzip(int fd, const char *name, bool *gz)
+{
+	unsigned char magic[2];
+	ssize_t n;
+	do {
+		n = pread(fd, magic, 2, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		log_error("%s: %s", name, strerror(errno));
+		return -1;
+	}
+	*gz = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	return 0;
+}
+
+/* Hashes through the first '\n' of what next() yields; see sources_fingerprint(). */
+struct fpr_walk {
+	struct digest *dg;
+	uint64_t total;
+	bool found;
+};
+
+static bool fpr_feed(struct fpr_walk *w, const unsigned char *buf, size_t n)
+{
+	const unsigned char *nl = memchr(buf, '\n', n);
+	size_t take = nl ? (size_t)(nl - buf) + 1 : n;
+	digest_update(w->dg, buf, take);
+	w->total += take;
+	w->found = nl != NULL;
+	return w->found;
+}
+
+static void fpr_end(struct fpr_walk *w, bool finished, uint8_t fpr[DIGEST_LEN], bool *has)
+{
+	/* No '\n' anywhere: only a finished file's content is final and can be named by it. */
+	*has = w->found || (finished && w->total > 0);
+	if (*has) {
+		digest_final(w->dg, fpr);
+	}
+}
+
+int sources_fingerprint_plain(int fd, const char *name, bool finished, uint8_t fpr[DIGEST_LEN],
+			      bool *has)
+{
+	struct fpr_walk w = {0};
+	unsigned char *buf = malloc(FPR_BUF_SIZE);
+	int ret = -1;
+	if (!buf) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (!(w.dg = digest_create())) {
+		goto out;
+	}
+	for (;;) {
+		ssize_t got = pread(fd, buf, FPR_BUF_SIZE, (off_t)w.total);
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got < 0) {
+			log_error("%s: %s", name, strerror(errno));
+			goto out;
+		}
+		if (got == 0 || fpr_feed(&w, buf, (size_t)got)) {
+			break;
+		}
+	}
+	fpr_end(&w, finished, fpr, has);
+	ret = 0;
+out:
+	digest_destroy(w.dg);
+	free(buf);
+	return ret;
+}
+
+static int fingerprint_gzip(struct source_file *f, int fd)
+{
+	struct fpr_walk w = {0};
+	struct reader *r = NULL;
+	unsigned char *buf = NULL;
+	int ret = -1;
+	if (!(r = reader_fdopen(fd, f->path))) {
+		return -1;
+	}
+	if (!(buf = malloc(FPR_BUF_SIZE))) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (!(w.dg = digest_create())) {
+		goto out;
+	}
+	for (;;) {
+		ssize_t got = reader_read(r, buf, FPR_BUF_SIZE);
+		if (got < 0) {
+			goto out;
+		}
+		if (got == 0 || fpr_feed(&w, buf, (size_t)got)) {
+			break;
+		}
+	}
+	fpr_end(&w, !f->live, f->fpr, &f->has_fpr);
+	ret = 0;
+out:
+	digest_destroy(w.dg);
+	free(buf);
+	reader_destroy(r);
+	return ret;
+}
+
+int sources_fingerprint(struct source_file *f)
+{
+	f->has_fpr = false;
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int ret = -1;
+	if (fd < 0) {
+		/* Rotated away or deleted between listing and opening: next run sees it anew. */
+		if (errno == ENOENT) {
+			return 0;
+		}
+		log_error("%s: %s", f->path, strerror(errno));
+		return -1;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) != 0) {
+		log_error("%s: %s", f->path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		log_debug("%s: not a regular file, ignored", f->path);
+		ret = 0;
+		goto out;
+	}
+	f->size = (uint64_t)sb.st_size;
+	f->mtime = (int64_t)sb.st_mtime;
+	f->dev = (uint64_t)sb.st_dev;
+	f->ino = (uint64_t)sb.st_ino;
+	if (sources_is_gzip(fd, f->path, &f->gz) != 0) {
+		goto out;
+	}
+	if (f->gz) {
+		ret = fingerprint_gzip(f, fd);
+		fd = -1; /* the reader closed it */
+		goto out;
+	}
+	if (sources_fingerprint_plain(fd, f->path, !f->live, f->fpr, &f->has_fpr) != 0) {
+		goto out;
+	}
+	/* From the same open file as the fingerprint, so a rotation in between cannot pair one
+	 * file's identity with another's length. */
+	if (f->live && f->has_fpr &&
+	    sources_last_line_end(fd, f->size, f->path, &f->line_end) != 0) {
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	return ret;
+}
+
+int sources_last_line_end(int fd, uint64_t size, const char *name, uint64_t *end)
+{
+	unsigned char buf[TAIL_BUF_SIZE];
+	uint64_t pos = size;
+	while (pos > 0) {
+		size_t n = pos < sizeof(buf) ? (size_t)pos : sizeof(buf);
+		uint64_t at = pos - n;
+		size_t got = 0;
+		while (got < n) {
+			ssize_t r = pread(fd, buf + got, n - got, (off_t)(at + got));
+			if (r < 0 && errno == EINTR) {
+				continue;
+			}
+			if (r < 0) {
+				log_error("%s: %s", name, strerror(errno));
+				return -1;
+			}
+			if (r == 0) {
+				/* Shrank while we looked: the caller sees it by the offsets. */
+				break;
+			}
+			got += (size_t)r;
+		}
+		for (size_t i = got; i > 0; i--) {
+			if (buf[i - 1] == '\n') {
+				*end = at + i;
+				return 0;
+			}
+		}
+		pos = at;
+	}
+	*end = 0;
+	return 0;
+}
