@@ -22,7 +22,7 @@ tail -n +40001 "$T/maillog" >"$T/part2"
 gzip -n "$T/part1" "$T/part2"
 cat "$T/part1.gz" "$T/part2.gz" >"$T/maillog.1.gz"
 # multilog file with CRLF line ends (the CR is not part of the description).
-sed 's/$/\r/' "$T/current" >"$T/@4000000052e8a6f00000000.s"
+sed 's/$/\r/' "$T/current" >"$T/@4000000052e8a6f000000000.s"
 # the labelled file loses its last newline, then is gzipped.
 head -c -1 "$T/labelled" >"$T/labelled.log"
 gzip -n "$T/labelled.log"
@@ -33,7 +33,7 @@ ingest migrate --defaults-file="$MYCNF" >"$T/out" 2>&1 || { cat "$T/out" >&2; di
 # One command with a header-less file and a syslog file: --host/--service only fill in what the
 # lines do not say.
 ingest backfill --defaults-file="$MYCNF" --host mx2 --service smtp-mx \
-	"$T/@4000000052e8a6f00000000.s" "$T/maillog.1.gz" >"$T/out" 2>&1 ||
+	"$T/@4000000052e8a6f000000000.s" "$T/maillog.1.gz" >"$T/out" 2>&1 ||
 	{ cat "$T/out" >&2; die "backfill failed"; }
 quiet_but_malformed "$T/out"
 ingest backfill --defaults-file="$MYCNF" "$T/labelled.log.gz" >"$T/out" 2>&1 ||
@@ -59,6 +59,6 @@ expect_chunk() { # plain-file expect-dir
 }
 gunzip -c "$T/labelled.log.gz" >"$T/labelled.plain"
 expect_chunk "$T/maillog" "$T/e-syslog"
-expect_chunk "$T/@4000000052e8a6f00000000.s" "$T/e-multilog"
+expect_chunk "$T/@4000000052e8a6f000000000.s" "$T/e-multilog"
 expect_chunk "$T/labelled.plain" "$T/e-labelled"
 [[ $(db_query "SELECT COUNT(*) FROM chunks") == 3 ]] || die "expected exactly 3 ledger rows"
