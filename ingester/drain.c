@@ -307,10 +307,16 @@ static void quarantine(struct drain *d, struct chunk *c, const char *fmt, ...)
 static int finish(struct drain *d, struct chunk *c)
 {
 	if (d->o->archive) {
-		/* A crash between the two moves leaves the claim; the next run completes it. */
-		if (move(d->work_fd, d->archive_fd, c->gz, true) != 0 ||
-		    move(d->work_fd, d->archive_fd, c->manifest, false) != 0) {
-			log_error("%s: cannot move to archive/: %s", c->esc, strerror(errno));
+		if (move(d->work_fd, d->archive_fd, c->gz, true) != 0) {
+			log_error("%s: cannot move %s to archive/: %s", c->esc, c->gz,
+				  strerror(errno));
+			goto fail;
+		}
+		/* A crash here leaves the claim without NAME.gz; the next run completes it. */
+		crashpoint("run-archive");
+		if (move(d->work_fd, d->archive_fd, c->manifest, false) != 0) {
+			log_error("%s: cannot move %s to archive/: %s", c->esc, c->manifest,
+				  strerror(errno));
 			goto fail;
 		}
 		if (fsync_dir(d->archive_fd, "archive/") != 0) {
@@ -472,6 +478,7 @@ static void process(struct drain *d, struct chunk *c)
 {
 	struct db_chunk dc;
 	enum db_result res;
+	struct stat sb;
 	int r, e;
 
 	if (read_manifest(d, c) != 0) {
@@ -489,6 +496,18 @@ static void process(struct drain *d, struct chunk *c)
 		digest_hex(c->m.sha256, c->id);
 		if (d->o->dry_run) {
 			printf("%s: %s missing\n", c->esc, c->gz);
+			return;
+		}
+		/* A run that died half-way through quarantining it: finish that. */
+		if (fstatat(d->quar_fd, c->gz, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			log_error("%s: quarantined (by an interrupted run, see quarantine/%s%s)",
+				  c->esc, c->base, SUFFIX_WHY);
+			d->st->quarantined++;
+			if (move(d->work_fd, d->quar_fd, c->manifest, false) != 0) {
+				log_error("%s: cannot move %s to quarantine/: %s", c->esc,
+					  c->manifest, strerror(errno));
+				d->st->failed++;
+			}
 			return;
 		}
 		if (ensure_db(d) != 0) {
@@ -645,6 +664,7 @@ static int claim(struct drain *d, struct chunk *c)
 		return -1;
 	}
 	/* The chunk follows its manifest (it may already be there after a crash). */
+	crashpoint("run-claim");
 	if (move(d->in_fd, d->work_fd, c->gz, true) != 0) {
 		log_error("%s: cannot move %s to work/: %s", c->esc, c->gz, strerror(errno));
 		d->st->failed++;
@@ -683,6 +703,15 @@ static int drain_dir(struct drain *d, bool takeover)
 			c->dir_fd = d->work_fd;
 			if (c->mfd >= 0) {
 				log_info("%s: taking over an interrupted claim", c->esc);
+				/* Its claimer may have died before NAME.gz followed the manifest.
+				 */
+				if (move(d->in_fd, d->work_fd, c->gz, true) != 0) {
+					log_error("%s: cannot move %s to work/: %s", c->esc, c->gz,
+						  strerror(errno));
+					d->st->failed++;
+					close(c->mfd);
+					continue;
+				}
 			}
 		} else {
 			c->mfd = claim(d, c);
