@@ -296,8 +296,10 @@ int sources_fingerprint_plain(int fd, const char *name, bool finished, uint8_t f
 	if (!(w.dg = digest_create())) {
 		goto out;
 	}
-	for (;;) {
-		ssize_t got = pread(fd, buf, FPR_BUF_SIZE, (off_t)w.total);
+	/* Lines are short: read a little first, more only for a long first line. */
+	size_t want = 4096;
+	for (;; want = want < FPR_BUF_SIZE ? 2 * want : want) {
+		ssize_t got = pread(fd, buf, want, (off_t)w.total);
 		if (got < 0 && errno == EINTR) {
 			continue;
 		}

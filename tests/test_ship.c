@@ -1,0 +1,177 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+
+#include "log.h"
+#include "manifest.h"
+#include "ship.h"
+#include "shipconf.h"
+
+static void host_label(void **unused)
+{
+	char out[SHIP_HOST_LABEL_MAX + 1];
+	ship_host_label("mail1.example.org", out);
+	assert_string_equal(out, "mail1.example.org");
+	ship_host_label("a_b/c d\n@e+f", out);
+	assert_string_equal(out, "a-b-c-d--e-f");
+	ship_host_label(".hidden", out);
+	assert_string_equal(out, "xhidden");
+	ship_host_label("", out);
+	assert_string_equal(out, "unknown");
+	char longname[300];
+	memset(longname, 'h', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ship_host_label(longname, out);
+	assert_int_equal(strlen(out), SHIP_HOST_LABEL_MAX);
+}
+
+/* Names are deterministic, valid drop-directory names, and the temporary one is hidden. */
+static void chunk_names(void **unused)
+{
+	uint8_t fpr[DIGEST_LEN];
+	for (size_t i = 0; i < DIGEST_LEN; i++) {
+		fpr[i] = (uint8_t)(0xa0 + i);
+	}
+	char name[SHIP_NAME_MAX], again[SHIP_NAME_MAX], tmp[SHIP_NAME_MAX],
+		file[SHIP_NAME_MAX + 16];
+	ship_chunk_name("mail1.example.org", fpr, 0, 1048576, name);
+	assert_string_equal(name, "mail1.example.org_a0a1a2a3a4a5a6a7_0-1048576");
+	ship_chunk_name("mail1.example.org", fpr, 0, 1048576, again);
+	assert_string_equal(name, again);
+	ship_chunk_name("mail1.example.org", fpr, 0, 1048577, again);
+	assert_string_not_equal(name, again);
+	snprintf(file, sizeof(file), "%s.gz", name);
+	assert_true(manifest_name_valid(file));
+	snprintf(file, sizeof(file), "%s.manifest", name);
+	assert_true(manifest_name_valid(file));
+
+	ship_temp_name("mail1.example.org", fpr, 4096, tmp);
+	assert_string_equal(tmp, ".mail1.example.org_a0a1a2a3a4a5a6a7_4096.gz.tmp");
+	assert_false(manifest_name_valid(tmp));
+
+	/* The longest possible name still fits the manifest's limit. */
+	char host[SHIP_HOST_LABEL_MAX + 1];
+	memset(host, 'h', SHIP_HOST_LABEL_MAX);
+	host[SHIP_HOST_LABEL_MAX] = '\0';
+	ship_chunk_name(host, fpr, UINT64_MAX - 1, UINT64_MAX - 1, name);
+	snprintf(file, sizeof(file), "%s.manifest", name);
+	assert_true(strlen(file) <= MANIFEST_NAME_MAX);
+	assert_true(manifest_name_valid(file));
+}
+
+/* Chunks end just past the first '\n' at or after max_chunk - 1 bytes, wherever the buffers
+ * happen to split the content. */
+static void cut_rule(void **unused)
+{
+	const unsigned char *text = (const unsigned char *)"aaaa\nbbbb\ncccc\n";
+	/* max 6: the first '\n' at or after offset 5 is at 9. */
+	assert_int_equal(ship_cut(text, 15, 0, 0, 6), 10);
+	/* max 5: the '\n' at offset 4 qualifies. */
+	assert_int_equal(ship_cut(text, 15, 0, 0, 5), 5);
+	/* The same content delivered from position 3 in two pieces. */
+	assert_int_equal(ship_cut(text + 3, 4, 3, 0, 6), SIZE_MAX);
+	assert_int_equal(ship_cut(text + 7, 8, 7, 0, 6), 3);
+	/* A chunk that started at 10: the cut is relative to its start. */
+	assert_int_equal(ship_cut(text + 10, 5, 10, 10, 2), 5);
+	/* Not far enough yet. */
+	assert_int_equal(ship_cut(text, 15, 0, 0, 100), SIZE_MAX);
+	/* A line longer than max_chunk is never split. */
+	const unsigned char *longline = (const unsigned char *)"xxxxxxxxxxxxxxxx";
+	assert_int_equal(ship_cut(longline, 16, 0, 0, 4), SIZE_MAX);
+}
+
+static int load(struct ship_config *c, const char *text)
+{
+	assert_int_equal(shipconf_init(c), 0);
+	return shipconf_load_buffer(c, "ship.conf", text, strlen(text));
+}
+
+static void config_keys(void **unused)
+{
+	struct ship_config c;
+	const char *text = "# comment\n"
+			   "host = stats.example.org\n"
+			   "port = 2222\n"
+			   "user = ship-mail1\n"
+			   "identity = /etc/relaywatch/id_ed25519\n"
+			   "known_hosts = /etc/relaywatch/known_hosts\n"
+			   "remote_dir = incoming\n"
+			   "state_dir = /var/lib/relaywatch\n"
+			   "level = 9\n"
+			   "hostname = mail1.example.org\n"
+			   "connect_timeout = 5\n"
+			   "timeout = 30\n"
+			   "parallel = 2\n"
+			   "max_chunk = 16M\n"
+			   "forget_days = 30\n"
+			   "source = /var/log/qmail/smtpd multilog service=smtp-mx\n"
+			   "source = /var/log/maillog syslog\n";
+	assert_int_equal(load(&c, text), 0);
+	assert_string_equal(c.host, "stats.example.org");
+	assert_int_equal(c.port, 2222);
+	assert_int_equal(c.level, 9);
+	assert_int_equal(c.parallel, 2);
+	assert_int_equal(c.max_chunk, 16 * 1024 * 1024);
+	assert_int_equal(c.forget_days, 30);
+	assert_int_equal(c.nsources, 2);
+	assert_int_equal(c.sources[0].kind, SHIP_KIND_MULTILOG);
+	assert_string_equal(c.sources[0].service, "smtp-mx");
+	assert_int_equal(c.sources[1].kind, SHIP_KIND_SYSLOG);
+	assert_string_equal(c.sources[1].service, "");
+	assert_string_equal(ship_kind_name(c.sources[1].kind), "syslog");
+	shipconf_finish(&c);
+
+	/* Defaults. */
+	assert_int_equal(load(&c, "host = h\nuser = u\nidentity = /k\nremote_dir = d\n"
+				  "source = /var/log/maillog syslog\n"),
+			 0);
+	assert_int_equal(c.port, 22);
+	assert_int_equal(c.level, 6);
+	assert_non_null(c.hostname);
+	shipconf_finish(&c);
+}
+
+static void config_errors(void **unused)
+{
+	static const char *const bad[] = {
+		/* missing required keys */
+		"host = h\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\n",
+		/* bad values */
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\nport = 0\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\nlevel = "
+		"10\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\nmax_chunk "
+		"= 1T\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\nfrobnicate "
+		"= 1\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = relative syslog\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a journald\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog smtp\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog service=x "
+		"y\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ship_config c;
+		assert_int_equal(load(&c, bad[i]), -1);
+		shipconf_finish(&c);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(host_label),    cmocka_unit_test(chunk_names),
+		cmocka_unit_test(cut_rule),      cmocka_unit_test(config_keys),
+		cmocka_unit_test(config_errors),
+	};
+	/* The error cases log on purpose. */
+	log_init("test_ship", LOG_ERROR);
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,271 @@
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "unit.h"
+
+#include "log.h"
+#include "sources.h"
+
+static char dir[64];
+
+static int setup(void **unused)
+{
+	strcpy(dir, "/tmp/rw-sources.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **unused)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void put(const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void put_gz(const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	gzFile g = gzopen(path, "wb6");
+	assert_non_null(g);
+	assert_int_equal(gzwrite(g, text, (unsigned)strlen(text)), (int)strlen(text));
+	gzclose(g);
+}
+
+/* The names logrotate and its dateext produce, and what is not ours. */
+static void syslog_classify(void **unused)
+{
+	uint64_t num = 0;
+	const char *suffix = NULL;
+	size_t slen = 0;
+	bool gz;
+	assert_int_equal(sources_syslog_classify("maillog", "maillog", &num, &suffix, &slen, &gz),
+			 0);
+	assert_int_equal(sources_syslog_classify("maillog", "maillog.1", &num, &suffix, &slen, &gz),
+			 1);
+	assert_int_equal(num, 1);
+	assert_false(gz);
+	assert_int_equal(
+		sources_syslog_classify("maillog", "maillog.12.gz", &num, &suffix, &slen, &gz), 1);
+	assert_int_equal(num, 12);
+	assert_true(gz);
+	assert_int_equal(
+		sources_syslog_classify("maillog", "maillog-20140128", &num, &suffix, &slen, &gz),
+		2);
+	assert_int_equal(slen, 8);
+	assert_memory_equal(suffix, "20140128", 8);
+	assert_int_equal(sources_syslog_classify("maillog", "maillog-2014-01-28.gz", &num, &suffix,
+						 &slen, &gz),
+			 2);
+	assert_true(gz);
+	static const char *const others[] = {
+		"maillog.",   "maillog.1.bz2", "maillog.old", "maillog-",   "maillog-x1",
+		"maillog.gz", "mail",          "maillog~",    "xmaillog.1", "maillog.1.xz",
+	};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		assert_int_equal(
+			sources_syslog_classify("maillog", others[i], &num, &suffix, &slen, &gz),
+			-1);
+	}
+}
+
+static void multilog_names(void **unused)
+{
+	assert_true(sources_multilog_finished("@400000005e0000000000000a.s"));
+	assert_true(sources_multilog_finished("@400000005e0000000000000a.u"));
+	assert_false(sources_multilog_finished("@400000005e0000000000000a.x"));
+	assert_false(sources_multilog_finished("@400000005E0000000000000a.s"));
+	assert_false(sources_multilog_finished("@400000005e000000000000a.s"));
+	assert_false(sources_multilog_finished("current"));
+	assert_false(sources_multilog_finished("state"));
+}
+
+static void expect_order(struct source_list *l, const char *const *names, size_t n)
+{
+	assert_int_equal(l->n, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *base = strrchr(l->v[i].path, '/') + 1;
+		assert_string_equal(base, names[i]);
+		assert_int_equal(l->v[i].live, i == n - 1 && names[i][0] != '@');
+	}
+}
+
+/* Oldest first: numbered by falling N, then dateext by date, then the live file. */
+static void syslog_order(void **unused)
+{
+	static const char *const files[] = {
+		"maillog",   "maillog.1",        "maillog.2.gz",        "maillog.10.gz",
+		"maillog.2", "maillog-20140201", "maillog-20140128.gz", "maillog.1.bz2",
+		"other.log",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		put(files[i], "x\n");
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "%s/maillog", dir);
+	struct ship_source src = {.path = path, .kind = SHIP_KIND_SYSLOG, .service = ""};
+	struct source_list l;
+	source_list_init(&l);
+	assert_int_equal(sources_discover(&src, &l), 0);
+	static const char *const want[] = {
+		"maillog.10.gz",       "maillog.2",        "maillog.2.gz", "maillog.1",
+		"maillog-20140128.gz", "maillog-20140201", "maillog",
+	};
+	expect_order(&l, want, sizeof(want) / sizeof(want[0]));
+	source_list_finish(&l);
+}
+
+static void multilog_order(void **unused)
+{
+	static const char *const files[] = {
+		"current", "@400000005e0000020000000a.u", "@400000005e0000000000000a.s", "lock",
+		"state",   "@400000005e0000010000000a.s",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		put(files[i], "x\n");
+	}
+	struct ship_source src = {.path = dir, .kind = SHIP_KIND_MULTILOG, .service = "smtp"};
+	struct source_list l;
+	source_list_init(&l);
+	assert_int_equal(sources_discover(&src, &l), 0);
+	static const char *const want[] = {
+		"@400000005e0000000000000a.s",
+		"@400000005e0000010000000a.s",
+		"@400000005e0000020000000a.u",
+		"current",
+	};
+	expect_order(&l, want, 4);
+	assert_true(l.v[3].live);
+	source_list_finish(&l);
+}
+
+static struct source_file file(const char *name, bool live)
+{
+	static char path[8][128];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(path[k], sizeof(path[k]), "%s/%s", dir, name);
+	return (struct source_file){.path = path[k], .live = live};
+}
+
+/* The same content plain, gzipped, renamed, or grown, has the same identity. */
+static void fingerprint_identity(void **unused)
+{
+	put("a", "first line\nsecond line\n");
+	put_gz("a.gz", "first line\nsecond line\n");
+	put("a-grown", "first line\nsecond line\nthird\n");
+	put("b", "another first line\n");
+	struct source_file a = file("a", true), agz = file("a.gz", false),
+			   grown = file("a-grown", false), b = file("b", false);
+	assert_int_equal(sources_fingerprint(&a), 0);
+	assert_int_equal(sources_fingerprint(&agz), 0);
+	assert_int_equal(sources_fingerprint(&grown), 0);
+	assert_int_equal(sources_fingerprint(&b), 0);
+	assert_true(a.has_fpr && agz.has_fpr && grown.has_fpr && b.has_fpr);
+	assert_false(a.gz);
+	assert_true(agz.gz);
+	assert_memory_equal(a.fpr, agz.fpr, DIGEST_LEN);
+	assert_memory_equal(a.fpr, grown.fpr, DIGEST_LEN);
+	assert_memory_not_equal(a.fpr, b.fpr, DIGEST_LEN);
+	/* The live file's complete lines end here. */
+	assert_int_equal(a.line_end, 23);
+}
+
+/* No complete line: nothing to ship from a live file; a finished one is named by its content. */
+static void fingerprint_partial(void **unused)
+{
+	put("p", "no newline yet");
+	put("e", "");
+	struct source_file live = file("p", true), fin = file("p", false), empty = file("e", true),
+			   gone = file("does-not-exist", true);
+	assert_int_equal(sources_fingerprint(&live), 0);
+	assert_false(live.has_fpr);
+	assert_int_equal(sources_fingerprint(&fin), 0);
+	assert_true(fin.has_fpr);
+	assert_int_equal(sources_fingerprint(&empty), 0);
+	assert_false(empty.has_fpr);
+	/* Rotated away between listing and reading: not an error. */
+	assert_int_equal(sources_fingerprint(&gone), 0);
+	assert_false(gone.has_fpr);
+
+	/* The whole-content name never equals a line's (which includes the '\n'). */
+	put("q", "no newline yet\n");
+	struct source_file q = file("q", false);
+	assert_int_equal(sources_fingerprint(&q), 0);
+	assert_memory_not_equal(q.fpr, fin.fpr, DIGEST_LEN);
+}
+
+/* A first line longer than any read buffer. */
+static void fingerprint_long_line(void **unused)
+{
+	size_t n = 300 * 1024;
+	char *big = malloc(n + 8);
+	assert_non_null(big);
+	memset(big, 'x', n);
+	strcpy(big + n, "\nend\n");
+	put("long", big);
+	put_gz("long.gz", big);
+	struct source_file a = file("long", true), b = file("long.gz", false);
+	assert_int_equal(sources_fingerprint(&a), 0);
+	assert_int_equal(sources_fingerprint(&b), 0);
+	assert_true(a.has_fpr && b.has_fpr);
+	assert_memory_equal(a.fpr, b.fpr, DIGEST_LEN);
+	assert_int_equal(a.line_end, n + 5);
+	free(big);
+}
+
+static void last_line_end(void **unused)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/t", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	/* The last '\n' lies more than one tail buffer before the end. */
+	fputs("a\nbb\n", f);
+	for (int i = 0; i < 100000; i++) {
+		fputc('z', f);
+	}
+	fclose(f);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	uint64_t end = 99;
+	assert_int_equal(sources_last_line_end(fd, 100005, path, &end), 0);
+	assert_int_equal(end, 5);
+	assert_int_equal(sources_last_line_end(fd, 4, path, &end), 0);
+	assert_int_equal(end, 2);
+	assert_int_equal(sources_last_line_end(fd, 1, path, &end), 0);
+	assert_int_equal(end, 0);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(syslog_classify),
+		cmocka_unit_test(multilog_names),
+		cmocka_unit_test_setup_teardown(syslog_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(multilog_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(fingerprint_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(fingerprint_partial, setup, teardown),
+		cmocka_unit_test_setup_teardown(fingerprint_long_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(last_line_end, setup, teardown),
+	};
+	log_init("test_sources", LOG_ERROR);
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
