@@ -1301,8 +1301,10 @@ static void print_json(FILE *f, const struct check_rules *r, const struct check_
 		fprintf(f, "%s{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", i ? "," : "",
 			check_status_name[x->status], check_rule_name[x->rule]);
 		report_json(f, x->host, x->host_len);
-		fprintf(f, ",\"%s\":", subject_kind(x->rule));
-		report_json(f, x->subject, x->subject_len);
+		if (x->rule != CHECK_STALE) {
+			fprintf(f, ",\"%s\":", subject_kind(x->rule));
+			report_json(f, x->subject, x->subject_len);
+		}
 		fprintf(f,
 			",\"value\":%" PRIu64 ",\"threshold\":%" PRIu64
 			",\"period\":\"%s\",\"start\":\"%s\"}",
@@ -1341,7 +1343,7 @@ int cmd_check(int argc, char **argv)
 	struct check_alerts alerts;
 	struct db *db = NULL;
 	enum check_status st = CHECK_UNKNOWN;
-	int64_t now = (int64_t)time(NULL), since, until;
+	int64_t now = (int64_t)time(NULL), until = hour_floor(now), since = until - 3600;
 	int c;
 
 	ingest_config_init(&cfg);
@@ -1370,7 +1372,7 @@ int cmd_check(int argc, char **argv)
 				json = true;
 			} else if (strcmp(optarg, "text") != 0) {
 				log_error("--format: expected text or json");
-				goto out;
+				goto bad;
 			}
 			break;
 		case 'q':
@@ -1390,18 +1392,18 @@ int cmd_check(int argc, char **argv)
 			goto out;
 		case ':':
 			log_error("option %s needs a value (try --help)", argv[optind - 1]);
-			goto out;
+			goto bad;
 		default:
 			log_error("unknown option %s (try --help)", argv[optind - 1]);
-			goto out;
+			goto bad;
 		}
 	}
 	if (optind < argc) {
 		log_error("unexpected argument (try --help)");
-		goto out;
+		goto bad;
 	}
 	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) < 0) {
-		goto out;
+		goto bad;
 	}
 	if (defaults == NULL) {
 		defaults = cfg.defaults_file;
@@ -1409,16 +1411,16 @@ int cmd_check(int argc, char **argv)
 	until = hour_floor(now);
 	if (until_s != NULL && check_parse_time(until_s, now, &until) < 0) {
 		log_error("--until: expected 24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM'");
-		goto out;
+		goto bad;
 	}
 	since = until - 3600;
 	if (since_s != NULL && check_parse_time(since_s, now, &since) < 0) {
 		log_error("--since: expected 24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM'");
-		goto out;
+		goto bad;
 	}
 	if (since >= until) {
 		log_error("--since must be before --until");
-		goto out;
+		goto bad;
 	}
 	db = db_connect(defaults);
 	if (db == NULL) {
@@ -1426,7 +1428,7 @@ int cmd_check(int argc, char **argv)
 		goto print;
 	}
 	/* A past window is judged as of its end, the default one as of now. */
-	int empty = check_collect(db, &cfg.rules, since, until, since_s == NULL && until_s == NULL,
+	int empty = check_collect(db, &cfg.rules, since, until, since_s == NULL,
 				  until_s != NULL ? until : now, host, &alerts);
 	if (empty < 0) {
 		why = "database query failed";
@@ -1437,6 +1439,9 @@ int cmd_check(int argc, char **argv)
 		goto print;
 	}
 	st = check_worst(&alerts);
+	goto print;
+bad:
+	why = "usage or configuration error (see stderr)";
 print:
 	since = hour_floor(since);
 	until = hour_floor(until + 3599);

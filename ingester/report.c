@@ -260,9 +260,9 @@ enum {
 #define NCOLS(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
 
 static const struct col cols_anomalies[] = {
-	{"status", "st", COL_STATUS, 4},       {"rule", "rule", COL_RULE, 15},
-	{"host", "host", COL_STR, 8},          {"subject", "account/ip", COL_STR, 17},
-	{"value", "value", COL_NUM, 7},        {"threshold", "limit", COL_NUM, 6},
+	{"status", "st", COL_STATUS, 4},       {"subject", "account/ip/host", COL_STR, 17},
+	{"rule", "rule", COL_RULE, 15},        {"value", "value", COL_NUM, 7},
+	{"threshold", "limit", COL_NUM, 6},    {"host", "host", COL_STR, 8},
 	{"start", "when (UTC)", COL_TIME, 16},
 };
 static const struct col cols_period[] = {
@@ -781,13 +781,13 @@ static int report_anomalies(struct report *r)
 			return -1;
 		}
 		c[0].v = a->status;
-		c[1].v = a->rule;
-		if (cell_bytes(&c[2], a->host, a->host_len) < 0 ||
-		    cell_bytes(&c[3], a->subject, a->subject_len) < 0) {
+		c[2].v = a->rule;
+		if (cell_bytes(&c[1], a->subject, a->subject_len) < 0 ||
+		    cell_bytes(&c[5], a->host, a->host_len) < 0) {
 			return -1;
 		}
-		c[4].v = (int64_t)a->value;
-		c[5].v = (int64_t)a->threshold;
+		c[3].v = (int64_t)a->value;
+		c[4].v = (int64_t)a->threshold;
 		c[6].v = a->when;
 		c[6].n = a->daily && a->when % 86400 == 0;
 		s->status[s->rows - 1] = a->status;
@@ -938,6 +938,28 @@ static void text_section(FILE *f, const struct section *s)
 	}
 }
 
+/* Prints a note (our own text, not from the database) wrapped at width columns. */
+static void text_wrap(FILE *f, const char *s, size_t width)
+{
+	while (*s != '\0') {
+		size_t n = strlen(s);
+		if (n > width) {
+			n = width;
+			while (n > 0 && s[n] != ' ') {
+				n--;
+			}
+			if (n == 0) {
+				n = width;
+			}
+		}
+		fprintf(f, "%.*s\n", (int)n, s);
+		s += n;
+		while (*s == ' ') {
+			s++;
+		}
+	}
+}
+
 static void render_text(FILE *f, const struct report *r)
 {
 	char w[64], h[64];
@@ -958,7 +980,10 @@ static void render_text(FILE *f, const struct report *r)
 	for (int i = 0; i < SEC_COUNT; i++) {
 		text_section(f, &r->sec[i]);
 		if (r->sec[i].note != NULL && r->sec[i].rows > 0) {
-			fprintf(f, "%s\n", r->sec[i].note);
+			text_wrap(f, r->sec[i].note, 79);
+		}
+		if (r->sec[i].flags && r->sec[i].rows > 0) {
+			fputs("! critical, * warning: an alert rule fired for this row.\n", f);
 		}
 	}
 }
@@ -1085,13 +1110,15 @@ static const char html_css[] =
 	"table{border-collapse:collapse;background:#fff;font-size:14px}"
 	"th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}"
 	"th{background:#eee;font-weight:600}"
-	"td.s{white-space:normal;overflow-wrap:anywhere;max-width:30em}"
+	"td.s{max-width:22em;overflow:hidden;text-overflow:ellipsis}"
 	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
 	"tr.crit td{background:#fdecea}tr.warn td{background:#fff8e1}"
 	"tr.crit td:first-child{box-shadow:inset 4px 0 #d9534f}"
 	"tr.warn td:first-child{box-shadow:inset 4px 0 #f0ad4e}"
-	".chart{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;margin:8px 0}"
+	".chart{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;margin:8px 0;"
+	"overflow-x:auto}"
 	"svg{width:100%;height:auto;display:block}"
+	"svg.vol{min-width:560px}svg.bars{max-width:760px}"
 	"svg text{font:11px system-ui,sans-serif;fill:#333}"
 	".legend{font-size:13px}.legend span{display:inline-block;margin-right:14px}"
 	".legend i{display:inline-block;width:10px;height:10px;margin-right:4px}"
@@ -1162,14 +1189,19 @@ static void html_section(FILE *f, const struct report *r, int idx)
 			const struct cell *c = &s->cells[k * s->ncols + j];
 			bool num = col->kind == COL_NUM || col->kind == COL_PERMILLE ||
 				   col->kind == COL_AGE;
-			fprintf(f, "<td class=\"%s\" data-col=\"%s\">",
+			fprintf(f, "<td class=\"%s\" data-col=\"%s\"",
 				col->kind == COL_STR ? "s"
 				: num                ? "n"
 						     : "t",
 				col->name);
 			if (col->kind == COL_STR) {
+				/* Long values are cut on screen; the title shows them whole. */
+				fputs(" title=\"", f);
+				report_html(f, c->s ? c->s : "", c->n);
+				fputs("\">", f);
 				report_html(f, c->s ? c->s : "", c->n);
 			} else {
+				fputc('>', f);
 				format_cell(FMT_HTML, col->kind, c, buf, sizeof(buf));
 				report_html(f, buf, strlen(buf));
 			}
@@ -1241,7 +1273,8 @@ static void html_volume_chart(FILE *f, const struct report *r)
 	max = nice_max(max);
 	double pw = W - L - R, ph = H - T - B, bw = n ? pw / (double)n : pw;
 	fprintf(f,
-		"<div class=\"chart\"><svg id=\"chart-volume\" viewBox=\"0 0 %.0f %.0f\" "
+		"<div class=\"chart\"><svg class=\"vol\" id=\"chart-volume\" viewBox=\"0 0 %.0f "
+		"%.0f\" "
 		"role=\"img\" "
 		"aria-label=\"events per %s by type\">\n",
 		W, H, day ? "day" : "hour");
@@ -1293,7 +1326,7 @@ static void html_volume_chart(FILE *f, const struct report *r)
 static void html_bar_chart(FILE *f, const struct section *s, unsigned vcol, const char *id,
 			   const char *what)
 {
-	const double W = 760, LBL = 290, VAL = 70, RH = 22;
+	const double W = 520, LBL = 200, VAL = 60, RH = 22;
 	size_t n = s->rows < 10 ? s->rows : 10;
 	uint64_t max = 1;
 
@@ -1305,7 +1338,8 @@ static void html_bar_chart(FILE *f, const struct section *s, unsigned vcol, cons
 		max = v > max ? v : max;
 	}
 	fprintf(f,
-		"<div class=\"chart\"><svg id=\"%s\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
+		"<div class=\"chart\"><svg class=\"bars\" id=\"%s\" viewBox=\"0 0 %.0f %.0f\" "
+		"role=\"img\" "
 		"aria-label=\"%s\">\n",
 		id, W, RH * (double)n + 6, what);
 	for (size_t i = 0; i < n; i++) {
@@ -1319,7 +1353,7 @@ static void html_bar_chart(FILE *f, const struct section *s, unsigned vcol, cons
 		report_html(f, lbl->s ? lbl->s : "", lbl->n);
 		fprintf(f, ": %" PRIu64 "</title><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
 			v, LBL - 6, y + 15);
-		html_cut(f, lbl->s ? lbl->s : "", lbl->n, 40);
+		html_cut(f, lbl->s ? lbl->s : "", lbl->n, 30);
 		fprintf(f,
 			"</text><rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
 			"fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%" PRIu64 "</text></g>\n",
@@ -1438,13 +1472,12 @@ static void report_setup(struct report *r)
 		      cols_types, NCOLS(cols_types), false);
 	section_setup(&s[SEC_ACCOUNTS], "accounts", "Top relaying accounts (authenticated)",
 		      "foreign: recipients sent with an envelope sender other than the account; "
-		      "ips: distinct remote IPs. ! critical, * warning.",
+		      "ips: distinct remote IPs.",
 		      cols_accounts, NCOLS(cols_accounts), true);
 	section_setup(&s[SEC_IPRELAY], "ip_relays", "Relays allowed by IP (no authentication)",
 		      NULL, cols_iprelay, NCOLS(cols_iprelay), false);
-	section_setup(&s[SEC_DENIED], "denied_sources", "Top sources of rejected relaying",
-		      "! critical, * warning (rule denied, per hour).", cols_denied,
-		      NCOLS(cols_denied), true);
+	section_setup(&s[SEC_DENIED], "denied_sources", "Top sources of rejected relaying", NULL,
+		      cols_denied, NCOLS(cols_denied), true);
 	section_setup(&s[SEC_DDOMAINS], "denied_domains", "Domains aimed at by rejected relaying",
 		      NULL, cols_ddomains, NCOLS(cols_ddomains), false);
 	section_setup(&s[SEC_INBOUND], "inbound", "Inbound recipients per host (harvesting)",
