@@ -1,0 +1,470 @@
+/*
+ * db.c against the real MariaDB of the test servers (RW_MYCNF; a missing variable fails the
+ * test, it never skips). Each case works in a database of its own, dropped at the end.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mysql.h>
+
+#include "unit.h"
+
+#include "agg.h"
+#include "db.h"
+#include "log.h"
+#include "logtime.h"
+
+struct fixture {
+	MYSQL *admin;
+	char name[64];
+	char cnf[64];
+	struct db *db;
+	struct agg *agg;
+};
+
+static MYSQL *admin_connect(const char *database)
+{
+	const char *cnf = getenv("RW_MYCNF");
+	MYSQL *m;
+
+	assert_non_null(cnf); /* run through scripts/test */
+	m = mysql_init(NULL);
+	assert_non_null(m);
+	mysql_options(m, MYSQL_READ_DEFAULT_FILE, cnf);
+	mysql_options(m, MYSQL_READ_DEFAULT_GROUP, "client");
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "binary");
+	if (mysql_real_connect(m, NULL, NULL, NULL, database, 0, NULL, 0) == NULL) {
+		fail_msg("connect: %s", mysql_error(m));
+	}
+	return m;
+}
+
+static void admin_exec(MYSQL *m, const char *sql)
+{
+	if (mysql_query(m, sql) != 0) {
+		fail_msg("%s: %s", sql, mysql_error(m));
+	}
+}
+
+/* The first column of the first row, as a string (static buffer), or NULL for SQL NULL. */
+static const char *admin_value(MYSQL *m, const char *sql)
+{
+	static char out[4096];
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	unsigned long *len;
+
+	admin_exec(m, sql);
+	res = mysql_store_result(m);
+	assert_non_null(res);
+	row = mysql_fetch_row(res);
+	assert_non_null(row);
+	len = mysql_fetch_lengths(res);
+	if (row[0] == NULL) {
+		mysql_free_result(res);
+		return NULL;
+	}
+	assert_true(len[0] < sizeof(out));
+	memcpy(out, row[0], len[0]);
+	out[len[0]] = '\0';
+	mysql_free_result(res);
+	return out;
+}
+
+static uint64_t admin_u64(MYSQL *m, const char *sql)
+{
+	const char *v = admin_value(m, sql);
+
+	assert_non_null(v);
+	return strtoull(v, NULL, 10);
+}
+
+/* A fresh database and an option file for it, then db_connect + db_migrate. */
+static void fixture_init(struct fixture *f, const char *tag)
+{
+	char sql[256], line[512];
+	FILE *in, *out;
+
+	memset(f, 0, sizeof(*f));
+	log_init("test_db", LOG_WARN);
+	snprintf(f->name, sizeof(f->name), "relaywatch_tdb_%s_%d", tag, (int)getpid());
+	f->admin = admin_connect(NULL);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", f->name);
+	admin_exec(f->admin, sql);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE `%s`", f->name);
+	admin_exec(f->admin, sql);
+	snprintf(sql, sizeof(sql), "USE `%s`", f->name);
+	admin_exec(f->admin, sql);
+
+	snprintf(f->cnf, sizeof(f->cnf), "/tmp/rw-tdb-%d-%s.cnf", (int)getpid(), tag);
+	in = fopen(getenv("RW_MYCNF"), "r");
+	assert_non_null(in);
+	out = fopen(f->cnf, "w");
+	assert_non_null(out);
+	assert_int_equal(chmod(f->cnf, 0600), 0);
+	while (fgets(line, sizeof(line), in) != NULL) {
+		if (strncmp(line, "database", 8) != 0) {
+			fputs(line, out);
+		}
+	}
+	fprintf(out, "database=%s\n", f->name);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+
+	f->db = db_connect(f->cnf);
+	assert_non_null(f->db);
+	assert_int_equal(db_migrate(f->db), 0);
+	f->agg = agg_create();
+	assert_non_null(f->agg);
+}
+
+static void fixture_finish(struct fixture *f)
+{
+	char sql[256];
+
+	db_destroy(f->db);
+	agg_destroy(f->agg);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", f->name);
+	admin_exec(f->admin, sql);
+	mysql_close(f->admin);
+	unlink(f->cnf);
+}
+
+static void chunk_init(struct db_chunk *c, struct scan_stats *st, char *id, unsigned seed)
+{
+	memset(st, 0, sizeof(*st));
+	st->lines = 10 + seed;
+	st->events = 5;
+	st->malformed = 1;
+	st->bytes = 1000 + seed;
+	st->first_utc = 1390973534;
+	st->last_utc = 1390977134;
+	snprintf(id, DIGEST_HEX_LEN + 1, "%064x", seed);
+	c->id_hex = id;
+	c->host = SPAN_LIT("mx1");
+	c->source = SPAN_LIT("/var/log/maillog.1");
+	c->st = st;
+}
+
+static void add_event(struct agg *a, int64_t utc, const char *reason, uint64_t n)
+{
+	struct span f[4] = {SPAN_LIT("mx1"),
+			    SPAN_LIT("smtp"),
+			    SPAN_LIT("relaying rcpt"),
+			    {reason, strlen(reason)}};
+
+	assert_int_equal(agg_add(a, AGG_EVENT, utc, f, n), 0);
+}
+
+static void migrate(void **state)
+{
+	struct fixture f;
+
+	fixture_init(&f, "migrate");
+	/* Again: nothing to do, nothing lost. */
+	assert_int_equal(db_migrate(f.db), 0);
+	assert_int_equal(admin_u64(f.admin, "SELECT version FROM schema_version WHERE id = 1"), 1);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM information_schema.tables "
+					    "WHERE table_schema = DATABASE()"),
+			 5);
+	/* A schema from a newer relaywatch is refused, not downgraded. */
+	admin_exec(f.admin, "UPDATE schema_version SET version = 99");
+	assert_int_equal(db_migrate(f.db), -1);
+	assert_int_equal(admin_u64(f.admin, "SELECT version FROM schema_version"), 99);
+	fixture_finish(&f);
+}
+
+/* Every byte value, quotes, backslashes and NUL among them, comes back exactly. */
+static void bytes_exact(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	char all[256], hex[600], sql[256];
+	struct span rf[6];
+	int i;
+
+	fixture_init(&f, "bytes");
+	for (i = 0; i < 256; i++) {
+		all[i] = (char)i;
+	}
+	/* relay_hourly.sender holds 255 bytes: the 256th is cut, never rejected. */
+	rf[0] = SPAN_LIT("mx1");
+	rf[1] = SPAN_LIT("smtp");
+	rf[2] = (struct span){all, 64};       /* auth_user: bytes 0..63 */
+	rf[3] = (struct span){all, 256};      /* sender: 0..254 */
+	rf[4] = (struct span){all + 192, 64}; /* remote_ip: 192..255 */
+	rf[5] = SPAN_LIT("x'); DROP TABLE chunks; -- \\");
+	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 3), 0);
+	chunk_init(&c, &st, id, 1);
+	c.host = (struct span){all + 1, 255};
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+
+	for (i = 0; i < 255; i++) {
+		sprintf(hex + 2 * i, "%02X", i);
+	}
+	assert_string_equal(admin_value(f.admin, "SELECT HEX(sender) FROM relay_hourly"), hex);
+	hex[128] = '\0';
+	assert_string_equal(admin_value(f.admin, "SELECT HEX(auth_user) FROM relay_hourly"), hex);
+	for (i = 0; i < 64; i++) {
+		sprintf(hex + 2 * i, "%02X", 192 + i);
+	}
+	assert_string_equal(admin_value(f.admin, "SELECT HEX(remote_ip) FROM relay_hourly"), hex);
+	assert_string_equal(admin_value(f.admin, "SELECT rcpt_domain FROM relay_hourly"),
+			    "x'); DROP TABLE chunks; -- \\");
+	for (i = 0; i < 255; i++) {
+		sprintf(hex + 2 * i, "%02X", i + 1);
+	}
+	assert_string_equal(admin_value(f.admin, "SELECT HEX(host) FROM chunks"), hex);
+	assert_int_equal(admin_u64(f.admin, "SELECT n FROM relay_hourly"), 3);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM chunks WHERE chunk_id = '%s'", id);
+	assert_int_equal(admin_u64(f.admin, sql), 1);
+	assert_string_equal(admin_value(f.admin, "SELECT hour_utc FROM relay_hourly"),
+			    "2014-01-29 05:00:00");
+	assert_string_equal(admin_value(f.admin, "SELECT first_utc FROM chunks"),
+			    "2014-01-29 05:32:14");
+	fixture_finish(&f);
+}
+
+/* A chunk already in the ledger changes nothing; upserts add up across chunks. */
+static void duplicate(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+
+	fixture_init(&f, "dup");
+	add_event(f.agg, 1390973534, "client allowed to relay", 7);
+	chunk_init(&c, &st, id, 2);
+	assert_int_equal(db_chunk_exists(f.db, id), 0);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(db_chunk_exists(f.db, id), 1);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_DUPLICATE);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 7);
+	chunk_init(&c, &st, id, 3);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 14);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM event_hourly"), 1);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 2);
+	/* Not a chunk id: refused before SQL. */
+	assert_int_equal(db_chunk_exists(f.db, "' OR 1=1 -- "), -1);
+	fixture_finish(&f);
+}
+
+/* Many long rows: several ~1 MB statements in one transaction, every row written once. */
+static void big_chunk(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	char sender[256];
+	struct span rf[6];
+	uint64_t total = 0;
+	int i;
+
+	fixture_init(&f, "big");
+	memset(sender, '\'', sizeof(sender)); /* every byte doubles when escaped */
+	for (i = 0; i < 12000; i++) {
+		snprintf(sender, 12, "%011d", i);
+		sender[11] = '\'';
+		rf[0] = SPAN_LIT("mx1");
+		rf[1] = SPAN_LIT("smtp");
+		rf[2] = SPAN_LIT("user@example.org");
+		rf[3] = (struct span){sender, 255};
+		rf[4] = SPAN_LIT("192.0.2.1");
+		rf[5] = SPAN_LIT("example.com");
+		assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534 + 3600 * (i % 7), rf,
+					 (uint64_t)(i % 5 + 1)),
+				 0);
+		total += (uint64_t)(i % 5 + 1);
+	}
+	chunk_init(&c, &st, id, 4);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM relay_hourly"), 12000);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM relay_hourly"), total);
+	assert_int_equal(admin_u64(f.admin, "SELECT MIN(LENGTH(sender)) FROM relay_hourly"), 255);
+	fixture_finish(&f);
+}
+
+/* Stamps outside DATETIME's range are stored under the undated hour, never rejected. */
+static void hour_range(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+
+	fixture_init(&f, "hours");
+	add_event(f.agg, 0, "undated", 1);
+	add_event(f.agg, 999999999999LL, "year 33658", 2);
+	add_event(f.agg, -62000000000LL, "year 5", 3);
+	add_event(f.agg, 253402300799LL, "last hour", 4);
+	chunk_init(&c, &st, id, 5);
+	st.first_utc = -62000000000LL;
+	st.last_utc = LOGTIME_NONE;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 10);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM event_hourly WHERE hour_utc = "
+					    "'1970-01-01 00:00:00'"),
+			 3);
+	assert_string_equal(admin_value(f.admin, "SELECT hour_utc FROM event_hourly WHERE reason "
+						 "= 'last hour'"),
+			    "9999-12-31 23:00:00");
+	assert_null(admin_value(f.admin, "SELECT first_utc FROM chunks"));
+	assert_null(admin_value(f.admin, "SELECT last_utc FROM chunks"));
+	fixture_finish(&f);
+}
+
+struct holder {
+	MYSQL *m;
+	unsigned hold_ms;
+};
+
+static void *release_later(void *arg)
+{
+	struct holder *h = arg;
+	struct timespec ts = {h->hold_ms / 1000, (long)(h->hold_ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	mysql_query(h->m, "ROLLBACK");
+	return NULL;
+}
+
+/*
+ * Another transaction holds a row the chunk upserts: the first attempts fail with lock wait
+ * timeout (1205), the transaction is rolled back and replayed, and commits once the lock is
+ * gone, with every count exactly once.
+ */
+static void lock_wait_retry(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	struct holder h;
+	pthread_t t;
+
+	fixture_init(&f, "lockwait");
+	add_event(f.agg, 1390973534, "a", 1);
+	add_event(f.agg, 1390973534, "held", 2);
+	add_event(f.agg, 1390973534, "z", 3);
+	assert_int_equal(mysql_query(db_handle(f.db), "SET SESSION innodb_lock_wait_timeout = 1"),
+			 0);
+	h.m = admin_connect(f.name);
+	admin_exec(h.m, "START TRANSACTION");
+	admin_exec(h.m, "INSERT INTO event_hourly VALUES ('2014-01-29 05:00:00', 'mx1', 'smtp', "
+			"'relaying rcpt', 'held', 100)");
+	h.hold_ms = 1500;
+	assert_int_equal(pthread_create(&t, NULL, release_later, &h), 0);
+	chunk_init(&c, &st, id, 6);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	pthread_join(t, NULL);
+	mysql_close(h.m);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 6);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 1);
+	fixture_finish(&f);
+}
+
+/* The server drops the connection (KILL): db.c reconnects by itself and replays. */
+static void connection_killed(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	char sql[64];
+
+	fixture_init(&f, "killed");
+	add_event(f.agg, 1390973534, "a", 5);
+	snprintf(sql, sizeof(sql), "KILL %lu", mysql_thread_id(db_handle(f.db)));
+	admin_exec(f.admin, sql);
+	chunk_init(&c, &st, id, 7);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 5);
+	/* The new session has the same settings. */
+	assert_int_equal(mysql_query(db_handle(f.db), "SELECT @@SESSION.time_zone"), 0);
+	{
+		MYSQL_RES *res = mysql_store_result(db_handle(f.db));
+		MYSQL_ROW row = mysql_fetch_row(res);
+
+		assert_string_equal(row[0], "+00:00");
+		mysql_free_result(res);
+	}
+	/* Killed again, now with the ledger lookup. */
+	snprintf(sql, sizeof(sql), "KILL %lu", mysql_thread_id(db_handle(f.db)));
+	admin_exec(f.admin, sql);
+	assert_int_equal(db_chunk_exists(f.db, id), 1);
+	fixture_finish(&f);
+}
+
+/* A statement error that is not transient: DB_ERROR, and the ledger row is rolled back too. */
+static void error_rolls_back(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	struct span df[5] = {SPAN_LIT("mx1"), SPAN_LIT("smtp"), SPAN_LIT("192.0.2.9"),
+			     SPAN_LIT("a@b"), SPAN_LIT("c.example")};
+
+	fixture_init(&f, "error");
+	add_event(f.agg, 1390973534, "a", 5);
+	assert_int_equal(agg_add(f.agg, AGG_DENIED, 1390973534, df, 1), 0);
+	admin_exec(f.admin, "DROP TABLE denied_hourly");
+	chunk_init(&c, &st, id, 8);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_ERROR);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 0);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM event_hourly"), 0);
+	/* migrate repairs it, and the same chunk then goes in whole. */
+	assert_int_equal(db_migrate(f.db), 0);
+	admin_exec(f.admin, "UPDATE schema_version SET version = 0");
+	assert_int_equal(db_migrate(f.db), 0);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM denied_hourly"), 1);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 5);
+	fixture_finish(&f);
+}
+
+/* A missing or group-writable option file is refused before any connection. */
+static void defaults_file_checked(void **state)
+{
+	char path[] = "/tmp/rw-tdb-cnf-XXXXXX";
+	int fd;
+
+	log_init("test_db", LOG_ERROR);
+	assert_null(db_connect("/nonexistent/my.cnf"));
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0666), 0);
+	close(fd);
+	assert_null(db_connect(path));
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(migrate),
+		cmocka_unit_test(bytes_exact),
+		cmocka_unit_test(duplicate),
+		cmocka_unit_test(big_chunk),
+		cmocka_unit_test(hour_range),
+		cmocka_unit_test(lock_wait_retry),
+		cmocka_unit_test(connection_killed),
+		cmocka_unit_test(error_rolls_back),
+		cmocka_unit_test(defaults_file_checked),
+	};
+
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
