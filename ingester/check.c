@@ -794,55 +794,122 @@ struct acct_hour {
 	uint64_t domains;
 };
 
-/* Judges the hours of one (host, account) group: relay_rcpt, relay_domains, baseline. */
-static int judge_account(const struct check_rules *r, int64_t since, int64_t first,
-			 const char *host, size_t hn, const char *acct, size_t an,
-			 const struct acct_hour *v, size_t count, uint64_t *hist,
-			 struct check_alerts *out)
+/* The accounts whose baseline is worth judging: some hour of the window reached baseline_min. */
+struct candidates {
+	char **v;
+	size_t *len;
+	size_t count, cap;
+};
+
+static void candidates_finish(struct candidates *c)
 {
+	for (size_t i = 0; i < c->count; i++) {
+		free(c->v[i]);
+	}
+	free(c->v);
+	free(c->len);
+}
+
+static int candidates_add(struct candidates *c, const char *s, size_t n)
+{
+	for (size_t i = 0; i < c->count; i++) {
+		if (c->len[i] == n && memcmp(c->v[i], s, n) == 0) {
+			return 0;
+		}
+	}
+	if (c->count == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		char **v = realloc(c->v, cap * sizeof(*v));
+		if (v == NULL) {
+			goto nomem;
+		}
+		c->v = v;
+		size_t *len = realloc(c->len, cap * sizeof(*len));
+		if (len == NULL) {
+			goto nomem;
+		}
+		c->len = len;
+		c->cap = cap;
+	}
+	c->v[c->count] = memdup0(s, n);
+	if (c->v[c->count] == NULL) {
+		goto nomem;
+	}
+	c->len[c->count++] = n;
+	return 0;
+nomem:
+	log_error("out of memory");
+	return -1;
+}
+
+struct acct_ctx {
+	const struct check_rules *r;
+	int64_t since, first;
+	bool baseline;           /* second pass: judge the baseline rule only */
+	struct candidates *cand; /* first pass: collects the accounts for the second */
+	uint64_t *hist;
+	struct check_alerts *out;
+};
+
+/*
+ * Judges the hours of one (host, account) group. First pass (the window's rows): relay_rcpt and
+ * relay_domains. Second pass (the same accounts' rows with their trailing history): baseline.
+ */
+static int judge_account(struct acct_ctx *x, const char *host, size_t hn, const char *acct,
+			 size_t an, const struct acct_hour *v, size_t count)
+{
+	const struct check_rules *r = x->r;
 	size_t nhist = (size_t)r->baseline_days * 24;
 	int64_t span = (int64_t)r->baseline_days * 86400;
-	bool baseline = r->baseline_factor.warn != 0 || r->baseline_factor.crit != 0;
 
 	for (size_t i = 0; i < count; i++) {
 		const struct acct_hour *h = &v[i];
 		enum check_status st;
 
-		if (h->hour < since) {
+		if (h->hour < x->since) {
 			continue;
 		}
-		if (h->n > out->max_account_rcpt) {
-			out->max_account_rcpt = h->n;
-		}
-		st = check_judge(h->n, &r->relay_rcpt);
-		if (st != CHECK_OK &&
-		    check_alerts_add(out, CHECK_RELAY_RCPT, st, host, hn, acct, an, h->n,
-				     level_reached(&r->relay_rcpt, st), h->hour, false) < 0) {
-			return -1;
-		}
-		st = check_judge(h->domains, &r->relay_domains);
-		if (st != CHECK_OK &&
-		    check_alerts_add(out, CHECK_RELAY_DOMAINS, st, host, hn, acct, an, h->domains,
-				     level_reached(&r->relay_domains, st), h->hour, false) < 0) {
-			return -1;
+		if (!x->baseline) {
+			if (h->n > x->out->max_account_rcpt) {
+				x->out->max_account_rcpt = h->n;
+			}
+			st = check_judge(h->n, &r->relay_rcpt);
+			if (st != CHECK_OK &&
+			    check_alerts_add(x->out, CHECK_RELAY_RCPT, st, host, hn, acct, an, h->n,
+					     level_reached(&r->relay_rcpt, st), h->hour,
+					     false) < 0) {
+				return -1;
+			}
+			st = check_judge(h->domains, &r->relay_domains);
+			if (st != CHECK_OK &&
+			    check_alerts_add(x->out, CHECK_RELAY_DOMAINS, st, host, hn, acct, an,
+					     h->domains, level_reached(&r->relay_domains, st),
+					     h->hour, false) < 0) {
+				return -1;
+			}
+			if (x->cand != NULL && h->n >= r->baseline_min && h->n > 0 &&
+			    candidates_add(x->cand, acct, an) < 0) {
+				return -1;
+			}
+			continue;
 		}
 		/*
 		 * The baseline needs a full history: on a database that holds less than that, every
 		 * busy account would look like it jumped from nothing.
 		 */
-		if (!baseline || h->n < r->baseline_min || h->n == 0 || first > h->hour - span) {
+		if (h->n < r->baseline_min || h->n == 0 || x->first > h->hour - span) {
 			continue;
 		}
-		memset(hist, 0, nhist * sizeof(*hist));
+		memset(x->hist, 0, nhist * sizeof(*x->hist));
 		for (size_t j = 0; j < i; j++) {
 			if (v[j].hour >= h->hour - span) {
-				hist[(size_t)(v[j].hour - (h->hour - span)) / 3600] = v[j].n;
+				x->hist[(size_t)(v[j].hour - (h->hour - span)) / 3600] = v[j].n;
 			}
 		}
 		uint64_t tw, tc;
-		st = check_baseline(r, h->n, hist, nhist, &tw, &tc);
+		st = check_baseline(r, h->n, x->hist, nhist, &tw, &tc);
 		if (st != CHECK_OK &&
-		    check_alerts_add(out, CHECK_BASELINE, st, host, hn, acct, an, h->n,
+		    check_alerts_add(x->out, CHECK_BASELINE, st, host, hn, acct, an, h->n,
 				     st == CHECK_CRITICAL ? tc : tw, h->hour, false) < 0) {
 			return -1;
 		}
@@ -850,48 +917,28 @@ static int judge_account(const struct check_rules *r, int64_t since, int64_t fir
 	return 0;
 }
 
-static int collect_accounts(struct db *db, const struct check_rules *r, int64_t since,
-			    int64_t until, const char *host, struct check_alerts *out)
+/* Runs q (rows: host, auth_user, hour_utc, SUM(n)[, domains] ordered so) group by group. */
+static int scan_accounts(struct db *db, struct check_sql *q, struct acct_ctx *x)
 {
-	struct check_sql q;
 	MYSQL_RES *res = NULL;
 	struct acct_hour *v = NULL;
-	uint64_t *hist = NULL;
 	size_t count = 0, cap = 0;
 	char *ghost = NULL, *gacct = NULL;
 	size_t ghn = 0, gan = 0;
-	int64_t first = INT64_MAX, start = since;
 	int ret = -1;
 
-	check_sql_init(&q);
-	if (r->baseline_factor.warn != 0 || r->baseline_factor.crit != 0) {
-		if (first_hour(db, &first) < 0) {
-			goto out;
-		}
-		start = since - (int64_t)r->baseline_days * 86400;
-	}
-	hist = calloc((size_t)r->baseline_days * 24, sizeof(*hist));
-	if (hist == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	check_sql_add(&q, "SELECT host, auth_user, hour_utc, SUM(n), COUNT(DISTINCT rcpt_domain)"
-			  " FROM relay_hourly");
-	sql_window(&q, start, until, host);
-	check_sql_add(&q, " AND auth_user <> '' GROUP BY host, auth_user, hour_utc"
-			  " ORDER BY host, auth_user, hour_utc");
-	res = check_sql_query(db, &q);
+	res = check_sql_query(db, q);
 	if (res == NULL) {
 		goto out;
 	}
+	unsigned nf = mysql_num_fields(res);
 	for (;;) {
 		MYSQL_ROW row = mysql_fetch_row(res);
 		unsigned long *len = row ? mysql_fetch_lengths(res) : NULL;
 		bool same = row != NULL && ghost != NULL && len[0] == ghn && len[1] == gan &&
 			    memcmp(row[0], ghost, ghn) == 0 && memcmp(row[1], gacct, gan) == 0;
 		if (!same && ghost != NULL) {
-			if (judge_account(r, since, first, ghost, ghn, gacct, gan, v, count, hist,
-					  out) < 0) {
+			if (judge_account(x, ghost, ghn, gacct, gan, v, count) < 0) {
 				goto out;
 			}
 			free(ghost);
@@ -925,7 +972,7 @@ static int collect_accounts(struct db *db, const struct check_rules *r, int64_t 
 		v[count++] = (struct acct_hour){
 			.hour = check_sql_datetime(row[2], len[2]),
 			.n = check_sql_u64(row[3], len[3]),
-			.domains = check_sql_u64(row[4], len[4]),
+			.domains = nf > 4 ? check_sql_u64(row[4], len[4]) : 0,
 		};
 	}
 	ret = 0;
@@ -933,8 +980,70 @@ out:
 	free(ghost);
 	free(gacct);
 	free(v);
-	free(hist);
 	mysql_free_result(res);
+	return ret;
+}
+
+/* Accounts per IN (...) list of the baseline pass. */
+#define CANDIDATES_PER_QUERY 200
+
+/*
+ * relay_rcpt and relay_domains over the window's rows; then the baseline, for the few accounts
+ * that reached baseline_min in some hour, over their trailing history read through the
+ * (auth_user, hour_utc) index, so an hourly check does not scan a week of every account.
+ */
+static int collect_accounts(struct db *db, const struct check_rules *r, int64_t since,
+			    int64_t until, const char *host, struct check_alerts *out)
+{
+	struct check_sql q;
+	struct candidates cand = {0};
+	struct acct_ctx x = {.r = r, .since = since, .first = INT64_MAX, .out = out};
+	bool baseline = r->baseline_factor.warn != 0 || r->baseline_factor.crit != 0;
+	int ret = -1;
+
+	check_sql_init(&q);
+	x.cand = baseline ? &cand : NULL;
+	check_sql_add(&q, "SELECT host, auth_user, hour_utc, SUM(n), COUNT(DISTINCT rcpt_domain)"
+			  " FROM relay_hourly");
+	sql_window(&q, since, until, host);
+	check_sql_add(&q, " AND auth_user <> '' GROUP BY host, auth_user, hour_utc"
+			  " ORDER BY host, auth_user, hour_utc");
+	if (scan_accounts(db, &q, &x) < 0) {
+		goto out;
+	}
+	if (cand.count == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (first_hour(db, &x.first) < 0) {
+		goto out;
+	}
+	x.hist = calloc((size_t)r->baseline_days * 24, sizeof(*x.hist));
+	if (x.hist == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	x.baseline = true;
+	x.cand = NULL;
+	for (size_t i = 0; i < cand.count; i += CANDIDATES_PER_QUERY) {
+		check_sql_finish(&q);
+		check_sql_add(&q, "SELECT host, auth_user, hour_utc, SUM(n) FROM relay_hourly");
+		sql_window(&q, since - (int64_t)r->baseline_days * 86400, until, host);
+		check_sql_add(&q, " AND auth_user IN (");
+		for (size_t j = i; j < cand.count && j < i + CANDIDATES_PER_QUERY; j++) {
+			check_sql_add(&q, "%s", j > i ? ", " : "");
+			check_sql_bytes(&q, cand.v[j], cand.len[j]);
+		}
+		check_sql_add(&q, ") GROUP BY host, auth_user, hour_utc"
+				  " ORDER BY host, auth_user, hour_utc");
+		if (scan_accounts(db, &q, &x) < 0) {
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(x.hist);
+	candidates_finish(&cand);
 	check_sql_finish(&q);
 	return ret;
 }
