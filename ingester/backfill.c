@@ -225,12 +225,10 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 		log_notice("%s: already ingested (chunk %.12s...), skipped", name, id);
 		ret = CMD_OK;
 		break;
-	case DB_UNAVAILABLE:
-		log_error("%s: not ingested", name);
+	case DB_UNAVAILABLE: /* db.c has said why, naming the file */
 		ret = CMD_DB;
 		break;
 	case DB_ERROR:
-		log_error("%s: not ingested", name);
 		ret = CMD_FAILED;
 		break;
 	}

@@ -40,6 +40,9 @@ struct db {
 	/* The statement being built, reused from chunk to chunk. */
 	char *buf;
 	size_t len, cap;
+	/* Where an aggregate statement is cut: DB_STMT_TARGET, less on a small max_allowed_packet.
+	 */
+	size_t stmt_target;
 	/* The last error of the current attempt. */
 	unsigned err;
 	char errmsg[512];
@@ -117,6 +120,29 @@ static int db_q(struct db *db, const char *sql)
 	return db_query(db, sql, strlen(sql));
 }
 
+/*
+ * Statements are cut well below the server's max_allowed_packet (16 MB by default, 1 MB on old
+ * MySQL servers): a statement over it fails the whole chunk with error 1153. One row adds at most
+ * a few kB past the cut.
+ */
+static void db_packet_limit(struct db *db)
+{
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	unsigned long long max = 0;
+
+	db->stmt_target = DB_STMT_TARGET;
+	if (mysql_query(db->my, "SELECT @@max_allowed_packet") == 0 &&
+	    (res = mysql_store_result(db->my)) != NULL && (row = mysql_fetch_row(res)) != NULL &&
+	    row[0] != NULL) {
+		max = strtoull(row[0], NULL, 10);
+	}
+	mysql_free_result(res);
+	if (max > 0 && max / 2 < DB_STMT_TARGET) {
+		db->stmt_target = max / 2 > 16 * 1024 ? max / 2 : 16 * 1024;
+	}
+}
+
 /* Opens the connection and sets up the session. 0, or -1 with db->err set. */
 static int db_open(struct db *db)
 {
@@ -169,6 +195,7 @@ static int db_open(struct db *db)
 		db->my = NULL;
 		return -1;
 	}
+	db_packet_limit(db);
 	return 0;
 }
 
@@ -692,7 +719,7 @@ static int table_upsert(struct db *db, struct agg *agg, enum agg_table t)
 			return -1;
 		}
 		first = false;
-		if (db->len >= DB_STMT_TARGET) {
+		if (db->len >= db->stmt_target) {
 			if (stmt_end(db) != 0) {
 				return -1;
 			}
@@ -757,13 +784,18 @@ static int ingest_attempt(struct db *db, void *arg)
 enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg)
 {
 	struct ingest_arg a = {c, agg, false};
+	char what[LOG_ESCAPE_SIZE + 16];
+	char esc[LOG_ESCAPE_SIZE];
 	int r;
 
 	if (!id_valid(c->id_hex)) {
 		log_error("database: invalid chunk id");
 		return DB_ERROR;
 	}
-	r = db_retry(db, "ingest", ingest_attempt, &a);
+	/* Messages name the chunk's source: the one line an admin needs to find it. */
+	log_escape(esc, sizeof(esc), c->source.p, c->source.n);
+	snprintf(what, sizeof(what), "ingest of %s", esc);
+	r = db_retry(db, what, ingest_attempt, &a);
 	/* Statements are cut at ~1 MB, but one chunk's buffer can grow: give back the excess. */
 	if (db->cap > 4 * DB_STMT_TARGET) {
 		free(db->buf);
