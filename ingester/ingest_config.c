@@ -26,40 +26,6 @@ void ingest_config_finish(struct ingest_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int ingest_config_line(const struct config_line *cl, void *data)
-{
-	struct ingest_config *c = data;
-	int r;
-
-	if (strcmp(cl->key, "defaults_file") == 0) {
-		return config_string(cl, &c->defaults_file);
-	}
-	if (strcmp(cl->key, "incoming") == 0) {
-		return config_string(cl, &c->incoming);
-	}
-	if (strcmp(cl->key, "archive") == 0) {
-		return config_bool(cl, &c->archive);
-	}
-	if (strcmp(cl->key, "tz") == 0) {
-		return config_string(cl, &c->tz);
-	}
-	r = check_rules_set(&c->rules, cl);
-	if (r != 0) {
-		return r > 0 ? 0 : -1;
-	}
-	return config_unknown(cl);
-}
-
-int ingest_config_load(struct ingest_config *c, const char *path, bool missing_ok)
-{
-	struct stat sb;
-
-	if (missing_ok && stat(path, &sb) != 0 && errno == ENOENT) {
-		return 0;
-	}
-	return config_parse(path, CONFIG_SECURE, ingest_config_line, c);
-}
-
 static bool tz_valid(const char *zone)
 {
 	const char *dir = getenv("TZDIR");
@@ -82,6 +48,47 @@ static bool tz_valid(const char *zone)
 		return false;
 	}
 	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int ingest_config_line(const struct config_line *cl, void *data)
+{
+	struct ingest_config *c = data;
+	int r;
+
+	if (strcmp(cl->key, "defaults_file") == 0) {
+		return config_string(cl, &c->defaults_file);
+	}
+	if (strcmp(cl->key, "incoming") == 0) {
+		return config_string(cl, &c->incoming);
+	}
+	if (strcmp(cl->key, "archive") == 0) {
+		return config_bool(cl, &c->archive);
+	}
+	if (strcmp(cl->key, "tz") == 0) {
+		if (!tz_valid(cl->value)) {
+			char esc[LOG_ESCAPE_SIZE];
+
+			log_error("%s:%u: tz: unknown time zone '%s'", cl->file, cl->line,
+				  log_escape(esc, sizeof(esc), cl->value, strlen(cl->value)));
+			return -1;
+		}
+		return config_string(cl, &c->tz);
+	}
+	r = check_rules_set(&c->rules, cl);
+	if (r != 0) {
+		return r > 0 ? 0 : -1;
+	}
+	return config_unknown(cl);
+}
+
+int ingest_config_load(struct ingest_config *c, const char *path, bool missing_ok)
+{
+	struct stat sb;
+
+	if (missing_ok && stat(path, &sb) != 0 && errno == ENOENT) {
+		return 0;
+	}
+	return config_parse(path, CONFIG_SECURE, ingest_config_line, c);
 }
 
 int ingest_tz_set(const char *zone)

@@ -1,0 +1,122 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#include "ingest_config.h"
+#include "log.h"
+
+/* Writes text to a fresh file with the given mode; returns its path (static). */
+static const char *write_conf(const char *text, mode_t mode)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/rw-iconf-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+static void keys(void **state)
+{
+	struct ingest_config c;
+	const char *p = write_conf("# comment\n"
+				   "defaults_file = /etc/relaywatch/my.cnf\n"
+				   "incoming = /srv/drop dir\n"
+				   "archive = no\n"
+				   "tz = Europe/Rome\n"
+				   "check_relay_rcpt_warn = 7\n",
+				   0600);
+
+	log_init("test", LOG_ERROR);
+	ingest_config_init(&c);
+	assert_true(c.archive);
+	assert_int_equal(ingest_config_load(&c, p, false), 0);
+	assert_string_equal(c.defaults_file, "/etc/relaywatch/my.cnf");
+	assert_string_equal(c.incoming, "/srv/drop dir");
+	assert_false(c.archive);
+	assert_string_equal(c.tz, "Europe/Rome");
+	assert_int_equal(c.rules.relay_rcpt.warn, 7);
+	ingest_config_finish(&c);
+	unlink(p);
+}
+
+static void errors(void **state)
+{
+	static const char *const bad[] = {
+		"bogus = 1\n",         "archive = maybe\n",
+		"tz = Mars/Olympus\n", "tz = ../../etc/passwd\n",
+		"incoming =\n",        "check_relay_rcpt_warn = lots\n",
+		"no equals sign\n",
+	};
+	struct ingest_config c;
+	size_t i;
+
+	log_init("test", LOG_ERROR);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *p = write_conf(bad[i], 0600);
+
+		ingest_config_init(&c);
+		assert_int_equal(ingest_config_load(&c, p, false), -1);
+		ingest_config_finish(&c);
+		unlink(p);
+	}
+}
+
+/* A config others can write is refused: it names the database credentials. */
+static void insecure(void **state)
+{
+	struct ingest_config c;
+	const char *p = write_conf("archive = yes\n", 0620);
+
+	log_init("test", LOG_ERROR);
+	ingest_config_init(&c);
+	assert_int_equal(ingest_config_load(&c, p, false), -1);
+	ingest_config_finish(&c);
+	unlink(p);
+}
+
+/* The default path may be missing; a path given on the command line may not. */
+static void missing(void **state)
+{
+	struct ingest_config c;
+
+	log_init("test", LOG_ERROR);
+	ingest_config_init(&c);
+	assert_int_equal(ingest_config_load(&c, "/nonexistent/ingest.conf", true), 0);
+	assert_null(c.incoming);
+	assert_int_equal(ingest_config_load(&c, "/nonexistent/ingest.conf", false), -1);
+	ingest_config_finish(&c);
+}
+
+static void tz(void **state)
+{
+	log_init("test", LOG_ERROR);
+	assert_int_equal(ingest_tz_set("UTC"), 0);
+	assert_string_equal(getenv("TZ"), "UTC");
+	assert_int_equal(ingest_tz_set("CET-1CEST,M3.5.0,M10.5.0/3"), 0);
+	assert_int_equal(ingest_tz_set(":America/New_York"), 0);
+	assert_int_equal(ingest_tz_set("Nowhere/Special"), -1);
+	assert_int_equal(ingest_tz_set(""), -1);
+	assert_int_equal(ingest_tz_set(NULL), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(keys),    cmocka_unit_test(errors), cmocka_unit_test(insecure),
+		cmocka_unit_test(missing), cmocka_unit_test(tz),
+	};
+
+	if (argc > 1) {
+		cmocka_set_test_filter(argv[1]);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
