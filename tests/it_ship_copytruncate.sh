@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# relaywatch-ship and logrotate's copytruncate: the copy (maillog.1) has the identity of the
+# lines already shipped, so only its unshipped tail goes; the truncated live file starts with a
+# new first line, so it is a new file shipped from its start. Also a live file truncated and
+# rewritten by another program.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_ship.sh"
+
+log=$LOGS/maillog
+ship_conf "$T/ship.conf" <<EOF2
+source = $log syslog
+EOF2
+bytes() { gen_lines "$@" | wc -c; }
+
+gen_lines A 1 300 >"$REF/A"
+gen_lines B 1 80 >"$REF/B"
+gen_lines C 1 40 >"$REF/C"
+
+head -c "$(bytes A 1 200)" "$REF/A" >"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" --partial "$REF/A:$(bytes A 1 200)"
+
+# More lines, then copytruncate: copy, truncate in place (same inode), new lines.
+gen_lines A 201 300 >>"$log"
+cp "$log" "$log.1"
+: >"$log"
+gen_lines B 1 80 >>"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B"
+
+# Next copytruncate, compressing the old copy right away.
+gzip -6 -c "$log.1" >"$log.2.gz"
+rm "$log.1"
+cp "$log" "$log.1"
+truncate -s 0 "$log"
+gen_lines C 1 40 >>"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C"

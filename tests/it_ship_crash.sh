@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# relaywatch-ship killed (SIGKILL, through RELAYWATCH_CRASH) at each of its crash points, many
+# times, while the logs grow and rotate between runs: after a clean final run every byte of every
+# file is in the drop directory exactly once, with no leftover temporary upload.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_ship.sh"
+
+log=$LOGS/maillog
+ml=$LOGS/ml
+mkdir -p "$ml"
+ship_conf "$T/ship.conf" max_chunk=64k parallel=3 <<EOF2
+source = $log syslog
+source = $ml multilog
+EOF2
+
+gen_lines A 1 2000 >"$REF/A"
+gen_lines B 1 2000 >"$REF/B"
+for k in 0 1 2 3; do
+	gen_lines "m$k" 1 700 >"$REF/m$k"
+done
+cp "$REF/m0" "$ml/@400000005e0000000000000a.s"
+cp "$REF/m1" "$ml/@400000005e0000010000000a.s"
+
+# grow FILE REF LEN: appends to FILE the bytes of REF up to LEN, as a logger would.
+grow() {
+	local have=0
+	[[ -e $1 ]] && have=$(wc -c <"$1")
+	head -c "$3" "$2" | tail -c "+$((have + 1))" >>"$1"
+}
+size() { wc -c <"$1"; }
+
+log_is=A
+cur_is=m2
+grow "$log" "$REF/A" 100000
+grow "$ml/current" "$REF/m2" 50000
+
+# Each step: grow or rotate something, then a run that is killed at the N-th pass of a point.
+steps=(
+	"ship-deflate:1" "ship-deflate:4" "ship-upload:1" "ship-upload:3" "ship-after-rename:1"
+	"ship-after-rename:2" "ship-after-rename:3" "ship-after-rename:6" "ship-state-write:1"
+	"ship-state-write:2" "ship-state-write:3" "ship-deflate:9" "ship-upload:7"
+	"ship-after-rename:9" "ship-state-write:4" "ship-upload:2" "ship-after-rename:4"
+)
+i=0
+for point in "${steps[@]}"; do
+	i=$((i + 1))
+	case $((i % 5)) in
+	0) grow "$log" "$REF/$log_is" $(($(size "$log") + 60011)) ;;
+	1) grow "$ml/current" "$REF/$cur_is" $(($(size "$ml/current") + 25003)) ;;
+	2)
+		if [[ $log_is == A ]] && (($(size "$log") > 150000)); then
+			grow "$log" "$REF/A" "$(size "$REF/A")"
+			mv "$log" "$log.1"
+			grow "$log" "$REF/B" 1000
+			log_is=B
+		fi
+		;;
+	3)
+		if [[ $cur_is == m2 ]] && (($(size "$ml/current") > 70000)); then
+			grow "$ml/current" "$REF/m2" "$(size "$REF/m2")"
+			mv "$ml/current" "$ml/@400000005e0000020000000a.s"
+			grow "$ml/current" "$REF/m3" 3000
+			cur_is=m3
+		fi
+		;;
+	4) if [[ -e $log.1 ]]; then gzip -f -6 "$log.1"; fi ;;
+	esac
+	rc=0
+	# (bash's own "Killed" notice for the expected kill goes to /dev/null, ours to $T/err.)
+	{ RELAYWATCH_CRASH=$point "$SHIP" --config "$T/ship.conf" 2>"$T/err"; } 2>/dev/null || rc=$?
+	# 137: killed at the point; 0: the run passed it fewer than N times.
+	if [[ $rc != 137 && $rc != 0 ]]; then
+		cat "$T/err" >&2
+		die "run with RELAYWATCH_CRASH=$point exited $rc"
+	fi
+done
+[[ $log_is == B && $cur_is == m3 ]] || die "test setup: the files did not rotate"
+
+# Everything finishes, then clean runs.
+grow "$log" "$REF/B" "$(size "$REF/B")"
+grow "$ml/current" "$REF/m3" "$(size "$REF/m3")"
+ship_ok --config "$T/ship.conf"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/m0" "$REF/m1" "$REF/m2" "$REF/m3"

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# relaywatch-ship over a syslog file rotated by logrotate: the numbered scheme with delaycompress
+# across two rotations (maillog -> maillog.1 -> maillog.2.gz: the same content under new names and
+# compressed is never shipped again, only the tail that was not shipped yet), the live file's
+# growth with a partial last line across runs, and dateext + compress (a rotated file that is
+# gzipped at once: its tail is read from the .gz).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_ship.sh"
+
+log=$LOGS/maillog
+log2=$LOGS/other/maillog
+mkdir -p "$LOGS/other"
+ship_conf "$T/ship.conf" <<EOF2
+source = $log syslog
+source = $log2 syslog service=smtp
+EOF2
+bytes() { gen_lines "$@" | wc -c; }
+
+gen_lines A 1 600 >"$REF/A"
+gen_lines B 1 400 >"$REF/B"
+gen_lines C 1 50 >"$REF/C"
+gen_lines X 1 300 >"$REF/X"
+gen_lines Y 1 20 >"$REF/Y"
+
+# Run 1: maillog has 300 lines and a partial one.
+head -c "$(($(bytes A 1 300) + 25))" "$REF/A" >"$log"
+head -c "$(bytes X 1 100)" "$REF/X" >"$log2"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/X" --partial "$REF/A:$(bytes A 1 300)" --partial "$REF/X:$(bytes X 1 100)"
+
+# Run 2: growth, the partial line completed, another partial one.
+head -c "$(($(bytes A 1 450) + 7))" "$REF/A" >"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/X" --partial "$REF/A:$(bytes A 1 450)" --partial "$REF/X:$(bytes X 1 100)"
+
+# Rotation 1 (delaycompress): A is finished as maillog.1, B starts. X is rotated with dateext and
+# compressed at once, Y starts.
+cp "$REF/A" "$log"
+mv "$log" "$log.1"
+head -c "$(bytes B 1 100)" "$REF/B" >"$log"
+cp "$REF/X" "$log2-20140128"
+gzip -6 "$log2-20140128"
+cp "$REF/Y" "$log2"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/X" "$REF/Y" --partial "$REF/B:$(bytes B 1 100)"
+after_rotation1=$(chunks)
+
+# Rotation 2: maillog.1 is compressed to maillog.2.gz, B becomes maillog.1, C starts.
+cp "$REF/B" "$log"
+mv "$log.1" "$log.2"
+gzip -6 "$log.2"
+mv "$log" "$log.1"
+head -c "$(bytes C 1 50)" "$REF/C" >"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/X" "$REF/Y"
+# A was not shipped again: only B's tail and C are new.
+(($(chunks) == after_rotation1 + 2)) ||
+	die "expected 2 new chunks after the second rotation, got $(($(chunks) - after_rotation1))"
+
+# A third run finds nothing new.
+ship_ok --config "$T/ship.conf"
+(($(chunks) == after_rotation1 + 2)) || die "a run without new lines shipped something"
+grep -q "^source = $log.1\$" "$DROP"/*.manifest || die "no chunk names maillog.1 as its source"
