@@ -1299,23 +1299,31 @@ int check_collect(struct db *db, const struct check_rules *r, int64_t since, int
 static const char check_usage[] =
 	"usage: relaywatch-ingest check [OPTIONS]\n"
 	"\n"
-	"Judges the alert rules over the last complete hour (and the 24 hours that end with it, "
-	"for\n"
-	"the daily rule), or over a past window, and prints one status line with performance data\n"
-	"followed by one line per alert. Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+	"Judges the alert rules over the last complete hour (the daily rule over the 24 hours\n"
+	"that end with it), or over a past window, and prints one status line with performance\n"
+	"data, then one line per alert. Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
 	"\n"
-	"  -c, --config FILE        rules from FILE (default " INGEST_CONFIG_DEFAULT
-	", if it exists)\n"
+	"  -c, --config FILE        rules from FILE (default " INGEST_CONFIG_DEFAULT ")\n"
 	"      --defaults-file FILE MySQL option file with the database credentials\n"
-	"      --since TIME         start of the window: 24h, 7d, YYYY-MM-DD, 'YYYY-MM-DD HH:MM' "
-	"(UTC)\n"
-	"      --until TIME         end of the window (default: the start of the current hour)\n"
+	"      --since TIME         24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (UTC)\n"
+	"      --until TIME         end of the window (default: the start of this hour)\n"
 	"      --host NAME          judge one mail server only\n"
 	"      --format text|json   output format (default text)\n"
 	"  -q, --quiet              print nothing when everything is OK (for cron)\n"
 	"  -v, --verbose            more messages on stderr\n"
 	"  -h, --help               this text\n"
-	"  -V, --version            version\n";
+	"  -V, --version            version\n"
+	"\n"
+	"Rules (ingest.conf keys check_RULE_warn and check_RULE_crit, off to disable; per host):\n"
+	"  relay_rcpt       recipients relayed per account per hour          500 / 2000\n"
+	"  relay_domains    distinct recipient domains per account per hour   50 / 200\n"
+	"  relay_ips        distinct remote IPs per account per day           10 / 30\n"
+	"  sender_mismatch  recipients per account per hour sent as another\n"
+	"                   sender (check_sender_allow = ACCOUNT... exempts)   1 / 100\n"
+	"  denied           rejected relaying per remote IP per hour         100 / 1000\n"
+	"  baseline         an account's hour above K x its 7-day hourly p95\n"
+	"                   and >= check_baseline_min (100)                  K 3 / 10\n"
+	"  stale            age of a host's newest chunk                      2h / 6h\n";
 
 static void format_when(const struct check_alert *a, char out[static 24])
 {
