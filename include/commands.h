@@ -2,8 +2,9 @@
 #define RELAYWATCH_COMMANDS_H
 
 /*
- * The subcommands of relaywatch-ingest. Each gets argv starting at the subcommand's own name,
- * parses its options with getopt_long, and returns the exit status:
+ * The subcommands of relaywatch-ingest. Each gets argv starting at the subcommand (argv[0] is
+ * "relaywatch-ingest NAME", so that getopt's own messages name the program), parses its options
+ * with getopt_long, and returns the exit status:
  * 0 success, 1 some input failed (the others went on), 2 usage or config error, 3 database
  * unreachable. cmd_check uses the monitoring-plugin codes (0 OK, 1 WARNING, 2 CRITICAL,
  * 3 UNKNOWN) instead.

@@ -38,6 +38,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	static char name[64];
 	size_t i;
 
 	log_init("relaywatch-ingest", LOG_NOTICE);
@@ -56,9 +57,13 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
+			/* getopt prefixes its messages with argv[0]: make it name the program. */
+			snprintf(name, sizeof(name), "relaywatch-ingest %s", commands[i].name);
+			argv[1] = name;
 			return commands[i].fn(argc - 1, argv + 1);
 		}
 	}
-	log_error("unknown command '%.40s' (try --help)", argv[1]);
+	log_error("unknown command '%s' (try --help)",
+		  log_escape(name, sizeof(name), argv[1], strlen(argv[1])));
 	return CMD_USAGE;
 }
