@@ -60,7 +60,7 @@ struct check_rules {
 	struct check_level relay_rcpt;      /* default 500 / 2000 */
 	struct check_level relay_domains;   /* default 50 / 200 */
 	struct check_level relay_ips;       /* default 10 / 30 */
-	struct check_level sender_mismatch; /* default 1 / 100 */
+	struct check_level sender_mismatch; /* default 25 / 100 */
 	struct check_level denied;          /* default 100 / 1000 */
 	/* Baseline factors in hundredths (K = 3.00 -> 300): default warn 300, crit 1000. */
 	struct check_level baseline_factor;

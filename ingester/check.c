@@ -39,7 +39,7 @@ void check_rules_init(struct check_rules *r)
 		.relay_rcpt = {500, 2000},
 		.relay_domains = {50, 200},
 		.relay_ips = {10, 30},
-		.sender_mismatch = {1, 100},
+		.sender_mismatch = {25, 100},
 		.denied = {100, 1000},
 		.baseline_factor = {300, 1000},
 		.baseline_min = 100,
@@ -1319,7 +1319,7 @@ static const char check_usage[] =
 	"  relay_domains    distinct recipient domains per account per hour   50 / 200\n"
 	"  relay_ips        distinct remote IPs per account per day           10 / 30\n"
 	"  sender_mismatch  recipients per account per hour sent as another\n"
-	"                   sender (check_sender_allow = ACCOUNT... exempts)   1 / 100\n"
+	"                   sender (check_sender_allow = ACCOUNT... exempts)  25 / 100\n"
 	"  denied           rejected relaying per remote IP per hour         100 / 1000\n"
 	"  baseline         an account's hour above K x its 7-day hourly p95\n"
 	"                   and >= check_baseline_min (100)                  K 3 / 10\n"

@@ -1122,7 +1122,7 @@ static const char html_css[] =
 	"svg text{font:11px system-ui,sans-serif;fill:#333}"
 	".legend{font-size:13px}.legend span{display:inline-block;margin-right:14px}"
 	".legend i{display:inline-block;width:10px;height:10px;margin-right:4px}"
-	".none,.note{color:#666;font-size:13px}"
+	".none,.note{color:#666;font-size:13px}.cap{font-size:13px;font-weight:600;margin:0 0 4px}"
 	".ok{color:#2e7d32}.bad{color:#c62828;font-weight:600}";
 
 /* Bytes as HTML, cut to about max characters (at a character boundary) with an ellipsis. */
@@ -1273,11 +1273,10 @@ static void html_volume_chart(FILE *f, const struct report *r)
 	max = nice_max(max);
 	double pw = W - L - R, ph = H - T - B, bw = n ? pw / (double)n : pw;
 	fprintf(f,
-		"<div class=\"chart\"><svg class=\"vol\" id=\"chart-volume\" viewBox=\"0 0 %.0f "
-		"%.0f\" "
-		"role=\"img\" "
+		"<div class=\"chart\"><div class=\"cap\">CHKUSER events per %s by type</div>\n"
+		"<svg class=\"vol\" id=\"chart-volume\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
 		"aria-label=\"events per %s by type\">\n",
-		W, H, day ? "day" : "hour");
+		day ? "day" : "hour", W, H, day ? "day" : "hour");
 	for (int k = 0; k <= 4; k++) {
 		double y = T + ph - ph * k / 4.0;
 		fprintf(f,

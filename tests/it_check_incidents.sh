@@ -102,10 +102,10 @@ rc=$(check -c "$T/allow.conf" "${day[@]}" --host "mx1' OR '1'='1")
 grep -q '^RELAYWATCH UNKNOWN - no chunk from this host' "$T/check.out" || die "unknown host: $(cat "$T/check.out")"
 [[ ! -s $T/check.err ]] || { cat "$T/check.err" >&2; die "the quoted --host reached SQL"; }
 
-# Without the allow-list the newsletter account sends as another address: WARNING (60 < 100).
+# Without the allow-list the newsletter account sends as another address: WARNING (25 <= 60 < 100).
 conf empty.conf "# nothing"
 check -c "$T/empty.conf" "${day[@]}" >/dev/null
-grep -qx 'WARNING sender_mismatch host=mx2 account=newsletter@example.org value=60 threshold=1 hour=2024-03-10T15:00Z' "$T/check.out" ||
+grep -qx 'WARNING sender_mismatch host=mx2 account=newsletter@example.org value=60 threshold=25 hour=2024-03-10T15:00Z' "$T/check.out" ||
 	{ cat "$T/check.out" >&2; die "the newsletter account is not flagged without the allow-list"; }
 
 # Thresholds from the config file: a higher crit makes carol's burst a WARNING, off disables.

@@ -22,7 +22,7 @@ static void rules_defaults(void **state)
 	assert_true(r.relay_rcpt.warn > 0 && r.relay_rcpt.crit > r.relay_rcpt.warn);
 	assert_true(r.relay_domains.warn > 0 && r.relay_domains.crit > r.relay_domains.warn);
 	assert_true(r.relay_ips.warn > 0 && r.relay_ips.crit > r.relay_ips.warn);
-	assert_int_equal(r.sender_mismatch.warn, 1);
+	assert_true(r.sender_mismatch.warn > 0 && r.sender_mismatch.crit > r.sender_mismatch.warn);
 	assert_true(r.denied.warn > 0 && r.denied.crit > r.denied.warn);
 	assert_int_equal(r.baseline_days, 7);
 	assert_int_equal(r.baseline_percentile, 95);
