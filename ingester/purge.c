@@ -176,7 +176,8 @@ static int purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry,
 			goto out;
 		}
 		*total += n;
-	} while (ids == batch);
+		/* Rows that matched the SELECT but not the DELETE would come back forever. */
+	} while (ids == batch && n > 0);
 	ret = 0;
 out:
 	mysql_free_result(res);
