@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced after lib.sh by the `relaywatch-ingest run` tests: builds drop-directory chunks by hand,
 # the way relaywatch-ship leaves them (NAME.gz first, NAME.manifest renamed into place last).
 #   count_lines FILE                     '\n' count, plus 1 when the last byte is not '\n'
