@@ -1,0 +1,169 @@
+# Sourced after lib.sh (and lib_drain.sh) by the fault-injection suite, tests/it_fault_*.sh. Every
+# test of that suite proves the same promise under one kind of fault: each CHKUSER line counted
+# exactly once, a clear error, nothing partial. Provides:
+#
+#   tally KEY N             adds N to the figure KEY of the Reliability table: prints
+#                           "tally: KEY N" on stdout, which scripts/reliability sums over the
+#                           suite's output. Keys: crash_points, random_kills, server_faults,
+#                           hostile_inputs, file_faults, concurrent_writers (max, not summed),
+#                           lines_checked, lines_lost, lines_double.
+#   exact WANT [WHAT]       dumps the views, compares them with the --expect directory WANT
+#                           (rows and totals), tallies the CHKUSER lines checked, lost and
+#                           double-counted, and fails the test on any difference
+#   expect_status WANT RC OUT WHAT   fails unless RC == WANT (shows OUT)
+#   problem_lines OUT       the lines of OUT that are not reports of malformed lines or notices
+#                           of a retry (the lines an admin reads as "problems")
+#   one_problem OUT WHAT    fails unless OUT holds exactly one problem line, "prog: ...", naming
+#                           no unescaped control byte
+#   wait_for WHAT CMD...    polls CMD (every 0.05 s, at most 60 s) until it succeeds; a server
+#                           or process that never gets there fails the test (a hang, not a time
+#                           assertion)
+#   db_idle                 true when no other connection uses the test's database (a killed
+#                           client's server thread may still be finishing its statement or its
+#                           COMMIT: check the database only after it is gone)
+#   fault_mariadb_start DIR    a private MariaDB in DIR (for faults that would disturb the
+#                           shared one); exports MYCNF=DIR/my.cnf (database relaywatch) and
+#                           ROOTCNF; stopped when the test exits
+#   fault_mariadb CMD       servers.sh's servers_CMD_mariadb (stop, kill, start_mariadb_again)
+#                           on that private server
+#   fault_sshd_start DIR    a private sshd in DIR; exports SSH_PORT, SSH_KEY, SSH_KNOWN_HOSTS,
+#                           SSH_ROOT; stopped when the test exits
+#   fault_sshd CMD          servers_CMD_sshd (stop, kill, start_sshd_again) on it
+#   root_query SQL          SQL as the private server's root
+
+need_env RW_SRC
+
+# A signal from meson's timeout must still run the cleanups (private servers, processes).
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+tally() {
+	echo "tally: $1 $2"
+}
+
+# CHKUSER lines (the well-formed ones, row by row in event_hourly, and the malformed ones from the
+# ledger totals) that the database holds fewer or more times than the generator wrote them.
+fault__lost_double() { # WANT GOT -> "checked lost double"
+	awk -F'\t' '
+		FNR == 1 { file++ }
+		function key() { k = $1; for (i = 2; i < NF; i++) k = k "\t" $i; return k }
+		file == 1 { want[key()] += $NF; next }
+		file == 2 { got[key()] += $NF; next }
+		file == 3 && $1 == "malformed" { wm = $2; next }
+		file == 4 && $1 == "malformed" { gm = $2; next }
+		END {
+			for (k in want) {
+				checked += want[k]
+				d = want[k] - got[k]
+				if (d > 0) lost += d; else double -= d
+			}
+			for (k in got) if (!(k in want)) double += got[k]
+			checked += wm
+			if (wm > gm) lost += wm - gm; else double += gm - wm
+			printf "%d %d %d\n", checked, lost, double
+		}' "$1/event_hourly.tsv" "$2/event_hourly.tsv" "$1/totals.tsv" "$2/totals.tsv"
+}
+
+exact() {
+	local want=$1 what=${2:-the views} got checked lost double
+	got=$(mktemp -d "$T/got.XXXXXX")
+	dump_views "$got"
+	read -r checked lost double < <(fault__lost_double "$want" "$got")
+	tally lines_checked "$checked"
+	tally lines_lost "$lost"
+	tally lines_double "$double"
+	if ! same_dir "$want" "$got"; then
+		die "$what: not exactly once ($lost CHKUSER lines lost, $double counted twice)"
+	fi
+	rm -rf "$got"
+}
+
+expect_status() {
+	local want=$1 rc=$2 out=$3 what=$4
+	if [[ $rc != "$want" ]]; then
+		cat "$out" >&2
+		die "$what: exit status $rc, not $want"
+	fi
+}
+
+problem_lines() {
+	grep -v -e 'malformed' -e 'retrying' -e 'reconnect failed' "$1" || true
+}
+
+one_problem() {
+	local out=$1 what=$2 n
+	n=$(problem_lines "$out" | wc -l)
+	if [[ $n != 1 ]]; then
+		cat "$out" >&2
+		die "$what: $n problem lines, expected one"
+	fi
+	if ! problem_lines "$out" | grep -q '^relaywatch-[a-z]*: '; then
+		cat "$out" >&2
+		die "$what: the error line does not start with the program's name"
+	fi
+	if LC_ALL=C grep -q '[^[:print:][:space:]]' "$out"; then
+		die "$what: the error output holds unescaped control bytes"
+	fi
+}
+
+wait_for() {
+	local what=$1 i
+	shift
+	for ((i = 0; i < 1200; i++)); do
+		if "$@"; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	die "gave up waiting for $what"
+}
+
+db_idle() {
+	[[ $(db_query "SELECT COUNT(*) FROM information_schema.PROCESSLIST
+		WHERE DB = DATABASE() AND ID <> CONNECTION_ID()") == 0 ]]
+}
+
+# --- private servers ---
+
+fault__servers() { # DIR COMMAND...: a servers.sh function run against the servers in DIR
+	local dir=$1
+	shift
+	(
+		export RW_SERVERS_DIR=$dir
+		# shellcheck source=../scripts/lib/servers.sh
+		. "$RW_SRC/scripts/lib/servers.sh"
+		"$@"
+	)
+}
+
+fault_mariadb_start() {
+	FAULT_DB_DIR=$1
+	mkdir -p "$FAULT_DB_DIR"
+	on_exit "fault__servers '$FAULT_DB_DIR' servers__stop_pid '$FAULT_DB_DIR/mariadbd.pid' KILL"
+	fault__servers "$FAULT_DB_DIR" servers__mariadb_start || die "cannot start a private MariaDB"
+	export MYCNF=$FAULT_DB_DIR/my.cnf ROOTCNF=$FAULT_DB_DIR/root.cnf DB_NAME=relaywatch
+}
+
+fault_mariadb() {
+	fault__servers "${FAULT_DB_DIR:?}" "servers_$1_mariadb"
+}
+
+root_query() {
+	mariadb --defaults-file="${ROOTCNF:?}" -N -B -e "$1"
+}
+
+fault_sshd_start() {
+	FAULT_SSH_DIR=$1
+	mkdir -p "$FAULT_SSH_DIR"
+	on_exit "fault__servers '$FAULT_SSH_DIR' servers__sshd_down KILL"
+	fault__servers "$FAULT_SSH_DIR" servers__sshd_start || die "cannot start a private sshd"
+	SSH_PORT=$(cat "$FAULT_SSH_DIR/sshd.port")
+	SSH_KEY=$FAULT_SSH_DIR/ssh/id_ed25519
+	SSH_KNOWN_HOSTS=$FAULT_SSH_DIR/ssh/known_hosts
+	SSH_ROOT=$FAULT_SSH_DIR/sftp
+	export SSH_PORT SSH_KEY SSH_KNOWN_HOSTS SSH_ROOT
+}
+
+fault_sshd() {
+	fault__servers "${FAULT_SSH_DIR:?}" "servers_$1_sshd"
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# The ingester killed with SIGKILL at every pass of every crash point (RELAYWATCH_CRASH=NAME:N,
+# common/crashpoint.c), in `backfill` and in `run`, then at random moments: after each kill the
+# database holds exactly the chunks its ledger lists (no partial chunk), and a rerun ends with
+# every view equal to the generator's counts, every chunk archived, nothing left in work/.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_drain.sh"
+. "$(dirname "$0")/fault_lib.sh"
+need_env RW_MYCNF
+db_fresh fault_crash_ingest
+ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+
+# Four logs, each its own chunk with its own expectation (so that any subset of them can be
+# checked), in all three formats; g1 spans two 2 MB scan blocks.
+declare -A expect_of # chunk id (SHA-256 of the plain bytes) -> expectation directory
+names=(g1 g2 g3 g4)
+gen --lines 18000 --seed 601 --format syslog --host mx1 --service smtp,smtp-mx --malformed 9 \
+	--out "$T/g1" --expect "$T/e-g1"
+gen --lines 4000 --seed 602 --format labelled --host mx1 --service smtp --out "$T/g2" \
+	--expect "$T/e-g2"
+gen --lines 5000 --seed 603 --format multilog --host mx2 --service smtp-mx --incident \
+	--out "$T/g3" --expect "$T/e-g3"
+gen --lines 4000 --seed 604 --format syslog --host mx3 --service submission --malformed 5 \
+	--start 1391000000 --out "$T/g4" --expect "$T/e-g4"
+for n in "${names[@]}"; do
+	expect_of[$(sha256sum <"$T/$n" | cut -d' ' -f1)]=$T/e-$n
+done
+merge_expect "$T/want" "$T"/e-g?
+gzip -n -c "$T/g2" >"$T/g2.gz"
+backfill_files=("$T/g1" "$T/g2.gz" "$T/g3" "$T/g4")
+
+# The drop directory the way the shipper leaves it, kept aside and copied for every try.
+mkdir -p "$T/drop"
+for n in "${names[@]}"; do
+	kind=syslog host=mx1 service=smtp
+	case $n in
+	g3) kind=multilog host=mx2 service=smtp-mx ;;
+	esac
+	make_chunk "$T/drop" "$n" "$T/$n" "$host" "$service" "$kind"
+done
+
+reset_db() {
+	db_query "TRUNCATE chunks; TRUNCATE event_hourly; TRUNCATE relay_hourly;
+		TRUNCATE denied_hourly"
+}
+
+# The database after a crash: exactly the chunks of the ledger, each whole. (First the server
+# must have finished with the killed client's connection: it may still commit what it was sent.)
+ledger_consistent() { # WHAT
+	local ids=() id dirs=()
+	wait_for "the killed ingester's connection to end" db_idle
+	mapfile -t ids < <(db_query "SELECT chunk_id FROM chunks")
+	for id in "${ids[@]}"; do
+		[[ -n ${expect_of[$id]:-} ]] || die "$1: the ledger holds an unknown chunk $id"
+		dirs+=("${expect_of[$id]}")
+	done
+	rm -rf "$T/partial"
+	if ((${#dirs[@]} == 0)); then
+		mkdir -p "$T/partial"
+		: >"$T/partial/event_hourly.tsv"
+		: >"$T/partial/relay_hourly.tsv"
+		: >"$T/partial/denied_hourly.tsv"
+		printf 'lines\t0\nevents\t0\nmalformed\t0\n' >"$T/partial/totals.tsv"
+	else
+		merge_expect "$T/partial" "${dirs[@]}"
+	fi
+	exact "$T/partial" "$1 (${#ids[@]} chunks in the ledger)"
+}
+
+crashes=0
+
+# try_backfill POINT N: 0 when the run was killed there, 1 when it ran to its end (the point
+# has fewer than N passes).
+try_backfill() {
+	local point=$1 n=$2 rc=0
+	reset_db
+	RELAYWATCH_CRASH=$point:$n ingest backfill --defaults-file="$MYCNF" --host mx2 \
+		--service smtp-mx "${backfill_files[@]}" >"$T/out" 2>&1 || rc=$?
+	if [[ $rc == 0 ]]; then
+		exact "$T/want" "backfill that passed $point fewer than $n times"
+		return 1
+	fi
+	expect_status 137 "$rc" "$T/out" "backfill with RELAYWATCH_CRASH=$point:$n"
+	crashes=$((crashes + 1))
+	ledger_consistent "backfill killed at $point:$n"
+	rc=0
+	ingest backfill --defaults-file="$MYCNF" --host mx2 --service smtp-mx \
+		"${backfill_files[@]}" >"$T/out" 2>&1 || rc=$?
+	expect_status 0 "$rc" "$T/out" "backfill after a kill at $point:$n"
+	exact "$T/want" "backfill killed at $point:$n, then run again"
+	return 0
+}
+
+for point in scan-block db-before-commit db-after-commit; do
+	n=1
+	while try_backfill "$point" "$n"; do
+		n=$((n + 1))
+	done
+	((n > 1)) || die "backfill never passed the crash point $point"
+done
+
+# `run`: the claim survives the kill in work/ and the next run takes it over.
+fresh_drop() {
+	rm -rf "$T/in"
+	cp -a "$T/drop" "$T/in"
+}
+
+drained() { # WHAT: every chunk counted and archived, nothing claimed or quarantined
+	exact "$T/want" "$1"
+	[[ $(count_files "$T/in" '*.manifest') == 0 ]] || die "$1: chunks left in the drop directory"
+	[[ $(count_files "$T/in/work" '*') == 0 ]] || die "$1: work/ is not empty"
+	[[ $(count_files "$T/in/quarantine" '*') == 0 ]] || die "$1: something was quarantined"
+	[[ $(count_files "$T/in/archive" '*.manifest') == 4 &&
+		$(count_files "$T/in/archive" '*.gz') == 4 ]] || die "$1: not every chunk was archived"
+}
+
+try_run() { # POINT N [POINT2:N2 for the rerun]
+	local point=$1 n=$2 again=${3:-} rc=0
+	reset_db
+	fresh_drop
+	RELAYWATCH_CRASH=$point:$n ingest run --defaults-file="$MYCNF" --incoming "$T/in" \
+		>"$T/out" 2>&1 || rc=$?
+	if [[ $rc == 0 ]]; then
+		drained "run that passed $point fewer than $n times"
+		return 1
+	fi
+	expect_status 137 "$rc" "$T/out" "run with RELAYWATCH_CRASH=$point:$n"
+	crashes=$((crashes + 1))
+	ledger_consistent "run killed at $point:$n"
+	if [[ -n $again ]]; then
+		# Killed again while taking over the first claim.
+		rc=0
+		RELAYWATCH_CRASH=$again ingest run --defaults-file="$MYCNF" --incoming "$T/in" \
+			>"$T/out" 2>&1 || rc=$?
+		if [[ $rc == 137 ]]; then
+			crashes=$((crashes + 1))
+			ledger_consistent "run killed at $point:$n, then at $again"
+		fi
+	fi
+	rc=0
+	ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
+	expect_status 0 "$rc" "$T/out" "run after a kill at $point:$n${again:+ and $again}"
+	drained "run killed at $point:$n${again:+ and $again}, then run again"
+	return 0
+}
+
+for point in scan-block db-before-commit db-after-commit run-after-commit; do
+	n=1
+	while try_run "$point" "$n"; do
+		n=$((n + 1))
+	done
+	((n > 1)) || die "run never passed the crash point $point"
+done
+# Two kills in a row: the takeover of a stale claim is itself killed.
+try_run db-before-commit 3 db-before-commit:1 || die "no crash at db-before-commit:3"
+try_run run-after-commit 2 run-after-commit:1 || die "no crash at run-after-commit:2"
+try_run scan-block 2 db-after-commit:1 || die "no crash at scan-block:2"
+tally crash_points "$crashes"
+
+# Random moments: SIGKILL after a random delay within the time an uninterrupted run takes here
+# (measured first; the delays are seeded, where they land depends on the machine), twice per try
+# (the second kill may hit the takeover of the first one's claim), then a clean run.
+reset_db
+fresh_drop
+t0=${EPOCHREALTIME/./}
+ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || die "an uninterrupted run failed"
+span_us=$((${EPOCHREALTIME/./} - t0))
+drained "an uninterrupted run"
+RANDOM=4242
+kills=0
+for try in 1 2 3 4 5; do
+	reset_db
+	fresh_drop
+	for kill in 1 2; do
+		# The program itself, not the shell function: $! must be its PID.
+		"$INGEST" run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 &
+		pid=$!
+		on_exit "kill -KILL $pid 2>/dev/null"
+		delay_us=$(((RANDOM * 32768 + RANDOM) % span_us))
+		sleep "$((delay_us / 1000000)).$(printf '%06d' $((delay_us % 1000000)))"
+		kill -KILL "$pid" 2>/dev/null || true
+		rc=0
+		wait "$pid" 2>/dev/null || rc=$?
+		if [[ $rc == 137 ]]; then
+			kills=$((kills + 1))
+			ledger_consistent "run killed after $delay_us us (try $try, kill $kill)"
+		else
+			expect_status 0 "$rc" "$T/out" "run not killed after $delay_us us"
+		fi
+	done
+	rc=0
+	ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
+	expect_status 0 "$rc" "$T/out" "run after random kills (try $try)"
+	drained "run after random kills (try $try)"
+done
+((kills > 0)) || die "no random kill landed inside a run"
+tally random_kills "$kills"
+exit 0
