@@ -18,11 +18,15 @@
 #include "scan.h"
 
 static const char usage_migrate[] =
-	"usage: relaywatch-ingest migrate [--defaults-file=FILE] [--verbose] [--quiet]\n"
+	"usage: relaywatch-ingest migrate [--config FILE] [--defaults-file=FILE] [--verbose] "
+	"[--quiet]\n"
 	"\n"
 	"Creates the database schema, or upgrades it to this version. Safe to run again.\n"
 	"\n"
-	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch])\n"
+	"  --config FILE         ingester config (default " INGEST_CONFIG_DEFAULT
+	", if it exists)\n"
+	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch]);\n"
+	"                        default: defaults_file of the config, else the standard files\n"
 	"  -v, --verbose         say what was done\n"
 	"  -q, --quiet           only errors\n"
 	"  -h, --help            this text\n"
@@ -35,10 +39,14 @@ static const char usage_backfill[] =
 	"tables,\n"
 	"exactly once per content: a file whose bytes were ingested before is skipped.\n"
 	"\n"
-	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch])\n"
+	"  --config FILE         ingester config (default " INGEST_CONFIG_DEFAULT
+	", if it exists)\n"
+	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch]);\n"
+	"                        default: defaults_file of the config, else the standard files\n"
 	"  --host NAME           mail server name for lines without a syslog header (multilog)\n"
 	"  --service NAME        service name for lines without a syslog tag (e.g. smtp-mx)\n"
-	"  --tz ZONE             time zone of the syslog dates (default: the system's)\n"
+	"  --tz ZONE             time zone of the syslog dates (default: tz of the config, else\n"
+	"                        the system's)\n"
 	"  -n, --dry-run         parse and count, print what would be written, touch no database\n"
 	"  -v, --verbose         more detail (with --dry-run: every row, tab-separated)\n"
 	"  -q, --quiet           only errors\n"
@@ -50,6 +58,7 @@ enum {
 	OPT_HOST,
 	OPT_SERVICE,
 	OPT_TZ,
+	OPT_CONFIG,
 };
 
 static int version(void)
@@ -67,6 +76,7 @@ static int bad_usage(const char *text)
 int cmd_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{"config", required_argument, NULL, OPT_CONFIG},
 		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -74,12 +84,16 @@ int cmd_migrate(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *defaults_file = NULL;
+	const char *defaults_file = NULL, *config = NULL;
+	struct ingest_config cfg;
 	struct db *db = NULL;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "vqhV", opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_CONFIG:
+			config = optarg;
+			break;
 		case OPT_DEFAULTS_FILE:
 			defaults_file = optarg;
 			break;
@@ -102,12 +116,22 @@ int cmd_migrate(int argc, char **argv)
 	if (optind != argc) {
 		return bad_usage(usage_migrate);
 	}
-	db = db_connect(defaults_file);
+	ingest_config_init(&cfg);
+	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) !=
+	    0) {
+		ret = CMD_USAGE;
+		goto out;
+	}
+	db = db_connect(defaults_file ? defaults_file : cfg.defaults_file);
 	if (db == NULL) {
-		return CMD_DB;
+		ret = CMD_DB;
+		goto out;
 	}
 	ret = db_migrate(db) == 0 ? CMD_OK : CMD_DB;
+
+out:
 	db_destroy(db);
+	ingest_config_finish(&cfg);
 	return ret;
 }
 
@@ -241,6 +265,7 @@ out:
 int cmd_backfill(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{"config", required_argument, NULL, OPT_CONFIG},
 		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
 		{"host", required_argument, NULL, OPT_HOST},
 		{"service", required_argument, NULL, OPT_SERVICE},
@@ -253,13 +278,17 @@ int cmd_backfill(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct backfill_opts bo = {0};
-	const char *tz = NULL;
+	const char *tz = NULL, *config = NULL;
+	struct ingest_config cfg;
 	struct db *db = NULL;
 	struct agg *agg = NULL;
 	int c, i, r, ret = CMD_OK;
 
 	while ((c = getopt_long(argc, argv, "nvqhV", opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_CONFIG:
+			config = optarg;
+			break;
 		case OPT_DEFAULTS_FILE:
 			bo.defaults_file = optarg;
 			break;
@@ -296,8 +325,15 @@ int cmd_backfill(int argc, char **argv)
 	if (optind >= argc) {
 		return bad_usage(usage_backfill);
 	}
-	if (ingest_tz_set(tz) != 0) {
-		return CMD_USAGE;
+	ingest_config_init(&cfg);
+	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) !=
+		    0 ||
+	    ingest_tz_set(tz ? tz : cfg.tz) != 0) {
+		ret = CMD_USAGE;
+		goto out;
+	}
+	if (bo.defaults_file == NULL) {
+		bo.defaults_file = cfg.defaults_file;
 	}
 	agg = agg_create();
 	if (agg == NULL) {
@@ -330,5 +366,6 @@ int cmd_backfill(int argc, char **argv)
 out:
 	agg_destroy(agg);
 	db_destroy(db);
+	ingest_config_finish(&cfg);
 	return ret;
 }
