@@ -55,9 +55,11 @@ void sftp_conn_set_nonblocking(struct sftp_conn *c);
 
 /*
  * Waits until (with_socket) the socket is ready for what libssh2 last blocked on, or extra_fd
- * (-1: none) is readable, or timeout_ms passes. Returns 0 (woken or timed out), or -1 on a poll
- * error.
+ * (-1: none) is readable, or timeout_ms passes. Returns a mask of SFTP_WAIT_SOCKET and
+ * SFTP_WAIT_WOKEN (0: timed out), or -1 on a poll error.
  */
+#define SFTP_WAIT_SOCKET 1
+#define SFTP_WAIT_WOKEN  2
 int sftp_conn_wait(struct sftp_conn *c, bool with_socket, int timeout_ms, int extra_fd);
 
 /* Sends an SSH keepalive if one is due; returns the seconds until the next one is due. */
@@ -66,9 +68,10 @@ int sftp_conn_keepalive(struct sftp_conn *c);
 /* The text of the error that made the connection unusable. */
 const char *sftp_conn_error(const struct sftp_conn *c);
 
-/* Opens an SFTP channel, in blocking mode (call before sftp_conn_set_nonblocking). NULL and
- * logged on failure. */
-struct sftp_lane *sftp_lane_create(struct sftp_conn *c);
+/* Opens an SFTP channel, in blocking mode (call before sftp_conn_set_nonblocking). NULL on
+ * failure, logged as an error, or only with --verbose when quiet_failure (an extra channel the
+ * server refused). */
+struct sftp_lane *sftp_lane_create(struct sftp_conn *c, bool quiet_failure);
 
 /* Closes the channel (blocking briefly if needed). Accepts NULL. */
 void sftp_lane_destroy(struct sftp_lane *l);

@@ -19,8 +19,8 @@
  * already there means an earlier run delivered the very same chunk (names are deterministic):
  * the temporary file is removed and the chunk counts as delivered.
  *
- * Memory is bounded: at most lanes + 2 buffers of UPLOAD_BUF_SIZE exist; upload_buf_get() blocks
- * while all are in use.
+ * Memory is bounded: at most min(lanes, 4) + 2 buffers of UPLOAD_BUF_SIZE exist;
+ * uploader_buf_get() blocks while all are in use.
  */
 
 #define UPLOAD_BUF_SIZE (1024 * 1024)
@@ -46,9 +46,9 @@ struct uploader;
 struct upload_chunk;
 
 /*
- * Opens `lanes` SFTP channels on c (blocking) and starts the writer thread, which owns c until
- * uploader_destroy(). remote_dir is prepended to every name. timeout: seconds without any
- * progress on a busy connection before it is declared dead. NULL on failure (logged).
+ * Opens up to `lanes` SFTP channels on c (blocking; at least one) and starts the writer thread,
+ * which owns c until uploader_destroy(). remote_dir is prepended to every name. timeout: seconds
+ * without any progress on a busy connection before it is declared dead. NULL on failure (logged).
  */
 struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, unsigned lanes,
 				 unsigned timeout);

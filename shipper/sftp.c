@@ -452,11 +452,14 @@ int sftp_conn_wait(struct sftp_conn *c, bool with_socket, int timeout_ms, int ex
 		pfd[0].events |= POLLOUT;
 	}
 	int r = poll(pfd, 2, timeout_ms);
-	if (r < 0 && errno != EINTR) {
+	if (r < 0) {
+		if (errno == EINTR) {
+			return 0;
+		}
 		snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
 		return -1;
 	}
-	return 0;
+	return (pfd[0].revents ? SFTP_WAIT_SOCKET : 0) | (pfd[1].revents ? SFTP_WAIT_WOKEN : 0);
 }
 
 int sftp_conn_keepalive(struct sftp_conn *c)
@@ -474,7 +477,7 @@ const char *sftp_conn_error(const struct sftp_conn *c)
 	return c->err[0] ? c->err : "connection lost";
 }
 
-struct sftp_lane *sftp_lane_create(struct sftp_conn *c)
+struct sftp_lane *sftp_lane_create(struct sftp_conn *c, bool quiet_failure)
 {
 	struct sftp_lane *l = calloc(1, sizeof(*l));
 	if (!l) {
@@ -484,7 +487,8 @@ struct sftp_lane *sftp_lane_create(struct sftp_conn *c)
 	l->c = c;
 	l->sftp = libssh2_sftp_init(c->session);
 	if (!l->sftp) {
-		log_error("cannot start SFTP on %s: %s", c->label, session_error(c->session));
+		log_msg(quiet_failure ? LOG_INFO : LOG_ERROR, "cannot start SFTP on %s: %s",
+			c->label, session_error(c->session));
 		free(l);
 		return NULL;
 	}

@@ -297,14 +297,15 @@ static int content_open(struct job *j, struct content *ct)
 		}
 		return 0;
 	}
-	/* A plain file can be rewritten in place (copytruncate): check it is still the same. */
+	/* A live file can be truncated and rewritten in place (copytruncate) between listing and
+	 * reading: check it is still the same. Rotated files are only renamed. */
 	uint8_t fpr[DIGEST_LEN];
 	bool has = false;
-	if (sources_fingerprint_plain(ct->fd, f->path, !f->live, fpr, &has) != 0) {
+	if (f->live && sources_fingerprint_plain(ct->fd, f->path, false, fpr, &has) != 0) {
 		content_close(ct);
 		return -1;
 	}
-	if (!has || memcmp(fpr, f->fpr, DIGEST_LEN) != 0) {
+	if (f->live && (!has || memcmp(fpr, f->fpr, DIGEST_LEN) != 0)) {
 		log_info("%s: rewritten since it was listed; next run", f->path);
 		content_close(ct);
 		return 1;

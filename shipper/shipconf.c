@@ -34,7 +34,7 @@ int shipconf_init(struct ship_config *c)
 	c->connect_timeout = 10;
 	c->timeout = 60;
 	c->keepalive = 15;
-	c->parallel = 4;
+	c->parallel = 8;
 	c->max_chunk = 64 * 1024 * 1024;
 	c->forget_days = 14;
 

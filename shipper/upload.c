@@ -54,6 +54,7 @@ struct lane {
 	struct upload_buf *cur;
 	size_t off;
 	enum upload_status fail_status;
+	bool io_wait; /* last step waited for the server */
 };
 
 struct uploader {
@@ -76,6 +77,10 @@ struct uploader {
 	bool broken_logged;
 	unsigned failures; /* writer only */
 	bool stop;
+	/* The writer sleeps in poll() only after checking that gen did not move; the producer
+	 * bumps gen on every change and writes to the pipe only while the writer sleeps. */
+	uint64_t gen;
+	bool sleeping;
 };
 
 /* Lane step results. */
@@ -93,12 +98,16 @@ static double now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void wake_writer(struct uploader *up)
+/* Under the mutex: tells the writer there is something new. */
+static void notify_writer(struct uploader *up)
 {
-	char b = 1;
-	/* A full pipe already means "wake up". */
-	if (write(up->wake[1], &b, 1) < 0 && errno != EAGAIN) {
-		log_debug("wake: %s", strerror(errno));
+	up->gen++;
+	if (up->sleeping) {
+		char b = 1;
+		/* A full pipe already means "wake up". */
+		if (write(up->wake[1], &b, 1) < 0 && errno != EAGAIN) {
+			log_debug("wake: %s", strerror(errno));
+		}
 	}
 }
 
@@ -367,11 +376,13 @@ static void *writer_main(void *arg)
 {
 	struct uploader *up = arg;
 	double last_progress = now_mono();
+	bool sock_ready = true;
 
 	for (;;) {
 		pthread_mutex_lock(&up->mu);
 		bool stop = up->stop;
 		bool broken = up->broken;
+		uint64_t gen = up->gen;
 		for (unsigned i = 0; i < up->nlanes && up->qhead && !broken; i++) {
 			struct lane *ln = &up->lanes[i];
 			if (!ln->ch) {
@@ -383,6 +394,7 @@ static void *writer_main(void *arg)
 				ln->step = S_OPEN;
 				ln->cur = NULL;
 				ln->off = 0;
+				ln->io_wait = false;
 			}
 		}
 		pthread_mutex_unlock(&up->mu);
@@ -398,11 +410,21 @@ static void *writer_main(void *arg)
 		}
 		bool busy = false, progress = false, any = false;
 		for (unsigned i = 0; i < up->nlanes && !up->broken; i++) {
-			int r = lane_step(up, &up->lanes[i]);
+			struct lane *ln = &up->lanes[i];
+			/* A lane waiting for the server has nothing to do until the socket is
+			 * ready or another lane's read queued a packet for it: calling it anyway
+			 * only costs a failing recv(). */
+			if (ln->ch && ln->io_wait && !sock_ready && !sftp_lane_pending(ln->sl)) {
+				any = busy = true;
+				continue;
+			}
+			int r = lane_step(up, ln);
+			ln->io_wait = r == STEP_IO;
 			any |= r != STEP_NONE;
 			busy |= r == STEP_IO;
 			progress |= r == STEP_PROGRESS;
 		}
+		sock_ready = false;
 		if (up->broken) {
 			/* Set by a lane: published under the mutex for the producer. */
 			pthread_mutex_lock(&up->mu);
@@ -448,9 +470,23 @@ static void *writer_main(void *arg)
 			wait_ms = next * 1000 < wait_ms ? next * 1000 : wait_ms;
 			last_progress = now;
 		}
+		pthread_mutex_lock(&up->mu);
+		if (up->gen != gen) {
+			pthread_mutex_unlock(&up->mu);
+			continue;
+		}
+		up->sleeping = true;
+		pthread_mutex_unlock(&up->mu);
 		/* Idle lanes do not read the socket, so only a busy one waits on it. */
-		sftp_conn_wait(up->c, busy, wait_ms, up->wake[0]);
-		drain_wake(up);
+		int ready = sftp_conn_wait(up->c, busy, wait_ms, up->wake[0]);
+		pthread_mutex_lock(&up->mu);
+		up->sleeping = false;
+		pthread_mutex_unlock(&up->mu);
+		/* On a timeout too: lanes get a look in case we missed something. */
+		sock_ready = ready != SFTP_WAIT_WOKEN;
+		if (ready & SFTP_WAIT_WOKEN) {
+			drain_wake(up);
+		}
 	}
 	return NULL;
 }
@@ -466,7 +502,9 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 	up->c = c;
 	up->timeout = timeout;
 	up->wake[0] = up->wake[1] = -1;
-	up->maxbufs = lanes + 2;
+	/* Small chunks hold a buffer only until it is written, so a few more than the lanes that
+	 * can be writing big chunks at once keep every lane busy within the memory bound. */
+	up->maxbufs = (lanes < 4 ? lanes : 4) + 2;
 	pthread_mutex_init(&up->mu, NULL);
 	pthread_cond_init(&up->cv, NULL);
 	if (!(up->remote_dir = strdup(remote_dir)) ||
@@ -483,8 +521,14 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 		fcntl(up->wake[i], F_SETFD, FD_CLOEXEC);
 	}
 	for (unsigned i = 0; i < lanes; i++) {
-		if (!(up->lanes[i].sl = sftp_lane_create(c))) {
-			goto fail;
+		if (!(up->lanes[i].sl = sftp_lane_create(c, i > 0))) {
+			/* The first channel must open; fewer than asked (the server's MaxSessions)
+			 * only costs speed. */
+			if (i == 0) {
+				goto fail;
+			}
+			log_info("using %u SFTP channels instead of %u", i, lanes);
+			break;
 		}
 		up->nlanes++;
 	}
@@ -538,8 +582,8 @@ struct upload_chunk *uploader_begin(struct uploader *up, uint64_t cookie, const 
 	}
 	up->qtail = ch;
 	up->in_flight++;
+	notify_writer(up);
 	pthread_mutex_unlock(&up->mu);
-	wake_writer(up);
 	return ch;
 }
 
@@ -602,9 +646,9 @@ void uploader_write(struct uploader *up, struct upload_chunk *ch, struct upload_
 			ch->head = b;
 		}
 		ch->tail = b;
+		notify_writer(up);
 	}
 	pthread_mutex_unlock(&up->mu);
-	wake_writer(up);
 }
 
 /* Under the mutex: the producer is done with ch. */
@@ -651,8 +695,8 @@ int uploader_end(struct uploader *up, struct upload_chunk *ch, const char *name,
 		ch->ended = true;
 	}
 	chunk_release(ch);
+	notify_writer(up);
 	pthread_mutex_unlock(&up->mu);
-	wake_writer(up);
 	return ret;
 }
 
@@ -661,8 +705,8 @@ void uploader_abort(struct uploader *up, struct upload_chunk *ch)
 	pthread_mutex_lock(&up->mu);
 	ch->aborted = true;
 	chunk_release(ch);
+	notify_writer(up);
 	pthread_mutex_unlock(&up->mu);
-	wake_writer(up);
 }
 
 bool uploader_result(struct uploader *up, struct upload_result *r, bool wait)
@@ -715,8 +759,8 @@ void uploader_destroy(struct uploader *up)
 	if (up->thread_started) {
 		pthread_mutex_lock(&up->mu);
 		up->stop = true;
+		notify_writer(up);
 		pthread_mutex_unlock(&up->mu);
-		wake_writer(up);
 		pthread_join(up->thread, NULL);
 	}
 	for (unsigned i = 0; i < up->nlanes; i++) {
