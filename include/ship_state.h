@@ -27,7 +27,10 @@
  *   relaywatch-ship-state 1
  *   <64 hex> <offset> <seen> done
  *   <64 hex> <offset> <seen> open
- *   <64 hex> <offset> <seen> plan <end>[,<end>...][,eof]
+ *   <64 hex> <offset> <seen> plan <end>[,<end>...][,eof] <max_chunk>
+ *
+ * max_chunk is the config value the plan was made with: the chunks of a plan are cut with it even
+ * if the config changes before the plan is carried out.
  */
 
 /* Marks a bound that is the end of a finished file. */
@@ -42,6 +45,7 @@ struct ship_entry {
 	bool done;       /* finished file, shipped to its end */
 	unsigned nbounds;
 	uint64_t bounds[SHIP_STATE_MAX_BOUNDS]; /* increasing, all > offset; last may be EOF */
+	uint64_t max_chunk;                     /* of the plan; 0 while there is none */
 };
 
 /* Entries are allocated one by one: pointers stay valid until prune or finish. */

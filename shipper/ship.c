@@ -75,6 +75,7 @@ size_t ship_cut(const unsigned char *buf, size_t n, uint64_t pos, uint64_t chunk
 
 struct job {
 	struct source_file *file;
+	struct source_file *live_alt; /* a live file with the same content, when file is not */
 	struct ship_entry *entry;
 	bool failed;      /* produce no more chunks for it this run */
 	size_t first_rec; /* oldest chunk not yet applied to the state (SIZE_MAX: none) */
@@ -140,17 +141,30 @@ static bool better_file(const struct source_file *a, const struct source_file *b
 static bool plan_entry(struct run *r, struct job *j)
 {
 	struct ship_entry *e = j->entry;
-	const struct source_file *f = j->file;
-	if (e->done) {
-		return false;
+	if (!e->done && !j->file->live && !j->file->gz && e->nbounds == 0 &&
+	    e->offset >= j->file->size) {
+		/* Shipped to its end while it was live: nothing left, ever. */
+		e->done = true;
+		r->dirty = true;
 	}
-	if (!f->live) {
-		if (!f->gz && e->nbounds == 0 && e->offset >= f->size) {
-			/* Shipped to its end while it was live: nothing left, ever. */
-			e->done = true;
-			r->dirty = true;
+	if (e->done) {
+		/*
+		 * logrotate's "copy" (or a run between copytruncate's copy and truncate): the
+		 * original goes on under the same first line, and what it gained since the copy
+		 * was shipped is new.
+		 */
+		if (!j->live_alt || j->live_alt->line_end <= e->offset) {
 			return false;
 		}
+		j->file = j->live_alt;
+		e->done = false;
+	}
+	const struct source_file *f = j->file;
+	/* A plan is cut with the chunk size it was made with, whatever the config says now. */
+	if (e->nbounds == 0 || e->max_chunk == 0) {
+		e->max_chunk = r->cfg->max_chunk;
+	}
+	if (!f->live) {
 		if (e->nbounds == 0 || e->bounds[e->nbounds - 1] != SHIP_STATE_EOF) {
 			ship_entry_plan(e, SHIP_STATE_EOF);
 		}
@@ -171,6 +185,7 @@ static bool plan_entry(struct run *r, struct job *j)
 			 "start",
 			 f->path, f->size, last);
 		ship_entry_reset(e, 0);
+		e->max_chunk = r->cfg->max_chunk;
 	}
 	ship_entry_plan(e, f->line_end);
 	return e->nbounds > 0;
@@ -209,8 +224,11 @@ static int plan(struct run *r)
 			}
 		}
 		if (same) {
-			if (better_file(f, same->file)) {
-				same->file = f;
+			struct source_file *keep = better_file(f, same->file) ? f : same->file;
+			struct source_file *other = keep == f ? same->file : f;
+			same->file = keep;
+			if (other->live && !keep->live) {
+				same->live_alt = other;
 			}
 			continue;
 		}
@@ -605,6 +623,7 @@ static void job_run(struct run *r, size_t ji)
 		return;
 	}
 	uint64_t pos = e->offset;
+	uint64_t max_chunk = e->max_chunk;
 	size_t at = 0, have = 0;
 	bool eof = false;
 
@@ -642,7 +661,7 @@ static void job_run(struct run *r, size_t ji)
 			if (bound != SHIP_STATE_EOF && avail > bound - pos) {
 				avail = (size_t)(bound - pos);
 			}
-			size_t cut = ship_cut(r->in + at, avail, pos, co.start, r->cfg->max_chunk);
+			size_t cut = ship_cut(r->in + at, avail, pos, co.start, max_chunk);
 			size_t take = cut == SIZE_MAX ? avail : cut;
 			if (!co.active && chunk_begin(r, ji, &co) != 0) {
 				ok = false;

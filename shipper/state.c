@@ -151,6 +151,9 @@ void ship_entry_advance(struct ship_entry *e, uint64_t end, bool at_eof)
 		}
 	}
 	e->nbounds = keep;
+	if (keep == 0) {
+		e->max_chunk = 0;
+	}
 	if (at_eof) {
 		/* Everything of a finished file is out: nothing will ever be planned for it again.
 		 */
@@ -163,6 +166,7 @@ void ship_entry_reset(struct ship_entry *e, uint64_t offset)
 {
 	e->offset = offset;
 	e->nbounds = 0;
+	e->max_chunk = 0;
 	e->done = false;
 }
 
@@ -220,7 +224,7 @@ char *ship_state_format(const struct ship_state *st, size_t *len)
 {
 	/* Longest line: 64 + 3 * 21 + 6 + 16 * 21 + a few separators. */
 	size_t cap =
-		sizeof(STATE_MAGIC) + 1 + st->n * (64 + 3 * 21 + 8 + SHIP_STATE_MAX_BOUNDS * 21);
+		sizeof(STATE_MAGIC) + 1 + st->n * (64 + 4 * 21 + 8 + SHIP_STATE_MAX_BOUNDS * 21);
 	char *buf = malloc(cap);
 	struct ship_entry **sorted = malloc((st->n ? st->n : 1) * sizeof(*sorted));
 	if (!buf || !sorted) {
@@ -250,7 +254,7 @@ char *ship_state_format(const struct ship_state *st, size_t *len)
 		}
 		o += (size_t)snprintf(buf + o, cap - o, "plan ");
 		for (unsigned b = 0; b < e->nbounds; b++) {
-			const char *sep = b + 1 < e->nbounds ? "," : "\n";
+			const char *sep = b + 1 < e->nbounds ? "," : " ";
 			if (e->bounds[b] == SHIP_STATE_EOF) {
 				o += (size_t)snprintf(buf + o, cap - o, "eof%s", sep);
 			} else {
@@ -258,6 +262,7 @@ char *ship_state_format(const struct ship_state *st, size_t *len)
 						      e->bounds[b], sep);
 			}
 		}
+		o += (size_t)snprintf(buf + o, cap - o, "%" PRIu64 "\n", e->max_chunk);
 	}
 	free(sorted);
 	*len = o;
@@ -282,10 +287,10 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_line(struct ship_state *st, char *line)
 {
 	char *save = NULL;
-	char *w[5];
+	char *w[6];
 	size_t n = 0;
 	for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		if (n == 5) {
+		if (n == 6) {
 			return -1;
 		}
 		w[n++] = t;
@@ -306,11 +311,16 @@ static int parse_line(struct ship_state *st, char *line)
 		if (!(e = ship_state_add(st, fpr))) {
 			return -2;
 		}
-	} else if (strcmp(w[3], "plan") == 0 && n == 5) {
+	} else if (strcmp(w[3], "plan") == 0 && n == 6) {
+		uint64_t max;
+		if (parse_u64(w[5], &max) != 0) {
+			return -1;
+		}
 		if (!(e = ship_state_add(st, fpr))) {
 			return -2;
 		}
 		e->offset = offset;
+		e->max_chunk = max;
 		char *save2 = NULL;
 		for (char *b = strtok_r(w[4], ",", &save2); b; b = strtok_r(NULL, ",", &save2)) {
 			uint64_t v;

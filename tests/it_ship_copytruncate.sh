@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # relaywatch-ship and logrotate's copytruncate: the copy (maillog.1) has the identity of the
 # lines already shipped, so only its unshipped tail goes; the truncated live file starts with a
-# new first line, so it is a new file shipped from its start. Also a live file truncated and
-# rewritten by another program.
+# new first line, so it is a new file shipped from its start. Then logrotate's "copy" (the
+# original is not truncated and goes on growing beside its copy): only the growth is new.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
@@ -14,7 +14,7 @@ bytes() { gen_lines "$@" | wc -c; }
 
 gen_lines A 1 300 >"$REF/A"
 gen_lines B 1 80 >"$REF/B"
-gen_lines C 1 40 >"$REF/C"
+gen_lines C 1 60 >"$REF/C"
 
 head -c "$(bytes A 1 200)" "$REF/A" >"$log"
 ship_ok --config "$T/ship.conf"
@@ -34,5 +34,15 @@ rm "$log.1"
 cp "$log" "$log.1"
 truncate -s 0 "$log"
 gen_lines C 1 40 >>"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" --partial "$REF/C:$(bytes C 1 40)"
+
+# "copy": maillog.1 becomes a snapshot of maillog, which keeps its lines and grows.
+rm "$log.2.gz"
+mv "$log.1" "$log.2"
+cp "$log" "$log.1"
+gen_lines C 41 60 >>"$log"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/C"

@@ -56,8 +56,10 @@ static void round_trip(void **unused)
 	assert_true(ship_entry_plan(e, 20));
 	assert_true(ship_entry_plan(e, 30));
 	assert_true(ship_entry_plan(e, SHIP_STATE_EOF));
+	e->max_chunk = 65536;
 	e = ship_state_add(&a, f4);
 	assert_true(ship_entry_plan(e, 7));
+	e->max_chunk = 1;
 
 	char *dir = tmpdir();
 	char path[256];
@@ -77,6 +79,7 @@ static void round_trip(void **unused)
 	assert_int_equal(e->offset, 10);
 	assert_int_equal(e->nbounds, 3);
 	assert_true(e->bounds[2] == SHIP_STATE_EOF);
+	assert_int_equal(e->max_chunk, 65536);
 	assert_true(ship_state_find(&b, f1)->done);
 	assert_int_equal(ship_state_find(&b, f2)->seen, 1700000001);
 	/* No temporary file is left behind. */
@@ -116,9 +119,11 @@ static void damaged_refused(void **unused)
 		"relaywatch-ship-state 1\n"
 		"0101010101010101010101010101010101010101010101010101010101010101 5 5 plan\n",
 		"relaywatch-ship-state 1\n"
-		"0101010101010101010101010101010101010101010101010101010101010101 9 5 plan 3\n",
+		"0101010101010101010101010101010101010101010101010101010101010101 9 5 plan 3 9\n",
 		"relaywatch-ship-state 1\n"
-		"0101010101010101010101010101010101010101010101010101010101010101 1 5 plan 4,3\n",
+		"0101010101010101010101010101010101010101010101010101010101010101 1 5 plan 3\n",
+		"relaywatch-ship-state 1\n"
+		"0101010101010101010101010101010101010101010101010101010101010101 1 5 plan 4,3 9\n",
 		"relaywatch-ship-state 1\n"
 		"0101010101010101010101010101010101010101010101010101010101010101 1 5 open\n"
 		"0101010101010101010101010101010101010101010101010101010101010101 1 5 open\n",
@@ -133,7 +138,7 @@ static void damaged_refused(void **unused)
 	}
 	const char *good = "relaywatch-ship-state 1\n"
 			   "0101010101010101010101010101010101010101010101010101010101010101 1 5 "
-			   "plan 4,9,eof\n";
+			   "plan 4,9,eof 65536\n";
 	struct ship_state st;
 	ship_state_init(&st);
 	assert_int_equal(ship_state_parse(&st, "t", good, strlen(good)), 0);
@@ -163,8 +168,10 @@ static void plan_and_advance(void **unused)
 	ship_entry_advance(&e, 300, false);
 	assert_int_equal(e.nbounds, 1);
 	assert_false(e.done);
+	e.max_chunk = 5;
 	ship_entry_advance(&e, 350, true);
 	assert_true(e.done);
+	assert_int_equal(e.max_chunk, 0);
 	assert_int_equal(e.nbounds, 0);
 	assert_int_equal(e.offset, 350);
 	assert_false(ship_entry_plan(&e, 400));
