@@ -17,6 +17,10 @@
 /* Longest line kept whole; a longer CHKUSER line is malformed, a longer other line is noise. */
 #define SCAN_LINE_MAX (64 * 1024)
 
+/* Malformed lines kept per chunk, escaped and cut, to be reported once the chunk counts. */
+#define SCAN_SAMPLES     8
+#define SCAN_SAMPLE_SIZE 320
+
 struct scan_opts {
 	/* Used for lines without a syslog header (multilog); may be empty. */
 	struct span host;
@@ -27,7 +31,7 @@ struct scan_opts {
 	bool progress;
 	/* Total compressed size for the progress bar, 0 when unknown. */
 	uint64_t progress_total;
-	/* How many malformed lines to log per chunk (each sanitised and cut). */
+	/* How many malformed lines to keep as samples (at most SCAN_SAMPLES). */
 	unsigned malformed_log_max;
 };
 
@@ -44,6 +48,8 @@ struct scan_stats {
 	/* The syslog host of the first event that had one (cut), for a ledger row without one. */
 	char first_host[256];
 	size_t first_host_len;
+	unsigned samples;
+	char sample[SCAN_SAMPLES][SCAN_SAMPLE_SIZE];
 };
 
 /*
@@ -53,5 +59,12 @@ struct scan_stats {
  */
 int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, struct agg *agg,
 	       struct scan_stats *st);
+
+/*
+ * Logs the malformed-line samples of a scanned chunk (a warning each, and how many more there
+ * were). Callers report them only for a chunk that is counted, so that feeding a chunk again
+ * says "already ingested" and nothing else.
+ */
+void scan_report_malformed(const char *name, const struct scan_stats *st);
 
 #endif

@@ -222,6 +222,7 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	}
 	digest_hex(st.sha256, id);
 	if (bo->dry_run) {
+		scan_report_malformed(name, &st);
 		print_summary(name, &st, agg, id);
 		if (bo->verbose) {
 			for (int t = 0; t < AGG_TABLES; t++) {
@@ -235,11 +236,16 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	}
 	chunk.id_hex = id;
 	chunk.host = bo->host;
+	if (chunk.host.n == 0) {
+		/* A syslog file names its host in every line: the ledger row takes the first. */
+		chunk.host = (struct span){st.first_host, st.first_host_len};
+	}
 	chunk.source = (struct span){path, strlen(path)};
 	chunk.st = &st;
 	res = db_ingest_chunk(db, &chunk, agg);
 	switch (res) {
 	case DB_OK:
+		scan_report_malformed(name, &st);
 		log_info("%s: %llu lines, %llu events, %llu malformed (chunk %.12s...)", name,
 			 (unsigned long long)st.lines, (unsigned long long)st.events,
 			 (unsigned long long)st.malformed, id);

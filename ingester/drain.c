@@ -525,6 +525,7 @@ static void process(struct drain *d, struct chunk *c)
 		return;
 	}
 	if (d->o->dry_run) {
+		scan_report_malformed(c->esc, &c->st);
 		printf("%s: would ingest: %llu lines, %llu events, %llu malformed; rows: %s %zu, "
 		       "%s %zu, %s %zu; chunk %s\n",
 		       c->esc, (unsigned long long)c->st.lines, (unsigned long long)c->st.events,
@@ -554,6 +555,7 @@ static void process(struct drain *d, struct chunk *c)
 		log_info("%s: already ingested (chunk %.12s...)", c->esc, c->id);
 		d->st->duplicates++;
 	} else {
+		scan_report_malformed(c->esc, &c->st);
 		log_info("%s: %llu lines, %llu events, %llu malformed", c->esc,
 			 (unsigned long long)c->st.lines, (unsigned long long)c->st.events,
 			 (unsigned long long)c->st.malformed);

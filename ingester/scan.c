@@ -77,23 +77,35 @@ struct scan_state {
 	struct scan_stats *st;
 	struct logtime lt;
 	int64_t last_utc; /* of the previous dated event, for undated ones */
-	unsigned logged;
 	char *carry;
 	size_t carry_len;
 	bool overlong; /* the carried line is longer than SCAN_LINE_MAX: skip to its end */
 	bool failed;
 };
 
-static void report_malformed(struct scan_state *s, const char *line, size_t len, const char *why)
+static void note_malformed(struct scan_state *s, const char *line, size_t len, const char *why)
 {
-	s->st->malformed++;
-	if (s->logged >= s->o->malformed_log_max) {
+	struct scan_stats *st = s->st;
+	st->malformed++;
+	unsigned max =
+		s->o->malformed_log_max < SCAN_SAMPLES ? s->o->malformed_log_max : SCAN_SAMPLES;
+	if (st->samples >= max) {
 		return;
 	}
-	s->logged++;
-	char esc[LOG_ESCAPE_SIZE];
-	log_warn("%s: malformed CHKUSER line (%s): %s", s->name, why,
-		 log_escape(esc, sizeof(esc), line, len));
+	char *out = st->sample[st->samples++];
+	size_t n = (size_t)snprintf(out, SCAN_SAMPLE_SIZE, "(%s): ", why);
+	log_escape(out + n, SCAN_SAMPLE_SIZE - n, line, len);
+}
+
+void scan_report_malformed(const char *name, const struct scan_stats *st)
+{
+	for (unsigned i = 0; i < st->samples; i++) {
+		log_warn("%s: malformed CHKUSER line %s", name, st->sample[i]);
+	}
+	if (st->malformed > st->samples && st->samples > 0) {
+		log_warn("%s: %llu more malformed CHKUSER lines", name,
+			 (unsigned long long)(st->malformed - st->samples));
+	}
 }
 
 /* One complete line, without its '\n'. Only lines that contain "CHKUSER " get here. */
@@ -106,12 +118,12 @@ static void scan_line(struct scan_state *s, const char *line, size_t len, bool w
 	}
 	/* A line this long is no chkuser output (SMTP bounds its fields); keep memory bounded. */
 	if (!whole || len > SCAN_LINE_MAX) {
-		report_malformed(s, line, len < 200 ? len : 200, "line too long");
+		note_malformed(s, line, len, "line too long");
 		return;
 	}
 	struct chk_event ev;
 	if (chk_parse(h.msg, &ev) != CHK_EVENT) {
-		report_malformed(s, line, len, "markers missing");
+		note_malformed(s, line, len, "markers missing");
 		return;
 	}
 	int64_t utc = h.utc;
