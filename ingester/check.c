@@ -1233,9 +1233,11 @@ static int collect_stale(struct db *db, const struct check_rules *r, int64_t ref
 
 	check_sql_init(&q);
 	check_sql_add(&q, "SELECT host, MAX(COALESCE(last_utc, ingested_at)),"
-			  " MIN(COALESCE(first_utc, ingested_at)) FROM chunks");
+			  " MIN(COALESCE(first_utc, ingested_at)) FROM chunks"
+			  /* Files backfilled without a host name belong to no shipper to watch. */
+			  " WHERE host <> ''");
 	if (host != NULL) {
-		check_sql_add(&q, " WHERE host = ");
+		check_sql_add(&q, " AND host = ");
 		check_sql_bytes(&q, host, strlen(host));
 	}
 	check_sql_add(&q, " GROUP BY host");
