@@ -68,6 +68,9 @@ int sftp_conn_keepalive(struct sftp_conn *c);
 /* The text of the error that made the connection unusable. */
 const char *sftp_conn_error(const struct sftp_conn *c);
 
+/* Declares the connection dead (the server stopped answering): teardown sends nothing more. */
+void sftp_conn_set_broken(struct sftp_conn *c, const char *why);
+
 /* Opens an SFTP channel, in blocking mode (call before sftp_conn_set_nonblocking). NULL on
  * failure, logged as an error, or only with --verbose when quiet_failure (an extra channel the
  * server refused). */

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,20 @@
 #include "log.h"
 #include "sftp.h"
 
+/*
+ * Every block libssh2 allocates for the session, so that sftp_conn_destroy() can free what
+ * libssh2 itself leaks when a connection breaks (an SFTP handle whose close could not be sent
+ * keeps its queued writes).
+ */
+union mem_hdr {
+	struct {
+		union mem_hdr *prev, *next;
+	} l;
+	max_align_t align;
+};
+
 struct sftp_conn {
+	union mem_hdr mem; /* list head */
 	int fd;
 	LIBSSH2_SESSION *session;
 	bool nonblocking;
@@ -58,6 +72,58 @@ static const struct hostkey_kind *hostkey_kind_of(int libssh2_type)
 		}
 	}
 	return NULL;
+}
+
+static void mem_link(struct sftp_conn *c, union mem_hdr *h)
+{
+	h->l.prev = &c->mem;
+	h->l.next = c->mem.l.next;
+	c->mem.l.next->l.prev = h;
+	c->mem.l.next = h;
+}
+
+static void mem_unlink(union mem_hdr *h)
+{
+	h->l.prev->l.next = h->l.next;
+	h->l.next->l.prev = h->l.prev;
+}
+
+static LIBSSH2_ALLOC_FUNC(mem_alloc)
+{
+	struct sftp_conn *c = *abstract;
+	union mem_hdr *h = malloc(sizeof(*h) + count);
+	if (!h) {
+		return NULL;
+	}
+	mem_link(c, h);
+	return h + 1;
+}
+
+static LIBSSH2_FREE_FUNC(mem_free)
+{
+	(void)abstract;
+	if (ptr) {
+		union mem_hdr *h = (union mem_hdr *)ptr - 1;
+		mem_unlink(h);
+		free(h);
+	}
+}
+
+static LIBSSH2_REALLOC_FUNC(mem_realloc)
+{
+	struct sftp_conn *c = *abstract;
+	if (!ptr) {
+		return mem_alloc(count, abstract);
+	}
+	union mem_hdr *h = (union mem_hdr *)ptr - 1;
+	mem_unlink(h);
+	union mem_hdr *n = realloc(h, sizeof(*n) + count);
+	if (!n) {
+		mem_link(c, h);
+		return NULL;
+	}
+	mem_link(c, n);
+	return n + 1;
 }
 
 static const char *session_error(LIBSSH2_SESSION *s)
@@ -374,6 +440,7 @@ struct sftp_conn *sftp_connect(const struct sftp_params *p)
 		return NULL;
 	}
 	c->fd = -1;
+	c->mem.l.prev = c->mem.l.next = &c->mem;
 	if (p->port == 22) {
 		snprintf(c->label, sizeof(c->label), "%s", p->host);
 	} else {
@@ -389,7 +456,7 @@ struct sftp_conn *sftp_connect(const struct sftp_params *p)
 	if ((c->fd = tcp_connect(p)) < 0) {
 		goto fail;
 	}
-	if (!(c->session = libssh2_session_init())) {
+	if (!(c->session = libssh2_session_init_ex(mem_alloc, mem_free, mem_realloc, c))) {
 		log_error("cannot create an SSH session");
 		goto fail;
 	}
@@ -426,8 +493,19 @@ void sftp_conn_destroy(struct sftp_conn *c)
 		teardown_mode(c);
 		if (!c->broken) {
 			libssh2_session_disconnect(c->session, "relaywatch-ship done");
+		} else if (c->fd >= 0) {
+			/* libssh2_session_free() still tries to close the channels; on a server
+			 * that stopped reading, that would time out half-way and leave libssh2's
+			 * cipher contexts unfreed. A shut-down socket makes those sends fail at
+			 * once. */
+			shutdown(c->fd, SHUT_RDWR);
 		}
 		libssh2_session_free(c->session);
+	}
+	while (c->mem.l.next != &c->mem) {
+		union mem_hdr *h = c->mem.l.next;
+		mem_unlink(h);
+		free(h);
 	}
 	if (c->fd >= 0) {
 		close(c->fd);
@@ -475,6 +553,12 @@ int sftp_conn_keepalive(struct sftp_conn *c)
 const char *sftp_conn_error(const struct sftp_conn *c)
 {
 	return c->err[0] ? c->err : "connection lost";
+}
+
+void sftp_conn_set_broken(struct sftp_conn *c, const char *why)
+{
+	c->broken = true;
+	snprintf(c->err, sizeof(c->err), "%s", why);
 }
 
 struct sftp_lane *sftp_lane_create(struct sftp_conn *c, bool quiet_failure)

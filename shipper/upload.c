@@ -454,12 +454,13 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		if (busy && now - last_progress > up->timeout) {
+			char why[128];
+			snprintf(why, sizeof(why), "no answer from the stats server for %u s",
+				 up->timeout);
+			sftp_conn_set_broken(up->c, why);
 			pthread_mutex_lock(&up->mu);
 			up->broken = true;
 			pthread_mutex_unlock(&up->mu);
-			log_error("no answer from the stats server for %u s: giving up this run",
-				  up->timeout);
-			up->broken_logged = true;
 			continue;
 		}
 		int wait_ms = 1000;

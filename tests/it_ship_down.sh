@@ -66,3 +66,17 @@ ship_rc 3 --config "$T/ship.conf"
 start_sshd
 ship_ok --config "$T/ship.conf"
 verify "$REF/A"
+
+# A server that accepts the connection but never answers (stopped): the session timeout ends
+# the run with one line, exit 3, and the run after it ships.
+ship_conf "$T/stall.conf" "port=$port" "known_hosts=$kh" timeout=2 <<EOF2
+source = $log syslog
+EOF2
+kill -STOP "$sshd_pid"
+gen_lines A 151 160 >>"$REF/A"
+gen_lines A 151 160 >>"$log"
+ship_rc 3 --config "$T/stall.conf"
+kill -CONT "$sshd_pid"
+(($(wc -l <"$T/err") == 1)) || die "expected one line for a stalled server, got: $(cat "$T/err")"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A"
