@@ -24,11 +24,11 @@
 #   fault_mariadb_start DIR    a private MariaDB in DIR (for faults that would disturb the
 #                           shared one); exports MYCNF=DIR/my.cnf (database relaywatch) and
 #                           ROOTCNF; stopped when the test exits
-#   fault_mariadb CMD       servers.sh's servers_CMD_mariadb (stop, kill, start_mariadb_again)
-#                           on that private server
+#   fault_mariadb CMD       stop, kill (SIGKILL) or start again that private server (through
+#                           servers.sh's servers_stop_mariadb etc.)
 #   fault_sshd_start DIR    a private sshd in DIR; exports SSH_PORT, SSH_KEY, SSH_KNOWN_HOSTS,
 #                           SSH_ROOT; stopped when the test exits
-#   fault_sshd CMD          servers_CMD_sshd (stop, kill, start_sshd_again) on it
+#   fault_sshd CMD          stop, kill or start again that sshd
 #   root_query SQL          SQL as the private server's root
 
 need_env RW_SRC
@@ -94,7 +94,7 @@ one_problem() {
 	local out=$1 what=$2 n
 	n=$(problem_lines "$out" | wc -l)
 	if [[ $n != 1 ]]; then
-		cat "$out" >&2
+		problem_lines "$out" >&2
 		die "$what: $n problem lines, expected one"
 	fi
 	if ! problem_lines "$out" | grep -q '^relaywatch-[a-z]*: '; then
@@ -145,7 +145,10 @@ fault_mariadb_start() {
 }
 
 fault_mariadb() {
-	fault__servers "${FAULT_DB_DIR:?}" "servers_$1_mariadb"
+	case $1 in
+	start) fault__servers "${FAULT_DB_DIR:?}" servers_start_mariadb_again ;;
+	*) fault__servers "${FAULT_DB_DIR:?}" "servers_$1_mariadb" ;;
+	esac
 }
 
 root_query() {
@@ -165,5 +168,8 @@ fault_sshd_start() {
 }
 
 fault_sshd() {
-	fault__servers "${FAULT_SSH_DIR:?}" "servers_$1_sshd"
+	case $1 in
+	start) fault__servers "${FAULT_SSH_DIR:?}" servers_start_sshd_again ;;
+	*) fault__servers "${FAULT_SSH_DIR:?}" "servers_$1_sshd" ;;
+	esac
 }
