@@ -91,3 +91,45 @@ verify() {
 chunks() {
 	find "$DROP" -maxdepth 1 -name '*.manifest' | wc -l
 }
+
+# A private copy of the test sshd that a test may stop, or give other keys, without disturbing
+# the other tests:
+#   own_sshd_prepare    picks a free port ($OWN_PORT) and writes $OWN/sshd_config, a copy of the
+#                       private sshd's with its own port, pid file and authorized_keys
+#                       ($OWN/authorized_keys, starting as a copy of the test one); $OWN/known_hosts
+#                       holds its host key as [127.0.0.1]:$OWN_PORT
+#   own_sshd_start / own_sshd_stop
+OWN=$T/own
+OWN_PID=
+own_sshd_prepare() {
+	need_env RW_SERVERS_DIR
+	mkdir -p "$OWN"
+	OWN_PORT=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+	cp "$RW_SERVERS_DIR/ssh/authorized_keys" "$OWN/authorized_keys"
+	sed -e "s/^Port .*/Port $OWN_PORT/" -e "s|^PidFile .*|PidFile $OWN/sshd-own.pid|" \
+		-e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $OWN/authorized_keys|" \
+		"$RW_SERVERS_DIR/ssh/sshd_config" >"$OWN/sshd_config"
+	echo "[127.0.0.1]:$OWN_PORT $(cut -d' ' -f2,3 "$RW_SSH_KNOWN_HOSTS")" >"$OWN/known_hosts"
+	on_exit '[[ -n $OWN_PID ]] && kill "$OWN_PID" 2>/dev/null && wait "$OWN_PID" 2>/dev/null'
+}
+own_sshd_start() {
+	local i
+	/usr/sbin/sshd -D -f "$OWN/sshd_config" -E "$OWN/sshd.log" </dev/null &
+	OWN_PID=$!
+	for ((i = 0; i < 300; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$OWN_PORT") 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$OWN_PID" 2>/dev/null || die "sshd did not start: $(cat "$OWN/sshd.log")"
+		sleep 0.1
+	done
+	die "sshd did not listen within 30 s"
+}
+own_sshd_stop() {
+	kill "$OWN_PID"
+	wait "$OWN_PID" 2>/dev/null || true
+	OWN_PID=
+}
