@@ -434,6 +434,7 @@ static int authenticate(struct sftp_conn *c, const struct sftp_params *p)
 struct sftp_conn *sftp_connect(const struct sftp_params *p)
 {
 	static bool initialised;
+	struct sftp_conn *ret = NULL;
 	struct sftp_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_error("out of memory");
@@ -449,29 +450,33 @@ struct sftp_conn *sftp_connect(const struct sftp_params *p)
 	if (!initialised) {
 		if (libssh2_init(0) != 0) {
 			log_error("cannot initialise libssh2");
-			goto fail;
+			goto out;
 		}
 		initialised = true;
 	}
 	if ((c->fd = tcp_connect(p)) < 0) {
-		goto fail;
+		goto out;
 	}
 	if (!(c->session = libssh2_session_init_ex(mem_alloc, mem_free, mem_realloc, c))) {
 		log_error("cannot create an SSH session");
-		goto fail;
+		goto out;
 	}
 	libssh2_session_set_blocking(c->session, 1);
 	libssh2_session_set_timeout(c->session, (long)p->timeout * 1000);
 	if (check_host_key(c, p) != 0 || authenticate(c, p) != 0) {
-		goto fail;
+		goto out;
 	}
 	/* No reply wanted: nobody reads the socket while the session is idle. */
 	libssh2_keepalive_config(c->session, 0, p->keepalive);
-	return c;
-fail:
-	c->broken = true;
-	sftp_conn_destroy(c);
-	return NULL;
+	ret = c;
+	c = NULL;
+out:
+	if (c) {
+		/* Nothing to say to a server we gave up on. */
+		c->broken = true;
+		sftp_conn_destroy(c);
+	}
+	return ret;
 }
 
 /* Teardown must not hang on a server that stopped answering. */

@@ -495,6 +495,7 @@ static void *writer_main(void *arg)
 struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, unsigned lanes,
 				 unsigned timeout)
 {
+	struct uploader *ret = NULL;
 	struct uploader *up = calloc(1, sizeof(*up));
 	if (!up) {
 		log_error("out of memory");
@@ -511,11 +512,11 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 	if (!(up->remote_dir = strdup(remote_dir)) ||
 	    !(up->lanes = calloc(lanes, sizeof(*up->lanes)))) {
 		log_error("out of memory");
-		goto fail;
+		goto out;
 	}
 	if (pipe(up->wake) != 0) {
 		log_error("pipe: %s", strerror(errno));
-		goto fail;
+		goto out;
 	}
 	for (int i = 0; i < 2; i++) {
 		fcntl(up->wake[i], F_SETFL, fcntl(up->wake[i], F_GETFL) | O_NONBLOCK);
@@ -526,7 +527,7 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 			/* The first channel must open; fewer than asked (the server's MaxSessions)
 			 * only costs speed. */
 			if (i == 0) {
-				goto fail;
+				goto out;
 			}
 			log_info("using %u SFTP channels instead of %u", i, lanes);
 			break;
@@ -536,13 +537,14 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 	sftp_conn_set_nonblocking(c);
 	if (pthread_create(&up->thread, NULL, writer_main, up) != 0) {
 		log_error("cannot start the upload thread");
-		goto fail;
+		goto out;
 	}
 	up->thread_started = true;
-	return up;
-fail:
+	ret = up;
+	up = NULL;
+out:
 	uploader_destroy(up);
-	return NULL;
+	return ret;
 }
 
 static char *remote_path(const struct uploader *up, const char *name, const char *prefix,
