@@ -114,6 +114,7 @@ struct run {
 	bool failed; /* something failed: exit 1 */
 	uint64_t delivered, already, failed_chunks, bytes, planned;
 	double last_progress;
+	double t_start, t_bufwait; /* producing, and the producer waiting for the network */
 	uint64_t progress_bytes;
 	bool progress_shown;
 };
@@ -480,8 +481,13 @@ static int chunk_deflate(struct run *r, struct chunk_out *co, const unsigned cha
 	r->z.next_in = (Bytef *)(uintptr_t)p;
 	r->z.avail_in = (uInt)n;
 	for (;;) {
-		if (!co->ob && !(co->ob = uploader_buf_get(r->up))) {
-			return -1;
+		if (!co->ob) {
+			double t0 = now_mono();
+			co->ob = uploader_buf_get(r->up);
+			r->t_bufwait += now_mono() - t0;
+			if (!co->ob) {
+				return -1;
+			}
 		}
 		size_t room = UPLOAD_BUF_SIZE - co->ob->len;
 		r->z.next_out = co->ob->data + co->ob->len;
@@ -766,6 +772,7 @@ static int produce(struct run *r)
 		return -1;
 	}
 	r->zinit = true;
+	r->t_start = now_mono();
 	if (!(r->dg = digest_create())) {
 		return -1;
 	}
@@ -776,11 +783,15 @@ static int produce(struct run *r)
 	for (size_t i = 0; i < r->njobs && !r->stop; i++) {
 		job_run(r, i);
 	}
+	double t0 = now_mono();
 	if (r->up) {
 		while (uploader_in_flight(r->up) > 0) {
 			take_results(r, true);
 		}
 	}
+	log_debug("producing took %.2f s (%.2f s waiting for upload buffers), the last uploads "
+		  "%.2f s more",
+		  t0 - r->t_start, r->t_bufwait, now_mono() - t0);
 	return 0;
 }
 
@@ -837,9 +848,11 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 		ret = SHIP_EXIT_USAGE;
 		goto out;
 	}
+	double t0 = now_mono();
 	if (plan(&r) != 0) {
 		goto out;
 	}
+	log_debug("planned %zu file(s) to ship in %.2f s", r.njobs, now_mono() - t0);
 	if (opt->dry_run) {
 		if (produce(&r) == 0) {
 			printf("%" PRIu64 " chunks, %" PRIu64 " bytes would be shipped\n",
@@ -860,10 +873,12 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 			.keepalive = cfg->keepalive,
 			.accept_new_host_key = opt->accept_new_host_key,
 		};
+		t0 = now_mono();
 		if (!(conn = sftp_connect(&sp))) {
 			ret = SHIP_EXIT_CONNECT;
 			goto out;
 		}
+		log_debug("connected in %.2f s", now_mono() - t0);
 		/* The plan must be on disk before the first byte goes out: a rerun after a crash
 		 * rebuilds exactly these chunks. */
 		r.dirty = true;
