@@ -411,18 +411,12 @@ static void *writer_main(void *arg)
 		bool busy = false, progress = false, any = false;
 		for (unsigned i = 0; i < up->nlanes && !up->broken; i++) {
 			struct lane *ln = &up->lanes[i];
-			/*
-			 * A lane waiting for the server has nothing to do until another lane's read
-			 * queued a packet for it, or the socket is ready: then one waiting lane
-			 * reads it (queueing what is for the others) and the rest wait for the
-			 * next poll. Calling them all would only cost failing recv() calls.
-			 */
-			if (ln->ch && ln->io_wait && !sftp_lane_pending(ln->sl)) {
-				if (!sock_ready) {
-					any = busy = true;
-					continue;
-				}
-				sock_ready = false;
+			/* A lane waiting for the server has nothing to do until the socket is
+			 * ready or another lane's read queued a packet for it: calling it anyway
+			 * only costs a failing recv(). */
+			if (ln->ch && ln->io_wait && !sock_ready && !sftp_lane_pending(ln->sl)) {
+				any = busy = true;
+				continue;
 			}
 			int r = lane_step(up, ln);
 			ln->io_wait = r == STEP_IO;
