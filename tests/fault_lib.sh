@@ -44,13 +44,13 @@ tally() {
 # CHKUSER lines (the well-formed ones, row by row in event_hourly, and the malformed ones from the
 # ledger totals) that the database holds fewer or more times than the generator wrote them.
 fault__lost_double() { # WANT GOT -> "checked lost double"
+	# (Files are told apart by an assignment before each: an empty one has no first record.)
 	awk -F'\t' '
-		FNR == 1 { file++ }
 		function key() { k = $1; for (i = 2; i < NF; i++) k = k "\t" $i; return k }
-		file == 1 { want[key()] += $NF; next }
-		file == 2 { got[key()] += $NF; next }
-		file == 3 && $1 == "malformed" { wm = $2; next }
-		file == 4 && $1 == "malformed" { gm = $2; next }
+		f == 1 { want[key()] += $NF; next }
+		f == 2 { got[key()] += $NF; next }
+		f == 3 && $1 == "malformed" { wm = $2; next }
+		f == 4 && $1 == "malformed" { gm = $2; next }
 		END {
 			for (k in want) {
 				checked += want[k]
@@ -61,7 +61,8 @@ fault__lost_double() { # WANT GOT -> "checked lost double"
 			checked += wm
 			if (wm > gm) lost += wm - gm; else double += gm - wm
 			printf "%d %d %d\n", checked, lost, double
-		}' "$1/event_hourly.tsv" "$2/event_hourly.tsv" "$1/totals.tsv" "$2/totals.tsv"
+		}' f=1 "$1/event_hourly.tsv" f=2 "$2/event_hourly.tsv" f=3 "$1/totals.tsv" \
+		f=4 "$2/totals.tsv"
 }
 
 exact() {
