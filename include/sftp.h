@@ -54,13 +54,14 @@ void sftp_conn_destroy(struct sftp_conn *c);
 void sftp_conn_set_nonblocking(struct sftp_conn *c);
 
 /*
- * Waits until (with_socket) the socket is ready for what libssh2 last blocked on, or extra_fd
- * (-1: none) is readable, or timeout_ms passes. Returns a mask of SFTP_WAIT_SOCKET and
- * SFTP_WAIT_WOKEN (0: timed out), or -1 on a poll error.
+ * Waits until the socket is readable (with_socket) or writable (want_write), or extra_fd (-1:
+ * none) is readable, or timeout_ms passes. Returns a mask of SFTP_WAIT_SOCKET and SFTP_WAIT_WOKEN
+ * (0: timed out), or -1 on a poll error.
  */
 #define SFTP_WAIT_SOCKET 1
 #define SFTP_WAIT_WOKEN  2
-int sftp_conn_wait(struct sftp_conn *c, bool with_socket, int timeout_ms, int extra_fd);
+int sftp_conn_wait(struct sftp_conn *c, bool with_socket, bool want_write, int timeout_ms,
+		   int extra_fd);
 
 /* Sends an SSH keepalive if one is due; returns the seconds until the next one is due. */
 int sftp_conn_keepalive(struct sftp_conn *c);
@@ -82,6 +83,10 @@ void sftp_lane_destroy(struct sftp_lane *l);
 /* Whether data for this lane already sits in libssh2's buffers (so waiting on the socket would
  * not wake up for it). */
 bool sftp_lane_pending(struct sftp_lane *l);
+
+/* Right after a lane operation returned SFTP_AGAIN: whether it waits to send (rather than for
+ * an answer). */
+bool sftp_lane_blocked_sending(struct sftp_lane *l);
 
 /*
  * File operations on the lane's one open file. Each returns an enum sftp_status. On SFTP_FAILED

@@ -524,16 +524,14 @@ void sftp_conn_set_nonblocking(struct sftp_conn *c)
 	c->nonblocking = true;
 }
 
-int sftp_conn_wait(struct sftp_conn *c, bool with_socket, int timeout_ms, int extra_fd)
+int sftp_conn_wait(struct sftp_conn *c, bool with_socket, bool want_write, int timeout_ms,
+		   int extra_fd)
 {
-	int dirs = libssh2_session_block_directions(c->session);
 	struct pollfd pfd[2] = {
-		{.fd = with_socket ? c->fd : -1, .events = POLLIN},
+		{.fd = with_socket || want_write ? c->fd : -1,
+		 .events = (short)((with_socket ? POLLIN : 0) | (want_write ? POLLOUT : 0))},
 		{.fd = extra_fd, .events = POLLIN},
 	};
-	if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND) {
-		pfd[0].events |= POLLOUT;
-	}
 	int r = poll(pfd, 2, timeout_ms);
 	if (r < 0) {
 		if (errno == EINTR) {
@@ -603,6 +601,11 @@ void sftp_lane_destroy(struct sftp_lane *l)
 bool sftp_lane_pending(struct sftp_lane *l)
 {
 	return libssh2_poll_channel_read(libssh2_sftp_get_channel(l->sftp), 0) > 0;
+}
+
+bool sftp_lane_blocked_sending(struct sftp_lane *l)
+{
+	return libssh2_session_block_directions(l->c->session) & LIBSSH2_SESSION_BLOCK_OUTBOUND;
 }
 
 bool sftp_lane_has_file(const struct sftp_lane *l)

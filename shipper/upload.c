@@ -54,7 +54,8 @@ struct lane {
 	struct upload_buf *cur;
 	size_t off;
 	enum upload_status fail_status;
-	bool io_wait; /* last step waited for the server */
+	bool io_wait;      /* last step waited for the server */
+	bool wait_sending; /* ... to send (the socket or the channel window was full) */
 };
 
 struct uploader {
@@ -404,7 +405,7 @@ static void *writer_main(void *arg)
 			if (stop) {
 				break;
 			}
-			sftp_conn_wait(up->c, false, 1000, up->wake[0]);
+			sftp_conn_wait(up->c, false, false, 1000, up->wake[0]);
 			drain_wake(up);
 			continue;
 		}
@@ -420,6 +421,7 @@ static void *writer_main(void *arg)
 			}
 			int r = lane_step(up, ln);
 			ln->io_wait = r == STEP_IO;
+			ln->wait_sending = ln->io_wait && sftp_lane_blocked_sending(ln->sl);
 			any |= r != STEP_NONE;
 			busy |= r == STEP_IO;
 			progress |= r == STEP_PROGRESS;
@@ -479,7 +481,11 @@ static void *writer_main(void *arg)
 		up->sleeping = true;
 		pthread_mutex_unlock(&up->mu);
 		/* Idle lanes do not read the socket, so only a busy one waits on it. */
-		int ready = sftp_conn_wait(up->c, busy, wait_ms, up->wake[0]);
+		bool want_write = false;
+		for (unsigned i = 0; i < up->nlanes; i++) {
+			want_write |= up->lanes[i].ch && up->lanes[i].wait_sending;
+		}
+		int ready = sftp_conn_wait(up->c, busy, want_write, wait_ms, up->wake[0]);
 		pthread_mutex_lock(&up->mu);
 		up->sleeping = false;
 		pthread_mutex_unlock(&up->mu);
