@@ -903,9 +903,11 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 	/* Always: the files seen this run have a new "seen" time. */
 	r.dirty = true;
 	save_state(&r, true);
+	/* The first failure was logged where it happened; one more line only for a count. */
 	if (r.failed_chunks > 0) {
-		log_error("%" PRIu64 " chunk(s) not shipped; the next run retries them",
-			  r.failed_chunks);
+		log_msg(r.failed_chunks > 1 ? LOG_ERROR : LOG_INFO,
+			"%" PRIu64 " chunk(s) not shipped; the next run retries them",
+			r.failed_chunks);
 	} else if (r.stop) {
 		log_error("stopped early; the next run ships the rest");
 		r.failed = true;
