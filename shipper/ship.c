@@ -735,8 +735,24 @@ static int lock_state_dir(const char *dir, int *fd)
 		log_error("state_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
+	/*
+	 * Another local user who can write here could swap the state (shipping lines twice or
+	 * never) or plant symlinks for us to follow as root: refuse, as for the config.
+	 */
+	struct stat sb;
+	if (lstat(dir, &sb) != 0) {
+		log_error("state_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode) || (sb.st_uid != 0 && sb.st_uid != geteuid()) ||
+	    (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_error("state_dir %s: must be a directory owned by root or this user that group "
+			  "and others cannot write (chmod 700)",
+			  dir);
+		return -1;
+	}
 	snprintf(path, sizeof(path), "%s/lock", dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0) {
 		log_error("%s: %s", path, strerror(errno));
 		return -1;
@@ -835,6 +851,7 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 	if (!opt->dry_run) {
 		int l = lock_state_dir(cfg->state_dir, &lockfd);
 		if (l < 0) {
+			ret = SHIP_EXIT_USAGE;
 			goto out;
 		}
 		if (l > 0) {

@@ -505,7 +505,7 @@ int ship_state_save(const struct ship_state *st, const char *path)
 		goto out;
 	}
 	snprintf(tmp, tlen, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		log_error("%s: %s", tmp, strerror(errno));
 		goto out;
