@@ -105,6 +105,8 @@ one_problem() {
 	if LC_ALL=C grep -q '[^[:print:][:space:]]' "$out"; then
 		die "$what: the error output holds unescaped control bytes"
 	fi
+	# For the test log: what the admin reads.
+	echo "error line ($what): $(problem_lines "$out")"
 }
 
 wait_for() {
