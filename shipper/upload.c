@@ -165,9 +165,14 @@ static void lane_done(struct uploader *up, struct lane *ln, enum upload_status s
 	ln->off = 0;
 }
 
-static const char *chunk_label(const struct upload_chunk *ch)
+/* The name to report: the final one is set by the producer, and only read once the lane has
+ * seen (under the mutex) that the chunk ended. */
+static const char *chunk_label(const struct lane *ln)
 {
-	return ch->final ? ch->final : ch->temp;
+	if (ln->ch->in_manifest) {
+		return ln->ch->mtemp;
+	}
+	return ln->step > S_WRITE && ln->step < S_FAIL_CLOSE ? ln->ch->final : ln->ch->temp;
 }
 
 /* Handles a non-OK result of a step: returns the lane step result. */
@@ -177,15 +182,17 @@ static int lane_trouble(struct uploader *up, struct lane *ln, int r)
 		return STEP_IO;
 	}
 	if (r == SFTP_BROKEN) {
+		pthread_mutex_lock(&up->mu);
 		up->broken = true;
+		pthread_mutex_unlock(&up->mu);
 		return STEP_PROGRESS;
 	}
 	/* The same cause (permissions, a full disk) usually fails every chunk in flight: one
 	 * error line is enough, the rest go to --verbose. */
 	if (up->failures++ == 0) {
-		log_error("upload of %s failed: %s", chunk_label(ln->ch), sftp_lane_error(ln->sl));
+		log_error("upload of %s failed: %s", chunk_label(ln), sftp_lane_error(ln->sl));
 	} else {
-		log_info("upload of %s failed: %s", chunk_label(ln->ch), sftp_lane_error(ln->sl));
+		log_info("upload of %s failed: %s", chunk_label(ln), sftp_lane_error(ln->sl));
 	}
 	ln->fail_status = UPLOAD_FAILED;
 	ln->step = S_FAIL_CLOSE;
