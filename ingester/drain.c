@@ -545,8 +545,12 @@ static void process(struct drain *d, struct chunk *c)
 	dc.st = &c->st;
 	res = db_ingest_chunk(d->db, &dc, d->agg);
 	if (res == DB_ERROR || res == DB_UNAVAILABLE) {
-		/* Leave the claim in work/ (unlocked once we close it): the next run retries. */
-		log_error("%s: not ingested; it stays in work/ for the next run", c->esc);
+		/*
+		 * Leave the claim in work/ (unlocked once we close it): the next run retries. The
+		 * database layer logged the one error line (naming the chunk's source); this is
+		 * detail for --verbose, not a second line in the cron mail.
+		 */
+		log_info("%s: not ingested; it stays in work/ for the next run", c->esc);
 		d->db_failed = true;
 		return;
 	}
