@@ -751,9 +751,14 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 		log_error("%s: %s", o->incoming, strerror(errno));
 		goto out;
 	}
+	/* The first failure stops: one problem (a full disk, a planted symlink), one line. */
 	d.work_fd = subdir_open(d.in_fd, o->incoming, "work", create);
-	d.archive_fd = subdir_open(d.in_fd, o->incoming, "archive", create);
-	d.quar_fd = subdir_open(d.in_fd, o->incoming, "quarantine", create);
+	if (d.work_fd != -1) {
+		d.archive_fd = subdir_open(d.in_fd, o->incoming, "archive", create);
+	}
+	if (d.work_fd != -1 && d.archive_fd != -1) {
+		d.quar_fd = subdir_open(d.in_fd, o->incoming, "quarantine", create);
+	}
 	if (d.work_fd == -1 || d.archive_fd == -1 || d.quar_fd == -1) {
 		goto out;
 	}
