@@ -253,10 +253,10 @@ static int tcp_connect(const struct sftp_params *p)
  * server offering several keys shows the one we can check rather than an "unknown" one.
  */
 static void prefer_known_types(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const char *host,
-			       unsigned port)
+			       unsigned port, char list[static 256])
 {
-	char list[256] = "";
 	size_t o = 0;
+	list[0] = '\0';
 	for (size_t i = 0; i < sizeof(hostkey_kinds) / sizeof(hostkey_kinds[0]); i++) {
 		/* A dummy key: MISMATCH means an entry of this type exists for the host. */
 		int r = libssh2_knownhost_checkp(kh, host, (int)port, "x", 1,
@@ -265,7 +265,8 @@ static void prefer_known_types(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const
 							 hostkey_kinds[i].knownhost_bit,
 						 NULL);
 		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", o ? "," : "",
+			/* All five names together are under 100 bytes. */
+			o += (size_t)snprintf(list + o, 256 - o, "%s%s", o ? "," : "",
 					      hostkey_kinds[i].name);
 		}
 	}
@@ -333,9 +334,18 @@ static int check_host_key(struct sftp_conn *c, const struct sftp_params *p)
 		goto out;
 	}
 
-	prefer_known_types(c->session, kh, p->host, p->port);
+	char known[256];
+	prefer_known_types(c->session, kh, p->host, p->port, known);
 	if (libssh2_session_handshake(c->session, c->fd) != 0) {
-		log_error("SSH handshake with %s failed: %s", c->label, session_error(c->session));
+		/* libssh2 1.10 verifies RSA host keys only with SHA-1 ("ssh-rsa"), which OpenSSH
+		 * 8.8 and later no longer offer. */
+		bool rsa_only = strcmp(known, "ssh-rsa") == 0;
+		log_error("SSH handshake with %s failed: %s%s", c->label, session_error(c->session),
+			  rsa_only
+				  ? " (known_hosts has only its RSA key, which this libssh2 cannot "
+				    "verify with OpenSSH 8.8 and later: add its ed25519 key with "
+				    "ssh-keyscan -t ed25519)"
+				  : "");
 		goto out;
 	}
 
