@@ -283,11 +283,17 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		log_error("%s: out of memory", name);
 		goto out;
 	}
-	for (int i = 0; i < SCAN_BLOCKS; i++) {
-		if (!(q.blocks[i].data = malloc(SCAN_BLOCK))) {
-			log_error("%s: out of memory", name);
-			goto out;
-		}
+	/*
+	 * One allocation for the whole ring: glibc then keeps it in the heap from one chunk to
+	 * the next, where four 2 MB blocks were trimmed and faulted in again for every chunk
+	 * (a third of `ingest run`'s CPU time on 100 kB chunks).
+	 */
+	if (!(q.blocks[0].data = malloc((size_t)SCAN_BLOCK * SCAN_BLOCKS))) {
+		log_error("%s: out of memory", name);
+		goto out;
+	}
+	for (int i = 1; i < SCAN_BLOCKS; i++) {
+		q.blocks[i].data = q.blocks[0].data + (size_t)i * SCAN_BLOCK;
 	}
 	pthread_t tid;
 	if (pthread_create(&tid, NULL, scan_producer, &q) != 0) {
@@ -349,9 +355,7 @@ out:
 	if (o->progress) {
 		progress(name, 0, 0, true);
 	}
-	for (int i = 0; i < SCAN_BLOCKS; i++) {
-		free(q.blocks[i].data);
-	}
+	free(q.blocks[0].data);
 	pthread_cond_destroy(&q.cv);
 	pthread_mutex_destroy(&q.mu);
 	free(s.carry);
