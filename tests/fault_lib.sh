@@ -33,6 +33,10 @@
 
 need_env RW_SRC
 
+# Under the sanitizers (scripts/test builds with ASan+UBSan) a report must fail the program, so
+# that the test sees it: ASan halts by default, UBSan only prints unless told.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
 # A signal from meson's timeout must still run the cleanups (private servers, processes).
 trap 'exit 143' TERM
 trap 'exit 130' INT

@@ -12,8 +12,8 @@ need_env RW_MYCNF
 db_fresh fault_concurrency
 ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 
-shippers=${RW_FAULT_SHIPPERS:-4}
-ingesters=${RW_FAULT_INGESTERS:-3}
+shippers=${RW_FAULT_SHIPPERS:-6}
+ingesters=${RW_FAULT_INGESTERS:-4}
 steps=6
 lines=24000
 
