@@ -17,6 +17,30 @@ enum cmd_exit {
 	CMD_DB = 3,
 };
 
+struct ingest_config;
+
+/* What cmd_option() made of an option. */
+enum cmd_opt {
+	CMD_OPT_OWN,  /* not a shared option: the command handles it */
+	CMD_OPT_NEXT, /* applied (-v, -q): go on parsing */
+	CMD_OPT_DONE, /* printed (-h, -V): exit with success */
+	CMD_OPT_BAD,  /* unknown option or missing value, said on stderr: exit as a usage error */
+};
+
+/*
+ * The options every subcommand shares, for the default branch of a getopt_long loop whose
+ * optstring starts with ':' (so that getopt itself prints nothing): -v/--verbose raises the log
+ * level a step, -q/--quiet lowers it to warnings and errors, -h/--help prints usage on stdout,
+ * -V/--version the version; ':' and '?' become one error line that points to --help.
+ */
+enum cmd_opt cmd_option(int c, char **argv, const char *usage);
+
+/*
+ * Loads the ingester config from path, or from INGEST_CONFIG_DEFAULT when path is NULL (then a
+ * missing file is no error). cfg must be initialised. 0, or -1 after logging file:line.
+ */
+int cmd_config(struct ingest_config *cfg, const char *path);
+
 /* Creates or upgrades the schema (ingester/backfill.c). */
 int cmd_migrate(int argc, char **argv);
 /* Ingests local files (ingester/backfill.c). */

@@ -23,12 +23,12 @@ static const char usage_migrate[] =
 	"\n"
 	"Creates the database schema, or upgrades it to this version. Safe to run again.\n"
 	"\n"
-	"  --config FILE         ingester config (default " INGEST_CONFIG_DEFAULT
+	"  -c, --config FILE     ingester config (default " INGEST_CONFIG_DEFAULT
 	", if it exists)\n"
 	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch]);\n"
 	"                        default: defaults_file of the config, else the standard files\n"
 	"  -v, --verbose         say what was done\n"
-	"  -q, --quiet           only errors\n"
+	"  -q, --quiet           only warnings and errors\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the program's version\n";
 
@@ -39,7 +39,7 @@ static const char usage_backfill[] =
 	"tables,\n"
 	"exactly once per content: a file whose bytes were ingested before is skipped.\n"
 	"\n"
-	"  --config FILE         ingester config (default " INGEST_CONFIG_DEFAULT
+	"  -c, --config FILE     ingester config (default " INGEST_CONFIG_DEFAULT
 	", if it exists)\n"
 	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch]);\n"
 	"                        default: defaults_file of the config, else the standard files\n"
@@ -49,7 +49,7 @@ static const char usage_backfill[] =
 	"                        the system's)\n"
 	"  -n, --dry-run         parse and count, print what would be written, touch no database\n"
 	"  -v, --verbose         more detail (with --dry-run: every row, tab-separated)\n"
-	"  -q, --quiet           only errors\n"
+	"  -q, --quiet           only warnings and errors\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the program's version\n";
 
@@ -58,25 +58,12 @@ enum {
 	OPT_HOST,
 	OPT_SERVICE,
 	OPT_TZ,
-	OPT_CONFIG,
 };
-
-static int version(void)
-{
-	printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
-	return CMD_OK;
-}
-
-static int bad_usage(const char *text)
-{
-	fputs(text, stderr);
-	return CMD_USAGE;
-}
 
 int cmd_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, OPT_CONFIG},
+		{"config", required_argument, NULL, 'c'},
 		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -89,36 +76,31 @@ int cmd_migrate(int argc, char **argv)
 	struct db *db = NULL;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "vqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:vqhV", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CONFIG:
+		case 'c':
 			config = optarg;
 			break;
 		case OPT_DEFAULTS_FILE:
 			defaults_file = optarg;
 			break;
-		case 'v':
-			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
-								  : LOG_DEBUG);
-			break;
-		case 'q':
-			log_set_level(LOG_WARN);
-			break;
-		case 'h':
-			fputs(usage_migrate, stdout);
-			return CMD_OK;
-		case 'V':
-			return version();
 		default:
-			return bad_usage(usage_migrate);
+			switch (cmd_option(c, argv, usage_migrate)) {
+			case CMD_OPT_NEXT:
+				continue;
+			case CMD_OPT_DONE:
+				return CMD_OK;
+			default:
+				return CMD_USAGE;
+			}
 		}
 	}
 	if (optind != argc) {
-		return bad_usage(usage_migrate);
+		log_error("unexpected argument %s (try --help)", argv[optind]);
+		return CMD_USAGE;
 	}
 	ingest_config_init(&cfg);
-	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) !=
-	    0) {
+	if (cmd_config(&cfg, config) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}
@@ -271,7 +253,7 @@ out:
 int cmd_backfill(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, OPT_CONFIG},
+		{"config", required_argument, NULL, 'c'},
 		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
 		{"host", required_argument, NULL, OPT_HOST},
 		{"service", required_argument, NULL, OPT_SERVICE},
@@ -290,9 +272,9 @@ int cmd_backfill(int argc, char **argv)
 	struct agg *agg = NULL;
 	int c, i, r, ret = CMD_OK;
 
-	while ((c = getopt_long(argc, argv, "nvqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CONFIG:
+		case 'c':
 			config = optarg;
 			break;
 		case OPT_DEFAULTS_FILE:
@@ -310,31 +292,25 @@ int cmd_backfill(int argc, char **argv)
 		case 'n':
 			bo.dry_run = true;
 			break;
-		case 'v':
-			bo.verbose = true;
-			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
-								  : LOG_DEBUG);
-			break;
-		case 'q':
-			bo.quiet = true;
-			log_set_level(LOG_WARN);
-			break;
-		case 'h':
-			fputs(usage_backfill, stdout);
-			return CMD_OK;
-		case 'V':
-			return version();
 		default:
-			return bad_usage(usage_backfill);
+			switch (cmd_option(c, argv, usage_backfill)) {
+			case CMD_OPT_NEXT:
+				continue;
+			case CMD_OPT_DONE:
+				return CMD_OK;
+			default:
+				return CMD_USAGE;
+			}
 		}
 	}
 	if (optind >= argc) {
-		return bad_usage(usage_backfill);
+		log_error("no file to backfill (try --help)");
+		return CMD_USAGE;
 	}
+	bo.verbose = log_get_level() >= LOG_INFO;
+	bo.quiet = log_get_level() < LOG_NOTICE;
 	ingest_config_init(&cfg);
-	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) !=
-		    0 ||
-	    ingest_tz_set(tz ? tz : cfg.tz) != 0) {
+	if (cmd_config(&cfg, config) != 0 || ingest_tz_set(tz ? tz : cfg.tz) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}

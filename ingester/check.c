@@ -1467,8 +1467,6 @@ int cmd_check(int argc, char **argv)
 
 	ingest_config_init(&cfg);
 	check_alerts_init(&alerts);
-	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:qvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -1497,31 +1495,23 @@ int cmd_check(int argc, char **argv)
 		case 'q':
 			quiet = true;
 			break;
-		case 'v':
-			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
-								  : LOG_DEBUG);
-			break;
-		case 'h':
-			fputs(check_usage, stdout);
-			st = CHECK_OK;
-			goto out;
-		case 'V':
-			printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
-			st = CHECK_OK;
-			goto out;
-		case ':':
-			log_error("option %s needs a value (try --help)", argv[optind - 1]);
-			goto bad;
 		default:
-			log_error("unknown option %s (try --help)", argv[optind - 1]);
-			goto bad;
+			switch (cmd_option(c, argv, check_usage)) {
+			case CMD_OPT_NEXT:
+				continue;
+			case CMD_OPT_DONE:
+				st = CHECK_OK;
+				goto out;
+			default:
+				goto bad;
+			}
 		}
 	}
 	if (optind < argc) {
 		log_error("unexpected argument (try --help)");
 		goto bad;
 	}
-	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) < 0) {
+	if (cmd_config(&cfg, config) < 0) {
 		goto bad;
 	}
 	if (defaults == NULL) {

@@ -808,13 +808,14 @@ static const char usage_run[] =
 	"chunk against its manifest, counts it exactly once, then archives (or deletes) it. Bad\n"
 	"chunks go to quarantine/ with a NAME.why file. Meant for cron: silent on success.\n"
 	"\n"
-	"  --config FILE         ingester config (default " INGEST_CONFIG_DEFAULT ")\n"
+	"  -c, --config FILE     ingester config (default " INGEST_CONFIG_DEFAULT
+	", if it exists)\n"
 	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch])\n"
 	"  --incoming DIR        the drop directory\n"
 	"  -n, --dry-run         check the waiting chunks and print what would happen; no\n"
 	"                        database, nothing moved\n"
 	"  -v, --verbose         say what was done\n"
-	"  -q, --quiet           only errors\n"
+	"  -q, --quiet           only warnings and errors\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the program's version\n"
 	"\n"
@@ -822,15 +823,14 @@ static const char usage_run[] =
 	"3 database error (the chunk stays in work/ and is retried by the next run).\n";
 
 enum {
-	OPT_CONFIG = 256,
-	OPT_DEFAULTS_FILE,
+	OPT_DEFAULTS_FILE = 256,
 	OPT_INCOMING,
 };
 
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, OPT_CONFIG},
+		{"config", required_argument, NULL, 'c'},
 		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
 		{"incoming", required_argument, NULL, OPT_INCOMING},
 		{"dry-run", no_argument, NULL, 'n'},
@@ -844,12 +844,12 @@ int cmd_run(int argc, char **argv)
 	struct drain_opts o = {0};
 	struct drain_stats st;
 	const char *config = NULL, *defaults_file = NULL, *incoming = NULL;
-	bool quiet = false;
+	bool quiet;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "nvqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CONFIG:
+		case 'c':
 			config = optarg;
 			break;
 		case OPT_DEFAULTS_FILE:
@@ -861,33 +861,25 @@ int cmd_run(int argc, char **argv)
 		case 'n':
 			o.dry_run = true;
 			break;
-		case 'v':
-			o.verbose = true;
-			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
-								  : LOG_DEBUG);
-			break;
-		case 'q':
-			quiet = true;
-			log_set_level(LOG_WARN);
-			break;
-		case 'h':
-			fputs(usage_run, stdout);
-			return CMD_OK;
-		case 'V':
-			printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
-			return CMD_OK;
 		default:
-			fputs(usage_run, stderr);
-			return CMD_USAGE;
+			switch (cmd_option(c, argv, usage_run)) {
+			case CMD_OPT_NEXT:
+				continue;
+			case CMD_OPT_DONE:
+				return CMD_OK;
+			default:
+				return CMD_USAGE;
+			}
 		}
 	}
 	if (optind != argc) {
-		fputs(usage_run, stderr);
+		log_error("unexpected argument %s (try --help)", argv[optind]);
 		return CMD_USAGE;
 	}
+	o.verbose = log_get_level() >= LOG_INFO;
+	quiet = log_get_level() < LOG_NOTICE;
 	ingest_config_init(&cfg);
-	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) !=
-	    0) {
+	if (cmd_config(&cfg, config) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}

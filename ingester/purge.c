@@ -211,8 +211,6 @@ int cmd_purge(int argc, char **argv)
 	int ret = CMD_USAGE, c;
 
 	ingest_config_init(&cfg);
-	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":nc:qvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_OLDER:
@@ -237,27 +235,16 @@ int cmd_purge(int argc, char **argv)
 		case OPT_DEFAULTS:
 			defaults = optarg;
 			break;
-		case 'q':
-			log_set_level(LOG_WARN);
-			break;
-		case 'v':
-			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
-								  : LOG_DEBUG);
-			break;
-		case 'h':
-			fputs(purge_usage, stdout);
-			ret = CMD_OK;
-			goto out;
-		case 'V':
-			printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
-			ret = CMD_OK;
-			goto out;
-		case ':':
-			log_error("option %s needs a value (try --help)", argv[optind - 1]);
-			goto out;
 		default:
-			log_error("unknown option %s (try --help)", argv[optind - 1]);
-			goto out;
+			switch (cmd_option(c, argv, purge_usage)) {
+			case CMD_OPT_NEXT:
+				continue;
+			case CMD_OPT_DONE:
+				ret = CMD_OK;
+				goto out;
+			default:
+				goto out;
+			}
 		}
 	}
 	if (optind < argc) {
@@ -273,7 +260,7 @@ int cmd_purge(int argc, char **argv)
 		log_error("--older-than: expected an age of at least 1d, e.g. 400d");
 		goto out;
 	}
-	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) < 0) {
+	if (cmd_config(&cfg, config) < 0) {
 		goto out;
 	}
 	if (defaults == NULL) {

@@ -1569,8 +1569,6 @@ int cmd_report(int argc, char **argv)
 	check_alerts_init(&r.alerts);
 	r.rules = &cfg.rules;
 	r.now = (int64_t)time(NULL);
-	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:o:qvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -1615,34 +1613,23 @@ int cmd_report(int argc, char **argv)
 			r.top = (unsigned)v;
 			break;
 		}
-		case 'q':
-			log_set_level(LOG_WARN);
-			break;
-		case 'v':
-			log_set_level(log_get_level() < LOG_DEBUG ? log_get_level() + 1
-								  : LOG_DEBUG);
-			break;
-		case 'h':
-			fputs(report_usage, stdout);
-			ret = CMD_OK;
-			goto out;
-		case 'V':
-			printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
-			ret = CMD_OK;
-			goto out;
-		case ':':
-			log_error("option %s needs a value (try --help)", argv[optind - 1]);
-			goto out;
 		default:
-			log_error("unknown option %s (try --help)", argv[optind - 1]);
-			goto out;
+			switch (cmd_option(c, argv, report_usage)) {
+			case CMD_OPT_NEXT:
+				continue;
+			case CMD_OPT_DONE:
+				ret = CMD_OK;
+				goto out;
+			default:
+				goto out;
+			}
 		}
 	}
 	if (optind < argc) {
 		log_error("unexpected argument (try --help)");
 		goto out;
 	}
-	if (ingest_config_load(&cfg, config ? config : INGEST_CONFIG_DEFAULT, config == NULL) < 0) {
+	if (cmd_config(&cfg, config) < 0) {
 		goto out;
 	}
 	if (defaults == NULL) {
