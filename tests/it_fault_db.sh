@@ -178,6 +178,27 @@ server_dies_mid_transaction kill no gone
 # The error line of "gone" (the replays are info lines, shown here because of --verbose).
 grep -q 'error' "$T/problems" || { cat "$T/problems" >&2; die "gone: no error line"; }
 
+# 2b. The server ends the ingester's connection (KILL CONNECTION, as an admin or a watchdog
+# would) while it waits inside its transaction: reconnect, replay, exit 0.
+add_chunk conn-killed
+locker_start "$lock_denied"
+"$INGEST" run --verbose --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 &
+pid=$!
+on_exit "kill -KILL $pid 2>/dev/null"
+wait_for "the ingester to wait for the lock" ingester_waits
+root_query "KILL CONNECTION $(root_query "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX
+	WHERE trx_state = 'LOCK WAIT' LIMIT 1")"
+wait_for "the ingester to see its connection killed" grep -q 'retrying' "$T/out"
+locker_send "ROLLBACK;"
+locker_stop
+rc=0
+wait "$pid" || rc=$?
+faults=$((faults + 1))
+expect_status 0 "$rc" "$T/out" "run whose connection the server killed"
+counted conn-killed
+exact "$T/want" "connection killed: replayed"
+[[ -e $in/archive/conn-killed.manifest ]] || die "conn-killed: not archived"
+
 # 3. Read-only server: the ingester's account cannot write; exit 3, a line that says so.
 add_chunk readonly
 root_query "SET GLOBAL read_only = 1"
