@@ -223,7 +223,10 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 		}
 		c[n++] = k;
 	}
-	qsort(c, n, sizeof(*c), cmp_candidate);
+	/* qsort(NULL, 0, ...) is undefined behaviour (UBSan stops on it): an empty directory. */
+	if (n > 0) {
+		qsort(c, n, sizeof(*c), cmp_candidate);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (add_file(l, src, dir, c[i].name, c[i].group == 2) != 0) {
 			goto out;
