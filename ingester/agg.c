@@ -124,7 +124,10 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
 		n -= 8;
 	}
 	uint64_t w = 0;
-	memcpy(&w, s, n);
+	/* An empty field may be a span with p == NULL: memcpy from NULL is undefined even for 0. */
+	if (n > 0) {
+		memcpy(&w, s, n);
+	}
 	h = (h ^ w ^ (uint64_t)n << 56) * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
 }
