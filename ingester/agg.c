@@ -183,8 +183,11 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 		if (t->slots[j].hash != h || r->hour != hour) {
 			continue;
 		}
+		const char *s = (const char *)(r + 1);
 		unsigned i = 0;
-		while (i < nf && span_eq(r->f[i], cut[i])) {
+		while (i < nf && r->len[i] == cut[i].n &&
+		       (cut[i].n == 0 || memcmp(s, cut[i].p, cut[i].n) == 0)) {
+			s += cut[i].n;
 			i++;
 		}
 		if (i == nf) {
@@ -201,12 +204,10 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 	r->hour = hour;
 	r->n = n;
 	for (unsigned i = 0; i < AGG_MAX_FIELDS; i++) {
-		if (i < nf && cut[i].n) {
+		r->len[i] = i < nf ? (uint16_t)cut[i].n : 0;
+		if (r->len[i]) {
 			memcpy(s, cut[i].p, cut[i].n);
-			r->f[i] = (struct span){s, cut[i].n};
 			s += cut[i].n;
-		} else {
-			r->f[i] = (struct span){s, 0};
 		}
 	}
 	t->slots[j] = (struct agg_slot){h, r};
@@ -252,16 +253,6 @@ size_t agg_rows(const struct agg *a, enum agg_table t)
 	return a->t[t].count;
 }
 
-static int span_cmp(struct span x, struct span y)
-{
-	size_t n = x.n < y.n ? x.n : y.n;
-	int c = n ? memcmp(x.p, y.p, n) : 0;
-	if (c != 0) {
-		return c;
-	}
-	return (x.n > y.n) - (x.n < y.n);
-}
-
 static int row_cmp(const void *pa, const void *pb)
 {
 	const struct agg_row *x = *(struct agg_row *const *)pa;
@@ -269,12 +260,19 @@ static int row_cmp(const void *pa, const void *pb)
 	if (x->hour != y->hour) {
 		return x->hour < y->hour ? -1 : 1;
 	}
-	/* Unused fields are empty in both, so comparing all of them is the same order. */
+	/* Field by field, bytewise, a prefix first: the order of the VARBINARY primary key. */
+	const char *p = (const char *)(x + 1), *q = (const char *)(y + 1);
 	for (unsigned i = 0; i < AGG_MAX_FIELDS; i++) {
-		int c = span_cmp(x->f[i], y->f[i]);
+		size_t m = x->len[i] < y->len[i] ? x->len[i] : y->len[i];
+		int c = m ? memcmp(p, q, m) : 0;
 		if (c != 0) {
 			return c;
 		}
+		if (x->len[i] != y->len[i]) {
+			return x->len[i] < y->len[i] ? -1 : 1;
+		}
+		p += x->len[i];
+		q += y->len[i];
 	}
 	return 0;
 }

@@ -135,7 +135,8 @@ static int print_rows(struct agg *agg, enum agg_table t)
 		logtime_format(rows[i]->hour, hour);
 		printf("%s\t%s", agg_table_name[t], hour);
 		for (f = 0; f < agg_nfields[t]; f++) {
-			log_escape(esc, sizeof(esc), rows[i]->f[f].p, rows[i]->f[f].n);
+			struct span v = agg_field(rows[i], f);
+			log_escape(esc, sizeof(esc), v.p, v.n);
 			printf("\t%s", esc);
 		}
 		printf("\t%llu\n", (unsigned long long)rows[i]->n);

@@ -689,7 +689,7 @@ static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, 
 	}
 	for (i = 0; i < agg_nfields[t]; i++) {
 		/* agg cut every field to its bound already; cut again so no row is rejected. */
-		struct span f = span_cut(row->f[i], agg_bound[t][i]);
+		struct span f = span_cut(agg_field(row, i), agg_bound[t][i]);
 
 		if (buf_lit(db, ",", 1) != 0 || buf_quoted(db, f.p, f.n) != 0) {
 			return -1;

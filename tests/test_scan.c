@@ -75,9 +75,9 @@ static void counts(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(rows[0]->n, 60000);
 	assert_int_equal(rows[0]->hour, 1390971600);
-	assert_int_equal(rows[0]->f[5].n, 9);
-	assert_memory_equal(rows[0]->f[5].p, "y.example", 9);
-	assert_memory_equal(rows[0]->f[0].p, "mx1", 3);
+	assert_int_equal(agg_field(rows[0], 5).n, 9);
+	assert_memory_equal(agg_field(rows[0], 5).p, "y.example", 9);
+	assert_memory_equal(agg_field(rows[0], 0).p, "mx1", 3);
 	rows = agg_sorted(agg, AGG_EVENT, &n);
 	assert_int_equal(n, 1);
 	agg_destroy(agg);
@@ -136,10 +136,10 @@ static void crlf_and_multilog_host(void **state)
 	const struct agg_row *const *rows = agg_sorted(agg, AGG_DENIED, &n);
 	assert_int_equal(n, 1);
 	/* Without a syslog header the chunk's host is used. */
-	assert_int_equal(rows[0]->f[0].n, 8);
-	assert_memory_equal(rows[0]->f[0].p, "fallback", 8);
+	assert_int_equal(agg_field(rows[0], 0).n, 8);
+	assert_memory_equal(agg_field(rows[0], 0).p, "fallback", 8);
 	rows = agg_sorted(agg, AGG_EVENT, &n);
-	assert_int_equal(rows[0]->f[3].n, strlen("client not allowed to relay"));
+	assert_int_equal(agg_field(rows[0], 3).n, strlen("client not allowed to relay"));
 	agg_destroy(agg);
 	free(b.p);
 }
