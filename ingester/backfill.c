@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ static const char usage_backfill[] =
 	"  --service NAME        service name for lines without a syslog tag (e.g. smtp-mx)\n"
 	"  --tz ZONE             time zone of the syslog dates (default: tz of the config, else\n"
 	"                        the system's)\n"
+	"  -j, --jobs N          files ingested at once (default: the number of CPUs, at most 4)\n"
 	"  -n, --dry-run         parse and count, print what would be written, touch no database\n"
 	"  -v, --verbose         more detail (with --dry-run: every row, tab-separated)\n"
 	"  -q, --quiet           only warnings and errors\n"
@@ -161,6 +163,7 @@ struct backfill_opts {
 	bool dry_run;
 	bool quiet;
 	bool verbose;
+	bool progress;
 };
 
 /*
@@ -189,7 +192,7 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	so.host = bo->host;
 	so.service = bo->service;
 	so.ref_utc = time(NULL);
-	so.progress = !bo->quiet && isatty(STDERR_FILENO);
+	so.progress = bo->progress;
 	so.malformed_log_max = bo->verbose ? 100 : 5;
 	if (fstat(reader_fd(r), &sb) == 0 && S_ISREG(sb.st_mode)) {
 		/* Syslog dates have no year: the file's mtime says which twelve months they mean.
@@ -251,6 +254,99 @@ out:
 	return ret;
 }
 
+/*
+ * Files are ingested by up to --jobs workers at once, each with its own aggregate table and
+ * database connection: while one worker's chunk is being written (the database's CPU), another
+ * inflates and parses the next file. Each file is still one transaction of its own.
+ */
+struct backfill_pool {
+	const struct backfill_opts *bo;
+	char **files;
+	int nfiles;
+	pthread_mutex_t mu;
+	int next;
+	int ret;
+};
+
+struct backfill_worker {
+	struct backfill_pool *pool;
+	struct db *db;
+	struct agg *agg;
+	pthread_t tid;
+	bool started;
+};
+
+static void *backfill_work(void *arg)
+{
+	struct backfill_worker *w = arg;
+	struct backfill_pool *p = w->pool;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		/* A lost database stops every worker: the next file would fail the same way. */
+		const char *path =
+			p->ret == CMD_DB || p->next >= p->nfiles ? NULL : p->files[p->next++];
+		pthread_mutex_unlock(&p->mu);
+		if (path == NULL) {
+			break;
+		}
+		int r = backfill_file(p->bo, w->db, w->agg, path);
+		pthread_mutex_lock(&p->mu);
+		if (r == CMD_DB || (r != CMD_OK && p->ret == CMD_OK)) {
+			p->ret = r == CMD_DB ? CMD_DB : CMD_FAILED;
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	return NULL;
+}
+
+/* Runs the files through jobs workers. Returns the worst exit status of the files. */
+static int backfill_files(const struct backfill_opts *bo, char **files, int nfiles, int jobs)
+{
+	struct backfill_pool pool = {.bo = bo, .files = files, .nfiles = nfiles, .ret = CMD_OK};
+	struct backfill_worker *w = calloc((size_t)jobs, sizeof(*w));
+	int ret = CMD_FAILED;
+
+	pthread_mutex_init(&pool.mu, NULL);
+	if (w == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	/* Connections are made here, before any thread: the client library's setup is not. */
+	for (int i = 0; i < jobs; i++) {
+		w[i].pool = &pool;
+		if ((w[i].agg = agg_create()) == NULL) {
+			log_error("out of memory");
+			goto out;
+		}
+		if (!bo->dry_run && (w[i].db = db_connect(bo->defaults_file)) == NULL) {
+			ret = CMD_DB;
+			goto out;
+		}
+	}
+	for (int i = 1; i < jobs; i++) {
+		if (pthread_create(&w[i].tid, NULL, backfill_work, &w[i]) != 0) {
+			log_error("cannot start a thread; going on with %d", i);
+			break;
+		}
+		w[i].started = true;
+	}
+	backfill_work(&w[0]);
+	for (int i = 1; i < jobs; i++) {
+		if (w[i].started) {
+			pthread_join(w[i].tid, NULL);
+		}
+	}
+	ret = pool.ret;
+out:
+	for (int i = 0; w && i < jobs; i++) {
+		agg_destroy(w[i].agg);
+		db_destroy(w[i].db);
+	}
+	free(w);
+	pthread_mutex_destroy(&pool.mu);
+	return ret;
+}
+
 int cmd_backfill(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -260,6 +356,7 @@ int cmd_backfill(int argc, char **argv)
 		{"service", required_argument, NULL, OPT_SERVICE},
 		{"tz", required_argument, NULL, OPT_TZ},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"jobs", required_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -269,11 +366,11 @@ int cmd_backfill(int argc, char **argv)
 	struct backfill_opts bo = {0};
 	const char *tz = NULL, *config = NULL;
 	struct ingest_config cfg;
-	struct db *db = NULL;
-	struct agg *agg = NULL;
-	int c, i, r, ret = CMD_OK;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int c, ret, jobs = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+	char *end;
 
-	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:j:nvqhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -292,6 +389,14 @@ int cmd_backfill(int argc, char **argv)
 			break;
 		case 'n':
 			bo.dry_run = true;
+			break;
+		case 'j':
+			errno = 0;
+			jobs = (int)strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || jobs < 1 || jobs > 64) {
+				log_error("--jobs: expected a number from 1 to 64");
+				return CMD_USAGE;
+			}
 			break;
 		default:
 			switch (cmd_option(c, argv, usage_backfill)) {
@@ -318,37 +423,21 @@ int cmd_backfill(int argc, char **argv)
 	if (bo.defaults_file == NULL) {
 		bo.defaults_file = cfg.defaults_file;
 	}
-	agg = agg_create();
-	if (agg == NULL) {
-		log_error("out of memory");
-		ret = CMD_FAILED;
-		goto out;
+	if (jobs > argc - optind) {
+		jobs = argc - optind;
 	}
-	if (!bo.dry_run) {
-		db = db_connect(bo.defaults_file);
-		if (db == NULL) {
-			ret = CMD_DB;
-			goto out;
-		}
+	/* Rows printed by --dry-run --verbose, and a progress bar, want one file at a time. */
+	if (bo.dry_run && bo.verbose) {
+		jobs = 1;
 	}
-	for (i = optind; i < argc; i++) {
-		r = backfill_file(&bo, db, agg, argv[i]);
-		if (r == CMD_DB) {
-			ret = CMD_DB;
-			break;
-		}
-		if (r != CMD_OK) {
-			ret = CMD_FAILED;
-		}
-	}
+	bo.progress = jobs == 1 && !bo.quiet && isatty(STDERR_FILENO);
+	ret = backfill_files(&bo, argv + optind, argc - optind, jobs);
 	if (fflush(stdout) != 0 && ret == CMD_OK) {
 		log_error("stdout: %s", strerror(errno));
 		ret = CMD_FAILED;
 	}
 
 out:
-	agg_destroy(agg);
-	db_destroy(db);
 	ingest_config_finish(&cfg);
 	return ret;
 }
