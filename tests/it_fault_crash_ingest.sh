@@ -174,7 +174,7 @@ span_us=$((${EPOCHREALTIME/./} - t0))
 drained "an uninterrupted run"
 RANDOM=4242
 kills=0
-for try in 1 2 3 4 5; do
+for try in 1 2 3 4; do
 	reset_db
 	fresh_drop
 	for kill in 1 2; do
