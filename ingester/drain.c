@@ -39,6 +39,8 @@ struct drain {
 	struct agg *agg;
 	/* The run must stop: the database failed. */
 	bool db_failed;
+	/* Chunks were moved out of work/ since the directories were last synced. */
+	bool moved;
 };
 
 /* A claimed (or, in a dry run, merely opened) chunk. */
@@ -319,9 +321,6 @@ static int finish(struct drain *d, struct chunk *c)
 				  strerror(errno));
 			goto fail;
 		}
-		if (fsync_dir(d->archive_fd, "archive/") != 0) {
-			goto fail;
-		}
 	} else {
 		if ((unlinkat(d->work_fd, c->gz, 0) != 0 && errno != ENOENT) ||
 		    unlinkat(d->work_fd, c->manifest, 0) != 0) {
@@ -329,9 +328,12 @@ static int finish(struct drain *d, struct chunk *c)
 			goto fail;
 		}
 	}
-	if (fsync_dir(d->work_fd, "work/") != 0) {
-		goto fail;
-	}
+	/*
+	 * The directories are synced once at the end of the run, not per chunk: a move that a
+	 * crash undoes only brings back a chunk the ledger already holds, which the next run
+	 * recognises as a duplicate and moves again.
+	 */
+	d->moved = true;
 	return 0;
 
 fail:
@@ -779,6 +781,10 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	}
 
 out:
+	if (d.moved &&
+	    (fsync_dir(d.archive_fd, "archive/") != 0 || fsync_dir(d.work_fd, "work/") != 0)) {
+		ret = ret == DRAIN_OK ? DRAIN_FAILED : ret;
+	}
 	if (d.db_failed) {
 		ret = DRAIN_DB;
 	}
