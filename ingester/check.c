@@ -1048,13 +1048,41 @@ out:
 	return ret;
 }
 
+/*
+ * Judges rows of (host, account or IP, time, value) from q against level, adding an alert for
+ * each one that reaches it. 0, or -1 on a database error (logged) or no memory.
+ */
+static int judge_rows(struct db *db, struct check_sql *q, enum check_rule rule,
+		      const struct check_level *level, bool daily, struct check_alerts *out)
+{
+	MYSQL_RES *res = check_sql_query(db, q);
+	if (res == NULL) {
+		return -1;
+	}
+	int ret = 0;
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		unsigned long *len = mysql_fetch_lengths(res);
+		uint64_t n = check_sql_u64(row[3], len[3]);
+		enum check_status st = check_judge(n, level);
+		if (st != CHECK_OK &&
+		    check_alerts_add(out, rule, st, row[0], len[0], row[1], len[1], n,
+				     level_reached(level, st), check_sql_datetime(row[2], len[2]),
+				     daily) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	mysql_free_result(res);
+	return ret;
+}
+
 static int collect_ips(struct db *db, const struct check_rules *r, int64_t since, int64_t until,
 		       bool daily_window, const char *host, struct check_alerts *out)
 {
 	struct check_sql q;
-	MYSQL_RES *res = NULL;
 	uint64_t min = level_min(&r->relay_ips);
-	int ret = -1;
+	int ret;
 
 	if (min == 0) {
 		return 0;
@@ -1073,25 +1101,7 @@ static int collect_ips(struct db *db, const struct check_rules *r, int64_t since
 		check_sql_add(&q, " AND auth_user <> '' GROUP BY d, host, auth_user");
 	}
 	check_sql_add(&q, " HAVING COUNT(DISTINCT remote_ip) >= %" PRIu64, min);
-	res = check_sql_query(db, &q);
-	if (res == NULL) {
-		goto out;
-	}
-	MYSQL_ROW row;
-	while ((row = mysql_fetch_row(res)) != NULL) {
-		unsigned long *len = mysql_fetch_lengths(res);
-		uint64_t n = check_sql_u64(row[3], len[3]);
-		enum check_status st = check_judge(n, &r->relay_ips);
-		if (st != CHECK_OK &&
-		    check_alerts_add(out, CHECK_RELAY_IPS, st, row[0], len[0], row[1], len[1], n,
-				     level_reached(&r->relay_ips, st),
-				     check_sql_datetime(row[2], len[2]), true) < 0) {
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	mysql_free_result(res);
+	ret = judge_rows(db, &q, CHECK_RELAY_IPS, &r->relay_ips, true, out);
 	check_sql_finish(&q);
 	return ret;
 }
@@ -1198,25 +1208,10 @@ static int collect_denied(struct db *db, const struct check_rules *r, int64_t si
 		ret = 0;
 		goto out;
 	}
-	check_sql_add(&q, "SELECT hour_utc, host, remote_ip, SUM(n) FROM denied_hourly");
+	check_sql_add(&q, "SELECT host, remote_ip, hour_utc, SUM(n) FROM denied_hourly");
 	sql_window(&q, since, until, host);
 	check_sql_add(&q, " GROUP BY hour_utc, host, remote_ip HAVING SUM(n) >= %" PRIu64, min);
-	res = check_sql_query(db, &q);
-	if (res == NULL) {
-		goto out;
-	}
-	while ((row = mysql_fetch_row(res)) != NULL) {
-		unsigned long *len = mysql_fetch_lengths(res);
-		uint64_t n = check_sql_u64(row[3], len[3]);
-		enum check_status st = check_judge(n, &r->denied);
-		if (st != CHECK_OK &&
-		    check_alerts_add(out, CHECK_DENIED, st, row[1], len[1], row[2], len[2], n,
-				     level_reached(&r->denied, st),
-				     check_sql_datetime(row[0], len[0]), false) < 0) {
-			goto out;
-		}
-	}
-	ret = 0;
+	ret = judge_rows(db, &q, CHECK_DENIED, &r->denied, false, out);
 out:
 	mysql_free_result(res);
 	check_sql_finish(&q);
