@@ -25,6 +25,23 @@ bool manifest_name_valid(const char *name)
 	return true;
 }
 
+bool manifest_zone_valid(const char *zone)
+{
+	size_t n = strlen(zone);
+	/* The ingester hands it to TZ: a path out of zoneinfo would make glibc read that file. */
+	if (n == 0 || n > MANIFEST_TZ_MAX || zone[0] == '/' || strstr(zone, "..")) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = zone[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '+' || c == '-' || c == '/')) {
+			return false;
+		}
+	}
+	return true;
+}
+
 int manifest_format(const struct manifest *m, char *buf, size_t size)
 {
 	char hex[DIGEST_HEX_LEN + 1];
@@ -37,6 +54,13 @@ int manifest_format(const struct manifest *m, char *buf, size_t size)
 			 m->length, m->lines, hex, m->mtime);
 	if (n < 0 || (size_t)n >= size) {
 		return -1;
+	}
+	if (m->tz[0] != '\0') {
+		int k = snprintf(buf + n, size - (size_t)n, "tz = %s\n", m->tz);
+		if (k < 0 || (size_t)k >= size - (size_t)n) {
+			return -1;
+		}
+		n += k;
 	}
 	return n;
 }
@@ -53,12 +77,16 @@ enum {
 	KEY_LINES,
 	KEY_SHA256,
 	KEY_MTIME,
+	KEY_TZ,
 	KEY_COUNT,
 };
 
+/* Keys a manifest may leave out. */
+#define KEYS_OPTIONAL (1u << KEY_TZ)
+
 static const char *const manifest_keys[KEY_COUNT] = {
 	"version", "chunk",  "host",  "service", "kind",  "source",
-	"offset",  "length", "lines", "sha256",  "mtime",
+	"offset",  "length", "lines", "sha256",  "mtime", "tz",
 };
 
 struct manifest_parse {
@@ -149,6 +177,12 @@ static int manifest_line(const struct config_line *cl, void *data)
 		}
 		m->mtime = (int64_t)v;
 		return 0;
+	case KEY_TZ:
+		if (!manifest_zone_valid(cl->value)) {
+			log_error("%s:%u: tz: not a zone name", cl->file, cl->line);
+			return -1;
+		}
+		return copy_text(cl, m->tz, sizeof(m->tz), false);
 	}
 	return -1;
 }
@@ -165,7 +199,7 @@ int manifest_parse(const char *name, const char *buf, size_t len, struct manifes
 		return -1;
 	}
 	for (int k = 0; k < KEY_COUNT; k++) {
-		if (!(mp.seen & (1u << k))) {
+		if (!(mp.seen & (1u << k)) && !(KEYS_OPTIONAL & (1u << k))) {
 			log_error("%s: missing %s", name, manifest_keys[k]);
 			return -1;
 		}

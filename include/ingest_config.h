@@ -52,4 +52,7 @@ int ingest_config_load(struct ingest_config *c, const char *path, bool missing_o
  */
 int ingest_tz_set(const char *zone);
 
+/* Whether zone would be accepted by ingest_tz_set (checked the same way, nothing logged). */
+bool ingest_tz_known(const char *zone);
+
 #endif

@@ -23,9 +23,12 @@
  *   lines = 8123                     '\n' count plus 1 if the last byte is not '\n'
  *   sha256 = <64 hex>                of the uncompressed bytes
  *   mtime = 1390973534               reference time for syslog dates without a year
+ *   tz = Europe/Rome                 optional: the mail server's zone, for syslog dates
+ *                                    without a UTC stamp
  *
  * On the stats server every field is untrusted: manifest_parse bounds each string, rejects
- * control bytes, and checks the chunk name with manifest_name_valid.
+ * control bytes, checks the chunk name with manifest_name_valid and the zone with
+ * manifest_zone_valid.
  */
 
 #define MANIFEST_MAX_SIZE    8192
@@ -33,6 +36,7 @@
 #define MANIFEST_SERVICE_MAX 64
 #define MANIFEST_SOURCE_MAX  1024
 #define MANIFEST_NAME_MAX    200
+#define MANIFEST_TZ_MAX      63
 
 struct manifest {
 	unsigned version;
@@ -46,6 +50,7 @@ struct manifest {
 	uint64_t lines;
 	uint8_t sha256[DIGEST_LEN];
 	int64_t mtime;
+	char tz[MANIFEST_TZ_MAX + 1]; /* empty when the shipper did not know its zone */
 };
 
 /* Writes m as text into buf. Returns its length, or -1 when it does not fit. */
@@ -62,5 +67,12 @@ int manifest_parse(const char *name, const char *buf, size_t len, struct manifes
  * not start with '.', and so can be neither a path ("/", "..") nor a hidden temporary upload.
  */
 bool manifest_name_valid(const char *name);
+
+/*
+ * A zone is valid when it reads as a zoneinfo name ("Europe/Rome", "Etc/GMT+5", "UTC"): 1 to
+ * MANIFEST_TZ_MAX bytes of [A-Za-z0-9_+-/], not starting with '/' and without "..", so that
+ * it cannot name a file outside the zoneinfo directory.
+ */
+bool manifest_zone_valid(const char *zone);
 
 #endif

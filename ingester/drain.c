@@ -41,6 +41,8 @@ struct drain {
 	bool db_failed;
 	/* Chunks were moved out of work/ since the directories were last synced. */
 	bool moved;
+	/* TZ as the run began (ingest.conf's tz, or the environment's); NULL when unset. */
+	char *run_tz;
 };
 
 /* A claimed (or, in a dry run, merely opened) chunk. */
@@ -344,6 +346,30 @@ fail:
 
 /* --- checking and ingesting one chunk --- */
 
+/*
+ * Syslog dates without a UTC stamp are the mail server's local time: read them in the zone its
+ * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
+ * already refused any zone that could name a file outside zoneinfo.)
+ */
+static void zone_for(const struct drain *d, const struct chunk *c)
+{
+	const char *zone = d->run_tz;
+	if (c->m.tz[0] != '\0') {
+		if (ingest_tz_known(c->m.tz)) {
+			zone = c->m.tz;
+		} else {
+			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",
+				 c->esc, c->m.tz);
+		}
+	}
+	if (zone != NULL) {
+		setenv("TZ", zone, 1);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+}
+
 static int ensure_db(struct drain *d)
 {
 	if (d->db == NULL) {
@@ -435,6 +461,7 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	so.host = (struct span){c->m.host, strlen(c->m.host)};
 	so.service = (struct span){c->m.service, strlen(c->m.service)};
 	so.ref_utc = c->m.mtime;
+	zone_for(d, c);
 	so.progress = d->o->progress;
 	so.progress_total = (uint64_t)sb.st_size;
 	so.malformed_log_max = d->o->verbose ? 100 : 5;
@@ -748,6 +775,11 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	bool create = !o->dry_run;
 
 	memset(st, 0, sizeof(*st));
+	const char *tz = getenv("TZ");
+	if (tz != NULL && (d.run_tz = strdup(tz)) == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
 	d.in_fd = open(o->incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d.in_fd < 0) {
 		log_error("%s: %s", o->incoming, strerror(errno));
@@ -790,6 +822,7 @@ out:
 	}
 	agg_destroy(d.agg);
 	db_destroy(d.db);
+	free(d.run_tz);
 	if (d.quar_fd >= 0) {
 		close(d.quar_fd);
 	}

@@ -91,6 +91,11 @@ int ingest_config_load(struct ingest_config *c, const char *path, bool missing_o
 	return config_parse(path, CONFIG_SECURE, ingest_config_line, c);
 }
 
+bool ingest_tz_known(const char *zone)
+{
+	return tz_valid(zone);
+}
+
 int ingest_tz_set(const char *zone)
 {
 	char esc[LOG_ESCAPE_SIZE];

@@ -550,6 +550,35 @@ static void chunk_abort(struct run *r, struct chunk_out *co)
 	}
 }
 
+/*
+ * This machine's zone name, sent in each manifest so that the stats server reads syslog dates
+ * without a UTC stamp in the mail server's zone, not its own: TZ when it names a zone, else the
+ * zoneinfo file /etc/localtime links to. Empty when neither says.
+ */
+static const char *local_zone(void)
+{
+	static char zone[MANIFEST_TZ_MAX + 1];
+	static bool done;
+	if (done) {
+		return zone;
+	}
+	done = true;
+	const char *tz = getenv("TZ");
+	char link[4096];
+	if (tz != NULL && *tz != '\0') {
+		tz += *tz == ':';
+	} else {
+		ssize_t n = readlink("/etc/localtime", link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		tz = strstr(link, "zoneinfo/");
+		tz = tz ? tz + 9 : "";
+	}
+	if (manifest_zone_valid(tz)) {
+		snprintf(zone, sizeof(zone), "%s", tz);
+	}
+	return zone;
+}
+
 static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t end, bool at_eof,
 		     int64_t mtime)
 {
@@ -593,6 +622,7 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	m.offset = co->start;
 	m.length = end - co->start;
 	m.mtime = mtime;
+	snprintf(m.tz, sizeof(m.tz), "%s", local_zone());
 	int len = manifest_format(&m, text, sizeof(text));
 	if (len < 0) {
 		log_error("%s: manifest does not fit", name);
