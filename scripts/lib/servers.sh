@@ -102,8 +102,28 @@ servers__mariadb_launch() {
 	return 1
 }
 
+# servers__launch NAME LAUNCH BUSY: runs LAUNCH (which starts NAME on the port in DIR/NAME.port
+# and logs to DIR/NAME.log) on a free port; when the port was taken between choosing and binding
+# it (BUSY matches in the log), chooses another, five times at most.
+servers__launch() {
+	local d=$RW_SERVERS_DIR name=$1 launch=$2 busy=$3 try
+	for ((try = 0; try < 5; try++)); do
+		servers__free_port >"$d/$name.port" || return 1
+		if "$launch" && servers__alive "$d/$name.pid"; then
+			return 0
+		fi
+		if ! grep -q "$busy" "$d/$name.log"; then
+			tail -n 20 "$d/$name.log" >&2
+			servers__err "$name failed to start"
+			return 1
+		fi
+	done
+	servers__err "$name: no free port after 5 tries"
+	return 1
+}
+
 servers__mariadb_start() {
-	local d=$RW_SERVERS_DIR try password
+	local d=$RW_SERVERS_DIR password
 	mkdir -p "$d/mysql" "$d/tmp"
 	if ! mariadb-install-db --no-defaults --user=root --datadir="$d/mysql" \
 		--auth-root-authentication-method=normal --skip-test-db \
@@ -118,22 +138,8 @@ servers__mariadb_start() {
 		socket=$d/mysql.sock
 	EOF
 	chmod 600 "$d/root.cnf"
-	for ((try = 0; try < 5; try++)); do
-		servers__free_port >"$d/mariadbd.port" || return 1
-		if servers__mariadb_launch; then
-			break
-		fi
-		# A port taken between choosing and binding it: choose another.
-		if ! grep -q 'Address already in use\|Do you already have another' "$d/mariadbd.log"; then
-			tail -n 20 "$d/mariadbd.log" >&2
-			servers__err "mariadbd failed to start"
-			return 1
-		fi
-	done
-	if ! servers__alive "$d/mariadbd.pid"; then
-		servers__err "mariadbd: no free port after 5 tries"
-		return 1
-	fi
+	servers__launch mariadbd servers__mariadb_launch \
+		'Address already in use\|Do you already have another' || return 1
 	password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	if ! servers__mysql_root <<-EOF; then
 		CREATE DATABASE IF NOT EXISTS relaywatch;
@@ -187,7 +193,7 @@ servers__sshd_launch() {
 }
 
 servers__sshd_start() {
-	local d=$RW_SERVERS_DIR try port
+	local d=$RW_SERVERS_DIR port
 	mkdir -p "$d/ssh" "$d/sftp"
 	chmod 700 "$d/ssh"
 	# sshd refuses to start without its privilege separation directory.
@@ -225,21 +231,7 @@ servers__sshd_start() {
 		servers__err "sshd rejects its configuration"
 		return 1
 	fi
-	for ((try = 0; try < 5; try++)); do
-		servers__free_port >"$d/sshd.port" || return 1
-		if servers__sshd_launch; then
-			break
-		fi
-		if ! grep -q 'Address already in use' "$d/sshd.log"; then
-			tail -n 20 "$d/sshd.log" >&2
-			servers__err "sshd failed to start"
-			return 1
-		fi
-	done
-	if ! servers__alive "$d/sshd.pid"; then
-		servers__err "sshd: no free port after 5 tries"
-		return 1
-	fi
+	servers__launch sshd servers__sshd_launch 'Address already in use' || return 1
 	port=$(cat "$d/sshd.port")
 	echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/ssh/host_ed25519.pub")" >"$d/ssh/known_hosts"
 }
