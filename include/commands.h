@@ -17,6 +17,8 @@ enum cmd_exit {
 	CMD_DB = 3,
 };
 
+#include <stdbool.h>
+
 struct ingest_config;
 
 /* What cmd_option() made of an option. */
@@ -34,6 +36,9 @@ enum cmd_opt {
  * -V/--version the version; ':' and '?' become one error line that points to --help.
  */
 enum cmd_opt cmd_option(int c, char **argv, const char *usage);
+
+/* True when getopt left no operand; otherwise logs one line naming the first and returns false. */
+bool cmd_no_operands(int argc, char **argv);
 
 /*
  * Loads the ingester config from path, or from INGEST_CONFIG_DEFAULT when path is NULL (then a

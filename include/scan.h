@@ -31,7 +31,7 @@ struct scan_opts {
 	bool progress;
 	/* Total compressed size for the progress bar, 0 when unknown. */
 	uint64_t progress_total;
-	/* How many malformed lines to keep as samples (at most SCAN_SAMPLES). */
+	/* How many malformed lines to keep as samples (more than SCAN_SAMPLES are cut to it). */
 	unsigned malformed_log_max;
 };
 

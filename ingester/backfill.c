@@ -97,8 +97,7 @@ int cmd_migrate(int argc, char **argv)
 			}
 		}
 	}
-	if (optind != argc) {
-		log_error("unexpected argument %s (try --help)", argv[optind]);
+	if (!cmd_no_operands(argc, argv)) {
 		return CMD_USAGE;
 	}
 	ingest_config_init(&cfg);
@@ -161,7 +160,6 @@ struct backfill_opts {
 	const char *defaults_file;
 	struct span host, service;
 	bool dry_run;
-	bool quiet;
 	bool verbose;
 	bool progress;
 };
@@ -193,7 +191,7 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	so.service = bo->service;
 	so.ref_utc = time(NULL);
 	so.progress = bo->progress;
-	so.malformed_log_max = bo->verbose ? 100 : 5;
+	so.malformed_log_max = bo->verbose ? SCAN_SAMPLES : 5;
 	if (fstat(reader_fd(r), &sb) == 0 && S_ISREG(sb.st_mode)) {
 		/* Syslog dates have no year: the file's mtime says which twelve months they mean.
 		 */
@@ -414,7 +412,6 @@ int cmd_backfill(int argc, char **argv)
 		return CMD_USAGE;
 	}
 	bo.verbose = log_get_level() >= LOG_INFO;
-	bo.quiet = log_get_level() < LOG_NOTICE;
 	ingest_config_init(&cfg);
 	if (cmd_config(&cfg, config) != 0 || ingest_tz_set(tz ? tz : cfg.tz) != 0) {
 		ret = CMD_USAGE;
@@ -430,7 +427,7 @@ int cmd_backfill(int argc, char **argv)
 	if (bo.dry_run && bo.verbose) {
 		jobs = 1;
 	}
-	bo.progress = jobs == 1 && !bo.quiet && isatty(STDERR_FILENO);
+	bo.progress = jobs == 1 && log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
 	ret = backfill_files(&bo, argv + optind, argc - optind, jobs);
 	if (fflush(stdout) != 0 && ret == CMD_OK) {
 		log_error("stdout: %s", strerror(errno));

@@ -1502,8 +1502,7 @@ int cmd_check(int argc, char **argv)
 			}
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument (try --help)");
+	if (!cmd_no_operands(argc, argv)) {
 		goto bad;
 	}
 	if (cmd_config(&cfg, config) < 0) {

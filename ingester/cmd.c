@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
 #include "ingest_config.h"
@@ -29,6 +30,17 @@ enum cmd_opt cmd_option(int c, char **argv, const char *usage)
 	default:
 		return CMD_OPT_OWN;
 	}
+}
+
+bool cmd_no_operands(int argc, char **argv)
+{
+	if (optind >= argc) {
+		return true;
+	}
+	char esc[LOG_ESCAPE_SIZE];
+	log_error("unexpected argument '%s' (try --help)",
+		  log_escape(esc, sizeof(esc), argv[optind], strlen(argv[optind])));
+	return false;
 }
 
 int cmd_config(struct ingest_config *cfg, const char *path)

@@ -464,7 +464,7 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	zone_for(d, c);
 	so.progress = d->o->progress;
 	so.progress_total = (uint64_t)sb.st_size;
-	so.malformed_log_max = d->o->verbose ? 100 : 5;
+	so.malformed_log_max = d->o->verbose ? SCAN_SAMPLES : 5;
 	agg_reset(d->agg);
 	if (scan_chunk(r, c->esc, &so, d->agg, &c->st) != 0) {
 		quarantine(d, c, "corrupt or truncated gzip data in %s", c->gz);
@@ -883,7 +883,6 @@ int cmd_run(int argc, char **argv)
 	struct drain_opts o = {0};
 	struct drain_stats st;
 	const char *config = NULL, *defaults_file = NULL, *incoming = NULL;
-	bool quiet;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
@@ -911,12 +910,10 @@ int cmd_run(int argc, char **argv)
 			}
 		}
 	}
-	if (optind != argc) {
-		log_error("unexpected argument %s (try --help)", argv[optind]);
+	if (!cmd_no_operands(argc, argv)) {
 		return CMD_USAGE;
 	}
 	o.verbose = log_get_level() >= LOG_INFO;
-	quiet = log_get_level() < LOG_NOTICE;
 	ingest_config_init(&cfg);
 	if (cmd_config(&cfg, config) != 0) {
 		ret = CMD_USAGE;
@@ -925,7 +922,7 @@ int cmd_run(int argc, char **argv)
 	o.incoming = incoming ? incoming : cfg.incoming;
 	o.defaults_file = defaults_file ? defaults_file : cfg.defaults_file;
 	o.archive = cfg.archive;
-	o.progress = !quiet && isatty(STDERR_FILENO);
+	o.progress = log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
 	if (o.incoming == NULL) {
 		log_error("no drop directory: give --incoming DIR or set 'incoming' in %s",
 			  config ? config : INGEST_CONFIG_DEFAULT);

@@ -247,8 +247,7 @@ int cmd_purge(int argc, char **argv)
 			}
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument (try --help)");
+	if (!cmd_no_operands(argc, argv)) {
 		goto out;
 	}
 	if (older == NULL) {

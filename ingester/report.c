@@ -1625,8 +1625,7 @@ int cmd_report(int argc, char **argv)
 			}
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument (try --help)");
+	if (!cmd_no_operands(argc, argv)) {
 		goto out;
 	}
 	if (cmd_config(&cfg, config) < 0) {
