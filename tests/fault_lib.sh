@@ -15,9 +15,9 @@
 #                           of a retry (the lines an admin reads as "problems")
 #   one_problem OUT WHAT    fails unless OUT holds exactly one problem line, "prog: ...", naming
 #                           no unescaped control byte
-#   wait_for WHAT CMD...    polls CMD (every 0.05 s, at most 60 s) until it succeeds; a server
-#                           or process that never gets there fails the test (a hang, not a time
-#                           assertion)
+#   wait_for WHAT CMD...    polls CMD (every 0.05 s, for at most 60 s) until it succeeds; a
+#                           server or process that never gets there fails the test (a hang, not
+#                           a time assertion), after wait_for_diagnose if the test defines it
 #   db_idle                 true when no other connection uses the test's database (a killed
 #                           client's server thread may still be finishing its statement or its
 #                           COMMIT: check the database only after it is gone)
@@ -114,15 +114,19 @@ one_problem() {
 }
 
 wait_for() {
-	local what=$1 i
+	local what=$1 deadline=$((SECONDS + 60))
 	shift
-	for ((i = 0; i < 1200; i++)); do
-		if "$@"; then
-			return 0
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			# A test may define wait_for_diagnose to show what its servers and programs were
+			# doing.
+			if declare -F wait_for_diagnose >/dev/null; then
+				wait_for_diagnose >&2 || true
+			fi
+			die "gave up waiting for $what"
 		fi
 		sleep 0.05
 	done
-	die "gave up waiting for $what"
 }
 
 db_idle() {

@@ -89,9 +89,14 @@ locker_start() { # SQL run inside the locker's open transaction
 	echo "START TRANSACTION; $1" >&7
 	wait_for "the locking session to hold its locks" locker_holds
 }
+# InnoDB refreshes information_schema.INNODB_TRX only when nobody has read it for 100 ms: a poll
+# every 50 ms would read the same old snapshot for ever. Every read here waits 150 ms first.
+innodb_trx() { # SELECT-LIST WHERE...
+	sleep 0.15
+	root_query "SELECT $1 FROM information_schema.INNODB_TRX${2:+ WHERE $2}"
+}
 locker_holds() {
-	[[ $(root_query "SELECT COUNT(*) FROM information_schema.INNODB_TRX
-		WHERE trx_rows_locked > 0 AND trx_state = 'RUNNING'") -ge 1 ]]
+	[[ $(innodb_trx 'COUNT(*)' "trx_rows_locked > 0 AND trx_state = 'RUNNING'") -ge 1 ]]
 }
 locker_send() {
 	echo "$1" >&7
@@ -105,9 +110,22 @@ locker_stop() { # [kill]: the server is gone, the client need not say goodbye
 	locker_pid=
 	rm -f "$T/locker.fifo"
 }
+# When a wait gives up: what the ingester said and what the server was doing.
+wait_for_diagnose() {
+	echo "--- the ingester's output so far"
+	cat "$T/out"
+	echo "--- the ingester's state"
+	[[ -n ${pid:-} ]] && grep -e '^State' -e '^Threads' "/proc/$pid/status"
+	[[ -n ${pid:-} ]] && for t in /proc/"$pid"/task/*; do echo "$t: $(cat "$t/wchan")"; done
+	echo "--- transactions"
+	innodb_trx "trx_id, trx_state, trx_mysql_thread_id, trx_rows_locked, trx_query"
+	echo "--- sessions"
+	root_query "SELECT ID, USER, DB, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST"
+	echo "--- the server's log"
+	tail -n 30 "$T/srv/mariadbd.log"
+}
 ingester_waits() {
-	[[ $(root_query "SELECT COUNT(*) FROM information_schema.INNODB_TRX
-		WHERE trx_state = 'LOCK WAIT'") -ge 1 ]]
+	[[ $(innodb_trx 'COUNT(*)' "trx_state = 'LOCK WAIT'") -ge 1 ]]
 }
 # Every table has rows after the first run, so a lock on all of denied_hourly (the table the
 # ingester writes last) stops it inside its transaction, ledger row and two tables written.
@@ -186,8 +204,7 @@ locker_start "$lock_denied"
 pid=$!
 on_exit "kill -KILL $pid 2>/dev/null"
 wait_for "the ingester to wait for the lock" ingester_waits
-root_query "KILL CONNECTION $(root_query "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX
-	WHERE trx_state = 'LOCK WAIT' LIMIT 1")"
+root_query "KILL CONNECTION $(innodb_trx trx_mysql_thread_id "trx_state = 'LOCK WAIT' LIMIT 1")"
 wait_for "the ingester to see its connection killed" grep -q 'retrying' "$T/out"
 locker_send "ROLLBACK;"
 locker_stop
