@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,31 @@ enum log_level log_get_level(void)
 	return log_threshold;
 }
 
+/* Serialises the hold; also keeps the lines of the two scan threads whole. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool log_holding, log_held;
+static char log_held_msg[1024];
+
+void log_hold(void)
+{
+	pthread_mutex_lock(&log_mu);
+	log_holding = true;
+	log_held = false;
+	pthread_mutex_unlock(&log_mu);
+}
+
+bool log_release(char *buf, size_t size)
+{
+	pthread_mutex_lock(&log_mu);
+	bool held = log_held;
+	if (held && size > 0) {
+		snprintf(buf, size, "%s", log_held_msg);
+	}
+	log_holding = log_held = false;
+	pthread_mutex_unlock(&log_mu);
+	return held;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (level > log_threshold) {
@@ -42,8 +68,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (len > sizeof(line) - 2) {
 		len = sizeof(line) - 2;
 	}
-	line[len++] = '\n';
-	fwrite(line, 1, len, stderr);
+	pthread_mutex_lock(&log_mu);
+	if (log_holding && level <= LOG_WARN) {
+		if (!log_held) {
+			size_t k = len - (size_t)n;
+			k = k < sizeof(log_held_msg) ? k : sizeof(log_held_msg) - 1;
+			memcpy(log_held_msg, line + n, k);
+			log_held_msg[k] = '\0';
+			log_held = true;
+		}
+	} else {
+		line[len++] = '\n';
+		fwrite(line, 1, len, stderr);
+	}
+	pthread_mutex_unlock(&log_mu);
 }
 
 char *log_escape(char *out, size_t size, const void *s, size_t n)

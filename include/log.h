@@ -1,6 +1,7 @@
 #ifndef RELAYWATCH_LOG_H
 #define RELAYWATCH_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -29,6 +30,15 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * For a caller that reports a problem in its own words, so that the admin reads one line per
+ * problem: from log_hold() to log_release(), errors and warnings (from any thread) are not
+ * printed; the first is kept, the rest dropped. log_release() copies the kept message (without
+ * the program name) into buf and returns true, or returns false when none came. Not nested.
+ */
+void log_hold(void);
+bool log_release(char *buf, size_t size);
 
 /*
  * Renders n untrusted bytes as printable ASCII into out (always NUL-terminated when size > 0):

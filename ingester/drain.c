@@ -406,8 +406,15 @@ static int read_manifest(struct drain *d, struct chunk *c)
 		quarantine(d, c, "manifest larger than %d bytes", MANIFEST_MAX_SIZE);
 		return 1;
 	}
-	if (manifest_parse(c->manifest, buf, len, &c->m) != 0) {
-		quarantine(d, c, "invalid manifest (the ingester's log says where)");
+	/* One line for the admin: the parser's reason goes into the quarantine line. */
+	char why[512];
+	log_hold();
+	int bad = manifest_parse(c->manifest, buf, len, &c->m);
+	if (!log_release(why, sizeof(why))) {
+		snprintf(why, sizeof(why), "%s", "no reason given");
+	}
+	if (bad != 0) {
+		quarantine(d, c, "invalid manifest: %s", why);
 		return 1;
 	}
 	/* The manifest may name only its own chunk: never another file, never a path. */
@@ -423,7 +430,8 @@ static int read_manifest(struct drain *d, struct chunk *c)
 
 /*
  * Scans the chunk into d->agg and verifies it against the manifest. 0 when it may be ingested,
- * 1 after quarantining it, 2 when NAME.gz is missing (a crash after it was archived).
+ * 1 after quarantining it, 2 when NAME.gz is missing (a crash after it was archived), 3 when
+ * this process failed (no memory): the claim stays for the next run.
  */
 static int check_chunk(struct drain *d, struct chunk *c)
 {
@@ -431,6 +439,7 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	struct scan_opts so = {0};
 	struct stat sb;
 	char hex[DIGEST_HEX_LEN + 1];
+	char why[512];
 	int fd, ret = 1;
 
 	/* O_NOFOLLOW: a symlink planted as NAME.gz must not make us read /etc/shadow. */
@@ -455,8 +464,7 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	}
 	r = reader_fdopen(fd, c->gz);
 	if (r == NULL) {
-		quarantine(d, c, "cannot read %s", c->gz);
-		return 1;
+		return 3;
 	}
 	so.host = (struct span){c->m.host, strlen(c->m.host)};
 	so.service = (struct span){c->m.service, strlen(c->m.service)};
@@ -466,8 +474,19 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	so.progress_total = (uint64_t)sb.st_size;
 	so.malformed_log_max = d->o->verbose ? SCAN_SAMPLES : 5;
 	agg_reset(d->agg);
-	if (scan_chunk(r, c->esc, &so, d->agg, &c->st) != 0) {
-		quarantine(d, c, "corrupt or truncated gzip data in %s", c->gz);
+	/* The reader's reason ("NAME.gz: truncated gzip data ...") goes into that line. */
+	log_hold();
+	int scanned = scan_chunk(r, c->esc, &so, d->agg, &c->st);
+	if (!log_release(why, sizeof(why))) {
+		snprintf(why, sizeof(why), "%s: cannot be read", c->gz);
+	}
+	if (scanned == SCAN_BAD_INPUT) {
+		quarantine(d, c, "%s", why);
+		goto out;
+	}
+	if (scanned != 0) {
+		log_error("%s", why);
+		ret = 3;
 		goto out;
 	}
 	if (!reader_is_gzip(r)) {
@@ -515,6 +534,10 @@ static void process(struct drain *d, struct chunk *c)
 	}
 	r = check_chunk(d, c);
 	if (r == 1) {
+		return;
+	}
+	if (r == 3) {
+		d->st->failed++;
 		return;
 	}
 	if (r == 2) {

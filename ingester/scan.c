@@ -266,7 +266,7 @@ static void progress(const char *name, uint64_t done, uint64_t total, bool final
 int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, struct agg *agg,
 	       struct scan_stats *st)
 {
-	int ret = -1;
+	int ret = SCAN_FAILED;
 	struct digest *d = NULL;
 	struct scan_ring q = {.r = r};
 	struct scan_state s = {.name = name, .o = o, .agg = agg, .st = st};
@@ -332,6 +332,7 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		}
 	}
 	if (q.failed) {
+		ret = SCAN_BAD_INPUT;
 		goto out;
 	}
 	/* A last line without '\n' is still a line. */

@@ -88,11 +88,17 @@ for n in bad-sha bad-lines bad-length bad-truncated bad-zero bad-plain bad-missi
 	[[ -f $in/quarantine/$n.manifest ]] || die "$n.manifest is not in quarantine/"
 	[[ -s $in/quarantine/$n.why ]] || die "$n has no quarantine/$n.why"
 	[[ $(wc -l <"$in/quarantine/$n.why") == 1 ]] || die "$n.why is not one line"
-	grep -qF "$n" "$T/out" || { cat "$T/out" >&2; die "no error line names $n"; }
+	# One line per problem: the quarantine line carries the reader's or the parser's reason.
+	[[ $(grep -cF "$n" "$T/out") == 1 ]] ||
+		{ cat "$T/out" >&2; die "not exactly one error line names $n"; }
 done
 grep -q sha256 "$in/quarantine/bad-sha.why" || die "bad-sha.why does not say sha256"
 grep -q lines "$in/quarantine/bad-lines.why" || die "bad-lines.why does not say lines"
 grep -q length "$in/quarantine/bad-length.why" || die "bad-length.why does not say length"
+grep -q 'unexpected end of file' "$in/quarantine/bad-truncated.why" ||
+	die "bad-truncated.why does not say what zlib found"
+grep -q 'bad-path.manifest:2: chunk' "$in/quarantine/bad-path.why" ||
+	die "bad-path.why does not say which line of the manifest is wrong"
 [[ -L $in/quarantine/bad-link.gz ]] || die "the symlinked chunk was not moved aside as it was"
 [[ -f $in/.uploading.gz && -f $in/.uploading.manifest && -f $in/..evil.manifest &&
 	-f "$in/bad name.manifest" && -L $in/.link.manifest ]] ||

@@ -162,12 +162,34 @@ static void only_newlines(void **state)
 	free(b.p);
 }
 
+/*
+ * A gzip stream cut short is bad input, told apart from a failure of the process; held, the
+ * reader's reason is the caller's to print (drain puts it into its one quarantine line).
+ */
+static void truncated_gzip(void **state)
+{
+	static const char head[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03";
+	struct buf b = {0};
+	put(&b, head, sizeof(head) - 1);
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	char why[256];
+	log_hold();
+	assert_int_equal(scan_bytes(&b, agg, &st), SCAN_BAD_INPUT);
+	assert_true(log_release(why, sizeof(why)));
+	assert_non_null(strstr(why, "truncated gzip data"));
+	assert_false(log_release(why, sizeof(why)));
+	agg_destroy(agg);
+	free(b.p);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(only_newlines),
 	cmocka_unit_test(counts),
 	cmocka_unit_test(last_line_without_newline),
 	cmocka_unit_test(overlong_lines),
 	cmocka_unit_test(crlf_and_multilog_host),
+	cmocka_unit_test(truncated_gzip),
 };
 
 int main(int argc, char **argv)
