@@ -104,13 +104,13 @@ pids=()
 for ((k = 1; k <= ingesters; k++)); do
 	run_loop "$k" &
 	pids+=($!)
-	on_exit "kill $! 2>/dev/null"
+	on_exit "kill_child $! TERM"
 done
 ship_pids=()
 for ((h = 1; h <= shippers; h++)); do
 	ship_loop "$h" &
 	ship_pids+=($!)
-	on_exit "kill $! 2>/dev/null"
+	on_exit "kill_child $! TERM"
 done
 for p in "${ship_pids[@]}"; do
 	wait "$p" || die "a shipper loop failed"

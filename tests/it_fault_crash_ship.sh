@@ -133,10 +133,10 @@ for try in 1 2 3 4 5; do
 	((try != 2)) || rotate sys
 	"$SHIP" --config "$T/ship.conf" >"$T/out" 2>&1 &
 	pid=$!
-	on_exit "kill -KILL $pid 2>/dev/null"
+	on_exit "kill_child $pid"
 	delay_us=$(((RANDOM * 32768 + RANDOM) % span_us))
 	sleep "$((delay_us / 1000000)).$(printf '%06d' $((delay_us % 1000000)))"
-	kill -KILL "$pid" 2>/dev/null || true
+	kill_child "$pid" || true
 	rc=0
 	wait "$pid" 2>/dev/null || rc=$?
 	if [[ $rc == 137 ]]; then

@@ -84,7 +84,7 @@ locker_start() { # SQL run inside the locker's open transaction
 	mkfifo "$T/locker.fifo"
 	mariadb --defaults-file="$ROOTCNF" -N -B relaywatch <"$T/locker.fifo" >"$T/locker.out" 2>&1 &
 	locker_pid=$!
-	on_exit "kill $locker_pid 2>/dev/null"
+	on_exit "kill_child $locker_pid TERM"
 	exec 7>"$T/locker.fifo"
 	echo "START TRANSACTION; $1" >&7
 	wait_for "the locking session to hold its locks" locker_holds
@@ -104,7 +104,7 @@ locker_send() {
 locker_stop() { # [kill]: the server is gone, the client need not say goodbye
 	exec 7>&-
 	if [[ ${1:-} == kill ]]; then
-		kill "$locker_pid" 2>/dev/null || true
+		kill_child "$locker_pid" TERM || true
 	fi
 	wait "$locker_pid" 2>/dev/null || true
 	locker_pid=
@@ -158,7 +158,7 @@ server_dies_mid_transaction() { # HOW (stop|kill) RESTART (yes|no) NAME
 	locker_start "$lock_denied"
 	"$INGEST" run --verbose --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 &
 	pid=$!
-	on_exit "kill -KILL $pid 2>/dev/null"
+	on_exit "kill_child $pid"
 	wait_for "the ingester to wait for the lock" ingester_waits
 	fault_mariadb "$how"
 	locker_stop kill
@@ -202,7 +202,7 @@ add_chunk conn-killed
 locker_start "$lock_denied"
 "$INGEST" run --verbose --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 &
 pid=$!
-on_exit "kill -KILL $pid 2>/dev/null"
+on_exit "kill_child $pid"
 wait_for "the ingester to wait for the lock" ingester_waits
 root_query "KILL CONNECTION $(innodb_trx trx_mysql_thread_id "trx_state = 'LOCK WAIT' LIMIT 1")"
 wait_for "the ingester to see its connection killed" grep -q 'retrying' "$T/out"
@@ -256,7 +256,7 @@ root_query "CREATE TABLE IF NOT EXISTS relaywatch.ballast (id INT PRIMARY KEY) E
 locker_start "INSERT INTO ballast SELECT seq FROM seq_1_to_20000; $lock_denied"
 "$INGEST" run --verbose --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 &
 pid=$!
-on_exit "kill -KILL $pid 2>/dev/null"
+on_exit "kill_child $pid"
 wait_for "the ingester to wait for the lock" ingester_waits
 locker_send "SELECT COUNT(*) FROM event_hourly FOR UPDATE;"
 deadlock_seen() {

@@ -97,14 +97,14 @@ freeze_mid_upload() {
 		grow 250000
 		"$SHIP" --config "$1" >"$T/out" 2>&1 &
 		pid=$!
-		on_exit "kill -KILL $pid 2>/dev/null"
+		on_exit "kill_child $pid"
 		while kill -0 "$pid" 2>/dev/null && ! upload_in_flight "$2"; do
 			sleep 0.01
 		done
-		if kill -STOP "$pid" 2>/dev/null && upload_in_flight "$2"; then
+		if kill_child "$pid" STOP && upload_in_flight "$2"; then
 			return 0
 		fi
-		kill -CONT "$pid" 2>/dev/null || true
+		kill_child "$pid" CONT || true
 		wait "$pid" || die "relaywatch-ship failed before it could be frozen mid-upload"
 	done
 	die "relaywatch-ship was never caught in the middle of an upload"

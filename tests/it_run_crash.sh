@@ -70,10 +70,11 @@ done
 # Kills at moments nobody chose.
 for i in 1 2 3 4 5 6; do
 	new_batch
-	ingest run --defaults-file="$MYCNF" --incoming "$in" >/dev/null 2>&1 &
+	# The program itself, not the shell function: $! must be its PID.
+	"$INGEST" run --defaults-file="$MYCNF" --incoming "$in" >/dev/null 2>&1 &
 	pid=$!
 	sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
-	kill -KILL "$pid" 2>/dev/null || true
+	kill_child "$pid" || true
 	{ wait "$pid"; } 2>/dev/null || true
 	crashes=$((crashes + 1))
 	check_clean "random kill $i"

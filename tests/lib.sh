@@ -49,6 +49,16 @@ gen() {
 	"$GEN" "$@"
 }
 
+# kill_child PID [SIGNAL]: sends SIGNAL (KILL) to PID only while it is still a child of this
+# shell. A background program that has ended and been reaped gives its number back to the
+# system, and with pid_max at 32768 the suite's other tests soon reuse it.
+kill_child() {
+	local stat ppid
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r _ ppid _ <<<"${stat##*) }"
+	[[ $ppid == "$$" ]] && kill -s "${2:-KILL}" "$1" 2>/dev/null
+}
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/rw-it.XXXXXX")
 lib_cleanups=()
 # on_exit CMD: runs CMD (a string for eval) when the test exits, last added first; for processes a
