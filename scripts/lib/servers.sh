@@ -102,6 +102,10 @@ servers__mariadb_launch() {
 	return 1
 }
 
+# What each server logs when its port is taken.
+servers__mariadb_busy='Address already in use\|Do you already have another'
+servers__sshd_busy='Address already in use'
+
 # servers__launch NAME LAUNCH BUSY: runs LAUNCH (which starts NAME on the port in DIR/NAME.port
 # and logs to DIR/NAME.log) on a free port; when the port was taken between choosing and binding
 # it (BUSY matches in the log), chooses another, five times at most.
@@ -138,8 +142,7 @@ servers__mariadb_start() {
 		socket=$d/mysql.sock
 	EOF
 	chmod 600 "$d/root.cnf"
-	servers__launch mariadbd servers__mariadb_launch \
-		'Address already in use\|Do you already have another' || return 1
+	servers__launch mariadbd servers__mariadb_launch "$servers__mariadb_busy" || return 1
 	password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	if ! servers__mysql_root <<-EOF; then
 		CREATE DATABASE IF NOT EXISTS relaywatch;
@@ -231,7 +234,7 @@ servers__sshd_start() {
 		servers__err "sshd rejects its configuration"
 		return 1
 	fi
-	servers__launch sshd servers__sshd_launch 'Address already in use' || return 1
+	servers__launch sshd servers__sshd_launch "$servers__sshd_busy" || return 1
 	port=$(cat "$d/sshd.port")
 	echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/ssh/host_ed25519.pub")" >"$d/ssh/known_hosts"
 }
@@ -287,15 +290,28 @@ servers_kill_mariadb() {
 	servers__stop_pid "${RW_SERVERS_DIR:?}/mariadbd.pid" KILL
 }
 
-servers_start_mariadb_again() {
-	if servers__alive "${RW_SERVERS_DIR:?}/mariadbd.pid"; then
+# servers__again NAME LAUNCH BUSY: starts NAME again on the port its clients know. While it was
+# down, the port may have been taken (as the local port of an outgoing connection, say): wait for
+# it to be free again, 10 s at most.
+servers__again() {
+	local d=${RW_SERVERS_DIR:?} name=$1 launch=$2 busy=$3 try
+	if servers__alive "$d/$name.pid"; then
 		return 0
 	fi
-	if ! servers__mariadb_launch; then
-		tail -n 20 "$RW_SERVERS_DIR/mariadbd.log" >&2
-		servers__err "mariadbd failed to start again"
-		return 1
-	fi
+	for ((try = 0; try < 20; try++)); do
+		if "$launch"; then
+			return 0
+		fi
+		grep -q "$busy" "$d/$name.log" || break
+		sleep 0.5
+	done
+	tail -n 20 "$d/$name.log" >&2
+	servers__err "$name failed to start again"
+	return 1
+}
+
+servers_start_mariadb_again() {
+	servers__again mariadbd servers__mariadb_launch "$servers__mariadb_busy"
 }
 
 servers_restart_mariadb() {
@@ -333,14 +349,7 @@ servers_kill_sshd() {
 }
 
 servers_start_sshd_again() {
-	if servers__alive "${RW_SERVERS_DIR:?}/sshd.pid"; then
-		return 0
-	fi
-	if ! servers__sshd_launch; then
-		tail -n 20 "$RW_SERVERS_DIR/sshd.log" >&2
-		servers__err "sshd failed to start again"
-		return 1
-	fi
+	servers__again sshd servers__sshd_launch "$servers__sshd_busy"
 }
 
 servers_restart_sshd() {
