@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 
 /* A config file is small; a larger one is a mistake (or /dev/zero). */
@@ -140,26 +141,16 @@ int config_parse(const char *path, int flags, config_fn fn, void *data)
 		log_error("out of memory");
 		goto out;
 	}
-	size_t len = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, CONFIG_MAX_SIZE - len);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0) {
-			log_error("%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0) {
-			break;
-		}
-		len += (size_t)r;
-		if (len == CONFIG_MAX_SIZE) {
-			log_error("%s: larger than %d bytes", path, CONFIG_MAX_SIZE);
-			goto out;
-		}
+	ssize_t len = fileio_read_at(fd, buf, CONFIG_MAX_SIZE, 0);
+	if (len < 0) {
+		log_error("%s: %s", path, strerror(errno));
+		goto out;
 	}
-	ret = config_parse_buffer(path, buf, len, fn, data);
+	if (len == CONFIG_MAX_SIZE) {
+		log_error("%s: larger than %d bytes", path, CONFIG_MAX_SIZE);
+		goto out;
+	}
+	ret = config_parse_buffer(path, buf, (size_t)len, fn, data);
 out:
 	free(buf);
 	if (fd >= 0) {

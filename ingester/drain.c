@@ -18,6 +18,7 @@
 #include "crashpoint.h"
 #include "db.h"
 #include "digest.h"
+#include "fileio.h"
 #include "ingest_config.h"
 #include "log.h"
 #include "manifest.h"
@@ -386,22 +387,12 @@ static int ensure_db(struct drain *d)
 static int read_manifest(struct drain *d, struct chunk *c)
 {
 	char buf[MANIFEST_MAX_SIZE + 1];
-	size_t len = 0;
-	ssize_t r;
-	while (len < sizeof(buf)) {
-		r = pread(c->mfd, buf + len, sizeof(buf) - len, (off_t)len);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0) {
-			quarantine(d, c, "cannot read the manifest: %s", strerror(errno));
-			return 1;
-		}
-		if (r == 0) {
-			break;
-		}
-		len += (size_t)r;
+	ssize_t r = fileio_read_at(c->mfd, buf, sizeof(buf), 0);
+	if (r < 0) {
+		quarantine(d, c, "cannot read the manifest: %s", strerror(errno));
+		return 1;
 	}
+	size_t len = (size_t)r;
 	if (len > MANIFEST_MAX_SIZE) {
 		quarantine(d, c, "manifest larger than %d bytes", MANIFEST_MAX_SIZE);
 		return 1;

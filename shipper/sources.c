@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "reader.h"
 #include "sources.h"
@@ -415,23 +416,14 @@ int sources_last_line_end(int fd, uint64_t size, const char *name, uint64_t *end
 	while (pos > 0) {
 		size_t n = pos < sizeof(buf) ? (size_t)pos : sizeof(buf);
 		uint64_t at = pos - n;
-		size_t got = 0;
-		while (got < n) {
-			ssize_t r = pread(fd, buf + got, n - got, (off_t)(at + got));
-			if (r < 0 && errno == EINTR) {
-				continue;
-			}
-			if (r < 0) {
-				log_error("%s: %s", name, strerror(errno));
-				return -1;
-			}
-			if (r == 0) {
-				/* Shrank while we looked: the caller sees it by the offsets. */
-				break;
-			}
-			got += (size_t)r;
+		/* A file that shrank while we looked gives less: the caller sees it by the offsets.
+		 */
+		ssize_t got = fileio_read_at(fd, buf, n, (off_t)at);
+		if (got < 0) {
+			log_error("%s: %s", name, strerror(errno));
+			return -1;
 		}
-		for (size_t i = got; i > 0; i--) {
+		for (size_t i = (size_t)got; i > 0; i--) {
 			if (buf[i - 1] == '\n') {
 				*end = at + i;
 				return 0;

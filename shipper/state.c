@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crashpoint.h"
+#include "fileio.h"
 #include "log.h"
 #include "ship_state.h"
 
@@ -422,27 +423,18 @@ int ship_state_load(struct ship_state *st, const char *path)
 		log_error("%s: larger than %d bytes (damaged?)", path, STATE_MAX_SIZE);
 		goto out;
 	}
-	size_t len = (size_t)sb.st_size, got = 0;
+	size_t len = (size_t)sb.st_size;
 	buf = malloc(len + 1);
 	if (!buf) {
 		log_error("out of memory");
 		goto out;
 	}
-	while (got < len) {
-		ssize_t r = read(fd, buf + got, len - got);
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0) {
-			log_error("%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0) {
-			break;
-		}
-		got += (size_t)r;
+	ssize_t got = fileio_read_at(fd, buf, len, 0);
+	if (got < 0) {
+		log_error("%s: %s", path, strerror(errno));
+		goto out;
 	}
-	ret = ship_state_parse(st, path, buf, got);
+	ret = ship_state_parse(st, path, buf, (size_t)got);
 out:
 	free(buf);
 	close(fd);
