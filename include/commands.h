@@ -37,9 +37,6 @@ enum cmd_opt {
  */
 enum cmd_opt cmd_option(int c, char **argv, const char *usage);
 
-/* True when getopt left no operand; otherwise logs one line naming the first and returns false. */
-bool cmd_no_operands(int argc, char **argv);
-
 /*
  * Loads the ingester config from path, or from INGEST_CONFIG_DEFAULT when path is NULL (then a
  * missing file is no error). cfg must be initialised. 0, or -1 after logging file:line.

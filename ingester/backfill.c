@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "digest.h"
@@ -97,7 +98,7 @@ int cmd_migrate(int argc, char **argv)
 			}
 		}
 	}
-	if (!cmd_no_operands(argc, argv)) {
+	if (!cli_no_operands(argc, argv)) {
 		return CMD_USAGE;
 	}
 	ingest_config_init(&cfg);

@@ -12,6 +12,7 @@
 #include <mysql.h>
 
 #include "check.h"
+#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "ingest_config.h"
@@ -1502,7 +1503,7 @@ int cmd_check(int argc, char **argv)
 			}
 		}
 	}
-	if (!cmd_no_operands(argc, argv)) {
+	if (!cli_no_operands(argc, argv)) {
 		goto bad;
 	}
 	if (cmd_config(&cfg, config) < 0) {

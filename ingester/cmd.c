@@ -1,7 +1,6 @@
-#include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "ingest_config.h"
 #include "log.h"
@@ -22,25 +21,12 @@ enum cmd_opt cmd_option(int c, char **argv, const char *usage)
 		printf("relaywatch-ingest %s\n", RELAYWATCH_VERSION);
 		return CMD_OPT_DONE;
 	case ':':
-		log_error("option %s needs a value (try --help)", argv[optind - 1]);
-		return CMD_OPT_BAD;
 	case '?':
-		log_error("unknown option %s (try --help)", argv[optind - 1]);
+		cli_bad_option(c, argv);
 		return CMD_OPT_BAD;
 	default:
 		return CMD_OPT_OWN;
 	}
-}
-
-bool cmd_no_operands(int argc, char **argv)
-{
-	if (optind >= argc) {
-		return true;
-	}
-	char esc[LOG_ESCAPE_SIZE];
-	log_error("unexpected argument '%s' (try --help)",
-		  log_escape(esc, sizeof(esc), argv[optind], strlen(argv[optind])));
-	return false;
 }
 
 int cmd_config(struct ingest_config *cfg, const char *path)

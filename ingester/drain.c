@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "cli.h"
 #include "commands.h"
 #include "crashpoint.h"
 #include "db.h"
@@ -924,7 +925,7 @@ int cmd_run(int argc, char **argv)
 			}
 		}
 	}
-	if (!cmd_no_operands(argc, argv)) {
+	if (!cli_no_operands(argc, argv)) {
 		return CMD_USAGE;
 	}
 	o.verbose = log_get_level() >= LOG_INFO;

@@ -8,6 +8,7 @@
 #include <mysql.h>
 
 #include "check.h"
+#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "ingest_config.h"
@@ -247,7 +248,7 @@ int cmd_purge(int argc, char **argv)
 			}
 		}
 	}
-	if (!cmd_no_operands(argc, argv)) {
+	if (!cli_no_operands(argc, argv)) {
 		goto out;
 	}
 	if (older == NULL) {

@@ -11,6 +11,7 @@
 #include <mysql.h>
 
 #include "check.h"
+#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "ingest_config.h"
@@ -1625,7 +1626,7 @@ int cmd_report(int argc, char **argv)
 			}
 		}
 	}
-	if (!cmd_no_operands(argc, argv)) {
+	if (!cli_no_operands(argc, argv)) {
 		goto out;
 	}
 	if (cmd_config(&cfg, config) < 0) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "log.h"
 #include "ship.h"
 #include "shipconf.h"
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
 	int c;
 
 	log_init("relaywatch-ship", LOG_NOTICE);
-	while ((c = getopt_long(argc, argv, "c:nvqhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:nvqhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -72,12 +73,11 @@ int main(int argc, char **argv)
 			printf("relaywatch-ship %s\n", RELAYWATCH_VERSION);
 			return SHIP_EXIT_OK;
 		default:
-			fputs(usage, stderr);
+			cli_bad_option(c, argv);
 			return SHIP_EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+	if (!cli_no_operands(argc, argv)) {
 		return SHIP_EXIT_USAGE;
 	}
 	if (quiet) {

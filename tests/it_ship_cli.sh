@@ -7,8 +7,16 @@
 
 "$SHIP" --help | grep -q -- '--accept-new-host-key' || die "--help lacks an option"
 "$SHIP" --version | grep -q '^relaywatch-ship [0-9]' || die "--version"
-ship_rc 2 --no-such-option
-ship_rc 2 extra-argument
+# Usage errors: one line each, naming what was wrong.
+for args in --no-such-option -xn extra-argument --config; do
+	ship_rc 2 "$args"
+	[[ $(wc -l <"$T/err") == 1 ]] || { cat "$T/err" >&2; die "$args: not one line"; }
+done
+grep -qx "relaywatch-ship: option -c needs a value (try --help)" "$T/err" ||
+	{ cat "$T/err" >&2; die "--config without a value: unclear line"; }
+ship_rc 2 -xn
+grep -qx "relaywatch-ship: unknown option -x (try --help)" "$T/err" ||
+	{ cat "$T/err" >&2; die "-xn: the line does not name -x"; }
 
 log=$LOGS/maillog
 gen_lines A 1 100 >"$REF/A"
