@@ -582,8 +582,11 @@ static int query_accounts(struct db *db, struct report *r)
 		      " AND auth_user <> '' GROUP BY auth_user ORDER BY s DESC, auth_user"
 		      " LIMIT %u",
 		      r->top);
-	if (fill_section(db, &q, s) < 0 || s->rows == 0) {
-		return s->rows == 0 ? 0 : -1;
+	if (fill_section(db, &q, s) < 0) {
+		return -1;
+	}
+	if (s->rows == 0) {
+		return 0;
 	}
 	/* How many of their recipients went out under another sender (compared in C). */
 	check_sql_init(&q);
@@ -656,8 +659,11 @@ static int query_denied(struct db *db, struct report *r)
 			  " FROM denied_hourly");
 	where_window(&q, r);
 	check_sql_add(&q, " GROUP BY remote_ip ORDER BY s DESC, remote_ip LIMIT %u", r->top);
-	if (fill_section(db, &q, s) < 0 || s->rows == 0) {
-		return s->rows == 0 ? 0 : -1;
+	if (fill_section(db, &q, s) < 0) {
+		return -1;
+	}
+	if (s->rows == 0) {
+		return 0;
 	}
 	/* The domain each source aimed at most. */
 	check_sql_init(&q);
