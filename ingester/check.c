@@ -1229,11 +1229,9 @@ static int collect_stale(struct db *db, const struct check_rules *r, int64_t ref
 
 	check_sql_init(&q);
 	check_sql_add(&q, "SELECT host, MAX(COALESCE(last_utc, ingested_at)),"
-			  " MIN(COALESCE(first_utc, ingested_at)) FROM chunks"
-			  /* Files backfilled without a host name belong to no shipper to watch. */
-			  " WHERE host <> ''");
+			  " MIN(COALESCE(first_utc, ingested_at)) FROM chunks");
 	if (host != NULL) {
-		check_sql_add(&q, " AND host = ");
+		check_sql_add(&q, " WHERE host = ");
 		check_sql_bytes(&q, host, strlen(host));
 	}
 	check_sql_add(&q, " GROUP BY host");
@@ -1245,6 +1243,10 @@ static int collect_stale(struct db *db, const struct check_rules *r, int64_t ref
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		unsigned long *len = mysql_fetch_lengths(res);
+		/* Files backfilled without a host name belong to no shipper to watch. */
+		if (len[0] == 0) {
+			continue;
+		}
 		int64_t newest = check_sql_datetime(row[1], len[1]);
 		int64_t oldest = check_sql_datetime(row[2], len[2]);
 		/* A host that only appears after a past window did not exist yet. */

@@ -770,7 +770,10 @@ static int query_hosts(struct db *db, struct report *r)
 		int64_t age =
 			newest == INT64_MIN || newest > r->stale_ref ? 0 : r->stale_ref - newest;
 		section_cell(s, i, 5)->v = age;
-		enum check_status st = check_judge((uint64_t)age, &r->rules->stale);
+		/* Files backfilled without a host name belong to no shipper to watch. */
+		enum check_status st = section_cell(s, i, 0)->n == 0
+					       ? CHECK_OK
+					       : check_judge((uint64_t)age, &r->rules->stale);
 		section_cell(s, i, 6)->v = st;
 		s->status[i] = st;
 	}
