@@ -28,6 +28,7 @@ struct reader {
 	bool gzip;
 	bool in_eof;
 	bool zinit;
+	bool local; /* the failure is this process's (I/O error, no memory), not the data's */
 	off_t raw;
 	z_stream z;
 	unsigned char *in;
@@ -81,6 +82,11 @@ void reader_destroy(struct reader *r)
 	free(r);
 }
 
+bool reader_failed_locally(const struct reader *r)
+{
+	return r->local;
+}
+
 bool reader_is_gzip(const struct reader *r)
 {
 	return r->gzip;
@@ -106,6 +112,7 @@ static ssize_t read_full(struct reader *r, void *buf, size_t cap)
 		}
 		if (errno != EINTR) {
 			log_error("%s: %s", r->name, strerror(errno));
+			r->local = true;
 			return -1;
 		}
 	}
@@ -156,6 +163,7 @@ static int start(struct reader *r)
 	if (r->in_len >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b) {
 		/* 15 + 16: gzip wrapper only, with its CRC-32 and length checked by zlib. */
 		if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
+			r->local = true;
 			return fail(r, "cannot initialise zlib");
 		}
 		r->zinit = true;
@@ -204,6 +212,7 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 				 r->z.msg ? r->z.msg : "data error");
 			return fail(r, why);
 		} else if (z == Z_MEM_ERROR) {
+			r->local = true;
 			return fail(r, "out of memory in zlib");
 		} else if (z == Z_BUF_ERROR && r->z.avail_out > 0 && r->z.avail_in > 0) {
 			return fail(r, "zlib made no progress");

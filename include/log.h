@@ -35,7 +35,8 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * For a caller that reports a problem in its own words, so that the admin reads one line per
  * problem: from log_hold() to log_release(), errors and warnings (from any thread) are not
  * printed; the first is kept, the rest dropped. log_release() copies the kept message (without
- * the program name) into buf and returns true, or returns false when none came. Not nested.
+ * the program name) into buf and returns true, or returns false when none came. Not nested,
+ * and process-wide: never around work that other threads do at the same time.
  */
 void log_hold(void);
 bool log_release(char *buf, size_t size);

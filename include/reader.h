@@ -25,6 +25,12 @@ struct reader *reader_fdopen(int fd, const char *name);
  */
 ssize_t reader_read(struct reader *r, void *buf, size_t cap);
 
+/*
+ * After a failure: true when it was this process's (an I/O error, no memory), which a later
+ * attempt may not meet; false when the data itself is bad (corrupt or truncated gzip).
+ */
+bool reader_failed_locally(const struct reader *r);
+
 /* Skips n bytes of content (inflating as needed). Returns 0, or -1 (logged; also when short). */
 int reader_skip(struct reader *r, off_t n);
 

@@ -57,8 +57,8 @@ enum { SCAN_BAD_INPUT = -1, SCAN_FAILED = -2 };
 
 /*
  * Reads r to its end into agg (which the caller has reset) and fills st. name is used in
- * messages. Returns 0; or, after logging why, SCAN_BAD_INPUT (read error, corrupt or truncated
- * gzip) or SCAN_FAILED (no memory, no thread). After a failure agg holds a partial result that
+ * messages. Returns 0; or, after logging why, SCAN_BAD_INPUT (corrupt or truncated gzip) or
+ * SCAN_FAILED (read error, no memory, no thread). After a failure agg holds a partial result that
  * the caller must discard.
  */
 int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, struct agg *agg,

@@ -384,13 +384,17 @@ static int ensure_db(struct drain *d)
 	return 0;
 }
 
-/* Reads the claimed manifest. 0, or 1 after quarantining the chunk. */
+/*
+ * Reads the claimed manifest. 0, or 1 after quarantining the chunk or (a read error, ours) after
+ * leaving the claim for the next run.
+ */
 static int read_manifest(struct drain *d, struct chunk *c)
 {
 	char buf[MANIFEST_MAX_SIZE + 1];
 	ssize_t r = fileio_read_at(c->mfd, buf, sizeof(buf), 0);
 	if (r < 0) {
-		quarantine(d, c, "cannot read the manifest: %s", strerror(errno));
+		log_error("%s: %s: %s", c->esc, c->manifest, strerror(errno));
+		d->st->failed++;
 		return 1;
 	}
 	size_t len = (size_t)r;
@@ -404,6 +408,8 @@ static int read_manifest(struct drain *d, struct chunk *c)
 	int bad = manifest_parse(c->manifest, buf, len, &c->m);
 	if (!log_release(why, sizeof(why))) {
 		snprintf(why, sizeof(why), "%s", "no reason given");
+	} else if (bad == 0) {
+		log_warn("%s", why);
 	}
 	if (bad != 0) {
 		quarantine(d, c, "invalid manifest: %s", why);
@@ -423,7 +429,7 @@ static int read_manifest(struct drain *d, struct chunk *c)
 /*
  * Scans the chunk into d->agg and verifies it against the manifest. 0 when it may be ingested,
  * 1 after quarantining it, 2 when NAME.gz is missing (a crash after it was archived), 3 when
- * this process failed (no memory): the claim stays for the next run.
+ * this process failed (no memory, an I/O error; logged): the claim stays for the next run.
  */
 static int check_chunk(struct drain *d, struct chunk *c)
 {
@@ -439,6 +445,11 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			return 2;
+		}
+		/* Out of descriptors or memory, a failing disk: ours, not the chunk's. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EIO) {
+			log_error("%s: %s: %s", c->esc, c->gz, strerror(errno));
+			return 3;
 		}
 		quarantine(d, c, "cannot open %s: %s", c->gz,
 			   errno == ELOOP ? "a symlink" : strerror(errno));
@@ -471,6 +482,9 @@ static int check_chunk(struct drain *d, struct chunk *c)
 	int scanned = scan_chunk(r, c->esc, &so, d->agg, &c->st);
 	if (!log_release(why, sizeof(why))) {
 		snprintf(why, sizeof(why), "%s: cannot be read", c->gz);
+	} else if (scanned == 0) {
+		log_warn("%s",
+			 why); /* held, but no failure came of it: still the admin's to read */
 	}
 	if (scanned == SCAN_BAD_INPUT) {
 		quarantine(d, c, "%s", why);

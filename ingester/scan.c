@@ -332,7 +332,7 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		}
 	}
 	if (q.failed) {
-		ret = SCAN_BAD_INPUT;
+		ret = reader_failed_locally(r) ? SCAN_FAILED : SCAN_BAD_INPUT;
 		goto out;
 	}
 	/* A last line without '\n' is still a line. */
