@@ -120,7 +120,7 @@ enum check_status check_baseline(const struct check_rules *r, uint64_t value, ui
 
 /*
  * Durations and times for --since/--until/--older-than and config values, all UTC:
- * check_parse_duration: "45s", "90m", "24h", "7d", "2w" or plain seconds; > 0.
+ * check_parse_duration: "45s", "90m", "24h", "7d", "2w"; > 0, and the unit is required.
  * check_parse_time: a duration means now minus it; "YYYY-MM-DD", "YYYY-MM-DD HH:MM",
  * "YYYY-MM-DD HH:MM:SS" or with a 'T' between date and time, in UTC.
  * Both return 0 or -1 (nothing logged).

@@ -354,9 +354,8 @@ int check_parse_duration(const char *s, int64_t *seconds)
 		}
 		v = v * 10 + (uint64_t)(*p++ - '0');
 	}
+	/* A bare number is refused: "--older-than 90000" is more likely a slip than 25 hours. */
 	switch (*p) {
-	case '\0':
-		break;
 	case 's':
 		mul = 1;
 		break;
@@ -375,7 +374,7 @@ int check_parse_duration(const char *s, int64_t *seconds)
 	default:
 		return -1;
 	}
-	if (*p != '\0' && p[1] != '\0') {
+	if (p[1] != '\0') {
 		return -1;
 	}
 	if (v == 0) {
