@@ -1550,9 +1550,11 @@ bad:
 print:
 	since = hour_floor(since);
 	until = hour_floor(until + 3599);
-	if (json) {
+	if (quiet && st == CHECK_OK) {
+		/* nothing: cron mails whatever is printed */
+	} else if (json) {
 		print_json(stdout, &cfg.rules, &alerts, st, why, since, until);
-	} else if (!(quiet && st == CHECK_OK)) {
+	} else {
 		print_text(stdout, &cfg.rules, &alerts, st, why);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -80,6 +80,9 @@ rc=$(check -c "$T/allow.conf" --since 2024-03-09 --until 2024-03-10)
 	{ cat "$T/check.out" >&2; die "the clean day is not a single OK line"; }
 rc=$(check -c "$T/allow.conf" --since 2024-03-09 --until 2024-03-10 --quiet)
 [[ $rc == 0 && ! -s $T/check.out && ! -s $T/check.err ]] || die "--quiet on a clean day is not silent (exit $rc)"
+rc=$(check -c "$T/allow.conf" --since 2024-03-09 --until 2024-03-10 --quiet --format json)
+[[ $rc == 0 && ! -s $T/check.out && ! -s $T/check.err ]] ||
+	die "--quiet --format json on a clean day is not silent (exit $rc)"
 
 # Without a window check judges the last complete hour as of now: the planted logs end in 2024,
 # so every host is stale, and nothing else is in that hour.
