@@ -57,6 +57,19 @@ for src in "$RW_SRC"/scripts/*.example; do
 	cmp -s "$src" "$root$f" || die "$f differs from scripts/$(basename "$src")"
 done
 
+# The ingester's example, every commented check_ key switched on, is a valid config: check then
+# gets past it to the (missing) database.
+{
+	grep -v '^#' "$RW_SRC/scripts/ingest.conf.example"
+	sed -n 's/^#\(check_[a-z_]* = \)/\1/p' "$RW_SRC/scripts/ingest.conf.example"
+} >"$T/ingest.conf"
+chmod 600 "$T/ingest.conf"
+(($(grep -c '^check_' "$T/ingest.conf") >= 17)) || die "ingest.conf.example lists too few check_ keys"
+"$root$bindir/relaywatch-ingest" check -c "$T/ingest.conf" --defaults-file="$T/no-such.cnf" \
+	>"$T/check.out" 2>"$T/check.err" || true
+grep -q 'database unreachable' "$T/check.out" ||
+	die "ingest.conf.example is refused: $(cat "$T/check.out" "$T/check.err")"
+
 # The units: ExecStart names the installed program, nothing is left unsubstituted.
 units=(relaywatch-ship relaywatch-ingest-run relaywatch-ingest-check relaywatch-ingest-report
 	relaywatch-ingest-purge)
