@@ -280,7 +280,8 @@ static int content_open(struct job *j, struct content *ct)
 {
 	const struct source_file *f = j->file;
 	uint64_t offset = j->entry->offset;
-	ct->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NOFOLLOW, as when it was listed: a link swapped in since is refused. */
+	ct->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	ct->r = NULL;
 	if (ct->fd < 0) {
 		if (errno == ENOENT) {

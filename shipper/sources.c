@@ -360,11 +360,20 @@ out:
 int sources_fingerprint(struct source_file *f)
 {
 	f->has_fpr = false;
-	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/*
+	 * O_NOFOLLOW: whoever may write the log directory (the log user) must not make us, as
+	 * root, ship /etc/shadow under the name of a rotated log.
+	 */
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	int ret = -1;
 	if (fd < 0) {
 		/* Rotated away or deleted between listing and opening: next run sees it anew. */
 		if (errno == ENOENT) {
+			return 0;
+		}
+		if (errno == ELOOP) {
+			log_warn("%s: a symbolic link, not followed (name the file itself)",
+				 f->path);
 			return 0;
 		}
 		log_error("%s: %s", f->path, strerror(errno));

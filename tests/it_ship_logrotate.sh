@@ -61,3 +61,13 @@ verify "$REF/A" "$REF/B" "$REF/C" "$REF/X" "$REF/Y"
 ship_ok --config "$T/ship.conf"
 (($(chunks) == after_rotation1 + 2)) || die "a run without new lines shipped something"
 grep -q "^source = $log.1\$" "$DROP"/*.manifest || die "no chunk names maillog.1 as its source"
+
+# A symbolic link planted among the rotations (by whoever may write the log directory) is not
+# followed: the shipper, as root, must not send the file it points to. One warning, exit 0.
+echo "SECRET-$$-not-a-log-line" >"$T/secret"
+ln -s "$T/secret" "$log.3"
+"$SHIP" --config "$T/ship.conf" >"$T/out" 2>"$T/err" || die "relaywatch-ship failed beside a symlink"
+grep -q "^relaywatch-ship: $log.3: a symbolic link, not followed" "$T/err" ||
+	{ cat "$T/err" >&2; die "no warning for the planted symlink"; }
+(($(chunks) == after_rotation1 + 2)) || die "the symlink's target was shipped"
+! zcat "$DROP"/*.gz | grep -q "SECRET-$$" || die "the symlink's target is in the drop directory"
