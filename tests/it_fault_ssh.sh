@@ -3,7 +3,8 @@
 # this test (stopping the shared one would disturb the other tests): sshd stopped; sshd
 # restarted while a chunk is half uploaded (the shipper is frozen with SIGSTOP at that moment,
 # so the fault lands there every time); sshd killed mid-upload and still down for the next run;
-# the drop directory full (a small tmpfs) and read-only. Each time: a non-zero exit and a clear
+# the drop directory full (a small tmpfs) and read-only. Each time: the documented exit status (3
+# when the shipper cannot connect, 1 "chunks failed, the next run retries" once it has) and a clear
 # error line, no chunk the ingester could take half-written, and after the fault a run of ship +
 # ingest counts every line exactly once.
 . "$(dirname "$0")/lib.sh"
@@ -121,7 +122,9 @@ one_problem "$T/out" "relaywatch-ship with sshd stopped"
 fault_sshd start || die "sshd did not start again"
 recovered "$T/ship.conf" "$drop" "sshd stopped"
 
-# 2. sshd restarted while a chunk is half uploaded.
+# 2. sshd restarted while a chunk is half uploaded. The shipper was frozen with a chunk's temporary
+# file on the server, so it had connected and logged in: the lost connection fails chunks (exit 1,
+# the next run retries them), never "could not connect" (3, given only before the first upload).
 freeze_mid_upload "$T/ship.conf" "$drop"
 fault_sshd stop
 fault_sshd start || die "sshd did not start again"
@@ -129,19 +132,20 @@ kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?
 faults=$((faults + 1))
-[[ $rc != 0 ]] || { cat "$T/out" >&2; die "sshd restarted mid-upload: exit status 0"; }
+expect_status 1 "$rc" "$T/out" "relaywatch-ship with sshd restarted mid-upload"
 one_problem "$T/out" "sshd restarted mid-upload"
 nothing_half "$drop" "sshd restarted mid-upload"
 recovered "$T/ship.conf" "$drop" "sshd restarted mid-upload"
 
-# 3. sshd killed mid-upload, and still down for the next run.
+# 3. sshd killed mid-upload, and still down for the next run. As in 2 the run had connected before
+# it was frozen: exit 1; the next run cannot connect: exit 3.
 freeze_mid_upload "$T/ship.conf" "$drop"
 fault_sshd kill
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?
 faults=$((faults + 1))
-[[ $rc != 0 ]] || { cat "$T/out" >&2; die "sshd killed mid-upload: exit status 0"; }
+expect_status 1 "$rc" "$T/out" "relaywatch-ship with sshd killed mid-upload"
 one_problem "$T/out" "sshd killed mid-upload"
 rc=$(ship_rc "$T/ship.conf" "$T/out")
 expect_status 3 "$rc" "$T/out" "relaywatch-ship while sshd is still down"
@@ -149,7 +153,8 @@ nothing_half "$drop" "sshd killed mid-upload"
 fault_sshd start || die "sshd did not start again"
 recovered "$T/ship.conf" "$drop" "sshd killed mid-upload"
 
-# 4. The drop directory full: a 2 MB tmpfs, filled up. Nothing half-written may be taken.
+# 4. The drop directory full: a 2 MB tmpfs, filled up. Nothing half-written may be taken. The
+# server is up, so the failed uploads are failed chunks: exit 1.
 full=$SSH_ROOT/full
 mkdir -p "$full"
 mount -t tmpfs -o size=2m,mode=0755 relaywatch-fault "$full" ||
@@ -161,7 +166,7 @@ conf "$T/ship-full.conf" "$full"
 grow 30000
 rc=$(ship_rc "$T/ship-full.conf" "$T/out")
 faults=$((faults + 1))
-[[ $rc != 0 ]] || { cat "$T/out" >&2; die "drop directory full: exit status 0"; }
+expect_status 1 "$rc" "$T/out" "relaywatch-ship with the drop directory full"
 problems=$(problem_lines "$T/out" | wc -l)
 # One line for the failed upload, one for the count when several chunks failed.
 ((problems >= 1 && problems <= 2)) || { cat "$T/out" >&2; die "drop directory full: $problems lines"; }
@@ -171,12 +176,12 @@ rm -f "$full/filler"
 recovered "$T/ship-full.conf" "$full" "drop directory full"
 [[ -z $(find "$full" -maxdepth 1 -name '.*') ]] || die "drop directory full: temporary files left"
 
-# 5. The drop directory read-only (the same tmpfs remounted).
+# 5. The drop directory read-only (the same tmpfs remounted): as in 4, exit 1.
 grow 20000
 mount -o remount,ro "$full" || die "cannot remount the tmpfs read-only"
 rc=$(ship_rc "$T/ship-full.conf" "$T/out")
 faults=$((faults + 1))
-[[ $rc != 0 ]] || { cat "$T/out" >&2; die "drop directory read-only: exit status 0"; }
+expect_status 1 "$rc" "$T/out" "relaywatch-ship with the drop directory read-only"
 one_problem "$T/out" "drop directory read-only"
 mount -o remount,rw "$full" || die "cannot remount the tmpfs read-write"
 recovered "$T/ship-full.conf" "$full" "drop directory read-only"
