@@ -75,7 +75,6 @@ size_t ship_cut(const unsigned char *buf, size_t n, uint64_t pos, uint64_t chunk
 
 struct job {
 	struct source_file *file;
-	struct source_file *live_alt; /* a live file with the same content, when file is not */
 	struct ship_entry *entry;
 	bool failed;      /* produce no more chunks for it this run */
 	size_t first_rec; /* oldest chunk not yet applied to the state (SIZE_MAX: none) */
@@ -128,12 +127,18 @@ static double now_mono(void)
 
 /* ---- planning ---- */
 
-/* Which of two files with the same content to read: a finished one (its end is final) over the
- * live one, and plain over gzip (cheaper; a .gz may still be being written by logrotate). */
+/*
+ * Which of two files with the same content to read: the live one, and plain over gzip (cheaper;
+ * a .gz may still be being written by logrotate). A rotated twin of the live file is a copy
+ * (logrotate's copy or copytruncate) that may still be being written: read to its end now, it
+ * could end mid-line and be marked done while the rest of its lines were still to come. The live
+ * file is read only to its last complete line, and whatever the copy holds beyond that is
+ * shipped from the copy once the live file has moved on.
+ */
 static bool better_file(const struct source_file *a, const struct source_file *b)
 {
 	if (a->live != b->live) {
-		return !a->live;
+		return a->live;
 	}
 	return !a->gz && b->gz;
 }
@@ -150,14 +155,12 @@ static bool plan_entry(struct run *r, struct job *j)
 	}
 	if (e->done) {
 		/*
-		 * logrotate's "copy" (or a run between copytruncate's copy and truncate): the
-		 * original goes on under the same first line, and what it gained since the copy
-		 * was shipped is new.
+		 * A copy was shipped to its end while its original was out of sight, and the
+		 * original goes on under the same first line: what it gained since is new.
 		 */
-		if (!j->live_alt || j->live_alt->line_end <= e->offset) {
+		if (!j->file->live || j->file->line_end <= e->offset) {
 			return false;
 		}
-		j->file = j->live_alt;
 		e->done = false;
 	}
 	const struct source_file *f = j->file;
@@ -225,11 +228,8 @@ static int plan(struct run *r)
 			}
 		}
 		if (same) {
-			struct source_file *keep = better_file(f, same->file) ? f : same->file;
-			struct source_file *other = keep == f ? same->file : f;
-			same->file = keep;
-			if (other->live && !keep->live) {
-				same->live_alt = other;
+			if (better_file(f, same->file)) {
+				same->file = f;
 			}
 			continue;
 		}

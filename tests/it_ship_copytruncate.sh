@@ -2,7 +2,8 @@
 # relaywatch-ship and logrotate's copytruncate: the copy (maillog.1) has the identity of the
 # lines already shipped, so only its unshipped tail goes; the truncated live file starts with a
 # new first line, so it is a new file shipped from its start. Then logrotate's "copy" (the
-# original is not truncated and goes on growing beside its copy): only the growth is new.
+# original is not truncated and goes on growing beside its copy): only the growth is new. And a
+# run while the copy is still being written.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
@@ -46,3 +47,26 @@ ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/C"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/C"
+
+# A run while copytruncate's copy is still being written: race.1 holds part of race, cut
+# mid-line. The live file is read (to its last complete line), never the unfinished copy; once
+# the copy is complete and the original truncated, nothing of the copy is shipped again.
+race=$LOGS/race
+ship_conf "$T/ship.conf" <<EOF2
+source = $log syslog
+source = $race syslog
+EOF2
+gen_lines D 1 300 >"$REF/D"
+gen_lines E 1 20 >"$REF/E"
+head -c "$(bytes D 1 100)" "$REF/D" >"$race"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" --partial "$REF/D:$(bytes D 1 100)"
+gen_lines D 101 300 >>"$race"
+head -c "$(($(bytes D 1 200) + 17))" "$race" >"$race.1"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/D"
+cp "$race" "$race.1"
+: >"$race"
+cp "$REF/E" "$race"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E"
