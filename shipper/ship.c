@@ -86,7 +86,8 @@ struct chunk_rec {
 	size_t job;
 	uint64_t start, end;
 	bool at_eof;
-	int status; /* 0 in flight, 1 delivered, -1 failed */
+	bool aborted; /* given up by this side (its file could not be read), not by the upload */
+	int status;   /* 0 in flight, 1 delivered, -1 failed */
 	size_t next;
 };
 
@@ -421,8 +422,13 @@ static void take_results(struct run *r, bool wait)
 		const struct source_file *f = r->jobs[c->job].file;
 		if (res.status == UPLOAD_FAILED) {
 			c->status = -1;
-			r->failed_chunks++;
 			r->jobs[c->job].failed = true;
+			/* A file that could not be read was reported where it failed; the other
+			 * files still go. */
+			if (c->aborted) {
+				continue;
+			}
+			r->failed_chunks++;
 			/* Whatever failed it (permissions, a full disk, the connection) would
 			 * fail the next chunks too: finish what is in flight, start nothing. */
 			r->stop = true;
@@ -544,6 +550,7 @@ static void chunk_abort(struct run *r, struct chunk_out *co)
 		co->ob = NULL;
 	}
 	if (co->uc) {
+		r->recs[co->rec].aborted = true;
 		uploader_abort(r->up, co->uc);
 		co->uc = NULL;
 	} else {

@@ -71,3 +71,17 @@ grep -q "^relaywatch-ship: $log.3: a symbolic link, not followed" "$T/err" ||
 	{ cat "$T/err" >&2; die "no warning for the planted symlink"; }
 (($(chunks) == after_rotation1 + 2)) || die "the symlink's target was shipped"
 ! zcat "$DROP"/*.gz | grep -q "SECRET-$$" || die "the symlink's target is in the drop directory"
+rm "$log.3"
+
+# An old rotation whose gzip data is damaged: one error line naming it, exit 1, and the files
+# after it (here the live log's new lines) are still shipped; it is retried by the next run.
+gen_lines F 1 3000 | gzip -6 >"$T/F.gz"
+head -c "$(($(stat -c %s "$T/F.gz") / 2))" "$T/F.gz" >"$log.5.gz"
+gen_lines C 1 80 >"$REF/C"
+gen_lines C 51 80 >>"$log"
+ship_rc 1 --config "$T/ship.conf"
+grep -q "^relaywatch-ship: $log.5.gz: truncated gzip data" "$T/err" ||
+	{ cat "$T/err" >&2; die "no error line for the damaged rotation"; }
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/X" "$REF/Y"
+rm "$log.5.gz"
+ship_ok --config "$T/ship.conf"
