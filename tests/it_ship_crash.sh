@@ -42,6 +42,9 @@ steps=(
 	"ship-after-rename:9" "ship-state-write:4" "ship-upload:2" "ship-after-rename:4"
 )
 i=0
+# Kills per point name: a step that runs to its end proves nothing, so every point must have killed
+# at least one run (a RELAYWATCH_CRASH that is not honoured would otherwise pass unseen).
+declare -A kills=()
 for point in "${steps[@]}"; do
 	i=$((i + 1))
 	case $((i % 5)) in
@@ -73,6 +76,12 @@ for point in "${steps[@]}"; do
 		cat "$T/err" >&2
 		die "run with RELAYWATCH_CRASH=$point exited $rc"
 	fi
+	if [[ $rc == 137 ]]; then
+		kills[${point%:*}]=$((${kills[${point%:*}]:-0} + 1))
+	fi
+done
+for point in "${steps[@]}"; do
+	((${kills[${point%:*}]:-0} > 0)) || die "relaywatch-ship was never killed at ${point%:*}"
 done
 [[ $log_is == B && $cur_is == m3 ]] || die "test setup: the files did not rotate"
 
