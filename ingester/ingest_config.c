@@ -1,5 +1,6 @@
 #include "ingest_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,39 @@ void ingest_config_finish(struct ingest_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * A POSIX TZ rule such as "CET-1CEST,M3.5.0,M10.5.0/3" or "<+03>-3": a name of three or more
+ * letters (or one in <>), then an offset; glibc parses the rest. A zone name with a typo
+ * ("Europe/Rome1") is none: glibc would fall back to UTC without a word.
+ */
+static bool posix_rule(const char *p)
+{
+	size_t n = 0;
+	if (*p == '<') {
+		const char *e = strchr(p, '>');
+		if (e == NULL || e - p < 4) {
+			return false;
+		}
+		p = e + 1;
+	} else {
+		while (isalpha((unsigned char)*p)) {
+			p++;
+			n++;
+		}
+		if (n < 3) {
+			return false;
+		}
+	}
+	if (*p == '+' || *p == '-') {
+		p++;
+	}
+	if (!isdigit((unsigned char)*p)) {
+		return false;
+	}
+	const char *slash = strchr(p, '/'), *comma = strchr(p, ',');
+	return slash == NULL || (comma != NULL && slash > comma);
+}
+
 static bool tz_valid(const char *zone)
 {
 	const char *dir = getenv("TZDIR");
@@ -37,17 +71,15 @@ static bool tz_valid(const char *zone)
 	if (*p == '\0' || strstr(p, "..") != NULL) {
 		return false;
 	}
-	if (zone[0] != ':' && p[0] != '/' && strpbrk(p, "0123456789") != NULL) {
-		return true; /* a POSIX rule: glibc parses the offset itself */
-	}
 	if (p[0] == '/') {
 		return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", p) >=
-	    sizeof(path)) {
-		return false;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", p) <
+		    sizeof(path) &&
+	    stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		return true;
 	}
-	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+	return zone[0] != ':' && posix_rule(p);
 }
 
 static int ingest_config_line(const struct config_line *cl, void *data)

@@ -104,6 +104,12 @@ static void tz(void **state)
 	assert_int_equal(ingest_tz_set("CET-1CEST,M3.5.0,M10.5.0/3"), 0);
 	assert_int_equal(ingest_tz_set(":America/New_York"), 0);
 	assert_int_equal(ingest_tz_set("Nowhere/Special"), -1);
+	/* A typo with a digit is no POSIX rule: glibc would read it as UTC without a word. */
+	assert_int_equal(ingest_tz_set("Europe/Rome1"), -1);
+	assert_int_equal(ingest_tz_set("X1"), -1);
+	assert_int_equal(ingest_tz_set("UTC0"), 0);
+	assert_int_equal(ingest_tz_set("<+03>-3"), 0);
+	assert_int_equal(ingest_tz_set("Etc/GMT+5"), 0);
 	assert_int_equal(ingest_tz_set(""), -1);
 	assert_int_equal(ingest_tz_set(NULL), 0);
 }
