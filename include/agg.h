@@ -77,7 +77,4 @@ size_t agg_rows(const struct agg *a, enum agg_table t);
  */
 const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table t, size_t *count);
 
-/* Bytes of memory held (for the report of memory per distinct key). */
-size_t agg_memory(const struct agg *a);
-
 #endif

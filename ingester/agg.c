@@ -45,7 +45,6 @@ struct agg_map {
 struct agg {
 	struct agg_map t[AGG_TABLES];
 	struct arena_block *blocks; /* the newest first */
-	size_t memory;
 };
 
 static void *arena_alloc(struct agg *a, size_t n)
@@ -62,7 +61,6 @@ static void *arena_alloc(struct agg *a, size_t n)
 		b->used = 0;
 		b->next = a->blocks;
 		a->blocks = b;
-		a->memory += sizeof(*b) + size;
 	}
 	void *p = (char *)b->data + b->used;
 	b->used += n;
@@ -94,15 +92,23 @@ void agg_destroy(struct agg *a)
 void agg_reset(struct agg *a)
 {
 	for (int i = 0; i < AGG_TABLES; i++) {
-		if (a->t[i].count) {
-			memset(a->t[i].slots, 0, a->t[i].cap * sizeof(*a->t[i].slots));
+		struct agg_map *t = &a->t[i];
+		/*
+		 * A table grown by one big chunk would make every small chunk after it clear and
+		 * scan (agg_sorted) all of it: give it back when this chunk used a sixteenth.
+		 */
+		if (t->cap > 16 * 1024 && t->count * 16 < t->cap) {
+			free(t->slots);
+			t->slots = NULL;
+			t->cap = 0;
+		} else if (t->count) {
+			memset(t->slots, 0, t->cap * sizeof(*t->slots));
 		}
-		a->t[i].count = 0;
+		t->count = 0;
 	}
 	/* Keep one block for the next chunk; most chunks fit in it. */
 	while (a->blocks && a->blocks->next) {
 		struct arena_block *next = a->blocks->next;
-		a->memory -= sizeof(*a->blocks) + a->blocks->size;
 		free(a->blocks);
 		a->blocks = next;
 	}
@@ -302,14 +308,4 @@ const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table tn, size_t
 	qsort(t->sorted, k, sizeof(*t->sorted), row_cmp);
 	*count = k;
 	return (const struct agg_row *const *)t->sorted;
-}
-
-size_t agg_memory(const struct agg *a)
-{
-	size_t m = a->memory;
-	for (int i = 0; i < AGG_TABLES; i++) {
-		m += a->t[i].cap * sizeof(*a->t[i].slots) +
-		     a->t[i].sorted_cap * sizeof(*a->t[i].sorted);
-	}
-	return m;
 }

@@ -796,12 +796,6 @@ enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct a
 	log_escape(esc, sizeof(esc), c->source.p, c->source.n);
 	snprintf(what, sizeof(what), "ingest of %s", esc);
 	r = db_retry(db, what, ingest_attempt, &a);
-	/* Statements are cut at ~1 MB, but one chunk's buffer can grow: give back the excess. */
-	if (db->cap > 4 * DB_STMT_TARGET) {
-		free(db->buf);
-		db->buf = NULL;
-		db->cap = db->len = 0;
-	}
 	return (enum db_result)r;
 }
 
