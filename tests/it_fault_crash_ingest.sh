@@ -134,14 +134,15 @@ try_run() { # POINT N [POINT2:N2 for the rerun]
 	crashes=$((crashes + 1))
 	ledger_consistent "run killed at $point:$n"
 	if [[ -n $again ]]; then
-		# Killed again while taking over the first claim.
+		# Killed again while taking over the first claim: the callers pick points that the
+		# takeover is sure to pass, so anything but the kill is a failure.
 		rc=0
 		RELAYWATCH_CRASH=$again ingest run --defaults-file="$MYCNF" --incoming "$T/in" \
 			>"$T/out" 2>&1 || rc=$?
-		if [[ $rc == 137 ]]; then
-			crashes=$((crashes + 1))
-			ledger_consistent "run killed at $point:$n, then at $again"
-		fi
+		expect_status 137 "$rc" "$T/out" \
+			"takeover with RELAYWATCH_CRASH=$again after a kill at $point:$n"
+		crashes=$((crashes + 1))
+		ledger_consistent "run killed at $point:$n, then at $again"
 	fi
 	rc=0
 	ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
@@ -157,7 +158,13 @@ for point in "${points[@]}"; do
 	done
 	((n > 1)) || die "run never passed the crash point $point"
 done
-# Two kills in a row: the takeover of a stale claim is itself killed.
+# Two kills in a row: the takeover of a stale claim is itself killed. The first kill leaves one
+# chunk claimed in work/, which the next run drains before anything else; the second point is
+# one that its takeover passes for certain: db-before-commit:3 leaves the third chunk uncommitted,
+# so the takeover ingests it again (db-before-commit:1); run-after-commit:2 leaves the second one
+# committed but not archived, and the takeover, told it is a duplicate, passes run-after-commit:1
+# before it archives it; scan-block:2 kills a run in the middle of a scan, before its commit, so
+# the takeover commits that chunk (db-after-commit:1).
 try_run db-before-commit 3 db-before-commit:1 || die "no crash at db-before-commit:3"
 try_run run-after-commit 2 run-after-commit:1 || die "no crash at run-after-commit:2"
 try_run scan-block 2 db-after-commit:1 || die "no crash at scan-block:2"
