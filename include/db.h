@@ -10,12 +10,17 @@
  * The MySQL/MariaDB side of the ingester. Credentials come only from MySQL option files: the
  * given --defaults-file, or the standard locations, reading the groups [client] and [relaywatch]
  * (later groups override), as the mysql tools do. Every string that came from a log line reaches
- * SQL only through mysql_real_escape_string_quote() or a bound parameter.
+ * SQL only through mysql_real_escape_string() (the connection's character set is binary, and
+ * the session's sql_mode keeps backslash escapes).
  */
 struct db;
 
-/* Connects (defaults_file may be NULL). Returns NULL after logging the server's message. */
-struct db *db_connect(const char *defaults_file);
+/*
+ * Connects (defaults_file may be NULL). Returns NULL after logging why; *config_error then says
+ * whether the option file itself was at fault (missing, or writable by others: a configuration
+ * error that no retry mends) rather than the server.
+ */
+struct db *db_connect(const char *defaults_file, bool *config_error);
 
 /* Accepts NULL. */
 void db_destroy(struct db *db);

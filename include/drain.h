@@ -48,7 +48,7 @@ struct drain_stats {
 enum drain_result {
 	DRAIN_OK = 0,     /* every chunk ingested (or a duplicate) */
 	DRAIN_FAILED = 1, /* some chunks were quarantined or failed; the others went on */
-	DRAIN_SETUP = 2,  /* the drop directory cannot be used */
+	DRAIN_SETUP = 2,  /* the drop directory or the database's option file cannot be used */
 	DRAIN_DB = 3,     /* the database failed: the run stopped, the chunk stays in work/ */
 };
 

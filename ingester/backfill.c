@@ -106,9 +106,10 @@ int cmd_migrate(int argc, char **argv)
 		ret = CMD_USAGE;
 		goto out;
 	}
-	db = db_connect(defaults_file ? defaults_file : cfg.defaults_file);
+	bool bad_config;
+	db = db_connect(defaults_file ? defaults_file : cfg.defaults_file, &bad_config);
 	if (db == NULL) {
-		ret = CMD_DB;
+		ret = bad_config ? CMD_USAGE : CMD_DB;
 		goto out;
 	}
 	ret = db_migrate(db) == 0 ? CMD_OK : CMD_DB;
@@ -312,13 +313,15 @@ static int backfill_files(const struct backfill_opts *bo, char **files, int nfil
 	}
 	/* Connections are made here, before any thread: the client library's setup is not. */
 	for (int i = 0; i < jobs; i++) {
+		bool bad_config;
 		w[i].pool = &pool;
 		if ((w[i].agg = agg_create()) == NULL) {
 			log_error("out of memory");
 			goto out;
 		}
-		if (!bo->dry_run && (w[i].db = db_connect(bo->defaults_file)) == NULL) {
-			ret = CMD_DB;
+		if (!bo->dry_run &&
+		    (w[i].db = db_connect(bo->defaults_file, &bad_config)) == NULL) {
+			ret = bad_config ? CMD_USAGE : CMD_DB;
 			goto out;
 		}
 	}

@@ -1527,9 +1527,10 @@ int cmd_check(int argc, char **argv)
 		log_error("--since must be before --until");
 		goto bad;
 	}
-	db = db_connect(defaults);
+	bool bad_config;
+	db = db_connect(defaults, &bad_config);
 	if (db == NULL) {
-		why = "database unreachable";
+		why = bad_config ? "configuration error (see stderr)" : "database unreachable";
 		goto print;
 	}
 	/* A past window is judged as of its end, the default one as of now. */

@@ -207,11 +207,12 @@ static void db_close(struct db *db)
 	}
 }
 
-struct db *db_connect(const char *defaults_file)
+struct db *db_connect(const char *defaults_file, bool *config_error)
 {
 	struct db *db = calloc(1, sizeof(*db));
 	int fd = -1;
 
+	*config_error = false;
 	if (db == NULL) {
 		log_error("database: out of memory");
 		return NULL;
@@ -227,9 +228,11 @@ struct db *db_connect(const char *defaults_file)
 		fd = open(defaults_file, O_RDONLY | O_NOCTTY | O_NONBLOCK);
 		if (fd < 0) {
 			log_error("%s: %s", defaults_file, strerror(errno));
+			*config_error = true;
 			goto fail;
 		}
 		if (config_check_secure(fd, defaults_file) != 0) {
+			*config_error = true;
 			goto fail;
 		}
 		close(fd);

@@ -41,6 +41,7 @@ struct drain {
 	struct agg *agg;
 	/* The run must stop: the database failed. */
 	bool db_failed;
+	bool db_config_bad; /* the database's option file, not the server, failed */
 	/* Chunks were moved out of work/ since the directories were last synced. */
 	bool moved;
 	/* TZ as the run began (ingest.conf's tz, or the environment's); NULL when unset. */
@@ -375,7 +376,7 @@ static void zone_for(const struct drain *d, const struct chunk *c)
 static int ensure_db(struct drain *d)
 {
 	if (d->db == NULL) {
-		d->db = db_connect(d->o->defaults_file);
+		d->db = db_connect(d->o->defaults_file, &d->db_config_bad);
 		if (d->db == NULL) {
 			d->db_failed = true;
 			return -1;
@@ -847,7 +848,7 @@ out:
 		ret = ret == DRAIN_OK ? DRAIN_FAILED : ret;
 	}
 	if (d.db_failed) {
-		ret = DRAIN_DB;
+		ret = d.db_config_bad ? DRAIN_SETUP : DRAIN_DB;
 	}
 	agg_destroy(d.agg);
 	db_destroy(d.db);

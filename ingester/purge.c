@@ -270,9 +270,10 @@ int cmd_purge(int argc, char **argv)
 	cutoff -= cutoff % 3600;
 	logtime_format(cutoff, when);
 
-	db = db_connect(defaults);
+	bool bad_config;
+	db = db_connect(defaults, &bad_config);
 	if (db == NULL) {
-		ret = CMD_DB;
+		ret = bad_config ? CMD_USAGE : CMD_DB;
 		goto out;
 	}
 	ret = CMD_FAILED;

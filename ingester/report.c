@@ -1669,9 +1669,10 @@ int cmd_report(int argc, char **argv)
 	r.day = r.until - r.since > 2 * 86400;
 	report_setup(&r);
 
-	db = db_connect(defaults);
+	bool bad_config;
+	db = db_connect(defaults, &bad_config);
 	if (db == NULL) {
-		ret = CMD_DB;
+		ret = bad_config ? CMD_USAGE : CMD_DB;
 		goto out;
 	}
 	if (report_gather(db, &r) < 0) {

@@ -144,6 +144,16 @@ rc=0
 ingest run --config "$T/ingest.conf" >"$T/out" 2>&1 || rc=$?
 [[ $rc == 2 ]] || { cat "$T/out" >&2; die "a group/world-writable config: exit status $rc, not 2"; }
 chmod 600 "$T/ingest.conf"
+# A database option file others can write is a configuration error (2), not an unreachable
+# database (3) that the next run might not meet; the chunk stays where it was.
+cp "$MYCNF" "$T/open.cnf"
+chmod 666 "$T/open.cnf"
+rc=0
+ingest run --config "$T/ingest.conf" --defaults-file="$T/open.cnf" >"$T/out" 2>&1 || rc=$?
+[[ $rc == 2 ]] || { cat "$T/out" >&2; die "a group/world-writable option file: exit $rc, not 2"; }
+grep -q "^relaywatch-ingest: $T/open.cnf: refusing a config that group or others can write" \
+	"$T/out" || { cat "$T/out" >&2; die "the option file's line is missing"; }
+[[ -e $in/mx4-0001.manifest || -e $in/work/mx4-0001.manifest ]] || die "the chunk did not stay"
 ingest run --config "$T/ingest.conf" 2>"$T/out" || { cat "$T/out" >&2; die "run with a config file failed"; }
 [[ ! -e $in/mx4-0001.manifest && ! -e $in/archive/mx4-0001.manifest &&
 	! -e $in/archive/mx4-0001.gz ]] || die "archive = no kept the chunk"

@@ -116,7 +116,8 @@ static void fixture_init(struct fixture *f, const char *tag)
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
 
-	f->db = db_connect(f->cnf);
+	bool bad_config;
+	f->db = db_connect(f->cnf, &bad_config);
 	assert_non_null(f->db);
 	assert_int_equal(db_migrate(f->db), 0);
 	f->agg = agg_create();
@@ -438,14 +439,18 @@ static void defaults_file_checked(void **state)
 {
 	char path[] = "/tmp/rw-tdb-cnf-XXXXXX";
 	int fd;
+	bool bad_config = false;
 
 	log_init("test_db", LOG_ERROR);
-	assert_null(db_connect("/nonexistent/my.cnf"));
+	assert_null(db_connect("/nonexistent/my.cnf", &bad_config));
+	assert_true(bad_config);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(fchmod(fd, 0666), 0);
 	close(fd);
-	assert_null(db_connect(path));
+	bad_config = false;
+	assert_null(db_connect(path, &bad_config));
+	assert_true(bad_config);
 	unlink(path);
 }
 
