@@ -3,8 +3,8 @@
 
 #include "logtime.h"
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+/* H. Hinnant's algorithm. */
+int64_t logtime_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -87,7 +87,7 @@ int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n)
 	}
 	int64_t key = (((int64_t)year * 13 + mon) * 32 + day) * 24 + hour;
 	int64_t local_hour =
-		days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hour * 3600;
+		logtime_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hour * 3600;
 	if (key != lt->cache_key) {
 		struct tm tm = {
 			.tm_year = year - 1900,
@@ -139,7 +139,8 @@ int64_t logtime_rfc3339(const char *p, size_t n, size_t *used)
 		return LOGTIME_NONE;
 	}
 	*used = i;
-	return days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s - off;
+	return logtime_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+	       s - off;
 }
 
 int64_t logtime_tai64n(const char *p, size_t n)

@@ -203,5 +203,7 @@ struct st_mysql_res *check_sql_query(struct db *db, struct check_sql *q);
 int64_t check_sql_datetime(const char *s, size_t n);
 /* An unsigned integer column (SUM() comes back as DECIMAL text); 0 for NULL. */
 uint64_t check_sql_u64(const char *s, size_t n);
+/* A column's n bytes, NUL-terminated (NUL bytes inside are kept); NULL on no memory. */
+char *check_sql_bytes_dup(const char *s, size_t n);
 
 #endif

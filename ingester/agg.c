@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "logtime.h"
 
 const unsigned agg_nfields[AGG_TABLES] = {4, 6, 5};
 
@@ -165,7 +166,7 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 	struct agg_map *t = &a->t[tn];
 	unsigned nf = agg_nfields[tn];
 	struct span cut[AGG_MAX_FIELDS];
-	int64_t hour = utc - ((utc % 3600) + 3600) % 3600;
+	int64_t hour = logtime_hour_floor(utc);
 
 	uint64_t h = hash_bytes(0xcbf29ce484222325ULL, &hour, sizeof(hour));
 	size_t total = 0;

@@ -384,17 +384,6 @@ int check_parse_duration(const char *s, int64_t *seconds)
 	return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 static bool leap(unsigned y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -441,7 +430,7 @@ int check_parse_time(const char *s, int64_t now, int64_t *utc)
 	    d > mdays[mo - 1] + (mo == 2 && leap(y) ? 1u : 0u) || h > 23 || mi > 59 || sec > 59) {
 		return -1;
 	}
-	*utc = days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + sec);
+	*utc = logtime_days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + sec);
 	return 0;
 }
 
@@ -460,7 +449,7 @@ void check_alerts_finish(struct check_alerts *a)
 	check_alerts_init(a);
 }
 
-static char *memdup0(const char *s, size_t n)
+char *check_sql_bytes_dup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);
 	if (p != NULL) {
@@ -490,9 +479,9 @@ int check_alerts_add(struct check_alerts *a, enum check_rule rule, enum check_st
 	*x = (struct check_alert){
 		.rule = rule,
 		.status = status,
-		.host = memdup0(host, host_len),
+		.host = check_sql_bytes_dup(host, host_len),
 		.host_len = host_len,
-		.subject = memdup0(subject, subject_len),
+		.subject = check_sql_bytes_dup(subject, subject_len),
 		.subject_len = subject_len,
 		.value = value,
 		.threshold = threshold,
@@ -717,12 +706,6 @@ static uint64_t level_reached(const struct check_level *l, enum check_status st)
 	return st == CHECK_CRITICAL ? l->crit : l->warn;
 }
 
-static int64_t hour_floor(int64_t t)
-{
-	int64_t h = t / 3600 * 3600;
-	return h > t ? h - 3600 : h;
-}
-
 static int collect_totals(struct db *db, int64_t since, int64_t until, const char *host,
 			  struct check_alerts *out)
 {
@@ -831,7 +814,7 @@ static int candidates_add(struct candidates *c, const char *s, size_t n)
 		c->len = len;
 		c->cap = cap;
 	}
-	c->v[c->count] = memdup0(s, n);
+	c->v[c->count] = check_sql_bytes_dup(s, n);
 	if (c->v[c->count] == NULL) {
 		goto nomem;
 	}
@@ -950,8 +933,8 @@ static int scan_accounts(struct db *db, struct check_sql *q, struct acct_ctx *x)
 			break;
 		}
 		if (ghost == NULL) {
-			ghost = memdup0(row[0], len[0]);
-			gacct = memdup0(row[1], len[1]);
+			ghost = check_sql_bytes_dup(row[0], len[0]);
+			gacct = check_sql_bytes_dup(row[1], len[1]);
 			ghn = len[0];
 			gan = len[1];
 			if (ghost == NULL || gacct == NULL) {
@@ -1156,8 +1139,8 @@ static int collect_mismatch(struct db *db, const struct check_rules *r, int64_t 
 			ghour = hour;
 			ghn = len[1];
 			gan = len[2];
-			ghost = memdup0(row[1], ghn);
-			gacct = memdup0(row[2], gan);
+			ghost = check_sql_bytes_dup(row[1], ghn);
+			gacct = check_sql_bytes_dup(row[2], gan);
 			gsum = 0;
 			if (ghost == NULL || gacct == NULL) {
 				log_error("out of memory");
@@ -1276,8 +1259,8 @@ int check_collect(struct db *db, const struct check_rules *r, int64_t since, int
 {
 	int empty;
 
-	since = hour_floor(since);
-	until = hour_floor(until + 3599);
+	since = logtime_hour_floor(since);
+	until = logtime_hour_floor(until + 3599);
 	if (collect_totals(db, since, until, host, out) < 0 ||
 	    collect_accounts(db, r, since, until, host, out) < 0 ||
 	    collect_ips(db, r, since, until, daily_window, host, out) < 0 ||
@@ -1459,7 +1442,7 @@ int cmd_check(int argc, char **argv)
 	struct check_alerts alerts;
 	struct db *db = NULL;
 	enum check_status st = CHECK_UNKNOWN;
-	int64_t now = (int64_t)time(NULL), until = hour_floor(now), since = until - 3600;
+	int64_t now = (int64_t)time(NULL), until = logtime_hour_floor(now), since = until - 3600;
 	int c;
 
 	ingest_config_init(&cfg);
@@ -1513,7 +1496,7 @@ int cmd_check(int argc, char **argv)
 	if (defaults == NULL) {
 		defaults = cfg.defaults_file;
 	}
-	until = hour_floor(now);
+	until = logtime_hour_floor(now);
 	if (until_s != NULL && check_parse_time(until_s, now, &until) < 0) {
 		log_error("--until: expected 24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM'");
 		goto bad;
@@ -1549,8 +1532,8 @@ int cmd_check(int argc, char **argv)
 bad:
 	why = "usage or configuration error (see stderr)";
 print:
-	since = hour_floor(since);
-	until = hour_floor(until + 3599);
+	since = logtime_hour_floor(since);
+	until = logtime_hour_floor(until + 3599);
 	if (quiet && st == CHECK_OK) {
 		/* nothing: cron mails whatever is printed */
 	} else if (json) {

@@ -266,8 +266,7 @@ int cmd_purge(int argc, char **argv)
 	if (defaults == NULL) {
 		defaults = cfg.defaults_file;
 	}
-	cutoff = (int64_t)time(NULL) - age;
-	cutoff -= cutoff % 3600;
+	cutoff = logtime_hour_floor((int64_t)time(NULL) - age);
 	logtime_format(cutoff, when);
 
 	bool bad_config;

@@ -392,15 +392,11 @@ static struct cell *section_row(struct section *s)
 
 static int cell_bytes(struct cell *c, const char *p, size_t n)
 {
-	c->s = malloc(n + 1);
+	c->s = check_sql_bytes_dup(p, n);
 	if (c->s == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
-	if (n > 0) {
-		memcpy(c->s, p, n);
-	}
-	c->s[n] = '\0';
 	c->n = n;
 	return 0;
 }
@@ -1660,7 +1656,7 @@ int cmd_report(int argc, char **argv)
 	}
 	/* Freshness as of the end of a past window, else as of now. */
 	r.stale_ref = r.until < r.now ? r.until : r.now;
-	r.since = r.since - ((r.since % 3600) + 3600) % 3600;
+	r.since = logtime_hour_floor(r.since);
 	r.until = r.until + (3600 - ((r.until % 3600) + 3600) % 3600) % 3600;
 	if ((r.until - r.since) / 3600 > 24 * 3660) {
 		log_error("the window is longer than ten years");
