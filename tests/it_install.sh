@@ -58,14 +58,16 @@ for src in "$RW_SRC"/scripts/*.example; do
 done
 
 # The ingester's example, every commented check_ key switched on, is a valid config: check then
-# gets past it to the (missing) database.
+# gets past it to the database, which is not there.
+printf '[client]\nsocket = %s\n' "$T/no-server.sock" >"$T/no-server.cnf"
+chmod 600 "$T/no-server.cnf"
 {
 	grep -v '^#' "$RW_SRC/scripts/ingest.conf.example"
 	sed -n 's/^#\(check_[a-z_]* = \)/\1/p' "$RW_SRC/scripts/ingest.conf.example"
 } >"$T/ingest.conf"
 chmod 600 "$T/ingest.conf"
 (($(grep -c '^check_' "$T/ingest.conf") >= 17)) || die "ingest.conf.example lists too few check_ keys"
-"$root$bindir/relaywatch-ingest" check -c "$T/ingest.conf" --defaults-file="$T/no-such.cnf" \
+"$root$bindir/relaywatch-ingest" check -c "$T/ingest.conf" --defaults-file="$T/no-server.cnf" \
 	>"$T/check.out" 2>"$T/check.err" || true
 grep -q 'database unreachable' "$T/check.out" ||
 	die "ingest.conf.example is refused: $(cat "$T/check.out" "$T/check.err")"
