@@ -43,6 +43,14 @@ enum cmd_opt cmd_option(int c, char **argv, const char *usage);
  */
 int cmd_config(struct ingest_config *cfg, const char *path);
 
+/*
+ * After the options of a command that takes no operands: refuses any operand, loads the config
+ * (cmd_config) into cfg (initialised) and, when *defaults is NULL, takes the config's
+ * defaults_file. 0, or -1 after logging why (a usage or configuration error).
+ */
+int cmd_setup(int argc, char **argv, const char *config, struct ingest_config *cfg,
+	      const char **defaults);
+
 /* Creates or upgrades the schema (ingester/backfill.c). */
 int cmd_migrate(int argc, char **argv);
 /* Ingests local files (ingester/backfill.c). */

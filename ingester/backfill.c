@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "agg.h"
-#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "digest.h"
@@ -98,16 +97,13 @@ int cmd_migrate(int argc, char **argv)
 			}
 		}
 	}
-	if (!cli_no_operands(argc, argv)) {
-		return CMD_USAGE;
-	}
 	ingest_config_init(&cfg);
-	if (cmd_config(&cfg, config) != 0) {
+	if (cmd_setup(argc, argv, config, &cfg, &defaults_file) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}
 	bool bad_config;
-	db = db_connect(defaults_file ? defaults_file : cfg.defaults_file, &bad_config);
+	db = db_connect(defaults_file, &bad_config);
 	if (db == NULL) {
 		ret = bad_config ? CMD_USAGE : CMD_DB;
 		goto out;

@@ -12,7 +12,6 @@
 #include <mysql.h>
 
 #include "check.h"
-#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "ingest_config.h"
@@ -1487,14 +1486,8 @@ int cmd_check(int argc, char **argv)
 			}
 		}
 	}
-	if (!cli_no_operands(argc, argv)) {
+	if (cmd_setup(argc, argv, config, &cfg, &defaults) != 0) {
 		goto bad;
-	}
-	if (cmd_config(&cfg, config) < 0) {
-		goto bad;
-	}
-	if (defaults == NULL) {
-		defaults = cfg.defaults_file;
 	}
 	until = logtime_hour_floor(now);
 	if (until_s != NULL && check_parse_time(until_s, now, &until) < 0) {

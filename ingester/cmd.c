@@ -33,3 +33,15 @@ int cmd_config(struct ingest_config *cfg, const char *path)
 {
 	return ingest_config_load(cfg, path ? path : INGEST_CONFIG_DEFAULT, path == NULL);
 }
+
+int cmd_setup(int argc, char **argv, const char *config, struct ingest_config *cfg,
+	      const char **defaults)
+{
+	if (!cli_no_operands(argc, argv) || cmd_config(cfg, config) != 0) {
+		return -1;
+	}
+	if (*defaults == NULL) {
+		*defaults = cfg->defaults_file;
+	}
+	return 0;
+}

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "agg.h"
-#include "cli.h"
 #include "commands.h"
 #include "crashpoint.h"
 #include "db.h"
@@ -940,17 +939,14 @@ int cmd_run(int argc, char **argv)
 			}
 		}
 	}
-	if (!cli_no_operands(argc, argv)) {
-		return CMD_USAGE;
-	}
-	o.verbose = log_get_level() >= LOG_INFO;
 	ingest_config_init(&cfg);
-	if (cmd_config(&cfg, config) != 0) {
+	if (cmd_setup(argc, argv, config, &cfg, &defaults_file) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}
+	o.verbose = log_get_level() >= LOG_INFO;
 	o.incoming = incoming ? incoming : cfg.incoming;
-	o.defaults_file = defaults_file ? defaults_file : cfg.defaults_file;
+	o.defaults_file = defaults_file;
 	o.archive = cfg.archive;
 	o.progress = log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
 	if (o.incoming == NULL) {

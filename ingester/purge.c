@@ -8,7 +8,6 @@
 #include <mysql.h>
 
 #include "check.h"
-#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "ingest_config.h"
@@ -248,7 +247,7 @@ int cmd_purge(int argc, char **argv)
 			}
 		}
 	}
-	if (!cli_no_operands(argc, argv)) {
+	if (cmd_setup(argc, argv, config, &cfg, &defaults) != 0) {
 		goto out;
 	}
 	if (older == NULL) {
@@ -259,12 +258,6 @@ int cmd_purge(int argc, char **argv)
 	if (check_parse_duration(older, &age) < 0 || age < 86400) {
 		log_error("--older-than: expected an age of at least 1d, e.g. 400d");
 		goto out;
-	}
-	if (cmd_config(&cfg, config) < 0) {
-		goto out;
-	}
-	if (defaults == NULL) {
-		defaults = cfg.defaults_file;
 	}
 	cutoff = logtime_hour_floor((int64_t)time(NULL) - age);
 	logtime_format(cutoff, when);

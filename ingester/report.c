@@ -11,7 +11,6 @@
 #include <mysql.h>
 
 #include "check.h"
-#include "cli.h"
 #include "commands.h"
 #include "db.h"
 #include "ingest_config.h"
@@ -1631,14 +1630,8 @@ int cmd_report(int argc, char **argv)
 			}
 		}
 	}
-	if (!cli_no_operands(argc, argv)) {
+	if (cmd_setup(argc, argv, config, &cfg, &defaults) != 0) {
 		goto out;
-	}
-	if (cmd_config(&cfg, config) < 0) {
-		goto out;
-	}
-	if (defaults == NULL) {
-		defaults = cfg.defaults_file;
 	}
 	r.until = r.now;
 	if (until_s != NULL && check_parse_time(until_s, r.now, &r.until) < 0) {
