@@ -56,14 +56,23 @@ enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct a
 int db_chunk_exists(struct db *db, const char *id_hex);
 
 /*
- * For the read-side commands (report, check, purge): the connection, set up with the binary
- * character set (every string comes back byte-exact), time_zone '+00:00', strict sql_mode and
- * no auto-reconnect. It changes after a reconnect inside db_ingest_chunk/db_chunk_exists; do not
- * keep it across those calls. Escape with mysql_real_escape_string() inside single quotes.
+ * The connection itself, for tests that act on it (its session settings, its thread id): set up
+ * with the binary character set, time_zone '+00:00', strict sql_mode and no auto-reconnect. It
+ * changes after a reconnect; do not keep it across calls.
  */
 struct st_mysql *db_handle(struct db *db);
 
 /* Runs one statement that returns no rows. 0, or -1 after logging the server's message. */
 int db_exec(struct db *db, const char *sql);
+
+/*
+ * One statement that stands alone (no open transaction: each is its own autocommit), replayed
+ * like an ingest after a lock conflict or a lost connection. db_select returns its stored
+ * result, or NULL after logging; db_exec_count stores the affected rows and returns DB_OK,
+ * DB_ERROR or DB_UNAVAILABLE (logged).
+ */
+struct st_mysql_res;
+struct st_mysql_res *db_select(struct db *db, const char *sql, size_t len);
+enum db_result db_exec_count(struct db *db, const char *sql, size_t len, uint64_t *affected);
 
 #endif

@@ -627,25 +627,11 @@ void check_sql_time(struct check_sql *q, int64_t utc)
 
 struct st_mysql_res *check_sql_query(struct db *db, struct check_sql *q)
 {
-	MYSQL *m = db_handle(db);
-	MYSQL_RES *res;
-
 	if (q->failed) {
 		log_error("out of memory");
 		return NULL;
 	}
-	log_debug("sql: %.300s", q->p);
-	if (mysql_real_query(m, q->p, q->len) != 0) {
-		log_error("database: %s", mysql_error(m));
-		return NULL;
-	}
-	res = mysql_store_result(m);
-	if (res == NULL) {
-		log_error("database: %s",
-			  mysql_errno(m) ? mysql_error(m) : "query returned no rows");
-		return NULL;
-	}
-	return res;
+	return db_select(db, q->p, q->len);
 }
 
 int64_t check_sql_datetime(const char *s, size_t n)

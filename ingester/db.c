@@ -840,3 +840,55 @@ int db_chunk_exists(struct db *db, const char *id_hex)
 	r = db_retry(db, "ledger lookup", exists_attempt, &a);
 	return r < 0 ? -1 : r;
 }
+
+/* --- statements of report, check and purge --- */
+
+struct stmt_arg {
+	const char *sql;
+	size_t len;
+	MYSQL_RES *res;    /* db_select */
+	uint64_t affected; /* db_exec_count */
+};
+
+static int select_attempt(struct db *db, void *arg)
+{
+	struct stmt_arg *a = arg;
+	if (db_query(db, a->sql, a->len) != 0) {
+		return -1;
+	}
+	a->res = mysql_store_result(db->my);
+	if (a->res == NULL) {
+		db_fail(db);
+		return -1;
+	}
+	return 0;
+}
+
+MYSQL_RES *db_select(struct db *db, const char *sql, size_t len)
+{
+	struct stmt_arg a = {.sql = sql, .len = len};
+
+	log_debug("sql: %.300s", sql);
+	return db_retry(db, "query", select_attempt, &a) == 0 ? a.res : NULL;
+}
+
+static int exec_attempt(struct db *db, void *arg)
+{
+	struct stmt_arg *a = arg;
+	if (db_query(db, a->sql, a->len) != 0) {
+		return -1;
+	}
+	a->affected = (uint64_t)mysql_affected_rows(db->my);
+	return 0;
+}
+
+enum db_result db_exec_count(struct db *db, const char *sql, size_t len, uint64_t *affected)
+{
+	struct stmt_arg a = {.sql = sql, .len = len};
+	int r;
+
+	log_debug("sql: %.300s", sql);
+	r = db_retry(db, "statement", exec_attempt, &a);
+	*affected = a.affected;
+	return (enum db_result)r;
+}

@@ -39,31 +39,6 @@ static const char purge_usage[] =
 
 static const char *const purge_tables[] = {"event_hourly", "relay_hourly", "denied_hourly"};
 
-/* Server errors after which the same batch is simply tried again. */
-static bool retryable(unsigned e)
-{
-	return e == 1205 /* lock wait timeout */ || e == 1213 /* deadlock */;
-}
-
-/* Runs a statement that returns no rows; affected rows in *n. Retries lock conflicts. */
-static int run(struct db *db, const char *sql, uint64_t *n)
-{
-	MYSQL *m = db_handle(db);
-
-	for (int attempt = 0;; attempt++) {
-		log_debug("sql: %.300s", sql);
-		if (mysql_query(m, sql) == 0) {
-			*n = (uint64_t)mysql_affected_rows(m);
-			return 0;
-		}
-		if (!retryable(mysql_errno(m)) || attempt >= 5) {
-			log_error("database: %s", mysql_error(m));
-			return -1;
-		}
-		log_info("database: %s; trying the batch again", mysql_error(m));
-	}
-}
-
 static int count_rows(struct db *db, struct check_sql *q, uint64_t *n)
 {
 	MYSQL_RES *res = check_sql_query(db, q);
@@ -110,7 +85,7 @@ static int purge_table(struct db *db, const char *table, int64_t cutoff, unsigne
 		goto out;
 	}
 	do {
-		if (run(db, q.p, &n) < 0) {
+		if (db_exec_count(db, q.p, q.len, &n) != DB_OK) {
 			goto out;
 		}
 		*total += n;
@@ -172,7 +147,7 @@ static int purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry,
 			log_error("out of memory");
 			goto out;
 		}
-		if (run(db, q.p, &n) < 0) {
+		if (db_exec_count(db, q.p, q.len, &n) != DB_OK) {
 			goto out;
 		}
 		*total += n;
