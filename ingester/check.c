@@ -829,6 +829,7 @@ static int judge_account(struct acct_ctx *x, const char *host, size_t hn, const 
 	const struct check_rules *r = x->r;
 	size_t nhist = (size_t)r->baseline_days * 24;
 	int64_t span = (int64_t)r->baseline_days * 86400;
+	size_t lo = 0; /* the first row inside the current hour's history (rows come by hour) */
 
 	for (size_t i = 0; i < count; i++) {
 		const struct acct_hour *h = &v[i];
@@ -869,10 +870,11 @@ static int judge_account(struct acct_ctx *x, const char *host, size_t hn, const 
 			continue;
 		}
 		memset(x->hist, 0, nhist * sizeof(*x->hist));
-		for (size_t j = 0; j < i; j++) {
-			if (v[j].hour >= h->hour - span) {
-				x->hist[(size_t)(v[j].hour - (h->hour - span)) / 3600] = v[j].n;
-			}
+		while (v[lo].hour < h->hour - span) {
+			lo++;
+		}
+		for (size_t j = lo; j < i; j++) {
+			x->hist[(size_t)(v[j].hour - (h->hour - span)) / 3600] = v[j].n;
 		}
 		uint64_t tw, tc;
 		st = check_baseline(r, h->n, x->hist, nhist, &tw, &tc);
