@@ -816,13 +816,13 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	}
 	/* The first failure stops: one problem (a full disk, a planted symlink), one line. */
 	d.work_fd = subdir_open(d.in_fd, o->incoming, "work", create);
-	if (d.work_fd != -1) {
+	if (d.work_fd != -1 && o->archive) {
 		d.archive_fd = subdir_open(d.in_fd, o->incoming, "archive", create);
 	}
-	if (d.work_fd != -1 && d.archive_fd != -1) {
+	if (d.work_fd != -1 && (d.archive_fd != -1 || !o->archive)) {
 		d.quar_fd = subdir_open(d.in_fd, o->incoming, "quarantine", create);
 	}
-	if (d.work_fd == -1 || d.archive_fd == -1 || d.quar_fd == -1) {
+	if (d.work_fd == -1 || (d.archive_fd == -1 && o->archive) || d.quar_fd == -1) {
 		goto out;
 	}
 	d.agg = agg_create();
@@ -842,8 +842,8 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	}
 
 out:
-	if (d.moved &&
-	    (fsync_dir(d.archive_fd, "archive/") != 0 || fsync_dir(d.work_fd, "work/") != 0)) {
+	if (d.moved && ((o->archive && fsync_dir(d.archive_fd, "archive/") != 0) ||
+			fsync_dir(d.work_fd, "work/") != 0)) {
 		ret = ret == DRAIN_OK ? DRAIN_FAILED : ret;
 	}
 	if (d.db_failed) {

@@ -160,6 +160,15 @@ ingest run --config "$T/ingest.conf" 2>"$T/out" || { cat "$T/out" >&2; die "run 
 merge_expect "$T/want2" "$T/want" "$T/e-d"
 dump_views "$T/got2"
 same_dir "$T/want2" "$T/got2" || die "the views differ after the config-file run"
+# With archive = no a new drop directory gets no archive/ (a chunk seen before is deleted).
+mkdir "$T/fresh"
+make_chunk "$T/fresh" mx4-0001 "$T/d" mx4 smtp
+ingest run --config "$T/ingest.conf" --incoming "$T/fresh" 2>"$T/out" ||
+	{ cat "$T/out" >&2; die "run into a fresh drop directory failed"; }
+[[ -d $T/fresh/work && -d $T/fresh/quarantine && ! -e $T/fresh/archive ]] ||
+	die "archive = no: the fresh drop directory has $(ls "$T/fresh" | tr '\n' ' ')"
+[[ ! -e $T/fresh/mx4-0001.manifest && ! -e $T/fresh/work/mx4-0001.manifest ]] ||
+	die "archive = no: the chunk was not deleted"
 
 echo 'bogus_key = 1' >>"$T/ingest.conf"
 rc=0
