@@ -57,8 +57,11 @@ verify "$REF/A" "$REF/B" "$REF/C" "$REF/X" "$REF/Y"
 (($(chunks) == after_rotation1 + 2)) ||
 	die "expected 2 new chunks after the second rotation, got $(($(chunks) - after_rotation1))"
 
-# A third run finds nothing new.
+# A third run finds nothing new, and leaves the state file as it was (an idle cron run rewrites
+# and syncs nothing; the state is replaced by rename, so a rewrite shows as a new inode).
+state_inode=$(stat -c %i "$STATE/state")
 ship_ok --config "$T/ship.conf"
+[[ $(stat -c %i "$STATE/state") == "$state_inode" ]] || die "an idle run rewrote the state file"
 (($(chunks) == after_rotation1 + 2)) || die "a run without new lines shipped something"
 grep -q "^source = $log.1\$" "$DROP"/*.manifest || die "no chunk names maillog.1 as its source"
 
