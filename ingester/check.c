@@ -691,11 +691,15 @@ static uint64_t level_reached(const struct check_level *l, enum check_status st)
 	return st == CHECK_CRITICAL ? l->crit : l->warn;
 }
 
-static int collect_totals(struct db *db, int64_t since, int64_t until, const char *host,
-			  struct check_alerts *out)
+/*
+ * The plugin's performance data beyond what judging yields (max_account_rcpt): the window's
+ * totals and the busiest remote IP's hour, in one statement. Only `check` prints them.
+ */
+static int collect_perf(struct db *db, int64_t since, int64_t until, const char *host,
+			struct check_alerts *out)
 {
 	static const char *const tables[3] = {"relay_hourly", "denied_hourly", "event_hourly"};
-	uint64_t *dst[3] = {&out->relayed, &out->denied, &out->events};
+	uint64_t *dst[4] = {&out->relayed, &out->denied, &out->events, &out->max_ip_denied};
 	struct check_sql q;
 	MYSQL_RES *res = NULL;
 	int ret = -1;
@@ -708,6 +712,10 @@ static int collect_totals(struct db *db, int64_t since, int64_t until, const cha
 		sql_window(&q, since, until, host);
 		check_sql_add(&q, ")");
 	}
+	check_sql_add(&q,
+		      ", (SELECT COALESCE(MAX(s), 0) FROM (SELECT SUM(n) AS s FROM denied_hourly");
+	sql_window(&q, since, until, host);
+	check_sql_add(&q, " GROUP BY hour_utc, host, remote_ip) AS t)");
 	res = check_sql_query(db, &q);
 	if (res == NULL) {
 		goto out;
@@ -717,8 +725,8 @@ static int collect_totals(struct db *db, int64_t since, int64_t until, const cha
 	if (row == NULL) {
 		goto out;
 	}
-	for (int i = 0; i < 3; i++) {
-		*dst[i] += check_sql_u64(row[i], len[i]);
+	for (int i = 0; i < 4; i++) {
+		*dst[i] = check_sql_u64(row[i], len[i]);
 	}
 	ret = 0;
 out:
@@ -1152,38 +1160,17 @@ static int collect_denied(struct db *db, const struct check_rules *r, int64_t si
 			  const char *host, struct check_alerts *out)
 {
 	struct check_sql q;
-	MYSQL_RES *res = NULL;
 	uint64_t min = level_min(&r->denied);
-	int ret = -1;
+	int ret;
 
-	check_sql_init(&q);
-	check_sql_add(&q, "SELECT COALESCE(MAX(s), 0) FROM (SELECT SUM(n) AS s FROM denied_hourly");
-	sql_window(&q, since, until, host);
-	check_sql_add(&q, " GROUP BY hour_utc, host, remote_ip) AS t");
-	res = check_sql_query(db, &q);
-	if (res == NULL) {
-		goto out;
-	}
-	MYSQL_ROW row = mysql_fetch_row(res);
-	if (row != NULL) {
-		uint64_t m = check_sql_u64(row[0], mysql_fetch_lengths(res)[0]);
-		if (m > out->max_ip_denied) {
-			out->max_ip_denied = m;
-		}
-	}
-	mysql_free_result(res);
-	res = NULL;
-	check_sql_finish(&q);
 	if (min == 0) {
-		ret = 0;
-		goto out;
+		return 0;
 	}
+	check_sql_init(&q);
 	check_sql_add(&q, "SELECT host, remote_ip, hour_utc, SUM(n) FROM denied_hourly");
 	sql_window(&q, since, until, host);
 	check_sql_add(&q, " GROUP BY hour_utc, host, remote_ip HAVING SUM(n) >= %" PRIu64, min);
 	ret = judge_rows(db, &q, CHECK_DENIED, &r->denied, false, out);
-out:
-	mysql_free_result(res);
 	check_sql_finish(&q);
 	return ret;
 }
@@ -1248,8 +1235,7 @@ int check_collect(struct db *db, const struct check_rules *r, int64_t since, int
 
 	since = logtime_hour_floor(since);
 	until = logtime_hour_floor(until + 3599);
-	if (collect_totals(db, since, until, host, out) < 0 ||
-	    collect_accounts(db, r, since, until, host, out) < 0 ||
+	if (collect_accounts(db, r, since, until, host, out) < 0 ||
 	    collect_ips(db, r, since, until, daily_window, host, out) < 0 ||
 	    collect_mismatch(db, r, since, until, host, out) < 0 ||
 	    collect_denied(db, r, since, until, host, out) < 0) {
@@ -1500,6 +1486,10 @@ int cmd_check(int argc, char **argv)
 	/* A past window is judged as of its end, the default one as of now. */
 	int empty = check_collect(db, &cfg.rules, since, until, since_s == NULL,
 				  until_s != NULL ? until : now, host, &alerts);
+	if (empty == 0 && collect_perf(db, logtime_hour_floor(since),
+				       logtime_hour_floor(until + 3599), host, &alerts) < 0) {
+		empty = -1;
+	}
 	if (empty < 0) {
 		why = "database query failed";
 		goto print;

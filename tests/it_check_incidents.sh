@@ -64,6 +64,7 @@ assert got["status"] == "CRITICAL" and got["code"] == 2, got["status"]
 assert got["perf"]["alerts"] == len(want), got["perf"]
 assert got["perf"]["stale_hosts"] == 1 and got["perf"]["hosts"] == 3, got["perf"]
 assert got["perf"]["max_account_rcpt"] == max(a["value"] for a in want if a["rule"] == "relay_rcpt")
+assert got["perf"]["max_ip_denied"] == max(a["value"] for a in want if a["rule"] == "denied")
 norm = lambda a: json.dumps({k: v for k, v in a.items() if k != "period"}, sort_keys=True)
 w = sorted(map(norm, want))
 g = sorted(map(norm, got["alerts"]))
@@ -71,6 +72,19 @@ if w != g:
     print("missing:", sorted(set(w) - set(g)), "\nunexpected:", sorted(set(g) - set(w)),
           file=sys.stderr)
     sys.exit(1)
+EOF
+
+# The performance data's totals are the report's for the same window.
+cp "$T/check.out" "$T/check.json"
+ingest report --defaults-file="$MYCNF" -c "$T/allow.conf" "${day[@]}" --format json \
+	>"$T/report.json" || die "report of the incident day failed"
+python3 - "$T/check.json" "$T/report.json" <<'EOF' || die "check's totals differ from the report's"
+import json, sys
+perf = json.load(open(sys.argv[1]))["perf"]
+tot = json.load(open(sys.argv[2]))["totals"]
+got = (perf["events"], perf["relayed"], perf["denied"])
+want = (tot["events"], tot["relaying_rcpt"], tot["rejected_relaying"])
+assert got == want and all(want), (got, want)
 EOF
 
 # A clean day: nothing, exit 0; --quiet makes it silent for cron.
