@@ -1352,8 +1352,8 @@ static void print_text(FILE *f, const struct check_rules *r, const struct check_
 	}
 }
 
-static void print_json(FILE *f, const struct check_rules *r, const struct check_alerts *a,
-		       enum check_status st, const char *why, int64_t since, int64_t until)
+static void print_json(FILE *f, const struct check_alerts *a, enum check_status st, const char *why,
+		       int64_t since, int64_t until)
 {
 	char t1[20], t2[20], when[24];
 
@@ -1389,7 +1389,6 @@ static void print_json(FILE *f, const struct check_rules *r, const struct check_
 		",\"stale_hosts\":%u,\"hosts\":%u,\"alerts\":%zu}}\n",
 		a->relayed, a->denied, a->events, a->max_account_rcpt, a->max_ip_denied,
 		a->stale_hosts, a->hosts, a->count);
-	(void)r;
 }
 
 int cmd_check(int argc, char **argv)
@@ -1508,7 +1507,7 @@ print:
 	if (quiet && st == CHECK_OK) {
 		/* nothing: cron mails whatever is printed */
 	} else if (json) {
-		print_json(stdout, &cfg.rules, &alerts, st, why, since, until);
+		print_json(stdout, &alerts, st, why, since, until);
 	} else {
 		print_text(stdout, &cfg.rules, &alerts, st, why);
 	}
