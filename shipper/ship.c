@@ -95,7 +95,6 @@ struct run {
 	const struct ship_config *cfg;
 	const struct ship_options *opt;
 	char host[SHIP_HOST_LABEL_MAX + 1];
-	char manifest_host[MANIFEST_HOST_MAX + 1];
 	char *state_path;
 	struct ship_state st;
 	struct source_list files;
@@ -630,7 +629,7 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 		co->ob = NULL;
 	}
 	snprintf(m.chunk, sizeof(m.chunk), "%s.gz", name);
-	snprintf(m.host, sizeof(m.host), "%s", r->manifest_host);
+	snprintf(m.host, sizeof(m.host), "%s", r->cfg->hostname);
 	snprintf(m.service, sizeof(m.service), "%s", j->file->source->service);
 	snprintf(m.kind, sizeof(m.kind), "%s", ship_kind_name(j->file->source->kind));
 	snprintf(m.source, sizeof(m.source), "%s", j->file->path);
@@ -878,12 +877,6 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 	int ret = SHIP_EXIT_PARTIAL;
 
 	ship_host_label(cfg->hostname, r.host);
-	size_t n = 0;
-	for (; cfg->hostname[n] && n < MANIFEST_HOST_MAX; n++) {
-		unsigned char c = (unsigned char)cfg->hostname[n];
-		r.manifest_host[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	r.manifest_host[n] = '\0';
 	ship_state_init(&r.st);
 	source_list_init(&r.files);
 	size_t plen = strlen(cfg->state_dir) + 7;

@@ -38,12 +38,19 @@ int shipconf_init(struct ship_config *c)
 	c->max_chunk = 64 * 1024 * 1024;
 	c->forget_days = 14;
 
+	_Static_assert(HOST_NAME_MAX <= MANIFEST_HOST_MAX, "a host name fits a manifest");
 	char host[HOST_NAME_MAX + 1];
 	if (gethostname(host, sizeof(host)) != 0) {
 		log_error("gethostname: %s", strerror(errno));
 		return -1;
 	}
 	host[HOST_NAME_MAX] = '\0';
+	/* Held to the same rule as a configured hostname (text_ok): it goes into manifests. */
+	for (char *p = host; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*p = '?';
+		}
+	}
 	if (dupstr(&c->known_hosts, "/etc/relaywatch/known_hosts") != 0 ||
 	    dupstr(&c->state_dir, "/var/lib/relaywatch") != 0 || dupstr(&c->hostname, host) != 0) {
 		shipconf_finish(c);
