@@ -267,10 +267,7 @@ int reader_skip(struct reader *r, off_t n)
 		size_t want = (off_t)READER_IN_SIZE < n ? READER_IN_SIZE : (size_t)n;
 		ssize_t got = reader_read(r, scratch, want);
 		if (got <= 0) {
-			if (got == 0) {
-				log_error("%s: shorter than expected", r->name);
-			}
-			ret = -1;
+			ret = got == 0 ? 1 : -1;
 			break;
 		}
 		n -= got;

@@ -31,7 +31,10 @@ ssize_t reader_read(struct reader *r, void *buf, size_t cap);
  */
 bool reader_failed_locally(const struct reader *r);
 
-/* Skips n bytes of content (inflating as needed). Returns 0, or -1 (logged; also when short). */
+/*
+ * Skips n bytes of content (inflating as needed). Returns 0; 1 when the content ends first
+ * (nothing logged: the caller knows what that means); or -1 (logged).
+ */
 int reader_skip(struct reader *r, off_t n);
 
 /* Whether the source is gzip; valid after the first reader_read(). */

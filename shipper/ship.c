@@ -281,7 +281,7 @@ static void content_close(struct content *ct)
 /*
  * Opens the job's file positioned at the entry's offset. Returns 0, 1 when the file is no longer
  * the one that was planned (rotated or rewritten meanwhile: the next run sees it as it is now),
- * or -1 after logging an error.
+ * 2 when a .gz ends at or before the offset (nothing in it is new), or -1 after logging an error.
  */
 static int content_open(struct job *j, struct content *ct)
 {
@@ -318,11 +318,21 @@ static int content_open(struct job *j, struct content *ct)
 		if (!(ct->r = reader_fdopen(fd, f->path))) {
 			return -1;
 		}
-		if (offset > 0 && reader_skip(ct->r, (off_t)offset) != 0) {
+		int s = offset > 0 ? reader_skip(ct->r, (off_t)offset) : 0;
+		if (s != 0) {
 			content_close(ct);
-			return -1;
 		}
-		return 0;
+		if (s > 0) {
+			/*
+			 * A compressed copy that ends before what was shipped of its original
+			 * (lines logged between logrotate's copy and its truncate, shipped from the
+			 * live file): it holds nothing new.
+			 */
+			log_info("%s: ends before the %" PRIu64 " bytes already shipped; done",
+				 f->path, offset);
+			return 2;
+		}
+		return s;
 	}
 	/* A live file can be truncated and rewritten in place (copytruncate) between listing and
 	 * reading: check it is still the same. Rotated files are only renamed. */
@@ -667,6 +677,11 @@ static void job_run(struct run *r, size_t ji)
 	const struct source_file *f = j->file;
 	struct content ct = {.fd = -1};
 	int o = content_open(j, &ct);
+	if (o == 2) {
+		ship_entry_advance(e, e->offset, true);
+		r->dirty = true;
+		return;
+	}
 	if (o != 0) {
 		j->failed = true;
 		r->failed |= o < 0;

@@ -70,3 +70,19 @@ cp "$race" "$race.1"
 cp "$REF/E" "$race"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E"
+
+# A run between logrotate's copy and its truncate ships, from the live file, lines the copy does
+# not hold; compressed, the copy then ends before what was shipped of it: nothing in it is new,
+# and that is no error.
+gen_lines E 1 40 >"$REF/E"
+gen_lines G 1 10 >"$REF/G"
+rm "$race.1"
+cp "$race" "$race.1"
+gen_lines E 21 40 >>"$race"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E"
+gzip -6 "$race.1"
+cp "$REF/G" "$race"
+ship_ok --config "$T/ship.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E" "$REF/G"
+ship_ok --config "$T/ship.conf"

@@ -115,6 +115,10 @@ static void skip_ahead(void **state)
 	assert_memory_equal(out, "456789\n", 7);
 	assert_true(reader_is_gzip(r));
 	reader_destroy(r);
+	/* Content that ends before the skip is a result, not an error. */
+	r = reader_open(path);
+	assert_int_equal(reader_skip(r, 12), 1);
+	reader_destroy(r);
 	unlink(path);
 }
 
