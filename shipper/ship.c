@@ -86,7 +86,7 @@ struct chunk_rec {
 	size_t job;
 	uint64_t start, end;
 	bool at_eof;
-	bool aborted; /* given up by this side (its file could not be read), not by the upload */
+	bool aborted; /* given up by this side (reported and counted there), not by the upload */
 	int status;   /* 0 in flight, 1 delivered, -1 failed */
 	size_t next;
 };
@@ -712,12 +712,23 @@ static void job_run(struct run *r, size_t ji)
 				eof = n == 0;
 			}
 			if (at == have) {
-				if (bound != SHIP_STATE_EOF) {
+				if (bound != SHIP_STATE_EOF && f->live) {
 					/* Shrank under us: the next run's plan sees why. */
 					log_warn("%s: ends at byte %" PRIu64 ", before the %" PRIu64
 						 " planned; next run",
 						 f->path, pos, bound);
+					r->failed = true;
 					ok = false;
+				} else if (bound != SHIP_STATE_EOF) {
+					/*
+					 * A copy (logrotate's copytruncate) that ends before a
+					 * bound planned on its original by an interrupted run: the
+					 * lines after its end were lost by the rotation, its end is
+					 * the end.
+					 */
+					log_info("%s: ends at byte %" PRIu64 ", before the %" PRIu64
+						 " planned on its original; shipped to its end",
+						 f->path, pos, bound);
 				}
 				at_eof = true;
 				break;
@@ -737,6 +748,7 @@ static void job_run(struct run *r, size_t ji)
 			co.last = r->in[at + take - 1];
 			if (!r->opt->dry_run &&
 			    chunk_deflate(r, &co, r->in + at, take, Z_NO_FLUSH) != 0) {
+				r->failed = true;
 				ok = false;
 				break;
 			}

@@ -86,3 +86,26 @@ cp "$REF/G" "$race"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E" "$REF/G"
 ship_ok --config "$T/ship.conf"
+
+# A run killed while copytruncate's copy was being written has planned bounds on the live file
+# beyond where the copy ends; the live file is then truncated. The next run ships the copy to
+# its end (the lines logged after the copy were lost by the rotation itself), never stuck.
+cut=$LOGS/cut
+ship_conf "$T/cut.conf" max_chunk=64k "state_dir=$T/cut-state" <<EOF2
+source = $cut syslog
+EOF2
+mkdir -m 700 "$T/cut-state"
+gen_lines H 1 3000 >"$REF/H"
+gen_lines I 1 10 >"$REF/I"
+gen_lines H 1 100 >"$cut"
+ship_ok --config "$T/cut.conf"
+gen_lines H 101 3000 >>"$cut"
+head -c "$(bytes H 1 2000)" "$cut" >"$cut.1"
+rc=0
+{ RELAYWATCH_CRASH=ship-upload:2 "$SHIP" --config "$T/cut.conf" 2>"$T/err"; } 2>/dev/null || rc=$?
+[[ $rc == 137 ]] || { cat "$T/err" >&2; die "the run to interrupt exited $rc, not 137"; }
+cp "$REF/I" "$cut"
+ship_ok --config "$T/cut.conf"
+verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E" "$REF/G" "$REF/H" "$REF/I" \
+	--partial "$REF/H:$(bytes H 1 2000)"
+ship_ok --config "$T/cut.conf"
