@@ -82,8 +82,8 @@ void check_rules_finish(struct check_rules *r);
 
 /*
  * Applies one config line. Keys: check_<rule>_warn, check_<rule>_crit for relay_rcpt,
- * relay_domains, relay_ips, sender_mismatch, denied (counts), stale (durations: "90m", "6h",
- * "2d" or plain seconds); check_baseline_warn / check_baseline_crit (the factor K, a decimal
+ * relay_domains, relay_ips, sender_mismatch, denied (counts), stale (durations with their unit:
+ * "90m", "6h", "2d"); check_baseline_warn / check_baseline_crit (the factor K, a decimal
  * such as "3" or "2.5"), check_baseline_min, check_baseline_days (1..60),
  * check_baseline_percentile (1..100); check_sender_allow = account... (whitespace-separated,
  * repeatable: each line adds to the list). Returns 1 when the key is a rule key and was applied,
@@ -167,7 +167,8 @@ struct db;
 
 /*
  * Evaluates every rule over the hours [since, until) for one host when host is not NULL, and
- * appends the alerts and performance data to out. Daily rules (relay_ips) judge each UTC day
+ * appends the alerts to out, with max_account_rcpt, hosts and stale_hosts (the window's totals
+ * and max_ip_denied are check's own query). Daily rules (relay_ips) judge each UTC day
  * that the window touches, or, when daily_window is true, the 24 hours before until as one day
  * (the default of `check`: the last complete hour and the day that ends with it). Stale is judged
  * against stale_ref (now, or the end of a past window). Returns 0; 1 when the ledger holds no
