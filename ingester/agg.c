@@ -100,8 +100,10 @@ void agg_reset(struct agg *a)
 		 */
 		if (t->cap > 16 * 1024 && t->count * 16 < t->cap) {
 			free(t->slots);
+			free(t->sorted);
 			t->slots = NULL;
-			t->cap = 0;
+			t->sorted = NULL;
+			t->cap = t->sorted_cap = 0;
 		} else if (t->count) {
 			memset(t->slots, 0, t->cap * sizeof(*t->slots));
 		}

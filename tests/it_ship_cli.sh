@@ -12,8 +12,14 @@ for args in --no-such-option -xn extra-argument --config; do
 	ship_rc 2 "$args"
 	[[ $(wc -l <"$T/err") == 1 ]] || { cat "$T/err" >&2; die "$args: not one line"; }
 done
-grep -qx "relaywatch-ship: option -c needs a value (try --help)" "$T/err" ||
+grep -qx "relaywatch-ship: option --config needs a value (try --help)" "$T/err" ||
 	{ cat "$T/err" >&2; die "--config without a value: unclear line"; }
+ship_rc 2 -v -c
+grep -qx "relaywatch-ship: option -c needs a value (try --help)" "$T/err" ||
+	{ cat "$T/err" >&2; die "-c without a value: unclear line"; }
+ship_rc 2 --verbose -xn
+grep -qx "relaywatch-ship: unknown option -x (try --help)" "$T/err" ||
+	{ cat "$T/err" >&2; die "--verbose -xn: the line does not name -x"; }
 ship_rc 2 -xn
 grep -qx "relaywatch-ship: unknown option -x (try --help)" "$T/err" ||
 	{ cat "$T/err" >&2; die "-xn: the line does not name -x"; }
