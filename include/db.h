@@ -73,6 +73,9 @@ int db_exec(struct db *db, const char *sql);
  */
 struct st_mysql_res;
 struct st_mysql_res *db_select(struct db *db, const char *sql, size_t len);
+
+/* After a failure: whether the server was lost for good (not only a statement refused). */
+bool db_unavailable(const struct db *db);
 enum db_result db_exec_count(struct db *db, const char *sql, size_t len, uint64_t *affected);
 
 #endif

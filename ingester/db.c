@@ -892,3 +892,8 @@ enum db_result db_exec_count(struct db *db, const char *sql, size_t len, uint64_
 	*affected = a.affected;
 	return (enum db_result)r;
 }
+
+bool db_unavailable(const struct db *db)
+{
+	return db->my == NULL;
+}

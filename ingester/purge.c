@@ -266,6 +266,9 @@ int cmd_purge(int argc, char **argv)
 	}
 	ret = CMD_OK;
 out:
+	if (ret == CMD_FAILED && db != NULL && db_unavailable(db)) {
+		ret = CMD_DB;
+	}
 	db_destroy(db);
 	ingest_config_finish(&cfg);
 	return ret;

@@ -1665,7 +1665,7 @@ int cmd_report(int argc, char **argv)
 		goto out;
 	}
 	if (report_gather(db, &r) < 0) {
-		ret = CMD_FAILED;
+		ret = db_unavailable(db) ? CMD_DB : CMD_FAILED;
 		goto out;
 	}
 	ret = CMD_FAILED;
