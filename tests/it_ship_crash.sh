@@ -83,6 +83,11 @@ done
 for point in "${steps[@]}"; do
 	((${kills[${point%:*}]:-0} > 0)) || die "relaywatch-ship was never killed at ${point%:*}"
 done
+# Every crash point of the shipper's source is among the steps: a new one must be tried here.
+for point in $(grep -rhoE 'crashpoint\("[a-z0-9-]+"\)' "$RW_SRC/shipper" |
+	sed -E 's/crashpoint\("(.*)"\)/\1/' | LC_ALL=C sort -u); do
+	[[ -n ${kills[$point]:-} ]] || die "crash point $point is in the source but not in the steps"
+done
 [[ $log_is == B && $cur_is == m3 ]] || die "test setup: the files did not rotate"
 
 # Everything finishes, then clean runs.
