@@ -25,7 +25,10 @@ struct db *db_connect(const char *defaults_file, bool *config_error);
 /* Accepts NULL. */
 void db_destroy(struct db *db);
 
-/* Creates or upgrades the schema to the current version; idempotent. 0, or -1 (logged). */
+/*
+ * Creates or upgrades the schema to the current version; idempotent, and safe to run on two
+ * servers of one Galera cluster at once. 0, or -1 (logged).
+ */
 int db_migrate(struct db *db);
 
 /* The ledger row of a chunk. */
@@ -49,6 +52,8 @@ enum db_result {
  * ledger changes nothing and returns DB_DUPLICATE. On a deadlock, lock wait timeout or lost
  * connection the whole transaction is rolled back, the connection re-established and the
  * transaction replayed, a bounded number of times; after that DB_ERROR with nothing written.
+ * On a Galera cluster a certification failure counts as a deadlock, and a node outside the
+ * primary component (error 1047) as a lost connection (DB_UNAVAILABLE when it stays out).
  */
 enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg);
 

@@ -48,7 +48,12 @@ struct db {
 	char errmsg[512];
 };
 
-/* Errors after which the transaction is replayed on the same connection. */
+/*
+ * Errors after which the transaction is replayed on the same connection. On a Galera cluster a
+ * certification failure (another node committed a conflicting write set first, e.g. the same
+ * chunk's ledger row or a hot aggregate row) is also error 1213, at COMMIT or at any statement of
+ * a transaction aborted by a replicated one: nothing of it was written, so the replay is safe.
+ */
 static bool err_transient(unsigned e)
 {
 	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
@@ -69,6 +74,12 @@ static bool err_connection(unsigned e)
 	case ER_NET_READ_ERROR:
 	case ER_NET_READ_INTERRUPTED:
 	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MariaDB 10.11 idle disconnect) */
+	/*
+	 * "WSREP has not yet prepared node for application use": a Galera node that lost the
+	 * cluster (or is still joining) refuses work until it is back in the primary component.
+	 * Like a server that went away: reconnect and replay, and give up with the claim kept.
+	 */
+	case ER_UNKNOWN_COM_ERROR:
 		return true;
 	default:
 		return false;
@@ -390,6 +401,27 @@ static int buf_datetime(struct db *db, int64_t utc, bool as_null)
 
 /* --- retry --- */
 
+/*
+ * Whether the server is a Galera node outside the primary component (wsrep_ready OFF; a server
+ * without Galera has no such status). Such a node refuses statements with error 1047, but a write
+ * caught while the node loses the cluster fails with other codes (1180 "Not connected to Primary
+ * Component"): the node's status says what the code does not. db->err is left as it was.
+ */
+static bool node_out_of_cluster(struct db *db)
+{
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	bool out = false;
+
+	if (db->my != NULL && mysql_query(db->my, "SHOW STATUS LIKE 'wsrep_ready'") == 0 &&
+	    (res = mysql_store_result(db->my)) != NULL && (row = mysql_fetch_row(res)) != NULL &&
+	    row[1] != NULL) {
+		out = strcmp(row[1], "ON") != 0;
+	}
+	mysql_free_result(res);
+	return out;
+}
+
 /* One attempt of a unit of work: 0 or a positive result, or -1 with db->err set. */
 typedef int (*db_attempt_fn)(struct db *db, void *arg);
 
@@ -434,7 +466,8 @@ static int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg
 		if (r >= 0) {
 			return r;
 		}
-		connection = err_connection(db->err);
+		connection = err_connection(db->err) ||
+			     (!err_transient(db->err) && node_out_of_cluster(db));
 		if (!connection && !err_transient(db->err)) {
 			break;
 		}
@@ -511,7 +544,12 @@ static const char *const schema_v1[] = {
 	NULL,
 };
 
-/* schema_steps[v - 1] upgrades version v - 1 to v. */
+/*
+ * schema_steps[v - 1] upgrades version v - 1 to v. Every statement of a step must be idempotent
+ * (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT EXISTS, DROP ... IF EXISTS): on a Galera cluster
+ * `migrate` started on two nodes at once runs the same step twice, and only the DDL's total
+ * order (TOI) and the version row's primary key keep them apart.
+ */
 static const char *const *const schema_steps[DB_SCHEMA_VERSION] = {schema_v1};
 
 /* The stored version: 0 when none, or -1 with db->err set. */
@@ -544,7 +582,10 @@ static int migrate_attempt(struct db *db, void *arg)
 	char sql[128];
 	const char *const *s;
 
-	/* DDL commits implicitly; the version row is written after each complete step. */
+	/*
+	 * DDL commits implicitly; the version row is written after each complete step, and never
+	 * lowered by a migration that started earlier and is one step behind another one.
+	 */
 	if (db_q(db, "CREATE TABLE IF NOT EXISTS schema_version ("
 		     " id TINYINT NOT NULL PRIMARY KEY,"
 		     " version INT NOT NULL"
@@ -567,7 +608,7 @@ static int migrate_attempt(struct db *db, void *arg)
 		}
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO schema_version (id, version) VALUES (1, %d)"
-			 " ON DUPLICATE KEY UPDATE version = %d",
+			 " ON DUPLICATE KEY UPDATE version = GREATEST(version, %d)",
 			 step, step);
 		if (db_q(db, sql) != 0) {
 			return -1;
@@ -583,7 +624,9 @@ int db_migrate(struct db *db)
 
 	/*
 	 * Two migrations at once (two cron jobs after an upgrade) would interleave their steps;
-	 * a named lock serialises them. Its result does not matter beyond waiting for it.
+	 * a named lock serialises them on one server. Its result does not matter beyond waiting
+	 * for it. On a Galera cluster the lock is local to a node and does not replicate: there
+	 * the steps are safe to run twice at once instead (see schema_steps).
 	 */
 	if (db_q(db, "SELECT GET_LOCK('relaywatch.migrate', 60)") == 0) {
 		res = mysql_store_result(db->my);

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Two stats servers on one Galera cluster (tests/lib_galera.sh: three MariaDB nodes on 127.0.0.1,
+# started and stopped by this test), each with its own drop directory and its own
+# `relaywatch-ingest run` against its own node. Exact totals are read from every node after each
+# part:
+#   1. `migrate` started on two nodes at the same moment, three times over a fresh database: both
+#      succeed, every node has the schema and version 1.
+#   2. The same chunks dropped on both stats servers and ingested at the same moment on two nodes:
+#      each counts once (the ledger row's certification conflict is replayed as a deadlock and
+#      ends as "already ingested").
+#   3. A node killed with SIGKILL mid-ingest: its ingester replays, then exits 3 with its claim
+#      kept, while the other stats server goes on; the node restarts, catches up by IST, and the
+#      next run there finishes the claim. Nothing lost, nothing doubled.
+#   4. A node cut off from the cluster mid-ingest (gmcast.isolate: no primary component, error
+#      1047): the same as a lost server, exit 3 with the claim kept, then done after it rejoins.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_drain.sh"
+. "$(dirname "$0")/fault_lib.sh"
+. "$(dirname "$0")/lib_galera.sh"
+
+galera_start 3
+
+# --- 1. migrate on two nodes at once ---
+for round in 1 2 3; do
+	if ((round > 1)); then
+		galera_root 1 "DROP DATABASE relaywatch; CREATE DATABASE relaywatch"
+	fi
+	rc1=0 rc2=0
+	ingest migrate --defaults-file="$(galera_mycnf 1)" >"$T/mig1" 2>&1 &
+	p1=$!
+	ingest migrate --defaults-file="$(galera_mycnf 2)" >"$T/mig2" 2>&1 &
+	p2=$!
+	wait "$p1" || rc1=$?
+	wait "$p2" || rc2=$?
+	[[ $rc1 == 0 && $rc2 == 0 ]] || {
+		cat "$T/mig1" "$T/mig2" >&2
+		die "migrate round $round on two nodes at once: exit $rc1 and $rc2, not 0 and 0"
+	}
+	for i in 1 2 3; do
+		v=$(galera_root "$i" "SELECT version FROM relaywatch.schema_version WHERE id = 1")
+		[[ $v == 1 ]] || die "migrate round $round: node $i has schema version '$v', not 1"
+		n=$(galera_root "$i" "SELECT COUNT(*) FROM information_schema.TABLES
+			WHERE TABLE_SCHEMA = 'relaywatch'")
+		[[ $n == 5 ]] || die "migrate round $round: node $i has $n tables, not 5"
+	done
+done
+
+# The totals of every node against the generator's counts (fault_lib's exact, node by node).
+galera_exact() {
+	local want=$1 what=$2 i got checked lost double
+	for i in 1 2 3; do
+		got=$(mktemp -d "$T/got.XXXXXX")
+		galera_dump "$i" "$got"
+		read -r checked lost double < <(fault__lost_double "$want" "$got")
+		tally lines_checked "$checked"
+		tally lines_lost "$lost"
+		tally lines_double "$double"
+		if ! same_dir "$want" "$got"; then
+			die "$what, node $i: not exactly once ($lost lines lost, $double counted twice)"
+		fi
+		rm -rf "$got"
+	done
+}
+
+# run_status I DROP OUT: one `run` of the stats server on node I; prints its exit status.
+run_status() {
+	local rc=0
+	ingest run --verbose --defaults-file="$(galera_mycnf "$1")" --incoming "$2" >"$3" 2>&1 ||
+		rc=$?
+	echo "$rc"
+}
+
+# chunks_of TAG HOST LINES SEED: a generated log cut into 400-line chunks; their --expect
+# directory is $T/e-TAG, the pieces $T/split-TAG/p*.
+chunks_of() {
+	local tag=$1 host=$2 lines=$3 seed=$4
+	gen --lines "$lines" --seed "$seed" --host "$host" --service smtp --malformed 3 \
+		--out "$T/log-$tag" --expect "$T/e-$tag"
+	mkdir -p "$T/split-$tag"
+	split -l 400 -d -a 4 "$T/log-$tag" "$T/split-$tag/p"
+}
+
+# drop TAG DIR...: the chunks of TAG into each DIR, under the same names.
+drop() {
+	local tag=$1 dir args=() p
+	shift
+	for p in "$T/split-$tag"/p*; do
+		args+=("$tag-$(basename "$p")=$p")
+	done
+	for dir in "$@"; do
+		make_chunks "$dir" "${tag%%-*}" smtp syslog "${args[@]}"
+	done
+}
+
+drained() {
+	local dir
+	for dir in "$@"; do
+		[[ $(count_files "$dir" '*.manifest') == 0 ]] || die "$dir: chunks left in incoming/"
+		[[ $(count_files "$dir/work" '*') == 0 ]] || die "$dir: chunks left in work/"
+		[[ $(count_files "$dir/quarantine" '*') == 0 ]] || die "$dir: something was quarantined"
+	done
+}
+
+ledger() {
+	galera_root "$1" "SELECT COUNT(*) FROM relaywatch.chunks"
+}
+
+# --- 2. the same chunks on both stats servers, ingested at the same moment on two nodes ---
+d1=$T/stats1/incoming d2=$T/stats2/incoming
+mkdir -p "$d1" "$d2"
+chunks_of mx1-a mx1 16000 31
+chunks_of mx2-a mx2 16000 32
+drop mx1-a "$d1" "$d2"
+drop mx2-a "$d2" "$d1"
+nchunks=$(($(ls "$T/split-mx1-a" | wc -l) + $(ls "$T/split-mx2-a" | wc -l)))
+rc1=0 rc2=0
+ingest run --verbose --defaults-file="$(galera_mycnf 1)" --incoming "$d1" >"$T/run1" 2>&1 &
+p1=$!
+ingest run --verbose --defaults-file="$(galera_mycnf 2)" --incoming "$d2" >"$T/run2" 2>&1 &
+p2=$!
+wait "$p1" || rc1=$?
+wait "$p2" || rc2=$?
+[[ $rc1 == 0 && $rc2 == 0 ]] || {
+	cat "$T/run1" "$T/run2" >&2
+	die "the same chunks on two nodes at once: exit $rc1 and $rc2, not 0 and 0"
+}
+drained "$d1" "$d2"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a"
+galera_exact "$T/want" "the same chunks on two nodes at once"
+for i in 1 2 3; do
+	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+done
+dups=$(cat "$T/run1" "$T/run2" | grep -c ': already ingested' || true)
+[[ $dups == "$nchunks" ]] || die "$dups chunks were found already ingested, not $nchunks"
+conflicts=$(cat "$T/run1" "$T/run2" | grep -c '(error 1213), retrying' || true)
+echo "same chunks on two nodes: $nchunks chunks twice, each counted once;" \
+	"$conflicts certification conflicts replayed"
+tally concurrent_writers 2
+tally galera_conflicts "$conflicts"
+
+# --- 3. a node killed with SIGKILL mid-ingest, restarted (IST) ---
+chunks_of mx3-b mx3 24000 33
+chunks_of mx4-b mx4 8000 34
+drop mx3-b "$d2"
+drop mx4-b "$d1"
+nchunks=$((nchunks + $(ls "$T/split-mx3-b" | wc -l) + $(ls "$T/split-mx4-b" | wc -l)))
+before=$(ledger 1)
+ingest run --verbose --defaults-file="$(galera_mycnf 2)" --incoming "$d2" >"$T/run2" 2>&1 &
+p2=$!
+# Mid-ingest: some of the new chunks are in the ledger, and some still wait in incoming/.
+mid_ingest() {
+	(($(ledger 1) > before + 2)) && (($(count_files "$d2" '*.manifest') > 5))
+}
+wait_for "node 2 to be mid-ingest" mid_ingest
+galera_kill 2
+tally server_faults 1
+# The other stats server goes on with two nodes of three.
+rc=$(run_status 1 "$d1" "$T/run1")
+[[ $rc == 0 ]] || { cat "$T/run1" >&2; die "node 1 with node 2 dead: exit $rc, not 0"; }
+rc=0
+wait "$p2" || rc=$?
+[[ $rc == 3 ]] || { cat "$T/run2" >&2; die "the run on the killed node: exit $rc, not 3"; }
+grep -q 'stays in work/ for the next run' "$T/run2" || {
+	cat "$T/run2" >&2
+	die "the run on the killed node did not keep its claim"
+}
+galera_restart 2
+[[ $(galera_transfer 2) == IST ]] ||
+	die "node 2 caught up by $(galera_transfer 2), not IST (see its log)"
+rc=$(run_status 2 "$d2" "$T/run2b")
+[[ $rc == 0 ]] || { cat "$T/run2b" >&2; die "the run after node 2 rejoined: exit $rc, not 0"; }
+drained "$d1" "$d2"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b"
+galera_exact "$T/want" "a node killed mid-ingest and restarted by IST"
+for i in 1 2 3; do
+	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+done
+
+# --- 4. a node cut off from the cluster mid-ingest (error 1047) ---
+chunks_of mx5-c mx5 24000 35
+drop mx5-c "$d2"
+nchunks=$((nchunks + $(ls "$T/split-mx5-c" | wc -l)))
+before=$(ledger 1)
+ingest run --verbose --defaults-file="$(galera_mycnf 2)" --incoming "$d2" >"$T/run2" 2>&1 &
+p2=$!
+wait_for "node 2 to be mid-ingest" mid_ingest
+galera_root 2 "SET GLOBAL wsrep_provider_options = 'gmcast.isolate = 1'"
+tally server_faults 1
+rc=0
+wait "$p2" || rc=$?
+[[ $rc == 3 ]] || { cat "$T/run2" >&2; die "the run on the isolated node: exit $rc, not 3"; }
+# 1047 once it is out; a write caught as it leaves may fail with 1180 "Not connected to Primary
+# Component" first.
+grep -q '(error 1047)\|Primary Component' "$T/run2" || {
+	cat "$T/run2" >&2
+	die "the run never met the node outside the cluster"
+}
+grep -q 'stays in work/ for the next run' "$T/run2" || {
+	cat "$T/run2" >&2
+	die "the run on the isolated node did not keep its claim"
+}
+mariadb --defaults-file="$GALERA/n2/root.cnf" -e \
+	"SET GLOBAL wsrep_provider_options = 'gmcast.isolate = 0'"
+wait_for "node 2 to rejoin" galera_ready 2
+rc=$(run_status 2 "$d2" "$T/run2b")
+[[ $rc == 0 ]] || { cat "$T/run2b" >&2; die "the run after node 2 came back: exit $rc, not 0"; }
+drained "$d1" "$d2"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c"
+galera_exact "$T/want" "a node cut off from the cluster mid-ingest"
+for i in 1 2 3; do
+	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+done
+exit 0
