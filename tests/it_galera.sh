@@ -43,6 +43,7 @@ for round in 1 2 3; do
 			WHERE TABLE_SCHEMA = 'relaywatch'")
 		[[ $n == 5 ]] || die "migrate round $round: node $i has $n tables, not 5"
 	done
+	tally galera_faults 1
 done
 
 # The totals of every node against the generator's counts (fault_lib's exact, node by node).
@@ -135,7 +136,7 @@ dups=$(cat "$T/run1" "$T/run2" | grep -c ': already ingested' || true)
 conflicts=$(cat "$T/run1" "$T/run2" | grep -c '(error 1213), retrying' || true)
 echo "same chunks on two nodes: $nchunks chunks twice, each counted once;" \
 	"$conflicts certification conflicts replayed"
-tally concurrent_writers 2
+tally galera_faults 1
 tally galera_conflicts "$conflicts"
 
 # --- 3. a node killed with SIGKILL mid-ingest, restarted (IST) ---
@@ -153,7 +154,7 @@ mid_ingest() {
 }
 wait_for "node 2 to be mid-ingest" mid_ingest
 galera_kill 2
-tally server_faults 1
+tally galera_faults 1
 # The other stats server goes on with two nodes of three.
 rc=$(run_status 1 "$d1" "$T/run1")
 [[ $rc == 0 ]] || { cat "$T/run1" >&2; die "node 1 with node 2 dead: exit $rc, not 0"; }
@@ -185,7 +186,7 @@ ingest run --verbose --defaults-file="$(galera_mycnf 2)" --incoming "$d2" >"$T/r
 p2=$!
 wait_for "node 2 to be mid-ingest" mid_ingest
 galera_root 2 "SET GLOBAL wsrep_provider_options = 'gmcast.isolate = 1'"
-tally server_faults 1
+tally galera_faults 1
 rc=0
 wait "$p2" || rc=$?
 [[ $rc == 3 ]] || { cat "$T/run2" >&2; die "the run on the isolated node: exit $rc, not 3"; }
