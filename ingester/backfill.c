@@ -63,7 +63,7 @@ static int print_rows(struct agg *agg, enum agg_table t)
 	for (i = 0; i < count; i++) {
 		logtime_format(rows[i]->hour, hour);
 		printf("%s\t%s", agg_table_name[t], hour);
-		for (f = 0; f < agg_nfields[t]; f++) {
+		for (f = 0; f < agg_nfields(t); f++) {
 			struct span v = agg_field(rows[i], f);
 			log_escape(esc, sizeof(esc), v.p, v.n);
 			printf("\t%s", esc);

@@ -18,6 +18,7 @@
 #include "crashpoint.h"
 #include "log.h"
 #include "logtime.h"
+#include "schema.h"
 
 /* One attempt plus this many replays of a transaction that hit a transient error. */
 #define DB_TRIES 6
@@ -462,10 +463,13 @@ static struct span span_cut(struct span s, size_t max)
 static int ledger_insert(struct db *db, const struct db_chunk *c)
 {
 	const struct scan_stats *st = c->st;
-	struct span host = span_cut(c->host, 255), source = span_cut(c->source, 1024);
+	const struct schema_column *cols = schema_tables[SCHEMA_CHUNKS].col;
+	struct span host = span_cut(c->host, cols[SCHEMA_CHUNK_HOST].width);
+	struct span source = span_cut(c->source, cols[SCHEMA_CHUNK_SOURCE].width);
 
 	db->len = 0;
-	if (buf_str(db, "INSERT INTO chunks (chunk_id, host, source, first_utc, last_utc,"
+	if (buf_str(db, "INSERT INTO " SCHEMA_CHUNKS_NAME
+			" (chunk_id, host, source, first_utc, last_utc,"
 			" line_count, event_count, malformed_count, bytes, ingested_at)"
 			" VALUES (_ascii'") != 0 ||
 	    buf_str(db, c->id_hex) != 0 || buf_lit(db, "',", 2) != 0 ||
@@ -491,8 +495,9 @@ static int stmt_begin(struct db *db, enum agg_table t)
 	    buf_str(db, " (hour_utc") != 0) {
 		return -1;
 	}
-	for (i = 0; i < agg_nfields[t]; i++) {
-		if (buf_lit(db, ",", 1) != 0 || buf_str(db, agg_field_name[t][i]) != 0) {
+	for (i = 0; i < agg_nfields(t); i++) {
+		if (buf_lit(db, ",", 1) != 0 ||
+		    buf_str(db, schema_field((enum schema_table_id)t, i)->name) != 0) {
 			return -1;
 		}
 	}
@@ -515,9 +520,10 @@ static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, 
 	    buf_datetime(db, row->hour, false) != 0) {
 		return -1;
 	}
-	for (i = 0; i < agg_nfields[t]; i++) {
+	for (i = 0; i < agg_nfields(t); i++) {
 		/* agg cut every field to its bound already; cut again so no row is rejected. */
-		struct span f = span_cut(agg_field(row, i), agg_bound[t][i]);
+		struct span f = span_cut(agg_field(row, i),
+					 schema_field((enum schema_table_id)t, i)->width);
 
 		if (buf_lit(db, ",", 1) != 0 || buf_quoted(db, f.p, f.n) != 0) {
 			return -1;
@@ -638,7 +644,7 @@ static int exists_attempt(struct db *db, void *arg)
 	int found;
 
 	db->len = 0;
-	if (buf_str(db, "SELECT 1 FROM chunks WHERE chunk_id = _ascii'") != 0 ||
+	if (buf_str(db, "SELECT 1 FROM " SCHEMA_CHUNKS_NAME " WHERE chunk_id = _ascii'") != 0 ||
 	    buf_str(db, a->id) != 0 || buf_lit(db, "'", 1) != 0 ||
 	    db_query(db, db->buf, db->len) != 0) {
 		return -1;

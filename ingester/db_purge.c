@@ -3,6 +3,7 @@
 #include "db_int.h"
 #include "db_sql.h"
 #include "log.h"
+#include "schema.h"
 
 /*
  * Retention: each batch is its own short autocommit transaction that locks a range at the old end
@@ -84,14 +85,14 @@ int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run,
 	*total = 0;
 	db_sql_init(&q);
 	if (dry_run) {
-		db_sql_add(&q, "SELECT COUNT(*) FROM chunks");
+		db_sql_add(&q, "SELECT COUNT(*) FROM " SCHEMA_CHUNKS_NAME);
 		chunk_old(&q, cutoff);
 		ret = count_rows(db, &q, total);
 		goto out;
 	}
 	do {
 		db_sql_finish(&q);
-		db_sql_add(&q, "SELECT chunk_id FROM chunks");
+		db_sql_add(&q, "SELECT chunk_id FROM " SCHEMA_CHUNKS_NAME);
 		chunk_old(&q, cutoff);
 		db_sql_add(&q, " LIMIT %u", batch);
 		rs = db_sql_rows(db, &q, "k");
@@ -100,7 +101,7 @@ int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run,
 		}
 		db_sql_finish(&q);
 		ids = 0;
-		db_sql_add(&q, "DELETE FROM chunks");
+		db_sql_add(&q, "DELETE FROM " SCHEMA_CHUNKS_NAME);
 		chunk_old(&q, cutoff);
 		db_sql_add(&q, " AND chunk_id IN (");
 		while (db_rows_next(rs, &row)) {

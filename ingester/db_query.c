@@ -4,6 +4,7 @@
 #include "db_int.h"
 #include "db_sql.h"
 #include "log.h"
+#include "schema.h"
 
 /*
  * The read-side queries of the rules and the report. Each one builds its statement with
@@ -30,11 +31,12 @@ struct db_rows *db_account_hours(struct db *db, const struct db_window *w,
 	if (count == 0) {
 		db_sql_add(&q,
 			   "SELECT host, auth_user, hour_utc, SUM(n), COUNT(DISTINCT rcpt_domain)"
-			   " FROM relay_hourly");
+			   " FROM " SCHEMA_RELAY_HOURLY_NAME);
 		db_sql_window(&q, w);
 		db_sql_add(&q, " AND auth_user <> ''");
 	} else {
-		db_sql_add(&q, "SELECT host, auth_user, hour_utc, SUM(n) FROM relay_hourly");
+		db_sql_add(&q, "SELECT host, auth_user, hour_utc, SUM(n)"
+			       " FROM " SCHEMA_RELAY_HOURLY_NAME);
 		db_sql_window(&q, w);
 		db_sql_add(&q, " AND auth_user IN (");
 		db_sql_list(&q, accounts, count);
@@ -53,12 +55,12 @@ struct db_rows *db_account_ips(struct db *db, const struct db_window *w, bool on
 		struct db_window day = {w->until - 86400, w->until, w->host};
 		db_sql_add(&q, "SELECT host, auth_user, ");
 		db_sql_time(&q, day.since);
-		db_sql_add(&q, ", COUNT(DISTINCT remote_ip) FROM relay_hourly");
+		db_sql_add(&q, ", COUNT(DISTINCT remote_ip) FROM " SCHEMA_RELAY_HOURLY_NAME);
 		db_sql_window(&q, &day);
 		db_sql_add(&q, " AND auth_user <> '' GROUP BY host, auth_user");
 	} else {
 		db_sql_add(&q, "SELECT host, auth_user, CAST(DATE(hour_utc) AS DATETIME) AS d,"
-			       " COUNT(DISTINCT remote_ip) FROM relay_hourly");
+			       " COUNT(DISTINCT remote_ip) FROM " SCHEMA_RELAY_HOURLY_NAME);
 		db_sql_window(&q, w);
 		db_sql_add(&q, " AND auth_user <> '' GROUP BY d, host, auth_user");
 	}
@@ -71,7 +73,8 @@ struct db_rows *db_sender_hours(struct db *db, const struct db_window *w)
 	struct db_sql q;
 
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT hour_utc, host, auth_user, sender, SUM(n) FROM relay_hourly");
+	db_sql_add(&q, "SELECT hour_utc, host, auth_user, sender, SUM(n)"
+		       " FROM " SCHEMA_RELAY_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " AND auth_user <> '' GROUP BY hour_utc, host, auth_user, sender"
 		       " ORDER BY hour_utc, host, auth_user");
@@ -83,7 +86,7 @@ struct db_rows *db_denied_hours(struct db *db, const struct db_window *w, uint64
 	struct db_sql q;
 
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT host, remote_ip, hour_utc, SUM(n) FROM denied_hourly");
+	db_sql_add(&q, "SELECT host, remote_ip, hour_utc, SUM(n) FROM " SCHEMA_DENIED_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY hour_utc, host, remote_ip HAVING SUM(n) >= %" PRIu64, min);
 	return run(db, &q, "kktn");
@@ -95,7 +98,7 @@ struct db_rows *db_host_chunks(struct db *db, const char *host)
 
 	db_sql_init(&q);
 	db_sql_add(&q, "SELECT host, MAX(COALESCE(last_utc, ingested_at)),"
-		       " MIN(COALESCE(first_utc, ingested_at)) FROM chunks");
+		       " MIN(COALESCE(first_utc, ingested_at)) FROM " SCHEMA_CHUNKS_NAME);
 	if (host != NULL) {
 		db_sql_add(&q, " WHERE host = ");
 		db_sql_bytes(&q, host, strlen(host));
@@ -111,7 +114,7 @@ int db_first_hour(struct db *db, int64_t *first)
 	struct db_row row;
 
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT MIN(hour_utc) FROM event_hourly");
+	db_sql_add(&q, "SELECT MIN(hour_utc) FROM " SCHEMA_EVENT_HOURLY_NAME);
 	rs = run(db, &q, "t");
 	if (rs == NULL) {
 		return -1;
@@ -126,7 +129,8 @@ int db_first_hour(struct db *db, int64_t *first)
 
 int db_window_totals(struct db *db, const struct db_window *w, struct db_totals *t)
 {
-	static const char *const tables[3] = {"relay_hourly", "denied_hourly", "event_hourly"};
+	static const char *const tables[3] = {SCHEMA_RELAY_HOURLY_NAME, SCHEMA_DENIED_HOURLY_NAME,
+					      SCHEMA_EVENT_HOURLY_NAME};
 	struct db_sql q;
 	struct db_rows *rs;
 	struct db_row row;
@@ -139,7 +143,8 @@ int db_window_totals(struct db *db, const struct db_window *w, struct db_totals 
 		db_sql_window(&q, w);
 		db_sql_add(&q, ")");
 	}
-	db_sql_add(&q, ", (SELECT COALESCE(MAX(s), 0) FROM (SELECT SUM(n) AS s FROM denied_hourly");
+	db_sql_add(&q, ", (SELECT COALESCE(MAX(s), 0) FROM (SELECT SUM(n) AS s "
+		       "FROM " SCHEMA_DENIED_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY hour_utc, host, remote_ip) AS t)");
 	rs = run(db, &q, "nnnn");
@@ -163,7 +168,7 @@ struct db_rows *db_event_hours(struct db *db, const struct db_window *w)
 		       " SUM(IF(event = 'rejected relaying', n, 0)),"
 		       " SUM(IF(event IN ('accepted rcpt', 'accepted any rcpt'), n, 0)),"
 		       " SUM(IF(event = 'rejected rcpt', n, 0))"
-		       " FROM event_hourly");
+		       " FROM " SCHEMA_EVENT_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY hour_utc ORDER BY hour_utc");
 	return run(db, &q, "tnnnnn");
@@ -174,7 +179,7 @@ struct db_rows *db_event_types(struct db *db, const struct db_window *w)
 	struct db_sql q;
 
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT event, reason, SUM(n) AS s FROM event_hourly");
+	db_sql_add(&q, "SELECT event, reason, SUM(n) AS s FROM " SCHEMA_EVENT_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY event, reason ORDER BY s DESC, event, reason");
 	return run(db, &q, "kkn");
@@ -186,7 +191,7 @@ struct db_rows *db_top_accounts(struct db *db, const struct db_window *w, unsign
 
 	db_sql_init(&q);
 	db_sql_add(&q, "SELECT auth_user, SUM(n) AS s, COUNT(DISTINCT rcpt_domain),"
-		       " COUNT(DISTINCT remote_ip) FROM relay_hourly");
+		       " COUNT(DISTINCT remote_ip) FROM " SCHEMA_RELAY_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q,
 		   " AND auth_user <> '' GROUP BY auth_user ORDER BY s DESC, auth_user LIMIT %u",
@@ -200,7 +205,7 @@ struct db_rows *db_account_senders(struct db *db, const struct db_window *w,
 	struct db_sql q;
 
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT auth_user, sender, SUM(n) FROM relay_hourly");
+	db_sql_add(&q, "SELECT auth_user, sender, SUM(n) FROM " SCHEMA_RELAY_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " AND auth_user IN (");
 	db_sql_list(&q, accounts, count);
@@ -214,7 +219,7 @@ struct db_rows *db_top_ip_relays(struct db *db, const struct db_window *w, unsig
 
 	db_sql_init(&q);
 	db_sql_add(&q, "SELECT remote_ip, SUM(n) AS s, COUNT(DISTINCT rcpt_domain),"
-		       " COUNT(DISTINCT sender) FROM relay_hourly");
+		       " COUNT(DISTINCT sender) FROM " SCHEMA_RELAY_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " AND auth_user = '' GROUP BY remote_ip ORDER BY s DESC, remote_ip LIMIT %u",
 		   top);
@@ -227,7 +232,7 @@ struct db_rows *db_top_denied_ips(struct db *db, const struct db_window *w, unsi
 
 	db_sql_init(&q);
 	db_sql_add(&q, "SELECT remote_ip, SUM(n) AS s, COUNT(DISTINCT rcpt_domain)"
-		       " FROM denied_hourly");
+		       " FROM " SCHEMA_DENIED_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY remote_ip ORDER BY s DESC, remote_ip LIMIT %u", top);
 	return run(db, &q, "knn");
@@ -239,7 +244,8 @@ struct db_rows *db_denied_ip_domains(struct db *db, const struct db_window *w,
 	struct db_sql q;
 
 	db_sql_init(&q);
-	db_sql_add(&q, "SELECT remote_ip, rcpt_domain, SUM(n) AS s FROM denied_hourly");
+	db_sql_add(&q,
+		   "SELECT remote_ip, rcpt_domain, SUM(n) AS s FROM " SCHEMA_DENIED_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " AND remote_ip IN (");
 	db_sql_list(&q, ips, count);
@@ -253,7 +259,7 @@ struct db_rows *db_top_denied_domains(struct db *db, const struct db_window *w, 
 
 	db_sql_init(&q);
 	db_sql_add(&q, "SELECT rcpt_domain, SUM(n) AS s, COUNT(DISTINCT remote_ip)"
-		       " FROM denied_hourly");
+		       " FROM " SCHEMA_DENIED_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY rcpt_domain ORDER BY s DESC, rcpt_domain LIMIT %u", top);
 	return run(db, &q, "knn");
@@ -270,7 +276,7 @@ struct db_rows *db_inbound(struct db *db, const struct db_window *w)
 		       " n, 0)),"
 		       " SUM(IF(event = 'rejected rcpt' AND reason <> 'not existing recipient',"
 		       " n, 0))"
-		       " FROM event_hourly");
+		       " FROM " SCHEMA_EVENT_HOURLY_NAME);
 	db_sql_window(&q, w);
 	db_sql_add(&q, " GROUP BY host ORDER BY host");
 	return run(db, &q, "knnn");
@@ -289,7 +295,7 @@ struct db_rows *db_host_freshness(struct db *db, const struct db_window *w)
 	db_sql_time(&q, w->since);
 	db_sql_add(&q, " AND COALESCE(first_utc, ingested_at) < ");
 	db_sql_time(&q, w->until);
-	db_sql_add(&q, " AS w FROM chunks");
+	db_sql_add(&q, " AS w FROM " SCHEMA_CHUNKS_NAME);
 	if (w->host != NULL) {
 		db_sql_add(&q, " WHERE host = ");
 		db_sql_bytes(&q, w->host, strlen(w->host));

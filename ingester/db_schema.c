@@ -1,67 +1,69 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <errmsg.h>
+
 #include "db_int.h"
 #include "log.h"
+#include "schema.h"
 
-/* The schema version this program creates; db_migrate upgrades step by step up to it. */
-#define DB_SCHEMA_VERSION 1
+/*
+ * The statements of each step beyond creating the tables it adds (schema.c): ALTERs of a later
+ * version go here. schema_alters[v - 1] upgrades version v - 1 to v; NULL ends a list.
+ */
+static const char *const no_alters[] = {NULL};
+static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters};
 
-static const char *const schema_v1[] = {
-	"CREATE TABLE IF NOT EXISTS chunks ("
-	" chunk_id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" source VARBINARY(1024) NOT NULL DEFAULT '',"
-	" first_utc DATETIME NULL,"
-	" last_utc DATETIME NULL,"
-	" line_count BIGINT UNSIGNED NOT NULL,"
-	" event_count BIGINT UNSIGNED NOT NULL,"
-	" malformed_count BIGINT UNSIGNED NOT NULL,"
-	" bytes BIGINT UNSIGNED NOT NULL,"
-	" ingested_at DATETIME NOT NULL,"
-	" KEY host_last (host, last_utc)"
-	") ENGINE=InnoDB",
+/* CREATE TABLE IF NOT EXISTS of table t, into out[size]. 0, or -1 when it does not fit. */
+static int create_table_sql(const struct schema_table *t, char *out, size_t size)
+{
+	size_t len = 0;
+	int n = snprintf(out, size, "CREATE TABLE IF NOT EXISTS %s (", t->name);
 
-	"CREATE TABLE IF NOT EXISTS event_hourly ("
-	" hour_utc DATETIME NOT NULL,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" service VARBINARY(64) NOT NULL DEFAULT '',"
-	" event VARBINARY(64) NOT NULL DEFAULT '',"
-	" reason VARBINARY(255) NOT NULL DEFAULT '',"
-	" n BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (hour_utc, host, service, event, reason)"
-	") ENGINE=InnoDB",
+	for (unsigned i = 0; n >= 0 && (size_t)n < size - len && i < t->ncols; i++) {
+		const struct schema_column *c = &t->col[i];
+		len += (size_t)n;
+		if (c->type != NULL) {
+			n = snprintf(out + len, size - len, " %s %s,", c->name, c->type);
+		} else {
+			n = snprintf(out + len, size - len,
+				     " %s VARBINARY(%u) NOT NULL DEFAULT '',", c->name,
+				     (unsigned)c->width);
+		}
+	}
+	if (n >= 0 && (size_t)n < size - len) {
+		len += (size_t)n;
+		n = snprintf(out + len, size - len, " %s) ENGINE=InnoDB", t->keys);
+	}
+	return n >= 0 && (size_t)n < size - len ? 0 : -1;
+}
 
-	"CREATE TABLE IF NOT EXISTS relay_hourly ("
-	" hour_utc DATETIME NOT NULL,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" service VARBINARY(64) NOT NULL DEFAULT '',"
-	" auth_user VARBINARY(255) NOT NULL DEFAULT '',"
-	" sender VARBINARY(255) NOT NULL DEFAULT '',"
-	" remote_ip VARBINARY(64) NOT NULL DEFAULT '',"
-	" rcpt_domain VARBINARY(255) NOT NULL DEFAULT '',"
-	" n BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (hour_utc, host, service, auth_user, sender, remote_ip, rcpt_domain),"
-	" KEY auth_hour (auth_user, hour_utc)"
-	") ENGINE=InnoDB",
+/* The step that upgrades version step - 1 to step. 0, or -1 with db->err set. */
+static int step_run(struct db *db, int step)
+{
+	char sql[2048];
 
-	"CREATE TABLE IF NOT EXISTS denied_hourly ("
-	" hour_utc DATETIME NOT NULL,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" service VARBINARY(64) NOT NULL DEFAULT '',"
-	" remote_ip VARBINARY(64) NOT NULL DEFAULT '',"
-	" sender VARBINARY(255) NOT NULL DEFAULT '',"
-	" rcpt_domain VARBINARY(255) NOT NULL DEFAULT '',"
-	" n BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (hour_utc, host, service, remote_ip, sender, rcpt_domain),"
-	" KEY ip_hour (remote_ip, hour_utc)"
-	") ENGINE=InnoDB",
-
-	NULL,
-};
-
-/* schema_steps[v - 1] upgrades version v - 1 to v. */
-static const char *const *const schema_steps[DB_SCHEMA_VERSION] = {schema_v1};
+	for (int t = 0; t < SCHEMA_TABLES; t++) {
+		if (schema_tables[t].version != (unsigned)step) {
+			continue;
+		}
+		if (create_table_sql(&schema_tables[t], sql, sizeof(sql)) != 0) {
+			db->err = CR_UNKNOWN_ERROR;
+			snprintf(db->errmsg, sizeof(db->errmsg), "table %s: statement too long",
+				 schema_tables[t].name);
+			return -1;
+		}
+		if (db_q(db, sql) != 0) {
+			return -1;
+		}
+	}
+	for (const char *const *s = schema_alters[step - 1]; *s != NULL; s++) {
+		if (db_q(db, *s) != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
 
 /* The stored version: 0 when none, or -1 with db->err set. */
 static int schema_version_get(struct db *db)
@@ -91,7 +93,6 @@ static int migrate_attempt(struct db *db, void *arg)
 	int *from = arg;
 	int v, step;
 	char sql[128];
-	const char *const *s;
 
 	/* DDL commits implicitly; the version row is written after each complete step. */
 	if (db_q(db, "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -105,14 +106,12 @@ static int migrate_attempt(struct db *db, void *arg)
 		return -1;
 	}
 	*from = v;
-	if (v > DB_SCHEMA_VERSION) {
+	if (v > SCHEMA_VERSION) {
 		return 0;
 	}
-	for (step = v + 1; step <= DB_SCHEMA_VERSION; step++) {
-		for (s = schema_steps[step - 1]; *s != NULL; s++) {
-			if (db_q(db, *s) != 0) {
-				return -1;
-			}
+	for (step = v + 1; step <= SCHEMA_VERSION; step++) {
+		if (step_run(db, step) != 0) {
+			return -1;
 		}
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO schema_version (id, version) VALUES (1, %d)"
@@ -146,15 +145,14 @@ int db_migrate(struct db *db)
 	if (r < 0) {
 		return -1;
 	}
-	if (from > DB_SCHEMA_VERSION) {
+	if (from > SCHEMA_VERSION) {
 		log_error("database: schema version %d is newer than this program knows (%d); "
 			  "upgrade relaywatch",
-			  from, DB_SCHEMA_VERSION);
+			  from, SCHEMA_VERSION);
 		return -1;
 	}
-	if (from < DB_SCHEMA_VERSION) {
-		log_info("database: schema upgraded from version %d to %d", from,
-			 DB_SCHEMA_VERSION);
+	if (from < SCHEMA_VERSION) {
+		log_info("database: schema upgraded from version %d to %d", from, SCHEMA_VERSION);
 	} else {
 		log_info("database: schema is up to date (version %d)", from);
 	}
