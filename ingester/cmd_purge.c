@@ -45,7 +45,7 @@ int cmd_purge(int argc, char **argv)
 	struct cmd cmd;
 	struct db *db = NULL;
 	bool dry = false;
-	unsigned batch = 10000;
+	unsigned batch = 10000, fit;
 	int64_t age, cutoff;
 	uint64_t n;
 	char when[20];
@@ -102,6 +102,14 @@ int cmd_purge(int argc, char **argv)
 		goto out;
 	}
 	ret = CMD_FAILED;
+	fit = db_purge_batch(db, batch);
+	if (fit == 0) {
+		goto out;
+	}
+	if (fit < batch) {
+		log_info("batches of %u rows, within the cluster's write-set limits", fit);
+		batch = fit;
+	}
 	for (int t = 0; t < AGG_TABLES; t++) {
 		if (db_purge_hours(db, (enum agg_table)t, cutoff, batch, dry, &n) < 0) {
 			goto out;

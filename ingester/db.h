@@ -195,4 +195,12 @@ int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned bat
 		   uint64_t *n);
 int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *n);
 
+/*
+ * The rows per purge batch: batch, or fewer when the server is a Galera node whose write-set
+ * limits (wsrep_max_ws_rows, wsrep_max_ws_size) a DELETE of batch rows could exceed; such a
+ * DELETE would fail whole (error 1180), and a large write set stalls every node while it is
+ * certified and applied. 0 when the server did not answer (logged).
+ */
+unsigned db_purge_batch(struct db *db, unsigned batch);
+
 #endif

@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "db_int.h"
 #include "db_sql.h"
@@ -10,6 +11,44 @@
  * of the primary key, far from the hours that `run` is writing, so ingestion goes on while a
  * purge runs.
  */
+
+/*
+ * What one deleted row can add to a Galera write set at most: its row image (the widest row, a
+ * ledger row, holds about 1.4 kB of columns) and its key, with room to spare.
+ */
+#define PURGE_ROW_WS_BYTES 4096
+
+unsigned db_purge_batch(struct db *db, unsigned batch)
+{
+	static const char sql[] = "SHOW GLOBAL VARIABLES LIKE 'wsrep_max_ws_%'";
+	MYSQL_RES *res = db_select(db, sql, sizeof(sql) - 1);
+	MYSQL_ROW row;
+	unsigned long long v, fit;
+
+	if (res == NULL) {
+		return 0;
+	}
+	/* No such variables (MySQL): no limit. */
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		if (row[0] == NULL || row[1] == NULL) {
+			continue;
+		}
+		v = strtoull(row[1], NULL, 10);
+		if (strcmp(row[0], "wsrep_max_ws_rows") == 0) {
+			fit = v; /* 0: no limit */
+		} else if (strcmp(row[0], "wsrep_max_ws_size") == 0) {
+			/* Half: a margin for what the bound does not count. */
+			fit = v / 2 / PURGE_ROW_WS_BYTES;
+		} else {
+			continue;
+		}
+		if (fit > 0 && fit < batch) {
+			batch = (unsigned)fit;
+		}
+	}
+	mysql_free_result(res);
+	return batch;
+}
 
 /* The first count of q's only row into *n. */
 static int count_rows(struct db *db, const struct db_sql *q, uint64_t *n)

@@ -13,6 +13,8 @@
 #      next run there finishes the claim. Nothing lost, nothing doubled.
 #   4. A node cut off from the cluster mid-ingest (gmcast.isolate: no primary component, error
 #      1047): the same as a lost server, exit 3 with the claim kept, then done after it rejoins.
+#   5. `purge` under a write-set row limit (wsrep_max_ws_rows) cuts its batches to it, and the old
+#      hours are gone from every node.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 . "$(dirname "$0")/fault_lib.sh"
@@ -211,4 +213,34 @@ galera_exact "$T/want" "a node cut off from the cluster mid-ingest"
 for i in 1 2 3; do
 	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
+
+# --- 5. purge within the cluster's write-set limit ---
+# A DELETE of more rows than wsrep_max_ws_rows fails whole; purge cuts its batches to the limit.
+# (The generated logs are of 2014: all older than 400 days.)
+rows=$(galera_root 3 "SELECT (SELECT COUNT(*) FROM relaywatch.event_hourly) +
+	(SELECT COUNT(*) FROM relaywatch.relay_hourly) + (SELECT COUNT(*) FROM relaywatch.denied_hourly)")
+(( rows > 500 )) || die "only $rows aggregate rows to purge"
+galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 200"
+on_exit 'galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 0" 2>/dev/null'
+# The limit is real: one DELETE of more rows fails whole.
+if galera_root 1 "DELETE FROM relaywatch.relay_hourly LIMIT 500" 2>"$T/limit"; then
+	die "a DELETE of 500 rows passed wsrep_max_ws_rows = 200"
+fi
+grep -q 'wsrep_max_ws_rows\|1180' "$T/limit" || { cat "$T/limit" >&2; die "unexpected error"; }
+rc=0
+ingest purge --verbose --older-than 400d --defaults-file="$(galera_mycnf 1)" >"$T/purge" 2>&1 ||
+	rc=$?
+[[ $rc == 0 ]] || { cat "$T/purge" >&2; die "purge under wsrep_max_ws_rows = 200: exit $rc"; }
+grep -q 'batches of 200 rows' "$T/purge" || { cat "$T/purge" >&2; die "purge kept its batch size"; }
+galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 0"
+# The ledger rows stay: their chunks were ingested today.
+for i in 1 2 3; do
+	left=$(galera_root "$i" "SELECT (SELECT COUNT(*) FROM relaywatch.event_hourly) +
+		(SELECT COUNT(*) FROM relaywatch.relay_hourly) +
+		(SELECT COUNT(*) FROM relaywatch.denied_hourly)")
+	[[ $left == 0 ]] || die "node $i: $left aggregate rows left after purge"
+	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: purge deleted ledger rows of today"
+done
+echo "purge: $rows aggregate rows in batches of 200, gone from every node"
+tally galera_faults 1
 exit 0

@@ -168,6 +168,10 @@ galera_start() {
 		die "cannot create the relaywatch account"
 	for ((i = 1; i <= count; i++)); do
 		d=$GALERA/n$i
+		# Every node applies the account before a client may use it there (the write sets
+		# of other nodes are applied after they commit; the read waits for that).
+		[[ $(galera_root "$i" "SELECT COUNT(*) FROM mysql.global_priv
+			WHERE User = 'relaywatch'") == 1 ]] || die "node $i has no relaywatch account"
 		(
 			umask 077
 			printf '[client]\nuser=relaywatch\npassword=%s\nsocket=%s\ndatabase=relaywatch\n' \
