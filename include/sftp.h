@@ -41,9 +41,18 @@ struct sftp_params {
 struct sftp_conn;
 struct sftp_lane;
 
+/* The server's name in known_hosts and in messages: "host" for port 22, else "[host]:port". */
+#define SFTP_LABEL_MAX 300
+void sftp_host_label(const char *host, unsigned port, char out[static SFTP_LABEL_MAX]);
+
 /*
  * Connects over TCP, checks the server's host key against known_hosts, authenticates with the
- * private key. Returns NULL after logging one line that says what to do: the caller exits 3.
+ * private key. Returns NULL after logging one line that says what to do: the caller tries the
+ * next server or exits 3.
+ *
+ * known_hosts is read as OpenSSH reads it, with the port: an entry "[host]:port" vouches only
+ * for that port, a bare "host" only for port 22. A known_hosts that another local user could
+ * write (group/other-writable, or owned by a user other than root or us) is refused.
  */
 struct sftp_conn *sftp_connect(const struct sftp_params *p);
 
@@ -65,6 +74,9 @@ int sftp_conn_wait(struct sftp_conn *c, bool with_socket, bool want_write, int t
 
 /* Sends an SSH keepalive if one is due; returns the seconds until the next one is due. */
 int sftp_conn_keepalive(struct sftp_conn *c);
+
+/* The server's label (sftp_host_label). */
+const char *sftp_conn_label(const struct sftp_conn *c);
 
 /* The text of the error that made the connection unusable. */
 const char *sftp_conn_error(const struct sftp_conn *c);

@@ -76,7 +76,7 @@ size_t ship_cut(const unsigned char *buf, size_t n, uint64_t pos, uint64_t chunk
 struct job {
 	struct source_file *file;
 	struct ship_entry *entry;
-	bool failed;      /* produce no more chunks for it this run */
+	bool failed;      /* its file failed here: produce no more chunks for it this run */
 	size_t first_rec; /* oldest chunk not yet applied to the state (SIZE_MAX: none) */
 	size_t last_rec;
 };
@@ -102,6 +102,7 @@ struct run {
 	size_t njobs;
 	struct chunk_rec *recs;
 	size_t nrecs, caprecs;
+	struct sftp_conn *conn; /* the server being shipped to */
 	struct uploader *up;
 	z_stream z;
 	bool zinit;
@@ -109,7 +110,7 @@ struct run {
 	unsigned char *in;
 	double last_save;
 	bool dirty;
-	bool stop;   /* an upload failed or the connection broke: start nothing new */
+	bool stop; /* an upload failed or the connection broke: start nothing new on this server */
 	bool failed; /* something failed: exit 1 */
 	uint64_t delivered, already, failed_chunks, bytes, planned;
 	double last_progress;
@@ -438,7 +439,6 @@ static void take_results(struct run *r, bool wait)
 		const struct source_file *f = r->jobs[c->job].file;
 		if (res.status == UPLOAD_FAILED) {
 			c->status = -1;
-			r->jobs[c->job].failed = true;
 			/* A file that could not be read was reported where it failed; the other
 			 * files still go. */
 			if (c->aborted) {
@@ -455,12 +455,12 @@ static void take_results(struct run *r, bool wait)
 		if (res.status == UPLOAD_ALREADY) {
 			r->already++;
 			log_info("%s: bytes %" PRIu64 "-%" PRIu64
-				 " were delivered by an earlier run",
-				 f->path, c->start, c->end);
+				 " were delivered to %s by an earlier run",
+				 f->path, c->start, c->end, sftp_conn_label(r->conn));
 		} else {
 			r->delivered++;
-			log_info("%s: shipped bytes %" PRIu64 "-%" PRIu64, f->path, c->start,
-				 c->end);
+			log_info("%s: shipped bytes %" PRIu64 "-%" PRIu64 " to %s", f->path,
+				 c->start, c->end, sftp_conn_label(r->conn));
 		}
 		job_advance(r, c->job);
 	}
@@ -509,6 +509,7 @@ static int chunk_deflate(struct run *r, struct chunk_out *co, const unsigned cha
 			co->ob = uploader_buf_get(r->up);
 			r->t_bufwait += now_mono() - t0;
 			if (!co->ob) {
+				r->stop = true; /* the connection broke */
 				return -1;
 			}
 		}
@@ -519,6 +520,7 @@ static int chunk_deflate(struct run *r, struct chunk_out *co, const unsigned cha
 		co->ob->len = UPLOAD_BUF_SIZE - r->z.avail_out;
 		if (zr == Z_STREAM_ERROR) {
 			log_error("zlib: deflate failed");
+			r->failed = true;
 			return -1;
 		}
 		bool full = r->z.avail_out == 0;
@@ -536,6 +538,7 @@ static int chunk_begin(struct run *r, size_t ji, struct chunk_out *co)
 {
 	co->rec = rec_add(r, ji, co->start);
 	if (co->rec == SIZE_MAX) {
+		r->failed = true;
 		return -1;
 	}
 	co->active = true;
@@ -669,14 +672,100 @@ static uint64_t count_lines(const unsigned char *p, size_t n)
 	return c;
 }
 
+/* Where the producer is in the job's file: r->in holds bytes [at, have) of what was read. */
+struct job_input {
+	struct content ct;
+	uint64_t pos; /* content offset of r->in + at */
+	size_t at, have;
+	bool eof;
+};
+
+/* How chunk_fill() ended. */
+enum chunk_fill {
+	FILL_CUT,     /* at the chunk size's cut or at the bound */
+	FILL_EOF,     /* at the end of the file: the last chunk of a finished file */
+	FILL_FAILED,  /* the file could not be read or compressed (logged): skip it this run */
+	FILL_STOPPED, /* the server failed: stop, the next server (or run) takes over */
+};
+
+/*
+ * Reads, hashes and deflates the job's bytes into co from in->pos up to the chunk's cut, the
+ * bound, or the end of the file.
+ */
+static enum chunk_fill chunk_fill(struct run *r, size_t ji, struct job_input *in,
+				  struct chunk_out *co, uint64_t bound)
+{
+	const struct source_file *f = r->jobs[ji].file;
+	for (;;) {
+		if (in->at == in->have && !in->eof) {
+			ssize_t n = content_read(&in->ct, r->in, IN_BUF_SIZE, f->path);
+			if (n < 0) {
+				r->failed = true;
+				return FILL_FAILED;
+			}
+			in->at = 0;
+			in->have = (size_t)n;
+			in->eof = n == 0;
+		}
+		if (in->at == in->have) {
+			if (bound != SHIP_STATE_EOF && f->live) {
+				/* Shrank under us: the next run's plan sees why. */
+				log_warn("%s: ends at byte %" PRIu64 ", before the %" PRIu64
+					 " planned; next run",
+					 f->path, in->pos, bound);
+				r->failed = true;
+				return FILL_FAILED;
+			}
+			if (bound != SHIP_STATE_EOF) {
+				/*
+				 * A copy (logrotate's copytruncate) that ends before a bound
+				 * planned on its original by an interrupted run: the lines after
+				 * its end were lost by the rotation, its end is the end.
+				 */
+				log_info("%s: ends at byte %" PRIu64 ", before the %" PRIu64
+					 " planned on its original; shipped to its end",
+					 f->path, in->pos, bound);
+			}
+			return FILL_EOF;
+		}
+		size_t avail = in->have - in->at;
+		if (bound != SHIP_STATE_EOF && avail > bound - in->pos) {
+			avail = (size_t)(bound - in->pos);
+		}
+		const unsigned char *p = r->in + in->at;
+		size_t cut = ship_cut(p, avail, in->pos, co->start, r->jobs[ji].entry->max_chunk);
+		size_t take = cut == SIZE_MAX ? avail : cut;
+		if (!co->active && chunk_begin(r, ji, co) != 0) {
+			return r->stop ? FILL_STOPPED : FILL_FAILED;
+		}
+		digest_update(r->dg, p, take);
+		co->lines += count_lines(p, take);
+		co->last = p[take - 1];
+		if (!r->opt->dry_run && chunk_deflate(r, co, p, take, Z_NO_FLUSH) != 0) {
+			return r->stop ? FILL_STOPPED : FILL_FAILED;
+		}
+		crashpoint("ship-deflate");
+		in->at += take;
+		in->pos += take;
+		r->progress_bytes += take;
+		show_progress(r, f->path, false);
+		if (cut != SIZE_MAX || in->pos == bound) {
+			return FILL_CUT;
+		}
+		take_results(r, false);
+		if (r->stop) {
+			return FILL_STOPPED;
+		}
+	}
+}
+
 /* Streams the job's planned bytes as chunks. */
 static void job_run(struct run *r, size_t ji)
 {
 	struct job *j = &r->jobs[ji];
 	struct ship_entry *e = j->entry;
-	const struct source_file *f = j->file;
-	struct content ct = {.fd = -1};
-	int o = content_open(j, &ct);
+	struct job_input in = {.ct = {.fd = -1}, .pos = e->offset};
+	int o = content_open(j, &in.ct);
 	if (o == 2) {
 		ship_entry_advance(e, e->offset, true);
 		r->dirty = true;
@@ -687,94 +776,22 @@ static void job_run(struct run *r, size_t ji)
 		r->failed |= o < 0;
 		return;
 	}
-	uint64_t pos = e->offset;
-	uint64_t max_chunk = e->max_chunk;
-	size_t at = 0, have = 0;
-	bool eof = false;
-
-	while (!j->failed && !r->stop) {
-		uint64_t bound = ship_entry_next_bound(e, pos);
+	while (!r->stop) {
+		uint64_t bound = ship_entry_next_bound(e, in.pos);
 		if (bound == 0) {
 			break;
 		}
-		struct chunk_out co = {.start = pos, .last = '\n', .rec = SIZE_MAX};
-		bool at_eof = false, ok = true;
-		for (;;) {
-			if (at == have && !eof) {
-				ssize_t n = content_read(&ct, r->in, IN_BUF_SIZE, f->path);
-				if (n < 0) {
-					r->failed = true;
-					ok = false;
-					break;
-				}
-				at = 0;
-				have = (size_t)n;
-				eof = n == 0;
-			}
-			if (at == have) {
-				if (bound != SHIP_STATE_EOF && f->live) {
-					/* Shrank under us: the next run's plan sees why. */
-					log_warn("%s: ends at byte %" PRIu64 ", before the %" PRIu64
-						 " planned; next run",
-						 f->path, pos, bound);
-					r->failed = true;
-					ok = false;
-				} else if (bound != SHIP_STATE_EOF) {
-					/*
-					 * A copy (logrotate's copytruncate) that ends before a
-					 * bound planned on its original by an interrupted run: the
-					 * lines after its end were lost by the rotation, its end is
-					 * the end.
-					 */
-					log_info("%s: ends at byte %" PRIu64 ", before the %" PRIu64
-						 " planned on its original; shipped to its end",
-						 f->path, pos, bound);
-				}
-				at_eof = true;
-				break;
-			}
-			size_t avail = have - at;
-			if (bound != SHIP_STATE_EOF && avail > bound - pos) {
-				avail = (size_t)(bound - pos);
-			}
-			size_t cut = ship_cut(r->in + at, avail, pos, co.start, max_chunk);
-			size_t take = cut == SIZE_MAX ? avail : cut;
-			if (!co.active && chunk_begin(r, ji, &co) != 0) {
-				ok = false;
-				break;
-			}
-			digest_update(r->dg, r->in + at, take);
-			co.lines += count_lines(r->in + at, take);
-			co.last = r->in[at + take - 1];
-			if (!r->opt->dry_run &&
-			    chunk_deflate(r, &co, r->in + at, take, Z_NO_FLUSH) != 0) {
-				r->failed = true;
-				ok = false;
-				break;
-			}
-			crashpoint("ship-deflate");
-			at += take;
-			pos += take;
-			r->progress_bytes += take;
-			show_progress(r, f->path, false);
-			if (cut != SIZE_MAX || pos == bound) {
-				break;
-			}
-			take_results(r, false);
-			if (r->stop) {
-				ok = false;
-				break;
-			}
-		}
-		if (!ok) {
+		struct chunk_out co = {.start = in.pos, .last = '\n', .rec = SIZE_MAX};
+		enum chunk_fill fill = chunk_fill(r, ji, &in, &co, bound);
+		if (fill == FILL_FAILED || fill == FILL_STOPPED) {
 			chunk_abort(r, &co);
-			j->failed = true;
+			j->failed |= fill == FILL_FAILED;
 			break;
 		}
 		if (!co.active) {
 			/* Nothing left before the end of a finished file: it is done once the
 			 * chunks before are delivered. */
-			size_t rec = rec_add(r, ji, pos);
+			size_t rec = rec_add(r, ji, in.pos);
 			if (rec == SIZE_MAX) {
 				r->failed = true;
 				break;
@@ -784,17 +801,21 @@ static void job_run(struct run *r, size_t ji)
 			job_advance(r, ji);
 			break;
 		}
-		if (chunk_end(r, ji, &co, pos, at_eof, ct.mtime) != 0) {
-			j->failed = true;
-			r->failed = true;
+		if (chunk_end(r, ji, &co, in.pos, fill == FILL_EOF, in.ct.mtime) != 0) {
+			/* A lost connection is the next server's business; anything else is this
+			 * file's. */
+			if (!r->stop) {
+				j->failed = true;
+				r->failed = true;
+			}
 			break;
 		}
 		take_results(r, false);
-		if (at_eof) {
+		if (fill == FILL_EOF) {
 			break;
 		}
 	}
-	content_close(&ct);
+	content_close(&in.ct);
 }
 
 /* ---- the run ---- */
@@ -851,15 +872,15 @@ static unsigned lanes_for(const struct run *r)
 	return chunks < r->cfg->parallel ? (unsigned)chunks : r->cfg->parallel;
 }
 
-static int produce(struct run *r)
+/* What producing needs, once per run (a failover produces again with the same). */
+static int produce_init(struct run *r)
 {
-	if (deflateInit2(&r->z, r->cfg->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	if (deflateInit2(&r->z, (int)r->cfg->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
 	    Z_OK) {
 		log_error("zlib: cannot initialise deflate");
 		return -1;
 	}
 	r->zinit = true;
-	r->t_start = now_mono();
 	if (!(r->dg = digest_create())) {
 		return -1;
 	}
@@ -867,6 +888,14 @@ static int produce(struct run *r)
 		log_error("out of memory");
 		return -1;
 	}
+	return 0;
+}
+
+/* Streams every job's planned chunks (to r->up, or as a list for a dry run). */
+static void produce(struct run *r)
+{
+	r->t_start = now_mono();
+	r->t_bufwait = 0;
 	for (size_t i = 0; i < r->njobs && !r->stop; i++) {
 		job_run(r, i);
 	}
@@ -879,11 +908,108 @@ static int produce(struct run *r)
 	log_debug("producing took %.2f s (%.2f s waiting for upload buffers), the last uploads "
 		  "%.2f s more",
 		  t0 - r->t_start, r->t_bufwait, now_mono() - t0);
-	return 0;
+}
+
+/*
+ * Connects to the first server from cfg->servers[*next] on that connects and verifies, moving
+ * *next past it; one line for each server given up on. NULL when none is left.
+ */
+static struct sftp_conn *connect_next(struct run *r, size_t *next)
+{
+	const struct ship_config *cfg = r->cfg;
+	while (*next < cfg->nservers) {
+		const struct ship_server *s = &cfg->servers[(*next)++];
+		bool last = *next == cfg->nservers;
+		struct sftp_params sp = {
+			.host = s->host,
+			.port = s->port,
+			.user = cfg->user,
+			.identity = cfg->identity,
+			.known_hosts = cfg->known_hosts,
+			.connect_timeout = cfg->connect_timeout,
+			.timeout = cfg->timeout,
+			.keepalive = cfg->keepalive,
+			.accept_new_host_key = r->opt->accept_new_host_key,
+		};
+		char why[1024], label[SFTP_LABEL_MAX];
+		double t0 = now_mono();
+		/* With another server to try, a failure is a warning that names it, not an
+		 * error of its own. */
+		if (!last) {
+			log_hold();
+		}
+		struct sftp_conn *c = sftp_connect(&sp);
+		if (!last && log_release(why, sizeof(why))) {
+			const struct ship_server *n = &cfg->servers[*next];
+			sftp_host_label(n->host, n->port, label);
+			log_warn("%s%s%s", why, c ? "" : "; trying ", c ? "" : label);
+		}
+		if (c) {
+			log_debug("connected to %s in %.2f s", sftp_conn_label(c), now_mono() - t0);
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* After a server failed mid-run: each file goes on from what is delivered, to the next one. */
+static void run_rewind(struct run *r)
+{
+	for (size_t i = 0; i < r->njobs; i++) {
+		r->jobs[i].first_rec = r->jobs[i].last_rec = SIZE_MAX;
+	}
+	r->stop = false;
+	r->failed_chunks = 0;
+}
+
+/*
+ * Ships the plan to the first server that connects and verifies, and what is not delivered
+ * when one fails mid-run to the next, in the same run. A chunk that the failed server got
+ * without our knowing (its answer was lost) goes to the next one too: the ingesters' ledger,
+ * keyed by the chunk's SHA-256 on the shared database, counts it once. Returns SHIP_EXIT_CONNECT
+ * when no server could be used, SHIP_EXIT_PARTIAL when the plan could not be saved, else 0
+ * (r->failed and r->stop say how it went).
+ */
+static int ship_planned(struct run *r)
+{
+	const struct ship_config *cfg = r->cfg;
+	size_t next = 0;
+	bool started = false;
+	while ((r->conn = connect_next(r, &next)) != NULL) {
+		if (!started) {
+			/* The plan must be on disk before the first byte goes out: a rerun after a
+			 * crash rebuilds exactly these chunks. */
+			r->dirty = true;
+			save_state(r, true);
+			if (r->dirty) {
+				return SHIP_EXIT_PARTIAL;
+			}
+		} else {
+			log_notice("shipping the rest to %s", sftp_conn_label(r->conn));
+		}
+		r->up = uploader_create(r->conn, cfg->remote_dir, lanes_for(r), cfg->timeout);
+		if (r->up) {
+			started = true;
+			produce(r);
+			uploader_destroy(r->up);
+			r->up = NULL;
+		} else {
+			r->stop = true;
+		}
+		sftp_conn_destroy(r->conn);
+		r->conn = NULL;
+		if (!r->stop || next == cfg->nservers) {
+			break;
+		}
+		run_rewind(r);
+	}
+	return started ? 0 : SHIP_EXIT_CONNECT;
 }
 
 static void run_finish(struct run *r)
 {
+	uploader_destroy(r->up);
+	sftp_conn_destroy(r->conn);
 	if (r->zinit) {
 		deflateEnd(&r->z);
 	}
@@ -899,7 +1025,6 @@ static void run_finish(struct run *r)
 int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 {
 	struct run r = {.cfg = cfg, .opt = opt};
-	struct sftp_conn *conn = NULL;
 	int lockfd = -1;
 	int ret = SHIP_EXIT_PARTIAL;
 
@@ -935,48 +1060,18 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 		goto out;
 	}
 	log_debug("planned %zu file(s) to ship in %.2f s", r.njobs, now_mono() - t0);
-	if (opt->dry_run) {
-		if (produce(&r) == 0) {
-			printf("%" PRIu64 " chunks, %" PRIu64 " bytes would be shipped\n",
-			       r.planned, r.progress_bytes);
-			ret = r.failed ? SHIP_EXIT_PARTIAL : SHIP_EXIT_OK;
-		}
+	if (produce_init(&r) != 0) {
 		goto out;
 	}
-	if (r.njobs > 0) {
-		struct sftp_params sp = {
-			.host = cfg->host,
-			.port = cfg->port,
-			.user = cfg->user,
-			.identity = cfg->identity,
-			.known_hosts = cfg->known_hosts,
-			.connect_timeout = cfg->connect_timeout,
-			.timeout = cfg->timeout,
-			.keepalive = cfg->keepalive,
-			.accept_new_host_key = opt->accept_new_host_key,
-		};
-		t0 = now_mono();
-		if (!(conn = sftp_connect(&sp))) {
-			ret = SHIP_EXIT_CONNECT;
-			goto out;
-		}
-		log_debug("connected in %.2f s", now_mono() - t0);
-		/* The plan must be on disk before the first byte goes out: a rerun after a crash
-		 * rebuilds exactly these chunks. */
-		r.dirty = true;
-		save_state(&r, true);
-		if (r.dirty) {
-			goto out;
-		}
-		if (!(r.up = uploader_create(conn, cfg->remote_dir, lanes_for(&r), cfg->timeout))) {
-			ret = SHIP_EXIT_CONNECT;
-			goto out;
-		}
-		if (produce(&r) != 0) {
-			r.failed = true;
-		}
-		uploader_destroy(r.up);
-		r.up = NULL;
+	if (opt->dry_run) {
+		produce(&r);
+		printf("%" PRIu64 " chunks, %" PRIu64 " bytes would be shipped\n", r.planned,
+		       r.progress_bytes);
+		ret = r.failed ? SHIP_EXIT_PARTIAL : SHIP_EXIT_OK;
+		goto out;
+	}
+	if (r.njobs > 0 && (ret = ship_planned(&r)) != 0) {
+		goto out;
 	}
 	if (r.progress_shown) {
 		fprintf(stderr, "\r\033[K");
@@ -999,10 +1094,6 @@ int ship_run(const struct ship_config *cfg, const struct ship_options *opt)
 		 r.delivered, r.bytes, r.already);
 	ret = r.failed || r.failed_chunks > 0 ? SHIP_EXIT_PARTIAL : SHIP_EXIT_OK;
 out:
-	if (r.up) {
-		uploader_destroy(r.up);
-	}
-	sftp_conn_destroy(conn);
 	run_finish(&r);
 	if (lockfd >= 0) {
 		close(lockfd);

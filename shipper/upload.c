@@ -354,7 +354,8 @@ static int lane_step(struct uploader *up, struct lane *ln)
 static void fail_everything(struct uploader *up)
 {
 	if (!up->broken_logged) {
-		log_error("connection to the stats server lost: %s", sftp_conn_error(up->c));
+		log_error("connection to %s lost: %s", sftp_conn_label(up->c),
+			  sftp_conn_error(up->c));
 		up->broken_logged = true;
 	}
 	for (unsigned i = 0; i < up->nlanes; i++) {
@@ -464,8 +465,7 @@ static void *writer_main(void *arg)
 		}
 		if (busy && now - last_progress > up->timeout) {
 			char why[128];
-			snprintf(why, sizeof(why), "no answer from the stats server for %u s",
-				 up->timeout);
+			snprintf(why, sizeof(why), "no answer for %u s", up->timeout);
 			sftp_conn_set_broken(up->c, why);
 			pthread_mutex_lock(&up->mu);
 			up->broken = true;
