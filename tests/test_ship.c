@@ -4,9 +4,9 @@
 
 #include "unit.h"
 
+#include "chunk.h"
 #include "log.h"
 #include "manifest.h"
-#include "ship.h"
 #include "shipconf.h"
 
 static void host_label(void **unused)
