@@ -9,7 +9,8 @@
 /*
  * The content of a source file the run planned to ship, read from a given offset: plain files
  * as they are, gzip files inflated. Opening checks that the file is still the one that was
- * fingerprinted when the run listed it.
+ * fingerprinted when the run listed it. Errors are logged with the path; errno is not part of
+ * the contract.
  */
 
 struct content {

@@ -14,6 +14,9 @@
  * must be called again with the same arguments until it returns something else;
  * sftp_conn_wait() sleeps until the socket is ready. A session and its lanes must be used by one
  * thread at a time (libssh2 is not thread-safe within a session).
+ *
+ * Errors: an enum sftp_status, with the text in sftp_lane_error() or sftp_conn_error(); connect
+ * failures are logged. errno is not part of any of these contracts.
  */
 
 enum sftp_status {

@@ -31,6 +31,9 @@
  *
  * max_chunk is the config value the plan was made with: the chunks of a plan are cut with it even
  * if the config changes before the plan is carried out.
+ *
+ * Functions that fail log why (with the file name) and return -1 or NULL; errno is not part of
+ * their contract.
  */
 
 /* Marks a bound that is the end of a finished file. */

@@ -6,7 +6,9 @@
 
 /*
  * The shipper's configuration (/etc/relaywatch/ship.conf): plain "key = value" lines read with
- * common/config.c. Every key is documented in scripts/ship.conf.example.
+ * common/config.c, keys looked up in a table (as OpenSSH's readconf does). Every key is
+ * documented in scripts/ship.conf.example. Errors are logged as "file:line: why"; errno is not
+ * part of the contract.
  */
 
 #define SHIPCONF_DEFAULT_PATH "/etc/relaywatch/ship.conf"

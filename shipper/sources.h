@@ -18,6 +18,8 @@
  * "NAME.N" / "NAME.N.gz" by falling N, then dateext ones "NAME-DATE" / "NAME-DATE.gz" (DATE made
  * of digits, '-' and '_') by rising DATE, then PATH itself (live). Other names (other
  * compressors' ".bz2", ".xz", editor backups) are ignored.
+ *
+ * Functions that fail log why (with the path) and return -1; errno is not part of their contract.
  */
 
 struct source_file {
