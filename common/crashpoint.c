@@ -5,27 +5,45 @@
 
 #include "crashpoint.h"
 
-static int crash_state; /* 0 unread, 1 armed, -1 off */
-static char crash_name[64];
-static unsigned long crash_left;
+/* One "NAME:N" from the environment. */
+struct hook {
+	const char *env;
+	int sig;
+	int state; /* 0 unread, 1 armed, -1 off */
+	char name[64];
+	unsigned long left;
+};
+
+static struct hook hooks[] = {
+	{.env = "RELAYWATCH_CRASH", .sig = SIGKILL},
+	{.env = "RELAYWATCH_PAUSE", .sig = SIGSTOP},
+};
+
+static void hook_pass(struct hook *h, const char *name)
+{
+	if (h->state == 0) {
+		h->state = -1;
+		const char *env = getenv(h->env);
+		const char *colon = env ? strrchr(env, ':') : NULL;
+		if (colon && (size_t)(colon - env) < sizeof(h->name)) {
+			memcpy(h->name, env, (size_t)(colon - env));
+			h->name[colon - env] = '\0';
+			h->left = strtoul(colon + 1, NULL, 10);
+			h->state = h->left > 0 ? 1 : -1;
+		}
+	}
+	if (h->state < 0 || strcmp(name, h->name) != 0) {
+		return;
+	}
+	if (--h->left == 0) {
+		h->state = -1;
+		kill(getpid(), h->sig);
+	}
+}
 
 void crashpoint(const char *name)
 {
-	if (crash_state == 0) {
-		crash_state = -1;
-		const char *env = getenv("RELAYWATCH_CRASH");
-		const char *colon = env ? strrchr(env, ':') : NULL;
-		if (colon && (size_t)(colon - env) < sizeof(crash_name)) {
-			memcpy(crash_name, env, (size_t)(colon - env));
-			crash_name[colon - env] = '\0';
-			crash_left = strtoul(colon + 1, NULL, 10);
-			crash_state = crash_left > 0 ? 1 : -1;
-		}
-	}
-	if (crash_state < 0 || strcmp(name, crash_name) != 0) {
-		return;
-	}
-	if (--crash_left == 0) {
-		kill(getpid(), SIGKILL);
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		hook_pass(&hooks[i], name);
 	}
 }

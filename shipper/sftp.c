@@ -16,8 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "sftp.h"
+
+/* A known_hosts file bigger than this is not one. */
+#define KNOWN_HOSTS_MAX (4 * 1024 * 1024)
 
 /*
  * Every block libssh2 allocates for the session, so that sftp_conn_destroy() can free what
@@ -38,7 +43,7 @@ struct sftp_conn {
 	bool nonblocking;
 	bool broken;
 	bool fsync_warned;
-	char label[300]; /* "host" or "[host]:port", as in known_hosts */
+	char label[SFTP_LABEL_MAX]; /* as in known_hosts */
 	char err[300];
 };
 
@@ -248,22 +253,42 @@ static int tcp_connect(const struct sftp_params *p)
 	return fd;
 }
 
+void sftp_host_label(const char *host, unsigned port, char out[static SFTP_LABEL_MAX])
+{
+	if (port == 22) {
+		snprintf(out, SFTP_LABEL_MAX, "%s", host);
+	} else {
+		snprintf(out, SFTP_LABEL_MAX, "[%s]:%u", host, port);
+	}
+}
+
+/*
+ * Looks the key up under the server's known_hosts name only. libssh2_knownhost_checkp() with a
+ * port also accepts a line for the bare name, so a key recorded for one port would vouch for
+ * every service on that host; OpenSSH matches "[host]:port" for any port but 22, and the bare
+ * name only for 22.
+ */
+static int known_check(LIBSSH2_KNOWNHOSTS *kh, const struct sftp_conn *c, const char *key,
+		       size_t keylen, int knownhost_bit)
+{
+	return libssh2_knownhost_checkp(
+		kh, c->label, -1, key, keylen,
+		LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_bit, NULL);
+}
+
 /*
  * Asks the server for the host key types known_hosts holds for it (as OpenSSH does), so that a
  * server offering several keys shows the one we can check rather than an "unknown" one.
  */
-static void prefer_known_types(LIBSSH2_SESSION *s, LIBSSH2_KNOWNHOSTS *kh, const char *host,
-			       unsigned port, char list[static 256])
+static void prefer_known_types(const struct sftp_conn *c, LIBSSH2_KNOWNHOSTS *kh,
+			       char list[static 256])
 {
+	LIBSSH2_SESSION *s = c->session;
 	size_t o = 0;
 	list[0] = '\0';
 	for (size_t i = 0; i < sizeof(hostkey_kinds) / sizeof(hostkey_kinds[0]); i++) {
 		/* A dummy key: MISMATCH means an entry of this type exists for the host. */
-		int r = libssh2_knownhost_checkp(kh, host, (int)port, "x", 1,
-						 LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-							 LIBSSH2_KNOWNHOST_KEYENC_RAW |
-							 hostkey_kinds[i].knownhost_bit,
-						 NULL);
+		int r = known_check(kh, c, "x", 1, hostkey_kinds[i].knownhost_bit);
 		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
 			/* All five names together are under 100 bytes. */
 			o += (size_t)snprintf(list + o, 256 - o, "%s%s", o ? "," : "",
@@ -311,6 +336,55 @@ static int append_known_host(LIBSSH2_KNOWNHOSTS *kh, const struct sftp_conn *c,
 	return ret;
 }
 
+/*
+ * Loads known_hosts (a missing file is an empty one). Refused, as for the config, when another
+ * local user could write it: whoever can add a line there can vouch for their own server and
+ * receive every log we ship.
+ */
+static int read_known_hosts(LIBSSH2_KNOWNHOSTS *kh, const struct sftp_conn *c, const char *path)
+{
+	char *buf = NULL;
+	int ret = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			return 0;
+		}
+		log_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (config_check_secure(fd, path) != 0) {
+		goto out;
+	}
+	if (!(buf = malloc(KNOWN_HOSTS_MAX))) {
+		log_error("out of memory");
+		goto out;
+	}
+	ssize_t len = fileio_read_at(fd, buf, KNOWN_HOSTS_MAX, 0);
+	if (len < 0 || len == KNOWN_HOSTS_MAX) {
+		log_error("%s: %s", path, len < 0 ? strerror(errno) : "too large");
+		goto out;
+	}
+	unsigned line = 1;
+	for (char *p = buf, *end = buf + len; p < end; line++) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (libssh2_knownhost_readline(kh, p, n, LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
+			log_error("%s:%u: cannot read it as an OpenSSH known_hosts line (%s); "
+				  "libssh2 does not know @cert-authority, @revoked or security-key "
+				  "lines: keep a separate known_hosts for relaywatch",
+				  path, line, session_error(c->session));
+			goto out;
+		}
+		p += n;
+	}
+	ret = 0;
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
 static int check_host_key(struct sftp_conn *c, const struct sftp_params *p)
 {
 	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(c->session);
@@ -319,23 +393,12 @@ static int check_host_key(struct sftp_conn *c, const struct sftp_params *p)
 		log_error("out of memory");
 		return -1;
 	}
-	struct stat sb;
-	if (stat(p->known_hosts, &sb) == 0) {
-		if (libssh2_knownhost_readfile(kh, p->known_hosts, LIBSSH2_KNOWNHOST_FILE_OPENSSH) <
-		    0) {
-			log_error("%s: cannot read it as an OpenSSH known_hosts file (%s); libssh2 "
-				  "does not know @cert-authority, @revoked or security-key lines: "
-				  "keep a separate known_hosts for relaywatch",
-				  p->known_hosts, session_error(c->session));
-			goto out;
-		}
-	} else if (errno != ENOENT) {
-		log_error("%s: %s", p->known_hosts, strerror(errno));
+	if (read_known_hosts(kh, c, p->known_hosts) != 0) {
 		goto out;
 	}
 
 	char known[256];
-	prefer_known_types(c->session, kh, p->host, p->port, known);
+	prefer_known_types(c, kh, known);
 	if (libssh2_session_handshake(c->session, c->fd) != 0) {
 		/* libssh2 1.10 verifies RSA host keys only with SHA-1 ("ssh-rsa"), which OpenSSH
 		 * 8.8 and later no longer offer. */
@@ -359,10 +422,7 @@ static int check_host_key(struct sftp_conn *c, const struct sftp_params *p)
 		log_error("%s offers a host key type libssh2 cannot check", c->label);
 		goto out;
 	}
-	int r = libssh2_knownhost_checkp(kh, p->host, (int)p->port, key, keylen,
-					 LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-						 LIBSSH2_KNOWNHOST_KEYENC_RAW | kind->knownhost_bit,
-					 NULL);
+	int r = known_check(kh, c, key, keylen, kind->knownhost_bit);
 	switch (r) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		ret = 0;
@@ -452,11 +512,7 @@ struct sftp_conn *sftp_connect(const struct sftp_params *p)
 	}
 	c->fd = -1;
 	c->mem.l.prev = c->mem.l.next = &c->mem;
-	if (p->port == 22) {
-		snprintf(c->label, sizeof(c->label), "%s", p->host);
-	} else {
-		snprintf(c->label, sizeof(c->label), "[%s]:%u", p->host, p->port);
-	}
+	sftp_host_label(p->host, p->port, c->label);
 	if (!initialised) {
 		if (libssh2_init(0) != 0) {
 			log_error("cannot initialise libssh2");
@@ -561,6 +617,11 @@ int sftp_conn_keepalive(struct sftp_conn *c)
 		log_debug("keepalive: %s", session_error(c->session));
 	}
 	return next > 0 ? next : 1;
+}
+
+const char *sftp_conn_label(const struct sftp_conn *c)
+{
+	return c->label;
 }
 
 const char *sftp_conn_error(const struct sftp_conn *c)

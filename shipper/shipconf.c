@@ -1,7 +1,9 @@
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,7 +63,10 @@ int shipconf_init(struct ship_config *c)
 
 void shipconf_finish(struct ship_config *c)
 {
-	free(c->host);
+	for (size_t i = 0; i < c->nservers; i++) {
+		free(c->servers[i].host);
+	}
+	free(c->servers);
 	free(c->user);
 	free(c->identity);
 	free(c->known_hosts);
@@ -192,100 +197,132 @@ out:
 	return ret;
 }
 
+/* "NAME", "NAME:PORT", "[ADDR]" or "[ADDR]:PORT"; a bare IPv6 address (two colons or more) has
+ * no port. */
+static int parse_host(const struct config_line *cl, struct ship_config *c)
+{
+	const char *v = cl->value;
+	const char *name = v, *port = NULL;
+	size_t len = strlen(v);
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+		if (!close || (close[1] != '\0' && close[1] != ':')) {
+			log_error("%s:%u: host: expected [ADDRESS] or [ADDRESS]:PORT", cl->file,
+				  cl->line);
+			return -1;
+		}
+		name = v + 1;
+		len = (size_t)(close - name);
+		port = close[1] ? close + 2 : NULL;
+	} else {
+		const char *colon = strchr(v, ':');
+		if (colon && !strchr(colon + 1, ':')) {
+			len = (size_t)(colon - v);
+			port = colon + 1;
+		}
+	}
+	/* The name goes into known_hosts lookups and messages: letters, digits and what host
+	 * names and addresses (with an IPv6 zone) use, nothing else. */
+	bool ok = len > 0 && len <= 255;
+	for (size_t i = 0; i < len && ok; i++) {
+		ok = isalnum((unsigned char)name[i]) || strchr(".-_:%", name[i]) != NULL;
+	}
+	if (!ok) {
+		log_error("%s:%u: host: not a host name or address", cl->file, cl->line);
+		return -1;
+	}
+	uint64_t p = 0;
+	if (port) {
+		struct config_line pl = *cl;
+		pl.value = port;
+		if (config_uint(&pl, 1, 65535, &p) != 0) {
+			return -1;
+		}
+	}
+	char *host = strndup(name, len);
+	struct ship_server *sv = host ? realloc(c->servers, (c->nservers + 1) * sizeof(*sv)) : NULL;
+	if (!sv) {
+		free(host);
+		log_error("out of memory");
+		return -1;
+	}
+	c->servers = sv;
+	sv[c->nservers++] = (struct ship_server){.host = host, .port = (unsigned)p};
+	return 0;
+}
+
+static int parse_hostname(const struct config_line *cl, struct ship_config *c)
+{
+	if (!text_ok(cl->value, MANIFEST_HOST_MAX)) {
+		log_error("%s:%u: hostname: at most %d printable bytes", cl->file, cl->line,
+			  MANIFEST_HOST_MAX);
+		return -1;
+	}
+	return config_string(cl, &c->hostname);
+}
+
+static int parse_max_chunk(const struct config_line *cl, struct ship_config *c)
+{
+	return parse_size(cl, 64 * 1024, (uint64_t)64 << 30, &c->max_chunk);
+}
+
+/* The keywords of ship.conf, as OpenSSH's readconf has them: a plain string, a bounded number,
+ * or a parser of its own. */
+static const struct keyword {
+	const char *name;
+	enum { KW_STRING, KW_UINT, KW_PARSER } type;
+	size_t offset; /* of the char * or unsigned field */
+	uint64_t min, max;
+	int (*parse)(const struct config_line *cl, struct ship_config *c);
+} keywords[] = {
+	{"host", KW_PARSER, 0, 0, 0, parse_host},
+	{"port", KW_UINT, offsetof(struct ship_config, port), 1, 65535, NULL},
+	{"user", KW_STRING, offsetof(struct ship_config, user), 0, 0, NULL},
+	{"identity", KW_STRING, offsetof(struct ship_config, identity), 0, 0, NULL},
+	{"known_hosts", KW_STRING, offsetof(struct ship_config, known_hosts), 0, 0, NULL},
+	{"remote_dir", KW_STRING, offsetof(struct ship_config, remote_dir), 0, 0, NULL},
+	{"state_dir", KW_STRING, offsetof(struct ship_config, state_dir), 0, 0, NULL},
+	{"hostname", KW_PARSER, 0, 0, 0, parse_hostname},
+	{"level", KW_UINT, offsetof(struct ship_config, level), 1, 9, NULL},
+	{"connect_timeout", KW_UINT, offsetof(struct ship_config, connect_timeout), 1, 3600, NULL},
+	{"timeout", KW_UINT, offsetof(struct ship_config, timeout), 1, 3600, NULL},
+	{"keepalive", KW_UINT, offsetof(struct ship_config, keepalive), 1, 3600, NULL},
+	{"parallel", KW_UINT, offsetof(struct ship_config, parallel), 1, 16, NULL},
+	{"max_chunk", KW_PARSER, 0, 0, 0, parse_max_chunk},
+	{"forget_days", KW_UINT, offsetof(struct ship_config, forget_days), 1, 3650, NULL},
+	{"source", KW_PARSER, 0, 0, 0, parse_source},
+};
+
 static int shipconf_line(const struct config_line *cl, void *data)
 {
 	struct ship_config *c = data;
-	uint64_t v;
-	const char *k = cl->key;
-
-	if (strcmp(k, "host") == 0) {
-		return config_string(cl, &c->host);
-	}
-	if (strcmp(k, "port") == 0) {
-		if (config_uint(cl, 1, 65535, &v) != 0) {
-			return -1;
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+		const struct keyword *kw = &keywords[i];
+		if (strcmp(cl->key, kw->name) != 0) {
+			continue;
 		}
-		c->port = (unsigned)v;
-		return 0;
-	}
-	if (strcmp(k, "user") == 0) {
-		return config_string(cl, &c->user);
-	}
-	if (strcmp(k, "identity") == 0) {
-		return config_string(cl, &c->identity);
-	}
-	if (strcmp(k, "known_hosts") == 0) {
-		return config_string(cl, &c->known_hosts);
-	}
-	if (strcmp(k, "remote_dir") == 0) {
-		return config_string(cl, &c->remote_dir);
-	}
-	if (strcmp(k, "state_dir") == 0) {
-		return config_string(cl, &c->state_dir);
-	}
-	if (strcmp(k, "hostname") == 0) {
-		if (!text_ok(cl->value, MANIFEST_HOST_MAX)) {
-			log_error("%s:%u: hostname: at most %d printable bytes", cl->file, cl->line,
-				  MANIFEST_HOST_MAX);
-			return -1;
+		char *field = (char *)c + kw->offset;
+		uint64_t v;
+		switch (kw->type) {
+		case KW_STRING:
+			return config_string(cl, (char **)(void *)field);
+		case KW_UINT:
+			if (config_uint(cl, kw->min, kw->max, &v) != 0) {
+				return -1;
+			}
+			*(unsigned *)(void *)field = (unsigned)v;
+			return 0;
+		case KW_PARSER:
+			return kw->parse(cl, c);
 		}
-		return config_string(cl, &c->hostname);
-	}
-	if (strcmp(k, "level") == 0) {
-		if (config_uint(cl, 1, 9, &v) != 0) {
-			return -1;
-		}
-		c->level = (int)v;
-		return 0;
-	}
-	if (strcmp(k, "connect_timeout") == 0) {
-		if (config_uint(cl, 1, 3600, &v) != 0) {
-			return -1;
-		}
-		c->connect_timeout = (unsigned)v;
-		return 0;
-	}
-	if (strcmp(k, "timeout") == 0) {
-		if (config_uint(cl, 1, 3600, &v) != 0) {
-			return -1;
-		}
-		c->timeout = (unsigned)v;
-		return 0;
-	}
-	if (strcmp(k, "keepalive") == 0) {
-		if (config_uint(cl, 1, 3600, &v) != 0) {
-			return -1;
-		}
-		c->keepalive = (unsigned)v;
-		return 0;
-	}
-	if (strcmp(k, "parallel") == 0) {
-		if (config_uint(cl, 1, 16, &v) != 0) {
-			return -1;
-		}
-		c->parallel = (unsigned)v;
-		return 0;
-	}
-	if (strcmp(k, "max_chunk") == 0) {
-		return parse_size(cl, 64 * 1024, (uint64_t)64 << 30, &c->max_chunk);
-	}
-	if (strcmp(k, "forget_days") == 0) {
-		if (config_uint(cl, 1, 3650, &v) != 0) {
-			return -1;
-		}
-		c->forget_days = (unsigned)v;
-		return 0;
-	}
-	if (strcmp(k, "source") == 0) {
-		return parse_source(cl, c);
 	}
 	return config_unknown(cl);
 }
 
-static int check_required(const struct ship_config *c, const char *name)
+static int check_required(struct ship_config *c, const char *name)
 {
 	static const char *const keys[] = {"host", "user", "identity", "remote_dir"};
-	const char *const vals[] = {c->host, c->user, c->identity, c->remote_dir};
+	const void *const vals[] = {c->servers, c->user, c->identity, c->remote_dir};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (!vals[i]) {
 			log_error("%s: missing required key '%s'", name, keys[i]);
@@ -295,6 +332,12 @@ static int check_required(const struct ship_config *c, const char *name)
 	if (c->nsources == 0) {
 		log_error("%s: no 'source' line: nothing to ship", name);
 		return -1;
+	}
+	/* "port" may come after the "host" lines it applies to. */
+	for (size_t i = 0; i < c->nservers; i++) {
+		if (c->servers[i].port == 0) {
+			c->servers[i].port = c->port;
+		}
 	}
 	return 0;
 }

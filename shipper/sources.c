@@ -43,20 +43,20 @@ bool sources_multilog_finished(const char *name)
 	return name[25] == '.' && (name[26] == 's' || name[26] == 'u');
 }
 
-int sources_syslog_classify(const char *base, const char *name, uint64_t *num, const char **suffix,
-			    size_t *suffix_len, bool *gz)
+enum syslog_name sources_syslog_classify(const char *base, const char *name, uint64_t *num,
+					 const char **suffix, size_t *suffix_len, bool *gz)
 {
 	size_t blen = strlen(base), nlen = strlen(name);
 	*gz = false;
 	if (strcmp(name, base) == 0) {
-		return 0;
+		return SYSLOG_NAME_LIVE;
 	}
 	if (nlen > 3 && strcmp(name + nlen - 3, ".gz") == 0) {
 		*gz = true;
 		nlen -= 3;
 	}
 	if (nlen < blen + 2 || strncmp(name, base, blen) != 0) {
-		return -1;
+		return SYSLOG_NAME_OTHER;
 	}
 	const char *rest = name + blen + 1;
 	size_t rlen = nlen - blen - 1;
@@ -64,28 +64,28 @@ int sources_syslog_classify(const char *base, const char *name, uint64_t *num, c
 		uint64_t n = 0;
 		for (size_t i = 0; i < rlen; i++) {
 			if (rest[i] < '0' || rest[i] > '9' || n > UINT64_MAX / 10 - 1) {
-				return -1;
+				return SYSLOG_NAME_OTHER;
 			}
 			n = n * 10 + (uint64_t)(rest[i] - '0');
 		}
 		*num = n;
-		return 1;
+		return SYSLOG_NAME_NUMBERED;
 	}
 	if (name[blen] == '-') {
 		if (rest[0] < '0' || rest[0] > '9') {
-			return -1;
+			return SYSLOG_NAME_OTHER;
 		}
 		for (size_t i = 0; i < rlen; i++) {
 			char c = rest[i];
 			if (!((c >= '0' && c <= '9') || c == '-' || c == '_')) {
-				return -1;
+				return SYSLOG_NAME_OTHER;
 			}
 		}
 		*suffix = rest;
 		*suffix_len = rlen;
-		return 2;
+		return SYSLOG_NAME_DATED;
 	}
-	return -1;
+	return SYSLOG_NAME_OTHER;
 }
 
 /* A candidate with its sort key while a directory is listed. */
@@ -197,12 +197,12 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 				continue;
 			}
 		} else {
-			int r = sources_syslog_classify(base, de->d_name, &k.num, &k.suffix,
-							&k.suffix_len, &k.gz);
-			if (r < 0) {
+			enum syslog_name r = sources_syslog_classify(
+				base, de->d_name, &k.num, &k.suffix, &k.suffix_len, &k.gz);
+			if (r == SYSLOG_NAME_OTHER) {
 				continue;
 			}
-			k.group = r == 0 ? 2 : r == 1 ? 0 : 1;
+			k.group = r == SYSLOG_NAME_LIVE ? 2 : r == SYSLOG_NAME_NUMBERED ? 0 : 1;
 		}
 		if (n == cap) {
 			size_t ncap = cap ? 2 * cap : 32;

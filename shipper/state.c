@@ -129,6 +129,41 @@ bool ship_entry_plan(struct ship_entry *e, uint64_t end)
 	return true;
 }
 
+void ship_entry_plan_begin(struct ship_entry *e, uint64_t max_chunk)
+{
+	if (e->nbounds == 0 || e->max_chunk == 0) {
+		e->max_chunk = max_chunk;
+	}
+}
+
+void ship_entry_drop_eof(struct ship_entry *e)
+{
+	if (e->nbounds > 0 && e->bounds[e->nbounds - 1] == SHIP_STATE_EOF) {
+		e->nbounds--;
+	}
+}
+
+uint64_t ship_entry_planned_end(const struct ship_entry *e)
+{
+	return e->nbounds ? e->bounds[e->nbounds - 1] : e->offset;
+}
+
+void ship_entry_reopen(struct ship_entry *e)
+{
+	e->done = false;
+}
+
+bool ship_entry_seen(struct ship_entry *e, int64_t now)
+{
+	/* "seen" only matters at forget_days' scale: refreshing it hourly spares an idle run
+	 * (cron, every few minutes) a state rewrite and two fsyncs. */
+	if (now - e->seen < 3600) {
+		return false;
+	}
+	e->seen = now;
+	return true;
+}
+
 uint64_t ship_entry_next_bound(const struct ship_entry *e, uint64_t pos)
 {
 	for (unsigned i = 0; i < e->nbounds; i++) {

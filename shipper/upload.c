@@ -9,6 +9,7 @@
 
 #include "crashpoint.h"
 #include "log.h"
+#include "monoclock.h"
 #include "upload.h"
 
 enum step {
@@ -91,13 +92,6 @@ enum {
 	STEP_DATA, /* waiting for the producer */
 	STEP_NONE, /* no chunk */
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Under the mutex: tells the writer there is something new. */
 static void notify_writer(struct uploader *up)
@@ -354,7 +348,8 @@ static int lane_step(struct uploader *up, struct lane *ln)
 static void fail_everything(struct uploader *up)
 {
 	if (!up->broken_logged) {
-		log_error("connection to the stats server lost: %s", sftp_conn_error(up->c));
+		log_error("connection to %s lost: %s", sftp_conn_label(up->c),
+			  sftp_conn_error(up->c));
 		up->broken_logged = true;
 	}
 	for (unsigned i = 0; i < up->nlanes; i++) {
@@ -380,10 +375,29 @@ static void drain_wake(struct uploader *up)
 	}
 }
 
+/* Under the mutex: gives each idle lane the next chunk waiting in the queue. */
+static void assign_lanes(struct uploader *up)
+{
+	for (unsigned i = 0; i < up->nlanes && up->qhead; i++) {
+		struct lane *ln = &up->lanes[i];
+		if (!ln->ch) {
+			ln->ch = up->qhead;
+			up->qhead = ln->ch->next;
+			if (!up->qhead) {
+				up->qtail = NULL;
+			}
+			ln->step = S_OPEN;
+			ln->cur = NULL;
+			ln->off = 0;
+			ln->io_wait = false;
+		}
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct uploader *up = arg;
-	double last_progress = now_mono();
+	double last_progress = monoclock_now();
 	bool sock_ready = true;
 
 	for (;;) {
@@ -391,19 +405,8 @@ static void *writer_main(void *arg)
 		bool stop = up->stop;
 		bool broken = up->broken;
 		uint64_t gen = up->gen;
-		for (unsigned i = 0; i < up->nlanes && up->qhead && !broken; i++) {
-			struct lane *ln = &up->lanes[i];
-			if (!ln->ch) {
-				ln->ch = up->qhead;
-				up->qhead = ln->ch->next;
-				if (!up->qhead) {
-					up->qtail = NULL;
-				}
-				ln->step = S_OPEN;
-				ln->cur = NULL;
-				ln->off = 0;
-				ln->io_wait = false;
-			}
+		if (!broken) {
+			assign_lanes(up);
 		}
 		pthread_mutex_unlock(&up->mu);
 
@@ -450,7 +453,7 @@ static void *writer_main(void *arg)
 			}
 			continue;
 		}
-		double now = now_mono();
+		double now = monoclock_now();
 		if (progress) {
 			last_progress = now;
 			continue;
@@ -464,8 +467,7 @@ static void *writer_main(void *arg)
 		}
 		if (busy && now - last_progress > up->timeout) {
 			char why[128];
-			snprintf(why, sizeof(why), "no answer from the stats server for %u s",
-				 up->timeout);
+			snprintf(why, sizeof(why), "no answer for %u s", up->timeout);
 			sftp_conn_set_broken(up->c, why);
 			pthread_mutex_lock(&up->mu);
 			up->broken = true;

@@ -6,7 +6,8 @@
 #   ship_conf FILE [KEY=VALUE...] < SOURCES
 #                       writes a mode-600 config for the private sshd; extra keys come later and
 #                       so override (the shipper keeps the last value), stdin holds the
-#                       "source = ..." lines
+#                       "source = ..." lines; with SHIP_HOSTS set (words NAME[:PORT]), one
+#                       "host" line for each of them instead of the private sshd's
 #   gen_lines TAG FROM TO
 #                       prints log lines FROM..TO (1-based) of a file tagged TAG: unique, with a
 #                       timestamp first, as syslog writes them
@@ -30,8 +31,14 @@ ship_conf() {
 	(
 		umask 077
 		{
-			echo "host = 127.0.0.1"
-			echo "port = $RW_SSH_PORT"
+			if [[ -n ${SHIP_HOSTS:-} ]]; then
+				for kv in $SHIP_HOSTS; do
+					echo "host = $kv"
+				done
+			else
+				echo "host = 127.0.0.1"
+				echo "port = $RW_SSH_PORT"
+			fi
 			echo "user = $RW_SSH_USER"
 			echo "identity = $RW_SSH_KEY"
 			echo "known_hosts = $RW_SSH_KNOWN_HOSTS"
@@ -132,4 +139,71 @@ own_sshd_stop() {
 	kill "$OWN_PID"
 	wait "$OWN_PID" 2>/dev/null || true
 	OWN_PID=
+}
+
+# Several stats servers, each a private sshd with its own drop directory (for failover):
+#   drop_sshd_prepare NAME  picks a free port (${DROP_PORT[NAME]}), writes its sshd_config (a copy
+#                       of the private sshd's) whose SFTP sessions start in ${DROP_ROOT[NAME]}, so
+#                       that remote_dir = incoming means ${DROP_ROOT[NAME]}/incoming (created);
+#                       appends its host key as [127.0.0.1]:PORT to $DROP_KNOWN_HOSTS
+#   drop_sshd_start NAME / drop_sshd_stop NAME
+#   drop_sshd_kill NAME     SIGKILL to its listener and every session it serves (by PID)
+declare -A DROP_PORT=() DROP_ROOT=() DROP_PID=()
+DROP_KNOWN_HOSTS=$T/drop_known_hosts
+drop_sshd_prepare() {
+	local name=$1 dir=$T/sshd-$1
+	need_env RW_SERVERS_DIR
+	mkdir -p "$dir"
+	DROP_PORT[$name]=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+	DROP_ROOT[$name]=$(mktemp -d "$RW_SSH_ROOT/ship-$name.XXXXXX")
+	on_exit "rm -rf '${DROP_ROOT[$name]}'"
+	mkdir -p "${DROP_ROOT[$name]}/incoming"
+	sed -e "s/^Port .*/Port ${DROP_PORT[$name]}/" -e "s|^PidFile .*|PidFile $dir/sshd.pid|" \
+		-e "s|^Subsystem sftp .*|Subsystem sftp internal-sftp -d ${DROP_ROOT[$name]}|" \
+		"$RW_SERVERS_DIR/ssh/sshd_config" >"$dir/sshd_config"
+	echo "[127.0.0.1]:${DROP_PORT[$name]} $(cut -d' ' -f2,3 "$RW_SSH_KNOWN_HOSTS")" \
+		>>"$DROP_KNOWN_HOSTS"
+	on_exit "drop_sshd_kill $name"
+}
+drop_sshd_start() {
+	local name=$1 dir=$T/sshd-$1 i pid
+	/usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null &
+	pid=$!
+	DROP_PID[$name]=$pid
+	for ((i = 0; i < 300; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/${DROP_PORT[$name]}") 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || die "sshd $name did not start: $(cat "$dir/sshd.log")"
+		sleep 0.1
+	done
+	die "sshd $name did not listen within 30 s"
+}
+drop__descendants() {
+	local child
+	for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+		echo "$child"
+		drop__descendants "$child"
+	done
+}
+drop__down() {
+	local name=$1 sig=$2 pid=${DROP_PID[$1]:-} sessions
+	[[ -n $pid ]] || return 0
+	sessions=$(drop__descendants "$pid")
+	kill_child "$pid" "$sig" || true
+	wait "$pid" 2>/dev/null || true
+	if [[ -n $sessions ]]; then
+		# shellcheck disable=SC2086
+		kill -s "$sig" $sessions 2>/dev/null || true
+	fi
+	DROP_PID[$name]=
+}
+drop_sshd_stop() {
+	drop__down "$1" TERM
+}
+drop_sshd_kill() {
+	drop__down "$1" KILL
 }

@@ -4,9 +4,9 @@
 
 #include "unit.h"
 
+#include "chunk.h"
 #include "log.h"
 #include "manifest.h"
-#include "ship.h"
 #include "shipconf.h"
 
 static void host_label(void **unused)
@@ -109,7 +109,9 @@ static void config_keys(void **unused)
 			   "source = /var/log/qmail/smtpd multilog service=smtp-mx\n"
 			   "source = /var/log/maillog syslog\n";
 	assert_int_equal(load(&c, text), 0);
-	assert_string_equal(c.host, "stats.example.org");
+	assert_int_equal(c.nservers, 1);
+	assert_string_equal(c.servers[0].host, "stats.example.org");
+	assert_int_equal(c.servers[0].port, 2222);
 	assert_int_equal(c.port, 2222);
 	assert_int_equal(c.level, 9);
 	assert_int_equal(c.parallel, 2);
@@ -161,12 +163,48 @@ static void config_errors(void **unused)
 	}
 }
 
+/* "host" repeated: every server in order, each NAME, NAME:PORT, [v6]:PORT or a bare v6. */
+static void config_hosts(void **unused)
+{
+	struct ship_config c;
+	assert_int_equal(load(&c, "host = a.example.org\nhost = b.example.org:2222\n"
+				  "host = [2001:db8::1]:2200\nhost = 2001:db8::2\nhost = [::1]\n"
+				  "port = 2022\nuser = u\nidentity = /k\nremote_dir = d\n"
+				  "source = /a syslog\n"),
+			 0);
+	assert_int_equal(c.nservers, 5);
+	assert_string_equal(c.servers[0].host, "a.example.org");
+	assert_int_equal(c.servers[0].port, 2022); /* "port" applies, even when it comes later */
+	assert_string_equal(c.servers[1].host, "b.example.org");
+	assert_int_equal(c.servers[1].port, 2222);
+	assert_string_equal(c.servers[2].host, "2001:db8::1");
+	assert_int_equal(c.servers[2].port, 2200);
+	assert_string_equal(c.servers[3].host, "2001:db8::2");
+	assert_int_equal(c.servers[3].port, 2022);
+	assert_string_equal(c.servers[4].host, "::1");
+	assert_int_equal(c.servers[4].port, 2022);
+	shipconf_finish(&c);
+
+	static const char *const bad[] = {
+		"host = a:0\n",    "host = a:65536\n", "host = a:\n",  "host = [::1\n",
+		"host = [::1]x\n", "host = []:22\n",   "host = a b\n", "host = a;b\n",
+		"host = :22\n",    "host = [::1]:x\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+			 "%suser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\n", bad[i]);
+		assert_int_equal(load(&c, text), -1);
+		shipconf_finish(&c);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(host_label),    cmocka_unit_test(chunk_names),
 		cmocka_unit_test(cut_rule),      cmocka_unit_test(config_keys),
-		cmocka_unit_test(config_errors),
+		cmocka_unit_test(config_errors), cmocka_unit_test(config_hosts),
 	};
 	/* The error cases log on purpose. */
 	log_init("test_ship", LOG_ERROR);

@@ -1,35 +1,16 @@
-#ifndef RELAYWATCH_SHIP_H
-#define RELAYWATCH_SHIP_H
+#ifndef RELAYWATCH_CHUNK_H
+#define RELAYWATCH_CHUNK_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "digest.h"
-#include "shipconf.h"
 
 /*
- * One run of relaywatch-ship: find the files of every source, plan what is new, save the plan,
- * then stream each chunk (read -> SHA-256 + line count -> deflate -> SFTP) and record what was
- * delivered. See ship_state.h for why a crash anywhere neither loses nor duplicates a line.
+ * What makes a chunk the same chunk on every run: where it ends and what it is called, both pure
+ * functions of the content and the state, so that a rerun after a crash (or the next server after
+ * a failover) rebuilds it byte for byte under the same name.
  */
-
-/* Exit statuses (cron reads them). */
-enum ship_exit {
-	SHIP_EXIT_OK = 0,
-	SHIP_EXIT_PARTIAL = 1, /* some chunks or files failed (logged); a later run retries */
-	SHIP_EXIT_USAGE = 2,   /* bad command line, config or state file */
-	SHIP_EXIT_CONNECT = 3, /* could not connect, authenticate, or the host key was refused */
-};
-
-struct ship_options {
-	bool dry_run;             /* print what would ship; connect to nothing, change nothing */
-	bool accept_new_host_key; /* first contact: record the server's key in known_hosts */
-	bool progress;            /* a progress line on stderr (only on a terminal) */
-};
-
-/* Runs once with the given config. Returns an enum ship_exit. */
-int ship_run(const struct ship_config *cfg, const struct ship_options *opt);
 
 /*
  * The hostname as it appears in chunk names: bytes outside [A-Za-z0-9.-] become '-', a leading

@@ -21,6 +21,9 @@
  *
  * Memory is bounded: at most min(lanes, 4) + 2 buffers of UPLOAD_BUF_SIZE exist;
  * uploader_buf_get() blocks while all are in use.
+ *
+ * Failures are logged here, once per cause, and reported per chunk as UPLOAD_FAILED; errno is
+ * not part of any contract.
  */
 
 #define UPLOAD_BUF_SIZE (1024 * 1024)

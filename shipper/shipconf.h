@@ -6,7 +6,9 @@
 
 /*
  * The shipper's configuration (/etc/relaywatch/ship.conf): plain "key = value" lines read with
- * common/config.c. Every key is documented in scripts/ship.conf.example.
+ * common/config.c, keys looked up in a table (as OpenSSH's readconf does). Every key is
+ * documented in scripts/ship.conf.example. Errors are logged as "file:line: why"; errno is not
+ * part of the contract.
  */
 
 #define SHIPCONF_DEFAULT_PATH "/etc/relaywatch/ship.conf"
@@ -23,15 +25,26 @@ struct ship_source {
 	char *service; /* "" when not given */
 };
 
+/*
+ * One "host = NAME[:PORT]" line (an IPv6 address with a port as "[ADDR]:PORT"): a stats server.
+ * A run delivers to the first that connects and verifies, and moves on to the next when one
+ * fails mid-run.
+ */
+struct ship_server {
+	char *host;    /* name or address, without brackets */
+	unsigned port; /* the "port" key's value when the line gave none */
+};
+
 struct ship_config {
-	char *host; /* the stats server */
-	unsigned port;
+	struct ship_server *servers; /* in the order given; at least one once loaded */
+	size_t nservers;
+	unsigned port; /* for "host" lines without a port (default 22) */
 	char *user;
 	char *identity;    /* private key file (ed25519 or ECDSA, no passphrase) */
 	char *known_hosts; /* OpenSSH format */
 	char *remote_dir;  /* drop directory on the stats server, relative to the SFTP login dir */
 	char *state_dir;
-	int level; /* zlib level 1..9 */
+	unsigned level; /* zlib level 1..9 */
 	char *hostname;
 	unsigned connect_timeout; /* seconds for the TCP connect */
 	unsigned timeout;         /* seconds without an answer before the connection is given up */

@@ -31,6 +31,9 @@
  *
  * max_chunk is the config value the plan was made with: the chunks of a plan are cut with it even
  * if the config changes before the plan is carried out.
+ *
+ * Functions that fail log why (with the file name) and return -1 or NULL; errno is not part of
+ * their contract.
  */
 
 /* Marks a bound that is the end of a finished file. */
@@ -87,6 +90,25 @@ struct ship_entry *ship_state_add(struct ship_state *st, const uint8_t fpr[DIGES
  * when it was added (false also when the list is full: the end waits for a later run).
  */
 bool ship_entry_plan(struct ship_entry *e, uint64_t end);
+
+/*
+ * Before planning: a plan is cut with the chunk size it was made with, whatever the config says
+ * now, so max_chunk is taken only when e has no plan yet.
+ */
+void ship_entry_plan_begin(struct ship_entry *e, uint64_t max_chunk);
+
+/* Drops a last bound at the end of the file: a live file is never read to its end. */
+void ship_entry_drop_eof(struct ship_entry *e);
+
+/* The end of what is delivered or planned: the last bound, else the offset. */
+uint64_t ship_entry_planned_end(const struct ship_entry *e);
+
+/* A done entry is open again: its live original grew past what a copy of it shipped. */
+void ship_entry_reopen(struct ship_entry *e);
+
+/* Records that a run found the file at time now. Returns whether the entry changed (at most
+ * hourly, so that an idle run does not rewrite the state). */
+bool ship_entry_seen(struct ship_entry *e, int64_t now);
 
 /* The first bound greater than pos, or 0 when none is. */
 uint64_t ship_entry_next_bound(const struct ship_entry *e, uint64_t pos);

@@ -18,6 +18,8 @@
  * "NAME.N" / "NAME.N.gz" by falling N, then dateext ones "NAME-DATE" / "NAME-DATE.gz" (DATE made
  * of digits, '-' and '_') by rising DATE, then PATH itself (live). Other names (other
  * compressors' ".bz2", ".xz", editor backups) are ignored.
+ *
+ * Functions that fail log why (with the path) and return -1; errno is not part of their contract.
  */
 
 struct source_file {
@@ -76,13 +78,18 @@ int sources_is_gzip(int fd, const char *name, bool *gz);
  */
 int sources_last_line_end(int fd, uint64_t size, const char *name, uint64_t *end);
 
-/*
- * Classifies a directory entry name against the syslog file name base. Returns 0 for the live
- * file, 1 for a numbered rotation (*num = N), 2 for a dateext rotation (*suffix points into
- * name, *suffix_len bytes), -1 for anything else. *gz tells whether it ends in ".gz".
- */
-int sources_syslog_classify(const char *base, const char *name, uint64_t *num, const char **suffix,
-			    size_t *suffix_len, bool *gz);
+/* What a directory entry's name is, next to the syslog file it belongs to. */
+enum syslog_name {
+	SYSLOG_NAME_OTHER = -1,   /* not this log's */
+	SYSLOG_NAME_LIVE = 0,     /* the live file itself */
+	SYSLOG_NAME_NUMBERED = 1, /* NAME.N[.gz]: *num = N */
+	SYSLOG_NAME_DATED = 2,    /* NAME-DATE[.gz]: *suffix points into name, *suffix_len bytes */
+};
+
+/* Classifies a directory entry name against the syslog file name base; *gz tells whether it
+ * ends in ".gz". */
+enum syslog_name sources_syslog_classify(const char *base, const char *name, uint64_t *num,
+					 const char **suffix, size_t *suffix_len, bool *gz);
 
 /* Whether name is a finished multilog file ("@" + 24 lowercase hex + ".s" or ".u"). */
 bool sources_multilog_finished(const char *name);

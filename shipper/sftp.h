@@ -14,6 +14,9 @@
  * must be called again with the same arguments until it returns something else;
  * sftp_conn_wait() sleeps until the socket is ready. A session and its lanes must be used by one
  * thread at a time (libssh2 is not thread-safe within a session).
+ *
+ * Errors: an enum sftp_status, with the text in sftp_lane_error() or sftp_conn_error(); connect
+ * failures are logged. errno is not part of any of these contracts.
  */
 
 enum sftp_status {
@@ -41,9 +44,18 @@ struct sftp_params {
 struct sftp_conn;
 struct sftp_lane;
 
+/* The server's name in known_hosts and in messages: "host" for port 22, else "[host]:port". */
+#define SFTP_LABEL_MAX 300
+void sftp_host_label(const char *host, unsigned port, char out[static SFTP_LABEL_MAX]);
+
 /*
  * Connects over TCP, checks the server's host key against known_hosts, authenticates with the
- * private key. Returns NULL after logging one line that says what to do: the caller exits 3.
+ * private key. Returns NULL after logging one line that says what to do: the caller tries the
+ * next server or exits 3.
+ *
+ * known_hosts is read as OpenSSH reads it, with the port: an entry "[host]:port" vouches only
+ * for that port, a bare "host" only for port 22. A known_hosts that another local user could
+ * write (group/other-writable, or owned by a user other than root or us) is refused.
  */
 struct sftp_conn *sftp_connect(const struct sftp_params *p);
 
@@ -65,6 +77,9 @@ int sftp_conn_wait(struct sftp_conn *c, bool with_socket, bool want_write, int t
 
 /* Sends an SSH keepalive if one is due; returns the seconds until the next one is due. */
 int sftp_conn_keepalive(struct sftp_conn *c);
+
+/* The server's label (sftp_host_label). */
+const char *sftp_conn_label(const struct sftp_conn *c);
 
 /* The text of the error that made the connection unusable. */
 const char *sftp_conn_error(const struct sftp_conn *c);
