@@ -13,10 +13,13 @@
 #      next run there finishes the claim. Nothing lost, nothing doubled.
 #   4. A node cut off from the cluster mid-ingest (gmcast.isolate: no primary component, error
 #      1047): the same as a lost server, exit 3 with the claim kept, then done after it rejoins.
-#   5. `purge` under a write-set row limit (wsrep_max_ws_rows) cuts its batches to it, and the old
+#   5. A mail server whose ship.conf lists both stats servers: the first one's sshd down before a
+#      run, then killed in the middle of one; both stats servers ingest at the same moment.
+#   6. `purge` under a write-set row limit (wsrep_max_ws_rows) cuts its batches to it, and the old
 #      hours are gone from every node.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
+. "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 . "$(dirname "$0")/lib_galera.sh"
 
@@ -214,12 +217,91 @@ for i in 1 2 3; do
 	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 
-# --- 5. purge within the cluster's write-set limit ---
+# --- 5. a mail server that ships to both stats servers, failing over ---
+# Stats server A drains its sshd's drop directory into node 1, B into node 3. A is down before the
+# first run (B takes it); A is killed in the middle of the next run (the rest goes to B in the same
+# run). Both ingest at the same moment after each run.
+drop_sshd_prepare a
+drop_sshd_prepare b
+ina=${DROP_ROOT[a]}/incoming inb=${DROP_ROOT[b]}/incoming
+SHIP_HOSTS="127.0.0.1:${DROP_PORT[a]} 127.0.0.1:${DROP_PORT[b]}" \
+	ship_conf "$T/ship.conf" "known_hosts=$DROP_KNOWN_HOSTS" remote_dir=incoming \
+	max_chunk=64k parallel=1 connect_timeout=5 <<<"source = $LOGS/maillog syslog"
+gen --lines 12000 --seed 36 --host mail1 --service smtp --malformed 2 --out "$T/log-ship" \
+	--expect "$T/e-ship"
+# grow N: the log grows to the first N lines of the generated one, as a logger writes it.
+have=0
+grow() {
+	head -n "$1" "$T/log-ship" | tail -n "+$((have + 1))" >>"$LOGS/maillog"
+	have=$1
+}
+# both_ingest: A and B drain their drop directories at the same moment.
+both_ingest() {
+	local rc1=0 rc2=0 p1
+	ingest run --defaults-file="$(galera_mycnf 1)" --incoming "$ina" >"$T/runa" 2>&1 &
+	p1=$!
+	ingest run --defaults-file="$(galera_mycnf 3)" --incoming "$inb" >"$T/runb" 2>&1 || rc2=$?
+	wait "$p1" || rc1=$?
+	[[ $rc1 == 0 && $rc2 == 0 ]] || {
+		cat "$T/runa" "$T/runb" >&2
+		die "$1: the stats servers' runs exited $rc1 and $rc2, not 0 and 0"
+	}
+	drained "$ina" "$inb"
+}
+
+drop_sshd_start b
+grow 4000
+ship_rc 0 --config "$T/ship.conf" --verbose
+grep -q "cannot connect to 127.0.0.1 port ${DROP_PORT[a]}" "$T/err" || {
+	cat "$T/err" >&2
+	die "the first stats server was down, and the shipper did not say so"
+}
+(($(count_files "$inb" '*.manifest') > 0 && $(count_files "$ina" '*.manifest') == 0)) ||
+	die "with A down, the run did not go to B"
+tally galera_faults 1
+both_ingest "A down before the run"
+
+drop_sshd_start a
+grow 12000
+RELAYWATCH_PAUSE=ship-after-rename:3 "$SHIP" --config "$T/ship.conf" --verbose \
+	>"$T/out" 2>"$T/err" &
+pid=$!
+on_exit "kill_child $pid KILL"
+stopped() {
+	local st
+	st=$(cat "/proc/$pid/stat" 2>/dev/null) || die "the shipper ended before its pause"
+	read -r st _ <<<"${st##*) }"
+	[[ $st == T ]]
+}
+wait_for "the shipper to pause mid-run" stopped
+drop_sshd_kill a
+kill -CONT "$pid"
+rc=0
+wait "$pid" || rc=$?
+((rc == 0)) || { cat "$T/err" >&2; die "the run that failed over exited $rc"; }
+grep -q "shipping the rest to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || {
+	cat "$T/err" >&2
+	die "the run did not fail over to B"
+}
+(($(count_files "$ina" '*.manifest') > 0)) || die "A got nothing before it died"
+tally galera_faults 1
+both_ingest "A killed mid-run"
+drop_sshd_start a
+ship_ok --config "$T/ship.conf"
+both_ingest "after A came back"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c" \
+	"$T/e-ship"
+galera_exact "$T/want" "a mail server failing over between the stats servers"
+echo "failover: $(ls "${DROP_ROOT[a]}/incoming/archive" | grep -c '\.manifest$') chunks through A," \
+	"$(ls "${DROP_ROOT[b]}/incoming/archive" | grep -c '\.manifest$') through B"
+
+# --- 6. purge within the cluster's write-set limit ---
 # A DELETE of more rows than wsrep_max_ws_rows fails whole; purge cuts its batches to the limit.
 # (The generated logs are of 2014: all older than 400 days.)
 rows=$(galera_root 3 "SELECT (SELECT COUNT(*) FROM relaywatch.event_hourly) +
 	(SELECT COUNT(*) FROM relaywatch.relay_hourly) + (SELECT COUNT(*) FROM relaywatch.denied_hourly)")
 (( rows > 500 )) || die "only $rows aggregate rows to purge"
+kept=$(ledger 1)
 galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 200"
 on_exit 'galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 0" 2>/dev/null'
 # The limit is real: one DELETE of more rows fails whole.
@@ -239,7 +321,7 @@ for i in 1 2 3; do
 		(SELECT COUNT(*) FROM relaywatch.relay_hourly) +
 		(SELECT COUNT(*) FROM relaywatch.denied_hourly)")
 	[[ $left == 0 ]] || die "node $i: $left aggregate rows left after purge"
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: purge deleted ledger rows of today"
+	[[ $(ledger "$i") == "$kept" ]] || die "node $i: purge deleted ledger rows of today"
 done
 echo "purge: $rows aggregate rows in batches of 200, gone from every node"
 tally galera_faults 1
