@@ -386,25 +386,37 @@ static int buf_datetime(struct db *db, int64_t utc, bool as_null)
 
 /* --- retry --- */
 
-/*
- * Whether the server is a Galera node outside the primary component (wsrep_ready OFF; a server
- * without Galera has no such status). Such a node refuses statements with error 1047, but a write
- * caught while the node loses the cluster fails with other codes (1180 "Not connected to Primary
- * Component"): the node's status says what the code does not. db->err is left as it was.
- */
-static bool node_out_of_cluster(struct db *db)
+/* Whether the one row of a SHOW ... LIKE 'name' statement has the value given. */
+static bool show_is(struct db *db, const char *sql, const char *value)
 {
 	MYSQL_RES *res = NULL;
 	MYSQL_ROW row;
-	bool out = false;
+	bool is = false;
 
-	if (db->my != NULL && mysql_query(db->my, "SHOW STATUS LIKE 'wsrep_ready'") == 0 &&
+	if (db->my != NULL && mysql_query(db->my, sql) == 0 &&
 	    (res = mysql_store_result(db->my)) != NULL && (row = mysql_fetch_row(res)) != NULL &&
 	    row[1] != NULL) {
-		out = strcmp(row[1], "ON") != 0;
+		is = strcmp(row[1], value) == 0;
 	}
 	mysql_free_result(res);
-	return out;
+	return is;
+}
+
+bool db_galera_node(struct db *db)
+{
+	/* A MariaDB built with Galera support but not in a cluster says OFF (MySQL: no row). */
+	return show_is(db, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'", "ON");
+}
+
+/*
+ * Whether the server is a Galera node outside the primary component. Such a node refuses
+ * statements with error 1047, but a write caught while the node loses the cluster fails with
+ * other codes (1180 "Not connected to Primary Component"): the node's status says what the code
+ * does not. SHOW is answered even outside the cluster. db->err is left as it was.
+ */
+static bool node_out_of_cluster(struct db *db)
+{
+	return db_galera_node(db) && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF");
 }
 
 static void backoff(int attempt, bool connection)

@@ -43,6 +43,12 @@ int db_q(struct db *db, const char *sql);
 typedef int (*db_attempt_fn)(struct db *db, void *arg);
 
 /*
+ * Whether the server is a node of a Galera cluster (wsrep_on). False when it cannot tell (no
+ * connection, a failed statement; nothing logged).
+ */
+bool db_galera_node(struct db *db);
+
+/*
  * Runs fn, replaying it after a transient error (rollback first) or a lost connection
  * (reconnect first), a bounded number of times. Returns fn's result, or DB_UNAVAILABLE /
  * DB_ERROR after logging the last error once.

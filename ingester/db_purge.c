@@ -21,14 +21,18 @@
 unsigned db_purge_batch(struct db *db, unsigned batch)
 {
 	static const char sql[] = "SHOW GLOBAL VARIABLES LIKE 'wsrep_max_ws_%'";
-	MYSQL_RES *res = db_select(db, sql, sizeof(sql) - 1);
+	MYSQL_RES *res;
 	MYSQL_ROW row;
 	unsigned long long v, fit;
 
+	/* Outside a cluster the variables may exist (MariaDB) but limit nothing. */
+	if (!db_galera_node(db)) {
+		return batch;
+	}
+	res = db_select(db, sql, sizeof(sql) - 1);
 	if (res == NULL) {
 		return 0;
 	}
-	/* No such variables (MySQL): no limit. */
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		if (row[0] == NULL || row[1] == NULL) {
 			continue;
