@@ -115,7 +115,8 @@ galera_size() {
 		"SHOW STATUS LIKE 'wsrep_cluster_size'" | cut -f2
 }
 
-# galera__wait I: until node I is ready, or it died, or 180 s (a hang, not a time assertion).
+# galera__wait I: until node I is ready (0), or it died (1), or 180 s (a hang, not a time
+# assertion: the test fails).
 galera__wait() {
 	local i=$1 n
 	for ((n = 0; n < 1800; n++)); do
@@ -123,8 +124,7 @@ galera__wait() {
 			return 0
 		fi
 		if ! galera__alive "$i"; then
-			tail -n 30 "$GALERA/n$i/error.log" >&2
-			die "Galera node $i died while starting (log above)"
+			return 1
 		fi
 		sleep 0.1
 	done
@@ -132,32 +132,59 @@ galera__wait() {
 	die "Galera node $i was not ready within 180 s"
 }
 
+galera__ports() {
+	local p
+	for p in client group ist sst; do
+		galera__port >"$GALERA/n$1/$p.port"
+	done
+}
+
+# galera__first_start I [ARGS]: starts node I for the first time. A port chosen free may have been
+# taken before the node bound it: then the node starts again on other ports (five tries).
+galera__first_start() {
+	local i=$1 try
+	for ((try = 0; try < 5; try++)); do
+		galera__launch "$@"
+		if galera__wait "$i"; then
+			return 0
+		fi
+		grep -q 'Address already in use' "$GALERA/n$i/error.log" || break
+		galera__ports "$i"
+	done
+	tail -n 30 "$GALERA/n$i/error.log" >&2
+	die "Galera node $i died while starting (log above)"
+}
+
 galera_start() {
-	local count=$1 i d password
+	local count=$1 i d password try
 	((count >= 1 && count <= 9)) || die "galera_start: 1 to 9 nodes"
 	GALERA_NODES=$count
 	for ((i = 1; i <= count; i++)); do
 		d=$GALERA/n$i
 		mkdir -p "$d/data" "$d/run" "$d/tmp"
-		for p in client group ist sst; do
-			galera__port >"$d/$p.port"
-		done
+		galera__ports "$i"
 		printf '[client]\nuser=root\nsocket=%s\n' "$d/run/mysql.sock" >"$d/root.cnf"
 		chmod 600 "$d/root.cnf"
 	done
-	mariadb-install-db --no-defaults --user=mysql --datadir="$GALERA/n1/data" \
-		--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
-		</dev/null >"$GALERA/install-db.log" 2>&1 ||
-		{ cat "$GALERA/install-db.log" >&2; die "mariadb-install-db failed"; }
+	# Twice at most: MariaDB 10.11's bootstrap has been seen to crash (SIGSEGV in Aria) once
+	# in a while on this shared machine, with nothing wrong on our side.
+	for try in 1 2; do
+		rm -rf "$GALERA/n1/data"
+		mkdir -p "$GALERA/n1/data"
+		if mariadb-install-db --no-defaults --user=mysql --datadir="$GALERA/n1/data" \
+			--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+			</dev/null >"$GALERA/install-db.log" 2>&1; then
+			break
+		fi
+		((try < 2)) || { cat "$GALERA/install-db.log" >&2; die "mariadb-install-db failed"; }
+	done
 	chown -R mysql:mysql "$GALERA"/n*
 	chown root:root "$GALERA"/n*/root.cnf
-	galera__launch 1 --wsrep-new-cluster
-	galera__wait 1
+	galera__first_start 1 --wsrep-new-cluster
 	# The joiners start one after the other: two state transfers at once from one donor would
 	# only queue.
 	for ((i = 2; i <= count; i++)); do
-		galera__launch "$i"
-		galera__wait "$i"
+		galera__first_start "$i"
 	done
 	[[ $(galera_size 1) == "$count" ]] || die "cluster size $(galera_size 1), not $count"
 	password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
@@ -212,7 +239,10 @@ galera_restart() {
 			"$d/recover.log" | tail -n 1)
 	fi
 	galera__launch "$1" ${pos:+"--wsrep-start-position=$pos"}
-	galera__wait "$1"
+	if ! galera__wait "$1"; then
+		tail -n 30 "$d/error.log" >&2
+		die "Galera node $1 died while restarting (log above)"
+	fi
 }
 
 galera_transfer() {
