@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-#include "check.h"
+#include "check_rules.h"
 
 /*
  * The ingester's config file (`key = value`, see config.h), shared by `run`, `report`, `check`
