@@ -26,7 +26,7 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 ok (also when another run holds the lock), 1 some chunks or files failed\n"
 	"(the next run retries them), 2 usage, config or state file error, 3 could not connect,\n"
-	"log in or verify the server's host key.\n";
+	"log in or verify the host key of any server.\n";
 
 enum { OPT_ACCEPT_NEW = 256 };
 
