@@ -88,9 +88,12 @@ DEB_BUILD_OPTIONS=nocheck "$RW_SRC/scripts/package" "$debs" >"$T/package.log" 2>
 grep -q '^package: lintian clean$' "$T/package.log" || die "lintian did not run"
 ! grep -E '^[EW]: ' "$debs/lintian.txt" || die "lintian reports errors or warnings"
 version=$(dpkg-parsechangelog -l "$RW_SRC/debian/changelog" -S Version)
+deb_of() {
+	echo "${1}_${version}_$(dpkg --print-architecture).deb"
+}
 for p in "${packages[@]}"; do
-	deb=$debs/${p}_${version}_$(dpkg --print-architecture).deb
-	[[ -f $deb ]] || die "scripts/package made no $deb"
+	deb=$debs/$(deb_of "$p")
+	[[ -f $deb ]] || die "scripts/package made no $(basename "$deb")"
 	dpkg-deb -c "$deb" | awk '{ print substr($6, 2) }' >"$T/$p.contents"
 done
 
@@ -126,9 +129,23 @@ done
 ! grep -q '^/etc/relaywatch\|^/srv\|^/var' "$T"/*.contents ||
 	die "a package ships files in /etc/relaywatch, /srv or /var: the postinst makes those"
 
-# 3. Install, then look at what the maintainer scripts made.
-(cd "$debs" && apt_quiet install "./relaywatch-ship_${version}_"*.deb \
-	"./relaywatch-ingest_${version}_"*.deb)
+# 3. Install, then look at what the maintainer scripts made. First a mail server: the shipper
+# alone makes no account and keeps /etc/relaywatch to root.
+mode_is() { # PATH OWNER:GROUP:MODE
+	local got
+	got=$(stat -c %U:%G:%a "$1") || die "$1 is missing"
+	[[ $got == "$2" ]] || die "$1 is $got, expected $2"
+}
+(cd "$debs" && apt_quiet install "./$(deb_of relaywatch-ship)")
+mode_is /var/lib/relaywatch root:root:700
+mode_is /etc/relaywatch root:root:700
+for a in "${accounts[@]}"; do
+	! getent passwd "$a" >/dev/null || die "relaywatch-ship made the user $a"
+done
+[[ ! -e /srv/relaywatch ]] || die "relaywatch-ship made /srv/relaywatch"
+
+# Then the same host becomes the stats server too.
+(cd "$debs" && apt_quiet install "./$(deb_of relaywatch-ingest)")
 for p in "${packages[@]}"; do
 	[[ $(status_of "$p") == installed ]] || die "$p: not installed: $(status_of "$p")"
 	"/usr/bin/$p" --version | grep -q "^$p $version" || die "/usr/bin/$p --version"
@@ -139,16 +156,17 @@ for p in "${packages[@]}"; do
 		[[ -e $f ]] || die "$p: $f is not on disk"
 	done <"$T/$p.files"
 done
-
-mode_is() { # PATH OWNER:GROUP:MODE
-	local got
-	got=$(stat -c %U:%G:%a "$1") || die "$1 is missing"
-	[[ $got == "$2" ]] || die "$1 is $got, expected $2"
-}
 mode_is /var/lib/relaywatch root:root:700
 mode_is /etc/relaywatch root:relaywatch:710
 mode_is /srv/relaywatch root:root:755
 mode_is /srv/relaywatch/incoming relaywatch-drop:relaywatch:2770
+
+# An upgrade (here a reinstall) keeps what the admin changed.
+chmod 0750 /etc/relaywatch
+(cd "$debs" && apt_quiet install --reinstall "./$(deb_of relaywatch-ingest)" \
+	"./$(deb_of relaywatch-ship)")
+mode_is /etc/relaywatch root:relaywatch:750
+chmod 0710 /etc/relaywatch
 
 account_is() { # USER HOME SHELL
 	local uid gid home shell
