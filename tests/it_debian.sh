@@ -40,14 +40,20 @@ status_of() {
 	dpkg-query -W -f '${db:Status-Status}' "$1" 2>/dev/null || true
 }
 
+# known PACKAGE: dpkg has it, installed or as config files that a purge would remove.
+known() {
+	case $(status_of "$1") in
+	'' | not-installed) return 1 ;;
+	esac
+}
+
 # Everything this test makes on the machine, gone again.
 machine_clean() {
 	local p a
 	for p in "${packages[@]}"; do
-		case $(status_of "$p") in
-		'' | not-installed) ;;
-		*) apt_quiet purge "$p" ;;
-		esac
+		if known "$p"; then
+			apt_quiet purge "$p"
+		fi
 	done
 	for a in "${accounts[@]}"; do
 		if getent passwd "$a" >/dev/null; then
@@ -66,10 +72,7 @@ if [[ -e $marker ]]; then
 	machine_clean
 fi
 for p in "${packages[@]}"; do
-	case $(status_of "$p") in
-	'' | not-installed) ;;
-	*) die "$p is installed on this machine: not touching it" ;;
-	esac
+	! known "$p" || die "$p is installed on this machine: not touching it"
 done
 for a in "${accounts[@]}"; do
 	! getent passwd "$a" >/dev/null || die "user $a exists on this machine: not touching it"
@@ -274,10 +277,7 @@ done
 [[ -n $(ls -A /var/lib/relaywatch) ]] || die "remove deleted the shipper's state"
 apt_quiet purge "${packages[@]}"
 for p in "${packages[@]}"; do
-	case $(status_of "$p") in
-	'' | not-installed) ;;
-	*) die "$p is still known to dpkg after purge: $(status_of "$p")" ;;
-	esac
+	! known "$p" || die "$p is still known to dpkg after purge: $(status_of "$p")"
 	while read -r f; do
 		[[ -d $f || ! -e $f ]] || die "purge left $f"
 	done <"$T/$p.files"
@@ -286,8 +286,8 @@ done
 for d in /var/lib/relaywatch /var/lib/relaywatch-report /etc/relaywatch; do
 	[[ ! -e $d ]] || die "purge left $d"
 done
-! ls /var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null | grep relaywatch ||
-	die "purge left systemd state (above)"
+! find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked \
+	-name '*relaywatch*' 2>/dev/null | grep . || die "purge left systemd state (above)"
 # What stays: the accounts (files they own may remain), the drop directory with its data, the
 # database.
 for a in "${accounts[@]}"; do
