@@ -15,30 +15,7 @@
 
 int config_check_secure(int fd, const char *path)
 {
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		log_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_error("%s: not a regular file", path);
-		return -1;
-	}
-	/*
-	 * Another local user who can rewrite this file could point us at their own key, host or
-	 * database and so read or forge what we ship: refuse it, as OpenSSH does.
-	 */
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		log_error("%s: refusing a config owned by another user (uid %u)", path,
-			  (unsigned)st.st_uid);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		log_error("%s: refusing a config that group or others can write (chmod go-w)",
-			  path);
-		return -1;
-	}
-	return 0;
+	return fileio_check_private(fd, path, "config", FILEIO_FILE);
 }
 
 static bool is_space(char c)
@@ -136,21 +113,11 @@ int config_parse(const char *path, int flags, config_fn fn, void *data)
 	if ((flags & CONFIG_SECURE) && config_check_secure(fd, path) != 0) {
 		goto out;
 	}
-	buf = malloc(CONFIG_MAX_SIZE);
-	if (!buf) {
-		log_error("out of memory");
+	size_t len;
+	if (fileio_read_file(fd, path, CONFIG_MAX_SIZE, &buf, &len) != 0) {
 		goto out;
 	}
-	ssize_t len = fileio_read_at(fd, buf, CONFIG_MAX_SIZE, 0);
-	if (len < 0) {
-		log_error("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (len == CONFIG_MAX_SIZE) {
-		log_error("%s: larger than %d bytes", path, CONFIG_MAX_SIZE);
-		goto out;
-	}
-	ret = config_parse_buffer(path, buf, (size_t)len, fn, data);
+	ret = config_parse_buffer(path, buf, len, fn, data);
 out:
 	free(buf);
 	if (fd >= 0) {
