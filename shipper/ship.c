@@ -288,12 +288,15 @@ static int content_open(struct job *j, struct content *ct)
 {
 	const struct source_file *f = j->file;
 	uint64_t offset = j->entry->offset;
-	/* O_NOFOLLOW, as when it was listed: a link swapped in since is refused. */
-	ct->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	/* As when it was listed (sources_open): a link swapped in since is refused. */
+	ct->fd = sources_open(f->path, false);
 	ct->r = NULL;
 	if (ct->fd < 0) {
 		if (errno == ENOENT) {
 			log_info("%s: rotated away since it was listed; next run", f->path);
+			return 1;
+		}
+		if (sources_refused(f->path, errno)) {
 			return 1;
 		}
 		log_error("%s: %s", f->path, strerror(errno));
