@@ -141,6 +141,34 @@ int config_uint(const struct config_line *cl, uint64_t min, uint64_t max, uint64
 	return 0;
 }
 
+int config_size(const struct config_line *cl, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const char *v = cl->value;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	unsigned shift = 0;
+	if (*end == 'k' || *end == 'K') {
+		shift = 10;
+	} else if (*end == 'm' || *end == 'M') {
+		shift = 20;
+	} else if (*end == 'g' || *end == 'G') {
+		shift = 30;
+	}
+	if (shift) {
+		end++;
+	}
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno == ERANGE ||
+	    x > (UINT64_MAX >> shift) || (x << shift) < min || (x << shift) > max) {
+		log_error("%s:%u: %s: expected a size from %" PRIu64 " to %" PRIu64
+			  " bytes (suffix k, M or G allowed)",
+			  cl->file, cl->line, cl->key, min, max);
+		return -1;
+	}
+	*out = (uint64_t)x << shift;
+	return 0;
+}
+
 int config_bool(const struct config_line *cl, bool *out)
 {
 	const char *v = cl->value;
