@@ -131,8 +131,9 @@ static enum verify_result check_before_reading(int fd, const char *gz, const str
 	}
 	if ((uint64_t)sb->st_size > gzip_bound(m->length)) {
 		snprintf(why, n,
-			 "%s is %llu bytes, more than a gzip of the manifest's %llu bytes can be",
-			 gz, (unsigned long long)sb->st_size, (unsigned long long)m->length);
+			 "length: manifest says %llu bytes, but %s is %llu bytes: more than any "
+			 "gzip of that length (not read)",
+			 (unsigned long long)m->length, gz, (unsigned long long)sb->st_size);
 		return VERIFY_BAD;
 	}
 	got = fileio_read_at(fd, magic, sizeof(magic), 0);

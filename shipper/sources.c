@@ -227,7 +227,8 @@ bool sources_refused(const char *path, int err)
 	}
 	log_escape(esc, sizeof(esc), path, strlen(path));
 	if (err == ELOOP) {
-		log_warn("%s: a symbolic link in the path, not followed (name the real directory)",
+		log_warn("%s: a symbolic link, not followed (it or a directory above it; name the "
+			 "real path)",
 			 esc);
 	} else {
 		log_warn("%s: a file with more than one hard link, not shipped", esc);
