@@ -175,10 +175,14 @@ fail:
 
 static int ensure_db(struct drain *d)
 {
+	int r;
+
 	if (d->db == NULL) {
-		d->db = db_connect(d->o->defaults_file, &d->db_config_bad);
-		if (d->db == NULL) {
+		r = d->o->connect(d->o->connect_arg, &d->db);
+		if (r != DRAIN_OK) {
+			d->db = NULL;
 			d->db_failed = true;
+			d->db_config_bad = r == DRAIN_SETUP;
 			return -1;
 		}
 	}

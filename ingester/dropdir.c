@@ -16,6 +16,13 @@
 /* Room for NAME + the longest suffix + NUL. */
 #define NOTE_BUF (MANIFEST_NAME_MAX + 32)
 
+static void not_ours(const char *path, const struct stat *sb)
+{
+	log_error("%s: refusing a directory owned by uid %u: it must belong to the ingester's user "
+		  "(uid %u), mode 0700 (chown it, or remove it and let the next run create it)",
+		  path, (unsigned)sb->st_uid, (unsigned)geteuid());
+}
+
 int dropdir_sub_open(int in_fd, const char *incoming, const char *name, bool create)
 {
 	char path[4096];
@@ -33,6 +40,12 @@ int dropdir_sub_open(int in_fd, const char *incoming, const char *name, bool cre
 		if (errno == ENOENT && !create) {
 			return -2;
 		}
+		/* One the drop account made and closed: say whose it is, not just "denied". */
+		if (errno == EACCES && fstatat(in_fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    sb.st_uid != geteuid()) {
+			not_ours(path, &sb);
+			return -1;
+		}
 		log_error("%s: %s", path,
 			  errno == ELOOP || errno == ENOTDIR ? "not a directory (a symlink?)"
 							     : strerror(errno));
@@ -44,10 +57,7 @@ int dropdir_sub_open(int in_fd, const char *incoming, const char *name, bool cre
 	}
 	/* A directory of the drop account's making would let it read and swap what we keep. */
 	if (sb.st_uid != geteuid()) {
-		log_error("%s: refusing a directory owned by uid %u: it must belong to the "
-			  "ingester's user (uid %u), mode 0700 (chown it, or remove it and let the "
-			  "next run create it)",
-			  path, (unsigned)sb.st_uid, (unsigned)geteuid());
+		not_ours(path, &sb);
 		goto fail;
 	}
 	/*

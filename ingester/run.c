@@ -32,11 +32,18 @@ static const char usage_run[] =
 	"Exit status: 0 all done, 1 some chunks quarantined or failed, 2 usage or config error,\n"
 	"3 database error (the chunk stays in work/ and is retried by the next run).\n";
 
-enum {
-	OPT_DEFAULTS_FILE = 256,
-	OPT_INCOMING,
-	OPT_HOST,
-};
+/* The command front-end's connection, in drain's terms (see drain_opts.connect). */
+static int run_connect(void *arg, struct db **db)
+{
+	switch (cmd_connect(arg, db)) {
+	case CMD_OK:
+		return DRAIN_OK;
+	case CMD_USAGE:
+		return DRAIN_SETUP;
+	default:
+		return DRAIN_DB;
+	}
+}
 
 /* The worse of two results: a database failure stops, setup errors next, then failures. */
 static enum drain_result worse(enum drain_result a, enum drain_result b)
@@ -68,80 +75,65 @@ static enum drain_result drain_all(const struct ingest_incoming *in, size_t n, s
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
-		{"incoming", required_argument, NULL, OPT_INCOMING},
-		{"host", required_argument, NULL, OPT_HOST},
+		CMD_OPTIONS_COMMON,
+		{"incoming", required_argument, NULL, CMD_LONG_OWN},
+		{"host", required_argument, NULL, CMD_LONG_HOST},
 		{"dry-run", no_argument, NULL, 'n'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct ingest_config cfg;
-	struct drain_opts o = {0};
+	struct cmd cmd;
+	struct drain_opts o = {.connect = run_connect, .connect_arg = &cmd};
 	struct drain_stats st = {0};
 	struct ingest_incoming cli = {0};
 	const struct ingest_incoming *in;
 	size_t nin;
-	const char *config = NULL, *defaults_file = NULL;
-	int c, ret;
+	int c, ret = CMD_USAGE;
 
+	cmd_init(&cmd, usage_run);
 	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case OPT_DEFAULTS_FILE:
-			defaults_file = optarg;
-			break;
-		case OPT_INCOMING:
+		if (c == CMD_LONG_OWN) {
 			cli.dir = optarg;
-			break;
-		case OPT_HOST:
+			continue;
+		}
+		if (c == CMD_LONG_HOST) {
 			cli.host = optarg;
-			break;
-		case 'n':
+			continue;
+		}
+		if (c == 'n') {
 			o.dry_run = true;
-			break;
+			continue;
+		}
+		switch (cmd_parse(&cmd, c, argv)) {
+		case CMD_OPT_OWN:
+		case CMD_OPT_NEXT:
+			continue;
+		case CMD_OPT_DONE:
+			ret = CMD_OK;
+			goto out;
 		default:
-			switch (cmd_option(c, argv, usage_run)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				return CMD_OK;
-			default:
-				return CMD_USAGE;
-			}
+			goto out;
 		}
 	}
-	ingest_config_init(&cfg);
-	if (cmd_setup(argc, argv, config, &cfg, &defaults_file) != 0) {
-		ret = CMD_USAGE;
+	if (cmd_load(&cmd, argc, argv) != 0) {
 		goto out;
 	}
 	if (cli.host != NULL && cli.dir == NULL) {
 		log_error("--host NAME binds the drop directory of --incoming DIR: give both");
-		ret = CMD_USAGE;
 		goto out;
 	}
-	in = cli.dir != NULL ? &cli : cfg.incoming;
-	nin = cli.dir != NULL ? 1 : cfg.nincoming;
+	in = cli.dir != NULL ? &cli : cmd.cfg.incoming;
+	nin = cli.dir != NULL ? 1 : cmd.cfg.nincoming;
 	if (nin == 0) {
 		log_error("no drop directory: give --incoming DIR or set 'incoming' in %s",
-			  config ? config : INGEST_CONFIG_DEFAULT);
-		ret = CMD_USAGE;
+			  cmd.config ? cmd.config : INGEST_CONFIG_DEFAULT);
 		goto out;
 	}
 	o.verbose = log_get_level() >= LOG_INFO;
-	o.defaults_file = defaults_file;
-	o.archive = cfg.archive;
-	o.max_chunk = cfg.max_chunk;
-	o.max_keys = (size_t)cfg.max_keys;
+	o.archive = cmd.cfg.archive;
+	o.max_chunk = cmd.cfg.max_chunk;
+	o.max_keys = (size_t)cmd.cfg.max_keys;
 	o.progress = log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
-	if (ingest_tz_set(cfg.tz) != 0) {
-		ret = CMD_USAGE;
+	if (ingest_tz_set(cmd.cfg.tz) != 0) {
 		goto out;
 	}
 	switch (drain_all(in, nin, &o, &st)) {
@@ -166,6 +158,6 @@ int cmd_run(int argc, char **argv)
 	}
 
 out:
-	ingest_config_finish(&cfg);
+	cmd_finish(&cmd);
 	return ret;
 }

@@ -1,5 +1,5 @@
-#ifndef RELAYWATCH_CHECK_H
-#define RELAYWATCH_CHECK_H
+#ifndef RELAYWATCH_CHECK_RULES_H
+#define RELAYWATCH_CHECK_RULES_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -117,94 +117,5 @@ uint64_t check_percentile(uint64_t *v, size_t n, unsigned p);
  */
 enum check_status check_baseline(const struct check_rules *r, uint64_t value, uint64_t *history,
 				 size_t nhist, uint64_t *threshold_warn, uint64_t *threshold_crit);
-
-/*
- * Durations and times for --since/--until/--older-than and config values, all UTC:
- * check_parse_duration: "45s", "90m", "24h", "7d", "2w"; > 0, and the unit is required.
- * check_parse_time: a duration means now minus it; "YYYY-MM-DD", "YYYY-MM-DD HH:MM",
- * "YYYY-MM-DD HH:MM:SS" or with a 'T' between date and time, in UTC.
- * Both return 0 or -1 (nothing logged).
- */
-int check_parse_duration(const char *s, int64_t *seconds);
-int check_parse_time(const char *s, int64_t now, int64_t *utc);
-
-/* One alert line. */
-struct check_alert {
-	enum check_rule rule;
-	enum check_status status;
-	char *host; /* may hold any bytes (from logs); owned */
-	size_t host_len;
-	char *subject; /* account, remote IP or host; owned */
-	size_t subject_len;
-	uint64_t value;
-	uint64_t threshold; /* the threshold that was reached (seconds for stale) */
-	int64_t when;       /* start of the hour (hourly rules) or day (daily rules), UTC seconds */
-	bool daily;
-};
-
-struct check_alerts {
-	struct check_alert *v;
-	size_t count, cap;
-	/* Performance data over the judged window. */
-	uint64_t relayed, denied, events;
-	uint64_t max_account_rcpt, max_ip_denied;
-	unsigned stale_hosts, hosts;
-};
-
-void check_alerts_init(struct check_alerts *a);
-void check_alerts_finish(struct check_alerts *a);
-/* Copies host and subject. 0, or -1 on no memory. */
-int check_alerts_add(struct check_alerts *a, enum check_rule rule, enum check_status status,
-		     const char *host, size_t host_len, const char *subject, size_t subject_len,
-		     uint64_t value, uint64_t threshold, int64_t when, bool daily);
-/* Orders alerts: CRITICAL first, then by rule, time, host, subject. */
-void check_alerts_sort(struct check_alerts *a);
-
-/* The worst status among the alerts (CHECK_OK when there are none). */
-enum check_status check_worst(const struct check_alerts *a);
-
-struct db;
-
-/*
- * Evaluates every rule over the hours [since, until) for one host when host is not NULL, and
- * appends the alerts to out, with max_account_rcpt, hosts and stale_hosts (the window's totals
- * and max_ip_denied are check's own query). Daily rules (relay_ips) judge each UTC day
- * that the window touches, or, when daily_window is true, the 24 hours before until as one day
- * (the default of `check`: the last complete hour and the day that ends with it). Stale is judged
- * against stale_ref (now, or the end of a past window). Returns 0; 1 when the ledger holds no
- * chunk at all (nothing can be judged); -1 on a database error (logged).
- */
-int check_collect(struct db *db, const struct check_rules *r, int64_t since, int64_t until,
-		  bool daily_window, int64_t stale_ref, const char *host, struct check_alerts *out);
-
-/*
- * SQL text for the read-side commands. Only trusted pieces go in through check_sql_add (keywords,
- * numbers); every byte string (a --host argument, an account read back from the database) goes in
- * as a hex literal X'..' through check_sql_bytes, so no byte of it can end the literal: the
- * account names are attacker-chosen (SMTP AUTH user names, envelope senders).
- */
-struct check_sql {
-	char *p;
-	size_t len, cap;
-	bool failed; /* no memory: the query is not run */
-};
-
-void check_sql_init(struct check_sql *q);
-void check_sql_finish(struct check_sql *q);
-void check_sql_add(struct check_sql *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void check_sql_bytes(struct check_sql *q, const char *s, size_t n);
-/* 'YYYY-MM-DD HH:MM:SS' in UTC. */
-void check_sql_time(struct check_sql *q, int64_t utc);
-
-struct st_mysql_res;
-/* Runs q and stores the whole result; NULL after logging the server's message. */
-struct st_mysql_res *check_sql_query(struct db *db, struct check_sql *q);
-
-/* A DATETIME value as the server prints it ("YYYY-MM-DD HH:MM:SS"); INT64_MIN for NULL/bad. */
-int64_t check_sql_datetime(const char *s, size_t n);
-/* An unsigned integer column (SUM() comes back as DECIMAL text); 0 for NULL. */
-uint64_t check_sql_u64(const char *s, size_t n);
-/* A column's n bytes, NUL-terminated (NUL bytes inside are kept); NULL on no memory. */
-char *check_sql_bytes_dup(const char *s, size_t n);
 
 #endif

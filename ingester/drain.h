@@ -36,14 +36,22 @@
  * whose takeover died while reading it is quarantined by the next takeover.
  */
 
+struct db;
+
 struct drain_opts {
+	/*
+	 * Connects to the database when the first chunk needs it (a dry run, or a run with nothing
+	 * to count, never does): DRAIN_OK with *db set, DRAIN_SETUP when the option file is at
+	 * fault, DRAIN_DB when the server is (each logged). arg is connect_arg.
+	 */
+	int (*connect)(void *arg, struct db **db);
+	void *connect_arg;
 	const char *incoming;
-	const char *host;          /* the one mail server that uploads here; NULL: any (shared) */
-	uint64_t max_chunk;        /* uncompressed bytes of one chunk (0: the default) */
-	size_t max_keys;           /* distinct aggregate rows of one chunk (0: the default) */
-	const char *defaults_file; /* NULL: standard MySQL option files */
-	bool archive;              /* keep ingested chunks in archive/ (else delete them) */
-	bool dry_run;              /* check and count, print what would happen; no DB, no renames */
+	const char *host;   /* the one mail server that uploads here; NULL: any (shared) */
+	uint64_t max_chunk; /* uncompressed bytes of one chunk (0: the default) */
+	size_t max_keys;    /* distinct aggregate rows of one chunk (0: the default) */
+	bool archive;       /* keep ingested chunks in archive/ (else delete them) */
+	bool dry_run;       /* check and count, print what would happen; no DB, no renames */
 	bool verbose;
 	bool progress;
 };

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "check.h"
+#include "check_rules.h"
 
 /*
  * The ingester's config file (`key = value`, see config.h), shared by `run`, `report`, `check`

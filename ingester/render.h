@@ -1,0 +1,40 @@
+#ifndef RELAYWATCH_RENDER_H
+#define RELAYWATCH_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "check_alerts.h"
+#include "report.h"
+
+/*
+ * The output formats of `report` and `check`. Renderers only read what the layers below built
+ * (the report's sections, the alert list) and write every string from the database through
+ * exactly one escaper of escape.h. Nothing here fails: the caller checks the stream afterwards.
+ */
+
+enum render_fmt { FMT_TEXT, FMT_TSV, FMT_JSON, FMT_HTML };
+
+/* The report in fmt. */
+void render_report(FILE *f, enum render_fmt fmt, const struct report *r);
+
+/* The check's status line with performance data, then one line per alert; why replaces the
+ * summary when the check could not judge (st is then CHECK_UNKNOWN). */
+void render_alerts_text(FILE *f, const struct check_rules *r, const struct check_alerts *a,
+			enum check_status st, const char *why);
+/* The same as one JSON object, with the judged window [since, until). */
+void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
+			const char *why, int64_t since, int64_t until);
+
+/* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
+void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,
+		 size_t size);
+/* "YYYY-MM-DD HH:MM to YYYY-MM-DD HH:MM UTC" of the report's window. */
+void render_window(const struct report *r, char *out, size_t size);
+/* How many of the report's alerts have status st. */
+size_t render_count_status(const struct report *r, enum check_status st);
+/* The HTML page (render_html.c). */
+void render_html(FILE *f, const struct report *r);
+
+#endif
