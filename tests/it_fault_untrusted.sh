@@ -180,10 +180,12 @@ install -o "$ing" -m 0600 /dev/null "$u/my.cnf"
 sed -e '/^socket/d' -e 's/^\[client\]/[client]\nhost=127.0.0.1/' "$MYCNF" >"$u/my.cnf"
 in=$u/incoming
 install -d -o "$drop" -g "$grp" -m 2770 "$in"
+# Its own config (not this machine's /etc/relaywatch/ingest.conf, which it may not read).
+install -o "$ing" -m 0600 /dev/null "$u/ingest.conf"
+printf 'defaults_file = %s\nincoming = %s\n' "$u/my.cnf" "$in" >"$u/ingest.conf"
 ing_run() { # OUT: the ingester, as its own user
 	local rc=0
-	(cd "$u" && as "$ing" "$u/relaywatch-ingest" run --defaults-file="$u/my.cnf" \
-		--incoming "$in") >"$1" 2>&1 || rc=$?
+	(cd "$u" && as "$ing" "$u/relaywatch-ingest" run -c "$u/ingest.conf") >"$1" 2>&1 || rc=$?
 	return "$rc"
 }
 # The drop account uploads a chunk (as sftp's umask 0027 would leave it) and a directory that
