@@ -124,7 +124,6 @@ static int parse_incoming(const struct config_line *cl, struct ingest_config *c)
 static int ingest_config_line(const struct config_line *cl, void *data)
 {
 	struct ingest_config *c = data;
-	int r;
 
 	if (strcmp(cl->key, "defaults_file") == 0) {
 		return config_string(cl, &c->defaults_file);
@@ -151,9 +150,13 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 		}
 		return config_string(cl, &c->tz);
 	}
-	r = check_rules_set(&c->rules, cl);
-	if (r != 0) {
-		return r > 0 ? 0 : -1;
+	switch (check_rules_set(&c->rules, cl)) {
+	case CHECK_RULES_APPLIED:
+		return 0;
+	case CHECK_RULES_BAD:
+		return -1;
+	case CHECK_RULES_OTHER:
+		break;
 	}
 	return config_unknown(cl);
 }

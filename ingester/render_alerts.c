@@ -66,8 +66,8 @@ void render_alerts_text(FILE *f, const struct check_rules *r, const struct check
 	fputc('\n', f);
 	for (size_t i = 0; i < a->count; i++) {
 		const struct check_alert *x = &a->v[i];
-		escape_text(host, sizeof(host) - 1, x->host, x->host_len, true);
-		escape_text(subj, sizeof(subj) - 1, x->subject, x->subject_len, true);
+		escape_text(host, sizeof(host) - 1, x->host, x->host_len, ESCAPE_NOSPACE);
+		escape_text(subj, sizeof(subj) - 1, x->subject, x->subject_len, ESCAPE_NOSPACE);
 		format_when(x, when);
 		fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule],
 			host);

@@ -388,23 +388,23 @@ static void case_escape_text(void **state)
 	char out[64];
 
 	(void)state;
-	assert_int_equal(escape_text(out, 20, "alice@example.org", 17, false), 17);
+	assert_int_equal(escape_text(out, 20, "alice@example.org", 17, 0), 17);
 	assert_string_equal(out, "alice@example.org");
-	escape_text(out, 20, "a b\\c\x1b", 6, false);
+	escape_text(out, 20, "a b\\c\x1b", 6, 0);
 	assert_string_equal(out, "a b\\x5cc\\x1b");
-	escape_text(out, 20, "a b", 3, true);
+	escape_text(out, 20, "a b", 3, ESCAPE_NOSPACE);
 	assert_string_equal(out, "a\\x20b");
-	escape_text(out, 20, "caf\xc3\xa9", 5, false);
+	escape_text(out, 20, "caf\xc3\xa9", 5, 0);
 	assert_string_equal(out, "caf\\xc3\\xa9");
 	/* cut with an ellipsis, never wider than the column */
-	assert_int_equal(escape_text(out, 10, "0123456789abc", 13, false), 10);
+	assert_int_equal(escape_text(out, 10, "0123456789abc", 13, 0), 10);
 	assert_string_equal(out, "0123456...");
-	assert_int_equal(escape_text(out, 10, "0123456789", 10, false), 10);
+	assert_int_equal(escape_text(out, 10, "0123456789", 10, 0), 10);
 	assert_string_equal(out, "0123456789");
 	/* an escape is never split */
-	assert_true(escape_text(out, 10, "012345\x01\x02", 8, false) <= 10);
+	assert_true(escape_text(out, 10, "012345\x01\x02", 8, 0) <= 10);
 	assert_string_equal(out, "012345...");
-	assert_int_equal(escape_text(out, 10, "", 0, false), 0);
+	assert_int_equal(escape_text(out, 10, "", 0, 0), 0);
 	assert_string_equal(out, "");
 }
 
