@@ -6,8 +6,8 @@
 #   $PRODUCER               tests/producer.py, run with python3
 #   machinery_loops_start CONF
 #                           starts the two loops in the background: relaywatch-ship --config
-#                           CONF, after each run the count of finished runs in $T/ship-runs (the
-#                           producers' --gate), and `relaywatch-ingest run` into $MYCNF from
+#                           CONF, after each run the count of successful runs in $T/ship-runs
+#                           (the producers' --gate), and `relaywatch-ingest run` into $MYCNF from
 #                           $DROP; a failed run is recorded in $T/failed
 #   machinery_wait_progress FILE N
 #                           waits until a producer's --progress FILE says N lines or more
@@ -29,16 +29,19 @@ need_env RW_MYCNF
 PRODUCER=$RW_SRC/tests/producer.py
 
 machinery__ship_loop() {
-	local conf=$1 n=0 rc
+	local conf=$1 n=0 ok=0 rc
 	while [[ ! -e $T/loops-stop ]]; do
 		rc=0
 		"$SHIP" --config "$conf" >"$T/ship-loop.out" 2>&1 || rc=$?
 		n=$((n + 1))
 		if [[ $rc != 0 || -s $T/ship-loop.out ]]; then
 			echo "relaywatch-ship run $n: exit $rc: $(cat "$T/ship-loop.out")" >>"$T/failed"
+		else
+			# Only a run that shipped everything lets the producers go on.
+			ok=$((ok + 1))
+			echo "$ok" >"$T/ship-runs.tmp"
+			mv "$T/ship-runs.tmp" "$T/ship-runs"
 		fi
-		echo "$n" >"$T/ship-runs.tmp"
-		mv "$T/ship-runs.tmp" "$T/ship-runs"
 		sleep 0.05
 	done
 }
