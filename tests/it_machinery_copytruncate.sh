@@ -31,8 +31,9 @@ ship_conf "$T/ship.conf" max_chunk=100k <<<"source = $log syslog"
 
 # No SIGHUP with copytruncate: the producer keeps its descriptor (O_APPEND, so that after the
 # truncate its next line starts the file again).
-python3 "$PRODUCER" --from "$T/a.log" --to "$log" --gate "$T/ship-runs" --gate-bytes "$gate" \
-	--batch 20 --progress "$T/progress" --done "$T/done" &
+# shellcheck disable=SC2046 # (the options are words without spaces)
+python3 "$PRODUCER" --from "$T/a.log" --to "$log" $(machinery_producer_args a "$gate") \
+	--batch 20 --done "$T/done" &
 producer=$!
 on_exit "kill_child $producer TERM"
 
@@ -58,7 +59,7 @@ rotate() {
 }
 
 machinery_loops_start "$T/ship.conf"
-machinery_rotate_at "$T/progress" "$lines" "$rotations" rotate
+machinery_rotate_at a "$lines" "$rotations" rotate
 wait "$producer" || die "the producer failed"
 machinery_finish "$T/ship.conf"
 ls -l "$LOGS"

@@ -32,10 +32,10 @@ source = $LOGS/other/maillog syslog
 EOF2
 
 for p in a b; do
+	# shellcheck disable=SC2046 # (the options are words without spaces)
 	python3 "$PRODUCER" --from "$T/$p.log" --to "$([[ $p == a ]] && echo "$LOGS/maillog" ||
-		echo "$LOGS/other/maillog")" --ack "$T/ack-$p" --gate "$T/ship-runs" \
-		--gate-bytes "$gate" --batch 20 --pause 0.005 --progress "$T/progress-$p" \
-		--done "$T/done-$p" --stop "$T/stop-producers" &
+		echo "$LOGS/other/maillog")" --ack "$T/ack-$p" $(machinery_producer_args "$p" "$gate") \
+		--batch 20 --pause 0.005 --done "$T/done-$p" --stop "$T/stop-producers" &
 	declare "pid_$p=$!"
 	on_exit "kill_child $! TERM"
 done
@@ -75,8 +75,9 @@ rotate() {
 }
 
 machinery_loops_start "$T/ship.conf"
-machinery_rotate_at "$T/progress-a" "$lines" "$rotations" rotate
-wait_for "the producers to finish" test -e "$T/done-a" -a -e "$T/done-b"
+machinery_rotate_at a "$lines" "$rotations" rotate
+machinery_wait_progress a "$lines"
+machinery_wait_progress b "$lines"
 touch "$T/stop-producers"
 wait "$pid_a" || die "producer a failed"
 wait "$pid_b" || die "producer b failed"

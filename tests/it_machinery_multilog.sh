@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # daemontools' multilog under live writes: a producer writes through a pipe into
-# `multilog s16384 n5 DIR`, which renames current to @TAI64N.s every 16 kB and deletes all but the
-# five newest finished files, while relaywatch-ship and `relaywatch-ingest run` run in loops.
+# `multilog s16384 n10 DIR`, which renames current to @TAI64N.s every 16 kB and keeps ten files
+# (current and the nine newest finished ones), while relaywatch-ship and `relaywatch-ingest run`
+# run in loops.
 # The producer's lines already carry multilog's TAI64N label (the generator's multilog format),
 # so multilog runs without `t`: the labels stay those the generator counted by hour. The producer
-# never gets more than a fifth of multilog's kept bytes ahead of the shipper's finished runs (as
-# the README asks: the shipper must keep up with `n`), so no file is deleted unshipped. Every view
-# equals the generator's counts exactly.
+# never gets more than 8 kB beyond what it had written when the last successful shipper run
+# began; add the pipe's 64 kB that multilog may not have read yet, and a file finished after that
+# run began is still there, with 9 x 16 kB after it, when the next run begins (as the README
+# asks: the shipper must keep up with `n`). Every view equals the generator's counts exactly.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
@@ -16,7 +18,7 @@ ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 
 lines=8000
 size=16384
-keep=5
+keep=10
 ml=$LOGS/smtpd
 gen --lines "$lines" --seed 1301 --format multilog --host mail1 --service smtp-mx \
 	--malformed 2 --out "$T/a.log" --expect "$T/want"
@@ -27,8 +29,9 @@ multilog "s$size" "n$keep" "$ml" <"$T/pipe" &
 multilog=$!
 on_exit "kill_child $multilog TERM"
 machinery_loops_start "$T/ship.conf"
-python3 "$PRODUCER" --from "$T/a.log" --stdout --gate "$T/ship-runs" \
-	--gate-bytes $((size * keep / 5)) --batch 20 --pause 0.002 --done "$T/done" >"$T/pipe" &
+# shellcheck disable=SC2046 # (the options are words without spaces)
+python3 "$PRODUCER" --from "$T/a.log" --stdout $(machinery_producer_args a 8192) --batch 20 \
+	--pause 0.002 --done "$T/done" >"$T/pipe" &
 producer=$!
 on_exit "kill_child $producer TERM"
 wait "$producer" || die "the producer failed"

@@ -63,12 +63,12 @@ logger -u "$rs/log.sock" --socket-errors=on -t smtp-mx -p mail.info --size 65536
 logger=$!
 on_exit "kill_child $logger TERM"
 machinery_loops_start "$T/ship.conf"
-python3 "$PRODUCER" --from "$T/a.log" --stdout --strip-header --gate "$T/ship-runs" \
-	--gate-bytes "$gate" --batch 20 --pause 0.002 --progress "$T/progress" \
-	--done "$T/done" >"$T/pipe" &
+# shellcheck disable=SC2046 # (the options are words without spaces)
+python3 "$PRODUCER" --from "$T/a.log" --stdout --strip-header $(machinery_producer_args a "$gate") \
+	--batch 20 --pause 0.002 --done "$T/done" >"$T/pipe" &
 producer=$!
 on_exit "kill_child $producer TERM"
-machinery_rotate_at "$T/progress" "$lines" "$rotations" \
+machinery_rotate_at a "$lines" "$rotations" \
 	logrotate -f -s "$T/logrotate.state" "$T/logrotate.conf"
 wait "$producer" || die "the producer failed"
 wait "$logger" || { cat "$T/logger.err" >&2; die "logger failed"; }

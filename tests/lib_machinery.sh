@@ -4,44 +4,59 @@
 # `relaywatch-ingest run` run in loops. Provides:
 #
 #   $PRODUCER               tests/producer.py, run with python3
+#   machinery_producer_args NAME GATE_BYTES
+#                           prints the producer options of the producer NAME: --progress
+#                           $T/progress.NAME, --gate $T/gate.NAME --gate-bytes GATE_BYTES
 #   machinery_loops_start CONF
 #                           starts the two loops in the background: relaywatch-ship --config
-#                           CONF, after each run the count of successful runs in $T/ship-runs
-#                           (the producers' --gate), and `relaywatch-ingest run` into $MYCNF from
-#                           $DROP; a failed run is recorded in $T/failed
-#   machinery_wait_progress FILE N
-#                           waits until a producer's --progress FILE says N lines or more
-#   machinery_rotate_at PROGRESS TOTAL R CMD...
-#                           runs CMD R times, at the producer's progress k * TOTAL / (R + 1)
-#                           lines (k = 1..R): rotations at fixed points of the writing, however
-#                           fast the machine is; tallies each (machinery_rotations)
+#                           CONF, and `relaywatch-ingest run` into $MYCNF from $DROP; a failed
+#                           run (or one that printed anything) is recorded in $T/failed. Before
+#                           each shipper run the loop notes how many bytes each producer had
+#                           written; once the run has succeeded, that is the producer's gate.
+#   machinery_wait_progress NAME N
+#                           waits until the producer NAME has written N lines (fails when it
+#                           wrote nothing for 60 s: a hang, not a slow machine)
+#   machinery_rotate_at NAME TOTAL R CMD...
+#                           runs CMD R times, when the producer NAME has written k * TOTAL /
+#                           (R + 1) lines (k = 1..R): rotations at fixed points of the writing,
+#                           however fast the machine is; tallies each (machinery_rotations)
 #   machinery_finish CONF   stops the loops, ships and drains once more (both must succeed
 #                           silently), and checks that no run of the loops failed and that
 #                           nothing is left in the drop directory, work/ or quarantine/
 #   machinery_gate_bytes TOTAL_BYTES R
 #                           a --gate-bytes for a producer of TOTAL_BYTES rotated R times: a
-#                           quarter of the bytes between two rotations, so that at least two
-#                           relaywatch-ship runs finish between any two rotations, and a rotated
-#                           file is shipped before logrotate's `rotate N` (N >= 2) or multilog's
-#                           `n` can delete it
+#                           quarter of the bytes between two rotations. A file rotated at
+#                           rotation k is complete then; until a shipper run that began after it
+#                           succeeds, the producer writes at most a quarter of the way to
+#                           rotation k + 1, so the file is shipped before logrotate's `rotate N`
+#                           (N >= 2) deletes it.
 need_env RW_MYCNF
 
 PRODUCER=$RW_SRC/tests/producer.py
 
 machinery__ship_loop() {
-	local conf=$1 n=0 ok=0 rc
+	local conf=$1 n=0 rc f name lines bytes
+	local -A start
 	while [[ ! -e $T/loops-stop ]]; do
+		start=()
+		for f in "$T"/progress.*; do
+			[[ -e $f ]] || continue
+			read -r lines bytes <"$f" || continue
+			start[${f##*/progress.}]=$bytes
+		done
 		rc=0
 		"$SHIP" --config "$conf" >"$T/ship-loop.out" 2>&1 || rc=$?
 		n=$((n + 1))
 		if [[ $rc != 0 || -s $T/ship-loop.out ]]; then
 			echo "relaywatch-ship run $n: exit $rc: $(cat "$T/ship-loop.out")" >>"$T/failed"
 		else
-			# Only a run that shipped everything lets the producers go on.
-			ok=$((ok + 1))
-			echo "$ok" >"$T/ship-runs.tmp"
-			mv "$T/ship-runs.tmp" "$T/ship-runs"
+			# What each producer had written when this run began is on disk and shipped.
+			for name in "${!start[@]}"; do
+				echo "${start[$name]}" >"$T/gate.$name.tmp"
+				mv "$T/gate.$name.tmp" "$T/gate.$name"
+			done
 		fi
+		echo "$n" >"$T/ship-runs"
 		sleep 0.05
 	done
 }
@@ -60,6 +75,10 @@ machinery__run_loop() {
 	done
 }
 
+machinery_producer_args() {
+	echo "--progress $T/progress.$1 --gate $T/gate.$1 --gate-bytes $2"
+}
+
 machinery_loops_start() {
 	echo 0 >"$T/ship-runs"
 	rm -f "$T/loops-stop"
@@ -75,21 +94,27 @@ machinery_gate_bytes() {
 	echo $(($1 / ($2 + 1) / 4))
 }
 
-machinery__progress_at_least() {
-	local got
-	got=$(cat "$1" 2>/dev/null) || return 1
-	((got >= $2))
-}
-
 machinery_wait_progress() {
-	wait_for "the producer to write $2 lines" machinery__progress_at_least "$1" "$2"
+	local got last=-1 deadline=0
+	while :; do
+		read -r got _ <"$T/progress.$1" 2>/dev/null || got=0
+		((got >= $2)) && return 0
+		if ((got != last)); then
+			last=$got
+			deadline=$((SECONDS + 60))
+		elif ((SECONDS >= deadline)); then
+			wait_for_diagnose >&2 || true
+			die "the producer $1 stopped at $got lines, before $2"
+		fi
+		sleep 0.05
+	done
 }
 
 machinery_rotate_at() {
-	local progress=$1 total=$2 r=$3 k
+	local name=$1 total=$2 r=$3 k
 	shift 3
 	for ((k = 1; k <= r; k++)); do
-		machinery_wait_progress "$progress" $((k * total / (r + 1)))
+		machinery_wait_progress "$name" $((k * total / (r + 1)))
 		"$@" || die "rotation $k: $* failed"
 		tally machinery_rotations 1
 	done

@@ -14,18 +14,20 @@ rotate what it writes and relaywatch-ship reads it:
       header "Mon DD HH:MM:SS host tag: " that rsyslogd writes again itself).
 
   --gate FILE --gate-bytes B
-      never more than B bytes ahead of the count of finished relaywatch-ship runs that FILE
-      holds: at most (runs + 1) * B bytes are written. multilog and logrotate delete old files on
-      their own schedule; the shipper must keep up with them (README, "Shipping"), and a gate
-      makes that hold on a loaded machine instead of depending on its speed.
+      never more than B bytes beyond the count FILE holds: the bytes this producer had written
+      when the last successful relaywatch-ship run began (tests/lib_machinery.sh writes it).
+      multilog and logrotate delete old files on their own schedule; the shipper must keep up
+      with them (README, "Shipping"), and the gate makes that hold on a loaded machine instead
+      of depending on its speed.
   --batch N --pause S
       a pause of S seconds after every N lines: the writes go on for a while, so that rotations
       and shipper runs fall among them.
   --done FILE
       at the end, "LINES BYTES" written, into FILE (through a rename).
   --progress FILE
-      after every batch, the count of lines written so far, into FILE (through a rename): the
-      test rotates at fixed points of the producer's progress, whatever the machine's speed.
+      after every batch, and whenever it waits at the gate, "LINES BYTES" written so far, into
+      FILE (through a rename): the test rotates at fixed points of the producer's progress,
+      whatever the machine's speed, and the shipper's loop reads the bytes for the gate.
   --stop FILE
       with --to: after the last line, go on answering SIGHUPs until FILE exists (a rotation
       that began before the end still gets its reopen).
@@ -40,7 +42,7 @@ import time
 HEADER = re.compile(rb"^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ [^ :]+: ")
 
 
-def gate_runs(path):
+def gate_bytes(path):
     try:
         with open(path, "rb") as f:
             return int(f.read().strip() or b"0")
@@ -102,8 +104,10 @@ def main():
     for line in lines:
         if a.strip_header:
             line = HEADER.sub(b"", line, count=1)
-        if a.gate:
-            while nbytes + len(line) > (gate_runs(a.gate) + 1) * a.gate_bytes:
+        if a.gate and nbytes + len(line) > gate_bytes(a.gate) + a.gate_bytes:
+            if a.progress:
+                publish(a.progress, "%d %d\n" % (written, nbytes))
+            while nbytes + len(line) > gate_bytes(a.gate) + a.gate_bytes:
                 if a.to:
                     fd = reopen_if_asked(fd)
                 time.sleep(0.02)
@@ -115,7 +119,7 @@ def main():
         written += 1
         nbytes += len(line)
         if written % a.batch == 0 and a.progress:
-            publish(a.progress, "%d\n" % written)
+            publish(a.progress, "%d %d\n" % (written, nbytes))
         if a.pause and written % a.batch == 0:
             end = time.monotonic() + a.pause
             while time.monotonic() < end:
@@ -123,7 +127,7 @@ def main():
                     fd = reopen_if_asked(fd)
                 time.sleep(min(0.01, a.pause))
     if a.progress:
-        publish(a.progress, "%d\n" % written)
+        publish(a.progress, "%d %d\n" % (written, nbytes))
     if a.done:
         publish(a.done, "%d %d\n" % (written, nbytes))
     # A rotation may still be under way: its postrotate waits for the answer to its SIGHUP.
