@@ -5,7 +5,7 @@
 # run in loops.
 # The producer's lines already carry multilog's TAI64N label (the generator's multilog format),
 # so multilog runs without `t`: the labels stay those the generator counted by hour. The producer
-# never gets more than 8 kB beyond what it had written when the last successful shipper run
+# never gets more than 16 kB beyond what it had written when the last successful shipper run
 # began; add the pipe's 64 kB that multilog may not have read yet, and a file finished after that
 # run began is still there, with 9 x 16 kB after it, when the next run begins (as the README
 # asks: the shipper must keep up with `n`). Every view equals the generator's counts exactly.
@@ -16,7 +16,7 @@
 db_fresh machinery_multilog
 ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 
-lines=8000
+lines=6000
 size=16384
 keep=10
 ml=$LOGS/smtpd
@@ -30,7 +30,7 @@ multilog=$!
 on_exit "kill_child $multilog TERM"
 machinery_loops_start "$T/ship.conf"
 # shellcheck disable=SC2046 # (the options are words without spaces)
-python3 "$PRODUCER" --from "$T/a.log" --stdout $(machinery_producer_args a 8192) --batch 20 \
+python3 "$PRODUCER" --from "$T/a.log" --stdout $(machinery_producer_args a 16384) --batch 20 \
 	--pause 0.002 --done "$T/done" >"$T/pipe" &
 producer=$!
 on_exit "kill_child $producer TERM"
