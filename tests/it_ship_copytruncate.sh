@@ -111,6 +111,8 @@ rc=0
 [[ $rc == 137 ]] || { cat "$T/err" >&2; die "the run to interrupt exited $rc, not 137"; }
 cp "$REF/I" "$cut"
 ship_ok --config "$T/cut.conf"
+# The killed run's sftp-server may still carry out an upload's queued open after the rerun has
+# renamed that chunk into place: a dot file, which the ingester never reads (shipper/upload.c).
 verify "$REF/A" "$REF/B" "$REF/C" "$REF/D" "$REF/E" "$REF/G" "$REF/H" "$REF/I" \
-	--partial "$REF/H:$(bytes H 1 2000)"
+	--partial "$REF/H:$(bytes H 1 2000)" --allow-temp
 ship_ok --config "$T/cut.conf"
