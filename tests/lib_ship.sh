@@ -27,6 +27,7 @@
 #                       current; multilog_rotate makes multilog finish current now (SIGALRM:
 #                       current becomes @TAI64N.s); multilog_crash kills it (SIGKILL) and starts it
 #                       again, which renames the current it finds to @TAI64N.u; multilog_stop
+#                       ends its input and waits for it to exit
 need_env RW_SSH_PORT RW_SSH_USER RW_SSH_KEY RW_SSH_KNOWN_HOSTS RW_SSH_ROOT RW_SRC
 
 DROP=$(mktemp -d "$RW_SSH_ROOT/ship-drop.XXXXXX")
