@@ -31,12 +31,13 @@ source = $LOGS/maillog syslog
 source = $LOGS/other/maillog syslog
 EOF2
 
+declare -A pid
 for p in a b; do
 	# shellcheck disable=SC2046 # (the options are words without spaces)
 	python3 "$PRODUCER" --from "$T/$p.log" --to "$([[ $p == a ]] && echo "$LOGS/maillog" ||
 		echo "$LOGS/other/maillog")" --ack "$T/ack-$p" $(machinery_producer_args "$p" "$gate") \
 		--batch 20 --pause 0.005 --done "$T/done-$p" --stop "$T/stop-producers" &
-	declare "pid_$p=$!"
+	pid[$p]=$!
 	on_exit "kill_child $! TERM"
 done
 
@@ -53,7 +54,7 @@ $LOGS/maillog {
 	delaycompress
 	missingok
 	postrotate
-		$(reopen "$pid_a" "$T/ack-a")
+		$(reopen "${pid[a]}" "$T/ack-a")
 	endscript
 }
 $LOGS/other/maillog {
@@ -62,7 +63,7 @@ $LOGS/other/maillog {
 	compress
 	missingok
 	postrotate
-		$(reopen "$pid_b" "$T/ack-b")
+		$(reopen "${pid[b]}" "$T/ack-b")
 	endscript
 }
 EOF2
@@ -79,8 +80,8 @@ machinery_rotate_at a "$lines" "$rotations" rotate
 machinery_wait_progress a "$lines"
 machinery_wait_progress b "$lines"
 touch "$T/stop-producers"
-wait "$pid_a" || die "producer a failed"
-wait "$pid_b" || die "producer b failed"
+wait "${pid[a]}" || die "producer a failed"
+wait "${pid[b]}" || die "producer b failed"
 machinery_finish "$T/ship.conf"
 ls -l "$LOGS" "$LOGS/other"
 exact "$T/want" "logrotate (create, compress, delaycompress) under live writes"

@@ -35,13 +35,13 @@ need_env RW_MYCNF
 PRODUCER=$RW_SRC/tests/producer.py
 
 machinery__ship_loop() {
-	local conf=$1 n=0 rc f name lines bytes
+	local conf=$1 n=0 rc f name bytes
 	local -A start
 	while [[ ! -e $T/loops-stop ]]; do
 		start=()
 		for f in "$T"/progress.*; do
 			[[ -e $f ]] || continue
-			read -r lines bytes <"$f" || continue
+			read -r _ bytes <"$f" || continue
 			start[${f##*/progress.}]=$bytes
 		done
 		rc=0
