@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 
+#include "alert_command.h"
 #include "check.h"
 
 /*
@@ -16,6 +17,8 @@
  *   tz = Europe/Rome                         zone of syslog dates in chunks whose lines carry
  *                                            no epoch stamp (default: the system zone)
  *   check_...                                alert rules, see check.h
+ *   alert_command = /path/prog arg...        run per new alert by check --new, and
+ *   alert_timeout = 30s                      its bound; see alert_command.h
  *
  * Command-line options override the file.
  */
@@ -28,6 +31,7 @@ struct ingest_config {
 	bool archive;
 	char *tz; /* NULL: the system zone */
 	struct check_rules rules;
+	struct alert_command alert;
 };
 
 /* Sets every default. */

@@ -16,6 +16,7 @@ void ingest_config_init(struct ingest_config *c)
 	memset(c, 0, sizeof(*c));
 	c->archive = true;
 	check_rules_init(&c->rules);
+	alert_command_init(&c->alert);
 }
 
 void ingest_config_finish(struct ingest_config *c)
@@ -24,6 +25,7 @@ void ingest_config_finish(struct ingest_config *c)
 	free(c->incoming);
 	free(c->tz);
 	check_rules_finish(&c->rules);
+	alert_command_finish(&c->alert);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -107,6 +109,9 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 		return config_string(cl, &c->tz);
 	}
 	r = check_rules_set(&c->rules, cl);
+	if (r == 0) {
+		r = alert_command_set(&c->alert, cl);
+	}
 	if (r != 0) {
 		return r > 0 ? 0 : -1;
 	}
