@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -162,6 +163,28 @@ void check_alerts_sort(struct check_alerts *a);
 
 /* The worst status among the alerts (CHECK_OK when there are none). */
 enum check_status check_worst(const struct check_alerts *a);
+
+/* "2024-03-10T13:00Z" for an hour or a stale host's newest line, "2024-03-10" for a day. */
+void check_format_when(const struct check_alert *a, char out[static 24]);
+/* "account", "ip" or "host": what an alert of the rule is about. */
+const char *check_subject_kind(enum check_rule rule);
+/* "hour", "day" or "newest": what the alert's time is. */
+const char *check_period_name(const struct check_alert *a);
+
+/* Size of a check_text() buffer. */
+#define CHECK_TEXT_SIZE 4400
+
+/*
+ * A value from the logs as check prints it: report_text() without spaces (ASCII, \xNN for every
+ * other byte, the backslash and the space, cut to width columns with "..."; width < 1100), and
+ * '|' as \x7c as well, since Nagios and Icinga read a '|' as the start of performance data.
+ */
+void check_text(char out[static CHECK_TEXT_SIZE], const char *s, size_t n, size_t width);
+
+/* One alert as check's text line ("CRITICAL relay_rcpt host=... value=..."), with '\n'. */
+void check_print_alert(FILE *f, const struct check_alert *x);
+/* One alert as the JSON object of check's "alerts" array, without a newline. */
+void check_print_alert_json(FILE *f, const struct check_alert *x);
 
 struct db;
 

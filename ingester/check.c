@@ -17,6 +17,7 @@
 #include "ingest_config.h"
 #include "log.h"
 #include "logtime.h"
+#include "notify.h"
 #include "report.h"
 
 const char *const check_rule_name[CHECK_RULES] = {
@@ -1055,6 +1056,20 @@ static int judge_rows(struct db *db, struct check_sql *q, enum check_rule rule,
 	return ret;
 }
 
+/*
+ * The remote network of an address, for relay_ips: its /24 for IPv4 (IPv4-mapped IPv6 too), its
+ * /48 for IPv6, the text itself when the server cannot read it as an address. A user who roams
+ * (home, office, phone, hotel) moves among a few networks a day, each often with a new address;
+ * a stolen password is used from hosts scattered over many networks. Counting networks tells
+ * the two apart, counting addresses does not.
+ */
+#define SQL_NETWORK                                                                                \
+	"COALESCE(CASE WHEN LENGTH(INET6_ATON(remote_ip)) = 4"                                     \
+	" THEN CONCAT('4', LEFT(INET6_ATON(remote_ip), 3))"                                        \
+	" WHEN LEFT(INET6_ATON(remote_ip), 12) = X'00000000000000000000FFFF'"                      \
+	" THEN CONCAT('4', SUBSTRING(INET6_ATON(remote_ip), 13, 3))"                               \
+	" ELSE CONCAT('6', LEFT(INET6_ATON(remote_ip), 6)) END, CONCAT('?', remote_ip))"
+
 static int collect_ips(struct db *db, const struct check_rules *r, int64_t since, int64_t until,
 		       bool daily_window, const char *host, struct check_alerts *out)
 {
@@ -1069,16 +1084,16 @@ static int collect_ips(struct db *db, const struct check_rules *r, int64_t since
 	if (daily_window) {
 		check_sql_add(&q, "SELECT host, auth_user, ");
 		check_sql_time(&q, until - 86400);
-		check_sql_add(&q, ", COUNT(DISTINCT remote_ip) FROM relay_hourly");
+		check_sql_add(&q, ", COUNT(DISTINCT " SQL_NETWORK ") FROM relay_hourly");
 		sql_window(&q, until - 86400, until, host);
 		check_sql_add(&q, " AND auth_user <> '' GROUP BY host, auth_user");
 	} else {
 		check_sql_add(&q, "SELECT host, auth_user, CAST(DATE(hour_utc) AS DATETIME) AS d,"
-				  " COUNT(DISTINCT remote_ip) FROM relay_hourly");
+				  " COUNT(DISTINCT " SQL_NETWORK ") FROM relay_hourly");
 		sql_window(&q, since, until, host);
 		check_sql_add(&q, " AND auth_user <> '' GROUP BY d, host, auth_user");
 	}
-	check_sql_add(&q, " HAVING COUNT(DISTINCT remote_ip) >= %" PRIu64, min);
+	check_sql_add(&q, " HAVING COUNT(DISTINCT " SQL_NETWORK ") >= %" PRIu64, min);
 	ret = judge_rows(db, &q, CHECK_RELAY_IPS, &r->relay_ips, true, out);
 	check_sql_finish(&q);
 	return ret;
@@ -1254,14 +1269,20 @@ int check_collect(struct db *db, const struct check_rules *r, int64_t since, int
 static const char check_usage[] =
 	"usage: relaywatch-ingest check [OPTIONS]\n"
 	"\n"
-	"Judges the alert rules over the last complete hour (the daily rule over the 24 hours\n"
-	"that end with it), or over a past window, and prints one status line with performance\n"
-	"data, then one line per alert. Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+	"Judges the alert rules over the current hour so far and the last complete one (the daily\n"
+	"rule over the 24 hours that end now, freshness as of now), or over a past window, and\n"
+	"prints one status line with performance data, then one line per alert.\n"
+	"Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+	"With --new (for cron): judges every hour that received data since the last --new run and\n"
+	"the current hour, prints only alerts never reported before (nothing when none is new),\n"
+	"runs alert_command for each, and exits 2 (new critical), 1 (new warning), 0 or 3.\n"
 	"\n"
 	"  -c, --config FILE        rules from FILE (default " INGEST_CONFIG_DEFAULT ")\n"
 	"      --defaults-file FILE MySQL option file with the database credentials\n"
+	"      --new                only new alerts, recorded in the database's alert ledger\n"
 	"      --since TIME         24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (UTC)\n"
-	"      --until TIME         end of the window (default: the start of this hour)\n"
+	"      --until TIME         end of the window (default: now, or the start of this hour\n"
+	"                           when --since is given)\n"
 	"      --host NAME          judge one mail server only\n"
 	"      --format text|json   output format (default text)\n"
 	"  -q, --quiet              print nothing when everything is OK (for cron)\n"
@@ -1272,7 +1293,8 @@ static const char check_usage[] =
 	"Rules (ingest.conf keys check_RULE_warn and check_RULE_crit, off to disable; per host):\n"
 	"  relay_rcpt       recipients relayed per account per hour          500 / 2000\n"
 	"  relay_domains    distinct recipient domains per account per hour   50 / 200\n"
-	"  relay_ips        distinct remote IPs per account per day           10 / 30\n"
+	"  relay_ips        distinct remote networks (IPv4 /24, IPv6 /48) per\n"
+	"                   account per day                                    10 / 30\n"
 	"  sender_mismatch  recipients per account per hour sent as another\n"
 	"                   sender (check_sender_allow = ACCOUNT... exempts)  25 / 100\n"
 	"  denied           rejected relaying per remote IP per hour         100 / 1000\n"
@@ -1280,7 +1302,7 @@ static const char check_usage[] =
 	"                   and >= check_baseline_min (100)                  K 3 / 10\n"
 	"  stale            age of a host's newest chunk                      2h / 6h\n";
 
-static void format_when(const struct check_alert *a, char out[static 24])
+void check_format_when(const struct check_alert *a, char out[static 24])
 {
 	char t[20];
 
@@ -1292,7 +1314,7 @@ static void format_when(const struct check_alert *a, char out[static 24])
 	}
 }
 
-static const char *subject_kind(enum check_rule rule)
+const char *check_subject_kind(enum check_rule rule)
 {
 	switch (rule) {
 	case CHECK_DENIED:
@@ -1302,6 +1324,62 @@ static const char *subject_kind(enum check_rule rule)
 	default:
 		return "account";
 	}
+}
+
+const char *check_period_name(const struct check_alert *a)
+{
+	return a->rule == CHECK_STALE ? "newest" : (a->daily ? "day" : "hour");
+}
+
+void check_text(char out[static CHECK_TEXT_SIZE], const char *s, size_t n, size_t width)
+{
+	char tmp[CHECK_TEXT_SIZE / 4];
+	size_t k = 0;
+
+	report_text(tmp, width < sizeof(tmp) - 1 ? width : sizeof(tmp) - 1, s, n, true);
+	/* A monitoring plugin's line ends where a '|' starts its performance data. */
+	for (const char *p = tmp; *p != '\0'; p++) {
+		if (*p == '|') {
+			memcpy(out + k, "\\x7c", 4);
+			k += 4;
+		} else {
+			out[k++] = *p;
+		}
+	}
+	out[k] = '\0';
+}
+
+void check_print_alert(FILE *f, const struct check_alert *x)
+{
+	char host[CHECK_TEXT_SIZE], subj[CHECK_TEXT_SIZE], when[24];
+
+	check_text(host, x->host, x->host_len, 99);
+	check_text(subj, x->subject, x->subject_len, 199);
+	check_format_when(x, when);
+	fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule], host);
+	if (x->rule != CHECK_STALE) {
+		fprintf(f, " %s=%s", check_subject_kind(x->rule), subj);
+	}
+	fprintf(f, " value=%" PRIu64 " threshold=%" PRIu64 " %s=%s\n", x->value, x->threshold,
+		check_period_name(x), when);
+}
+
+void check_print_alert_json(FILE *f, const struct check_alert *x)
+{
+	char when[24];
+
+	check_format_when(x, when);
+	fprintf(f, "{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", check_status_name[x->status],
+		check_rule_name[x->rule]);
+	report_json(f, x->host, x->host_len);
+	if (x->rule != CHECK_STALE) {
+		fprintf(f, ",\"%s\":", check_subject_kind(x->rule));
+		report_json(f, x->subject, x->subject_len);
+	}
+	fprintf(f,
+		",\"value\":%" PRIu64 ",\"threshold\":%" PRIu64
+		",\"period\":\"%s\",\"start\":\"%s\"}",
+		x->value, x->threshold, check_period_name(x), when);
 }
 
 static void print_perf(FILE *f, const struct check_rules *r, const struct check_alerts *a)
@@ -1319,7 +1397,6 @@ static void print_text(FILE *f, const struct check_rules *r, const struct check_
 		       enum check_status st, const char *why)
 {
 	size_t ncrit = 0;
-	char host[100], subj[200], when[24];
 
 	for (size_t i = 0; i < a->count; i++) {
 		ncrit += a->v[i].status == CHECK_CRITICAL;
@@ -1337,25 +1414,14 @@ static void print_text(FILE *f, const struct check_rules *r, const struct check_
 	print_perf(f, r, a);
 	fputc('\n', f);
 	for (size_t i = 0; i < a->count; i++) {
-		const struct check_alert *x = &a->v[i];
-		report_text(host, sizeof(host) - 1, x->host, x->host_len, true);
-		report_text(subj, sizeof(subj) - 1, x->subject, x->subject_len, true);
-		format_when(x, when);
-		fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule],
-			host);
-		if (x->rule != CHECK_STALE) {
-			fprintf(f, " %s=%s", subject_kind(x->rule), subj);
-		}
-		fprintf(f, " value=%" PRIu64 " threshold=%" PRIu64 " %s=%s\n", x->value,
-			x->threshold,
-			x->rule == CHECK_STALE ? "newest" : (x->daily ? "day" : "hour"), when);
+		check_print_alert(f, &a->v[i]);
 	}
 }
 
 static void print_json(FILE *f, const struct check_alerts *a, enum check_status st, const char *why,
 		       int64_t since, int64_t until)
 {
-	char t1[20], t2[20], when[24];
+	char t1[20], t2[20];
 
 	logtime_format(since, t1);
 	logtime_format(until, t2);
@@ -1368,20 +1434,8 @@ static void print_json(FILE *f, const struct check_alerts *a, enum check_status 
 	fprintf(f, "\"since\":\"%.10sT%sZ\",\"until\":\"%.10sT%sZ\",\"alerts\":[", t1, t1 + 11, t2,
 		t2 + 11);
 	for (size_t i = 0; i < a->count; i++) {
-		const struct check_alert *x = &a->v[i];
-		format_when(x, when);
-		fprintf(f, "%s{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", i ? "," : "",
-			check_status_name[x->status], check_rule_name[x->rule]);
-		report_json(f, x->host, x->host_len);
-		if (x->rule != CHECK_STALE) {
-			fprintf(f, ",\"%s\":", subject_kind(x->rule));
-			report_json(f, x->subject, x->subject_len);
-		}
-		fprintf(f,
-			",\"value\":%" PRIu64 ",\"threshold\":%" PRIu64
-			",\"period\":\"%s\",\"start\":\"%s\"}",
-			x->value, x->threshold,
-			x->rule == CHECK_STALE ? "newest" : (x->daily ? "day" : "hour"), when);
+		fputs(i ? "," : "", f);
+		check_print_alert_json(f, &a->v[i]);
 	}
 	fprintf(f,
 		"],\"perf\":{\"relayed\":%" PRIu64 ",\"denied\":%" PRIu64 ",\"events\":%" PRIu64
@@ -1393,7 +1447,7 @@ static void print_json(FILE *f, const struct check_alerts *a, enum check_status 
 
 int cmd_check(int argc, char **argv)
 {
-	enum { OPT_DEFAULTS = 256, OPT_SINCE, OPT_UNTIL, OPT_HOST, OPT_FORMAT };
+	enum { OPT_DEFAULTS = 256, OPT_SINCE, OPT_UNTIL, OPT_HOST, OPT_FORMAT, OPT_NEW };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"defaults-file", required_argument, NULL, OPT_DEFAULTS},
@@ -1401,6 +1455,7 @@ int cmd_check(int argc, char **argv)
 		{"until", required_argument, NULL, OPT_UNTIL},
 		{"host", required_argument, NULL, OPT_HOST},
 		{"format", required_argument, NULL, OPT_FORMAT},
+		{"new", no_argument, NULL, OPT_NEW},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -1409,7 +1464,7 @@ int cmd_check(int argc, char **argv)
 	};
 	const char *config = NULL, *defaults = NULL, *since_s = NULL, *until_s = NULL;
 	const char *host = NULL, *why = NULL;
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, new_only = false;
 	struct ingest_config cfg;
 	struct check_alerts alerts;
 	struct db *db = NULL;
@@ -1444,6 +1499,9 @@ int cmd_check(int argc, char **argv)
 				goto bad;
 			}
 			break;
+		case OPT_NEW:
+			new_only = true;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -1462,12 +1520,17 @@ int cmd_check(int argc, char **argv)
 	if (cmd_setup(argc, argv, config, &cfg, &defaults) != 0) {
 		goto bad;
 	}
-	until = logtime_hour_floor(now);
+	/*
+	 * By default the hourly rules judge the current hour so far and the last complete one,
+	 * the daily rule the 24 hourly rows that end with the current one: a burst shows at the
+	 * first check after its lines are ingested, not at the next hour's.
+	 */
+	until = until_s == NULL && since_s == NULL ? now : logtime_hour_floor(now);
 	if (until_s != NULL && check_parse_time(until_s, now, &until) < 0) {
 		log_error("--until: expected 24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM'");
 		goto bad;
 	}
-	since = until - 3600;
+	since = logtime_hour_floor(until) - 3600;
 	if (since_s != NULL && check_parse_time(since_s, now, &since) < 0) {
 		log_error("--since: expected 24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM'");
 		goto bad;
@@ -1476,10 +1539,23 @@ int cmd_check(int argc, char **argv)
 		log_error("--since must be before --until");
 		goto bad;
 	}
+	/* --new keeps its own record of what it judged: of every host, up to now. */
+	if (new_only && (since_s != NULL || until_s != NULL || host != NULL)) {
+		log_error("--new judges what arrived since the last --new run, for every host: "
+			  "it takes no --since, --until or --host");
+		goto bad;
+	}
 	bool bad_config;
 	db = db_connect(defaults, &bad_config);
 	if (db == NULL) {
 		why = bad_config ? "configuration error (see stderr)" : "database unreachable";
+		goto print;
+	}
+	if (new_only) {
+		st = notify_run(db, &cfg, json, now, &why);
+		if (st != CHECK_UNKNOWN) {
+			goto out;
+		}
 		goto print;
 	}
 	/* A past window is judged as of its end, the default one as of now. */

@@ -19,7 +19,7 @@
 #include "logtime.h"
 
 /* The schema version this program creates; db_migrate upgrades step by step up to it. */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* One attempt plus this many replays of a transaction that hit a transient error. */
 #define DB_TRIES 6
@@ -511,8 +511,41 @@ static const char *const schema_v1[] = {
 	NULL,
 };
 
+/*
+ * The alert ledger of `check --new` (db_alerts.c): one row per alert ever reported, unique on
+ * what makes an alert (rule, host, subject, period, level), and whether its alert_command is
+ * still to run. chunks.judged marks the chunks whose hours `check --new` has judged; chunks
+ * that were there before this version count as judged (the hourly check of before saw them),
+ * so the first `check --new` after the upgrade does not report the whole history again.
+ */
+static const char *const schema_v2[] = {
+	"CREATE TABLE IF NOT EXISTS alerts ("
+	" id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+	" rule VARBINARY(32) NOT NULL,"
+	" host VARBINARY(255) NOT NULL,"
+	" subject VARBINARY(255) NOT NULL,"
+	" period DATETIME NOT NULL,"
+	" level TINYINT UNSIGNED NOT NULL,"
+	" daily TINYINT UNSIGNED NOT NULL,"
+	" value BIGINT UNSIGNED NOT NULL,"
+	" threshold BIGINT UNSIGNED NOT NULL,"
+	" found_at DATETIME NOT NULL,"
+	" to_send TINYINT UNSIGNED NOT NULL,"
+	" tries INT UNSIGNED NOT NULL DEFAULT 0,"
+	" sent_at DATETIME NULL,"
+	" UNIQUE KEY alert (rule, host, subject, period, level),"
+	" KEY pending (to_send, id)"
+	") ENGINE=InnoDB",
+
+	"ALTER TABLE chunks ADD COLUMN IF NOT EXISTS judged TINYINT UNSIGNED NOT NULL DEFAULT 1",
+	"ALTER TABLE chunks ALTER COLUMN judged SET DEFAULT 0",
+	"ALTER TABLE chunks ADD INDEX IF NOT EXISTS judged (judged)",
+
+	NULL,
+};
+
 /* schema_steps[v - 1] upgrades version v - 1 to v. */
-static const char *const *const schema_steps[DB_SCHEMA_VERSION] = {schema_v1};
+static const char *const *const schema_steps[DB_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 /* The stored version: 0 when none, or -1 with db->err set. */
 static int schema_version_get(struct db *db)
