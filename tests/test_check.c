@@ -406,6 +406,39 @@ static void escape_text(void **state)
 	assert_string_equal(out, "");
 }
 
+/* check's lines: no raw '|' (Nagios would read the rest as performance data), no space. */
+static void escape_plugin(void **state)
+{
+	static char out[CHECK_TEXT_SIZE];
+	struct check_alert a = {
+		.rule = CHECK_RELAY_RCPT,
+		.status = CHECK_WARNING,
+		.host = "mx|1",
+		.host_len = 4,
+		.subject = "a|b c@x",
+		.subject_len = 7,
+		.value = 600,
+		.threshold = 500,
+		.when = 1710075600,
+	};
+	char *line = NULL;
+	size_t len = 0;
+
+	(void)state;
+	check_text(out, "a|b c\\|", 7, 99);
+	assert_string_equal(out, "a\\x7cb\\x20c\\x5c\\x7c");
+	check_text(out, "||||||||||||", 12, 10);
+	assert_string_equal(out, "\\x7c\\x7c\\x7c\\x7c\\x7c\\x7c\\x7c...");
+	FILE *f = open_memstream(&line, &len);
+	assert_non_null(f);
+	check_print_alert(f, &a);
+	fclose(f);
+	assert_string_equal(line,
+			    "WARNING relay_rcpt host=mx\\x7c1 account=a\\x7cb\\x20c@x value=600 "
+			    "threshold=500 hour=2024-03-10T13:00Z\n");
+	free(line);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +449,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(alerts_exit_code), cmocka_unit_test(escape_utf8),
 		cmocka_unit_test(escape_html),      cmocka_unit_test(escape_json),
 		cmocka_unit_test(escape_tsv),       cmocka_unit_test(escape_text),
+		cmocka_unit_test(escape_plugin),
 	};
 
 	log_init("test_check", LOG_ERROR);
