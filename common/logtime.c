@@ -224,3 +224,96 @@ void logtime_format(int64_t utc, char out[static 20])
 	out[18] = (char)('0' + s % 10);
 	out[19] = '\0';
 }
+
+int logtime_parse_duration(const char *s, int64_t *seconds)
+{
+	uint64_t v = 0, mul = 1;
+	const char *p = s;
+
+	if (!(*p >= '0' && *p <= '9')) {
+		return -1;
+	}
+	while ((*p >= '0' && *p <= '9')) {
+		if (v > UINT64_C(1) << 40) {
+			return -1;
+		}
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	}
+	/* A bare number is refused: "--older-than 90000" is more likely a slip than 25 hours. */
+	switch (*p) {
+	case 's':
+		mul = 1;
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	case 'w':
+		mul = 7 * 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (p[1] != '\0') {
+		return -1;
+	}
+	if (v == 0) {
+		return -1;
+	}
+	*seconds = (int64_t)(v * mul);
+	return 0;
+}
+
+static bool leap(unsigned y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* n decimal digits at p into *out; 0, or -1 when one is not a digit. */
+static int digits_u(const char *p, size_t n, unsigned *out)
+{
+	int v = digits(p, n);
+
+	if (v < 0) {
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+int logtime_parse_time(const char *s, int64_t now, int64_t *utc)
+{
+	static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0;
+	size_t n = strlen(s);
+	int64_t dur;
+
+	if (logtime_parse_duration(s, &dur) == 0) {
+		*utc = now - dur;
+		return 0;
+	}
+	if (n < 10 || digits_u(s, 4, &y) < 0 || s[4] != '-' || digits_u(s + 5, 2, &mo) < 0 ||
+	    s[7] != '-' || digits_u(s + 8, 2, &d) < 0) {
+		return -1;
+	}
+	if (n > 10) {
+		if ((s[10] != ' ' && s[10] != 'T') || n < 16 || digits_u(s + 11, 2, &h) < 0 ||
+		    s[13] != ':' || digits_u(s + 14, 2, &mi) < 0) {
+			return -1;
+		}
+		if (n > 16 && (n != 19 || s[16] != ':' || digits_u(s + 17, 2, &sec) < 0)) {
+			return -1;
+		}
+	}
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] + (mo == 2 && leap(y) ? 1u : 0u) || h > 23 || mi > 59 || sec > 59) {
+		return -1;
+	}
+	*utc = logtime_days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + sec);
+	return 0;
+}

@@ -62,4 +62,15 @@ static inline int64_t logtime_hour_floor(int64_t t)
 /* Formats UTC seconds as "YYYY-MM-DD HH:MM:SS" (20 bytes with the NUL). */
 void logtime_format(int64_t utc, char out[static 20]);
 
+/*
+ * Durations and times of the command line and the config (--since, --until, --older-than,
+ * check_stale_*), all UTC:
+ * logtime_parse_duration: "45s", "90m", "24h", "7d", "2w"; > 0, and the unit is required.
+ * logtime_parse_time: a duration means now minus it; "YYYY-MM-DD", "YYYY-MM-DD HH:MM",
+ * "YYYY-MM-DD HH:MM:SS" or with a 'T' between date and time, in UTC.
+ * Both return 0 or -1 (nothing logged, errno untouched).
+ */
+int logtime_parse_duration(const char *s, int64_t *seconds);
+int logtime_parse_time(const char *s, int64_t now, int64_t *utc);
+
 #endif

@@ -3,23 +3,11 @@
 
 #include "agg.h"
 #include "logtime.h"
+#include "schema.h"
 
-const unsigned agg_nfields[AGG_TABLES] = {4, 6, 5};
-
-/* Column widths of the schema: a longer value is cut here, so the database never rejects it. */
-const uint16_t agg_bound[AGG_TABLES][AGG_MAX_FIELDS] = {
-	{255, 64, 64, 255},
-	{255, 64, 255, 255, 64, 255},
-	{255, 64, 64, 255, 255},
-};
-
-const char *const agg_table_name[AGG_TABLES] = {"event_hourly", "relay_hourly", "denied_hourly"};
-
-const char *const agg_field_name[AGG_TABLES][AGG_MAX_FIELDS] = {
-	{"host", "service", "event", "reason"},
-	{"host", "service", "auth_user", "sender", "remote_ip", "rcpt_domain"},
-	{"host", "service", "remote_ip", "sender", "rcpt_domain"},
-};
+/* The schema's names, in the order of enum agg_table. */
+const char *const agg_table_name[AGG_TABLES] = {SCHEMA_EVENT_HOURLY_NAME, SCHEMA_RELAY_HOURLY_NAME,
+						SCHEMA_DENIED_HOURLY_NAME};
 
 #define ARENA_BLOCK (1024 * 1024)
 
@@ -166,7 +154,7 @@ static int grow(struct agg_map *t)
 int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f, uint64_t n)
 {
 	struct agg_map *t = &a->t[tn];
-	unsigned nf = agg_nfields[tn];
+	unsigned nf = agg_nfields(tn);
 	struct span cut[AGG_MAX_FIELDS];
 	int64_t hour = logtime_hour_floor(utc);
 
@@ -174,8 +162,10 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 	size_t total = 0;
 	for (unsigned i = 0; i < nf; i++) {
 		cut[i] = f[i];
-		if (cut[i].n > agg_bound[tn][i]) {
-			cut[i].n = agg_bound[tn][i];
+		/* Cut to the column's width: strict mode would reject the whole chunk. */
+		uint16_t width = schema_field((enum schema_table_id)tn, i)->width;
+		if (cut[i].n > width) {
+			cut[i].n = width;
 		}
 		/* The length goes into the hash too, so ("ab","c") and ("a","bc") differ. */
 		h = hash_bytes(h, &cut[i].n, sizeof(cut[i].n));
@@ -311,4 +301,9 @@ const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table tn, size_t
 	qsort(t->sorted, k, sizeof(*t->sorted), row_cmp);
 	*count = k;
 	return (const struct agg_row *const *)t->sorted;
+}
+
+unsigned agg_nfields(enum agg_table t)
+{
+	return schema_nfields((enum schema_table_id)t);
 }

@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "log.h"
+#include "logtime.h"
 
 extern char **environ;
 
@@ -110,7 +110,7 @@ int alert_command_set(struct alert_command *c, const struct config_line *cl)
 	if (strcmp(cl->key, "alert_timeout") == 0) {
 		int64_t s;
 
-		if (check_parse_duration(cl->value, &s) < 0 || s > 3600) {
+		if (logtime_parse_duration(cl->value, &s) < 0 || s > 3600) {
 			return bad_value(cl, "is not a duration up to 1h (e.g. 30s, 2m)");
 		}
 		c->timeout_ms = s * 1000;

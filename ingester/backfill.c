@@ -18,21 +18,6 @@
 #include "reader.h"
 #include "scan.h"
 
-static const char usage_migrate[] =
-	"usage: relaywatch-ingest migrate [--config FILE] [--defaults-file=FILE] [--verbose] "
-	"[--quiet]\n"
-	"\n"
-	"Creates the database schema, or upgrades it to this version. Safe to run again.\n"
-	"\n"
-	"  -c, --config FILE     ingester config (default " INGEST_CONFIG_DEFAULT
-	", if it exists)\n"
-	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch]);\n"
-	"                        default: defaults_file of the config, else the standard files\n"
-	"  -v, --verbose         say what was done\n"
-	"  -q, --quiet           only warnings and errors\n"
-	"  -h, --help            this text\n"
-	"  -V, --version         the program's version\n";
-
 static const char usage_backfill[] =
 	"usage: relaywatch-ingest backfill [OPTIONS] FILE...\n"
 	"\n"
@@ -56,65 +41,10 @@ static const char usage_backfill[] =
 	"  -V, --version         the program's version\n";
 
 enum {
-	OPT_DEFAULTS_FILE = 256,
-	OPT_HOST,
+	OPT_HOST = CMD_LONG_OWN,
 	OPT_SERVICE,
 	OPT_TZ,
 };
-
-int cmd_migrate(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *defaults_file = NULL, *config = NULL;
-	struct ingest_config cfg;
-	struct db *db = NULL;
-	int c, ret;
-
-	while ((c = getopt_long(argc, argv, ":c:vqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case OPT_DEFAULTS_FILE:
-			defaults_file = optarg;
-			break;
-		default:
-			switch (cmd_option(c, argv, usage_migrate)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				return CMD_OK;
-			default:
-				return CMD_USAGE;
-			}
-		}
-	}
-	ingest_config_init(&cfg);
-	if (cmd_setup(argc, argv, config, &cfg, &defaults_file) != 0) {
-		ret = CMD_USAGE;
-		goto out;
-	}
-	bool bad_config;
-	db = db_connect(defaults_file, &bad_config);
-	if (db == NULL) {
-		ret = bad_config ? CMD_USAGE : CMD_DB;
-		goto out;
-	}
-	ret = db_migrate(db) == 0 ? CMD_OK : CMD_DB;
-
-out:
-	db_destroy(db);
-	ingest_config_finish(&cfg);
-	return ret;
-}
 
 /* Prints the rows of one table as TSV, every string rendered with log_escape. */
 static int print_rows(struct agg *agg, enum agg_table t)
@@ -133,7 +63,7 @@ static int print_rows(struct agg *agg, enum agg_table t)
 	for (i = 0; i < count; i++) {
 		logtime_format(rows[i]->hour, hour);
 		printf("%s\t%s", agg_table_name[t], hour);
-		for (f = 0; f < agg_nfields[t]; f++) {
+		for (f = 0; f < agg_nfields(t); f++) {
 			struct span v = agg_field(rows[i], f);
 			log_escape(esc, sizeof(esc), v.p, v.n);
 			printf("\t%s", esc);
@@ -348,34 +278,24 @@ out:
 int cmd_backfill(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
+		CMD_OPTIONS_COMMON,
 		{"host", required_argument, NULL, OPT_HOST},
 		{"service", required_argument, NULL, OPT_SERVICE},
 		{"tz", required_argument, NULL, OPT_TZ},
 		{"dry-run", no_argument, NULL, 'n'},
 		{"jobs", required_argument, NULL, 'j'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct backfill_opts bo = {0};
-	const char *tz = NULL, *config = NULL;
-	struct ingest_config cfg;
+	const char *tz = NULL;
+	struct cmd cmd;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int c, ret, jobs = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+	int c, ret = CMD_USAGE, jobs = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
 	char *end;
 
+	cmd_init(&cmd, usage_backfill);
 	while ((c = getopt_long(argc, argv, ":c:j:nvqhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case OPT_DEFAULTS_FILE:
-			bo.defaults_file = optarg;
-			break;
 		case OPT_HOST:
 			bo.host = (struct span){optarg, strlen(optarg)};
 			break;
@@ -393,33 +313,31 @@ int cmd_backfill(int argc, char **argv)
 			jobs = (int)strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || jobs < 1 || jobs > 64) {
 				log_error("--jobs: expected a number from 1 to 64");
-				return CMD_USAGE;
+				goto out;
 			}
 			break;
 		default:
-			switch (cmd_option(c, argv, usage_backfill)) {
+			switch (cmd_parse(&cmd, c, argv)) {
 			case CMD_OPT_NEXT:
 				continue;
 			case CMD_OPT_DONE:
-				return CMD_OK;
+				ret = CMD_OK;
+				goto out;
 			default:
-				return CMD_USAGE;
+				goto out;
 			}
 		}
 	}
 	if (optind >= argc) {
 		log_error("no file to backfill (try --help)");
-		return CMD_USAGE;
+		goto out;
 	}
 	bo.verbose = log_get_level() >= LOG_INFO;
-	ingest_config_init(&cfg);
-	if (cmd_config(&cfg, config) != 0 || ingest_tz_set(tz ? tz : cfg.tz) != 0) {
+	if (cmd_config(&cmd.cfg, cmd.config) != 0 || ingest_tz_set(tz ? tz : cmd.cfg.tz) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}
-	if (bo.defaults_file == NULL) {
-		bo.defaults_file = cfg.defaults_file;
-	}
+	bo.defaults_file = cmd.defaults ? cmd.defaults : cmd.cfg.defaults_file;
 	if (jobs > argc - optind) {
 		jobs = argc - optind;
 	}
@@ -435,6 +353,6 @@ int cmd_backfill(int argc, char **argv)
 	}
 
 out:
-	ingest_config_finish(&cfg);
+	cmd_finish(&cmd);
 	return ret;
 }

@@ -1,4 +1,5 @@
 #include "db.h"
+#include "db_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +18,7 @@
 #include "crashpoint.h"
 #include "log.h"
 #include "logtime.h"
-
-/* The schema version this program creates; db_migrate upgrades step by step up to it. */
-#define DB_SCHEMA_VERSION 2
+#include "schema.h"
 
 /* One attempt plus this many replays of a transaction that hit a transient error. */
 #define DB_TRIES 6
@@ -33,20 +32,6 @@
  */
 #define DB_CONNECT_TIMEOUT 10
 #define DB_IO_TIMEOUT      300
-
-struct db {
-	MYSQL *my;
-	char *defaults_file;
-	/* The statement being built, reused from chunk to chunk. */
-	char *buf;
-	size_t len, cap;
-	/* Where an aggregate statement is cut: DB_STMT_TARGET, less on a small max_allowed_packet.
-	 */
-	size_t stmt_target;
-	/* The last error of the current attempt. */
-	unsigned err;
-	char errmsg[512];
-};
 
 /* Errors after which the transaction is replayed on the same connection. */
 static bool err_transient(unsigned e)
@@ -75,7 +60,7 @@ static bool err_connection(unsigned e)
 	}
 }
 
-static void db_fail(struct db *db)
+void db_fail(struct db *db)
 {
 	db->err = db->my ? mysql_errno(db->my) : CR_SERVER_GONE_ERROR;
 	snprintf(db->errmsg, sizeof(db->errmsg), "%s",
@@ -88,7 +73,7 @@ static void db_fail(struct db *db)
 }
 
 /* Logs the last error once, the server's own text rendered safely. */
-static void db_log_error(struct db *db, const char *what)
+void db_log_error(struct db *db, const char *what)
 {
 	char esc[LOG_ESCAPE_SIZE];
 
@@ -101,7 +86,7 @@ static void db_log_error(struct db *db, const char *what)
 	}
 }
 
-static int db_query(struct db *db, const char *sql, size_t len)
+int db_query(struct db *db, const char *sql, size_t len)
 {
 	if (db->my == NULL) {
 		db->err = CR_SERVER_GONE_ERROR;
@@ -115,7 +100,7 @@ static int db_query(struct db *db, const char *sql, size_t len)
 	return 0;
 }
 
-static int db_q(struct db *db, const char *sql)
+int db_q(struct db *db, const char *sql)
 {
 	return db_query(db, sql, strlen(sql));
 }
@@ -390,9 +375,6 @@ static int buf_datetime(struct db *db, int64_t utc, bool as_null)
 
 /* --- retry --- */
 
-/* One attempt of a unit of work: 0 or a positive result, or -1 with db->err set. */
-typedef int (*db_attempt_fn)(struct db *db, void *arg);
-
 static void backoff(int attempt, bool connection)
 {
 	/* Deadlocks clear in milliseconds; a restarting server needs seconds. */
@@ -411,7 +393,7 @@ static void backoff(int attempt, bool connection)
  * (reconnect first), up to DB_TRIES attempts. Returns fn's result, or DB_UNAVAILABLE / DB_ERROR
  * after logging the last error once.
  */
-static int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg)
+int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg)
 {
 	bool connection = false;
 	int attempt, r;
@@ -456,195 +438,6 @@ static int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg
 	return connection ? DB_UNAVAILABLE : DB_ERROR;
 }
 
-/* --- migrate --- */
-
-static const char *const schema_v1[] = {
-	"CREATE TABLE IF NOT EXISTS chunks ("
-	" chunk_id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" source VARBINARY(1024) NOT NULL DEFAULT '',"
-	" first_utc DATETIME NULL,"
-	" last_utc DATETIME NULL,"
-	" line_count BIGINT UNSIGNED NOT NULL,"
-	" event_count BIGINT UNSIGNED NOT NULL,"
-	" malformed_count BIGINT UNSIGNED NOT NULL,"
-	" bytes BIGINT UNSIGNED NOT NULL,"
-	" ingested_at DATETIME NOT NULL,"
-	" KEY host_last (host, last_utc)"
-	") ENGINE=InnoDB",
-
-	"CREATE TABLE IF NOT EXISTS event_hourly ("
-	" hour_utc DATETIME NOT NULL,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" service VARBINARY(64) NOT NULL DEFAULT '',"
-	" event VARBINARY(64) NOT NULL DEFAULT '',"
-	" reason VARBINARY(255) NOT NULL DEFAULT '',"
-	" n BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (hour_utc, host, service, event, reason)"
-	") ENGINE=InnoDB",
-
-	"CREATE TABLE IF NOT EXISTS relay_hourly ("
-	" hour_utc DATETIME NOT NULL,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" service VARBINARY(64) NOT NULL DEFAULT '',"
-	" auth_user VARBINARY(255) NOT NULL DEFAULT '',"
-	" sender VARBINARY(255) NOT NULL DEFAULT '',"
-	" remote_ip VARBINARY(64) NOT NULL DEFAULT '',"
-	" rcpt_domain VARBINARY(255) NOT NULL DEFAULT '',"
-	" n BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (hour_utc, host, service, auth_user, sender, remote_ip, rcpt_domain),"
-	" KEY auth_hour (auth_user, hour_utc)"
-	") ENGINE=InnoDB",
-
-	"CREATE TABLE IF NOT EXISTS denied_hourly ("
-	" hour_utc DATETIME NOT NULL,"
-	" host VARBINARY(255) NOT NULL DEFAULT '',"
-	" service VARBINARY(64) NOT NULL DEFAULT '',"
-	" remote_ip VARBINARY(64) NOT NULL DEFAULT '',"
-	" sender VARBINARY(255) NOT NULL DEFAULT '',"
-	" rcpt_domain VARBINARY(255) NOT NULL DEFAULT '',"
-	" n BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (hour_utc, host, service, remote_ip, sender, rcpt_domain),"
-	" KEY ip_hour (remote_ip, hour_utc)"
-	") ENGINE=InnoDB",
-
-	NULL,
-};
-
-/*
- * The alert ledger of `check --new` (db_alerts.c): one row per alert ever reported, unique on
- * what makes an alert (rule, host, subject, period, level), and whether its alert_command is
- * still to run. chunks.judged marks the chunks whose hours `check --new` has judged; chunks
- * that were there before this version count as judged (the hourly check of before saw them),
- * so the first `check --new` after the upgrade does not report the whole history again.
- */
-static const char *const schema_v2[] = {
-	"CREATE TABLE IF NOT EXISTS alerts ("
-	" id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
-	" rule VARBINARY(32) NOT NULL,"
-	" host VARBINARY(255) NOT NULL,"
-	" subject VARBINARY(255) NOT NULL,"
-	" period DATETIME NOT NULL,"
-	" level TINYINT UNSIGNED NOT NULL,"
-	" daily TINYINT UNSIGNED NOT NULL,"
-	" value BIGINT UNSIGNED NOT NULL,"
-	" threshold BIGINT UNSIGNED NOT NULL,"
-	" found_at DATETIME NOT NULL,"
-	" to_send TINYINT UNSIGNED NOT NULL,"
-	" tries INT UNSIGNED NOT NULL DEFAULT 0,"
-	" sent_at DATETIME NULL,"
-	" UNIQUE KEY alert (rule, host, subject, period, level),"
-	" KEY pending (to_send, id)"
-	") ENGINE=InnoDB",
-
-	"ALTER TABLE chunks ADD COLUMN IF NOT EXISTS judged TINYINT UNSIGNED NOT NULL DEFAULT 1",
-	"ALTER TABLE chunks ALTER COLUMN judged SET DEFAULT 0",
-	"ALTER TABLE chunks ADD INDEX IF NOT EXISTS judged (judged)",
-
-	NULL,
-};
-
-/* schema_steps[v - 1] upgrades version v - 1 to v. */
-static const char *const *const schema_steps[DB_SCHEMA_VERSION] = {schema_v1, schema_v2};
-
-/* The stored version: 0 when none, or -1 with db->err set. */
-static int schema_version_get(struct db *db)
-{
-	MYSQL_RES *res = NULL;
-	MYSQL_ROW row;
-	int v = 0;
-
-	if (db_q(db, "SELECT version FROM schema_version WHERE id = 1") != 0) {
-		return -1;
-	}
-	res = mysql_store_result(db->my);
-	if (res == NULL) {
-		db_fail(db);
-		return -1;
-	}
-	row = mysql_fetch_row(res);
-	if (row != NULL && row[0] != NULL) {
-		v = atoi(row[0]);
-	}
-	mysql_free_result(res);
-	return v;
-}
-
-static int migrate_attempt(struct db *db, void *arg)
-{
-	int *from = arg;
-	int v, step;
-	char sql[128];
-	const char *const *s;
-
-	/* DDL commits implicitly; the version row is written after each complete step. */
-	if (db_q(db, "CREATE TABLE IF NOT EXISTS schema_version ("
-		     " id TINYINT NOT NULL PRIMARY KEY,"
-		     " version INT NOT NULL"
-		     ") ENGINE=InnoDB") != 0) {
-		return -1;
-	}
-	v = schema_version_get(db);
-	if (v < 0) {
-		return -1;
-	}
-	*from = v;
-	if (v > DB_SCHEMA_VERSION) {
-		return 0;
-	}
-	for (step = v + 1; step <= DB_SCHEMA_VERSION; step++) {
-		for (s = schema_steps[step - 1]; *s != NULL; s++) {
-			if (db_q(db, *s) != 0) {
-				return -1;
-			}
-		}
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO schema_version (id, version) VALUES (1, %d)"
-			 " ON DUPLICATE KEY UPDATE version = %d",
-			 step, step);
-		if (db_q(db, sql) != 0) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int db_migrate(struct db *db)
-{
-	int from = 0, r;
-	MYSQL_RES *res;
-
-	/*
-	 * Two migrations at once (two cron jobs after an upgrade) would interleave their steps;
-	 * a named lock serialises them. Its result does not matter beyond waiting for it.
-	 */
-	if (db_q(db, "SELECT GET_LOCK('relaywatch.migrate', 60)") == 0) {
-		res = mysql_store_result(db->my);
-		mysql_free_result(res);
-	}
-	r = db_retry(db, "migrate", migrate_attempt, &from);
-	if (db->my != NULL && db_q(db, "SELECT RELEASE_LOCK('relaywatch.migrate')") == 0) {
-		res = mysql_store_result(db->my);
-		mysql_free_result(res);
-	}
-	if (r < 0) {
-		return -1;
-	}
-	if (from > DB_SCHEMA_VERSION) {
-		log_error("database: schema version %d is newer than this program knows (%d); "
-			  "upgrade relaywatch",
-			  from, DB_SCHEMA_VERSION);
-		return -1;
-	}
-	if (from < DB_SCHEMA_VERSION) {
-		log_info("database: schema upgraded from version %d to %d", from,
-			 DB_SCHEMA_VERSION);
-	} else {
-		log_info("database: schema is up to date (version %d)", from);
-	}
-	return 0;
-}
-
 /* --- ingest --- */
 
 static bool id_valid(const char *id)
@@ -670,10 +463,13 @@ static struct span span_cut(struct span s, size_t max)
 static int ledger_insert(struct db *db, const struct db_chunk *c)
 {
 	const struct scan_stats *st = c->st;
-	struct span host = span_cut(c->host, 255), source = span_cut(c->source, 1024);
+	const struct schema_column *cols = schema_tables[SCHEMA_CHUNKS].col;
+	struct span host = span_cut(c->host, cols[SCHEMA_CHUNK_HOST].width);
+	struct span source = span_cut(c->source, cols[SCHEMA_CHUNK_SOURCE].width);
 
 	db->len = 0;
-	if (buf_str(db, "INSERT INTO chunks (chunk_id, host, source, first_utc, last_utc,"
+	if (buf_str(db, "INSERT INTO " SCHEMA_CHUNKS_NAME
+			" (chunk_id, host, source, first_utc, last_utc,"
 			" line_count, event_count, malformed_count, bytes, ingested_at)"
 			" VALUES (_ascii'") != 0 ||
 	    buf_str(db, c->id_hex) != 0 || buf_lit(db, "',", 2) != 0 ||
@@ -699,8 +495,9 @@ static int stmt_begin(struct db *db, enum agg_table t)
 	    buf_str(db, " (hour_utc") != 0) {
 		return -1;
 	}
-	for (i = 0; i < agg_nfields[t]; i++) {
-		if (buf_lit(db, ",", 1) != 0 || buf_str(db, agg_field_name[t][i]) != 0) {
+	for (i = 0; i < agg_nfields(t); i++) {
+		if (buf_lit(db, ",", 1) != 0 ||
+		    buf_str(db, schema_field((enum schema_table_id)t, i)->name) != 0) {
 			return -1;
 		}
 	}
@@ -723,9 +520,10 @@ static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, 
 	    buf_datetime(db, row->hour, false) != 0) {
 		return -1;
 	}
-	for (i = 0; i < agg_nfields[t]; i++) {
+	for (i = 0; i < agg_nfields(t); i++) {
 		/* agg cut every field to its bound already; cut again so no row is rejected. */
-		struct span f = span_cut(agg_field(row, i), agg_bound[t][i]);
+		struct span f = span_cut(agg_field(row, i),
+					 schema_field((enum schema_table_id)t, i)->width);
 
 		if (buf_lit(db, ",", 1) != 0 || buf_quoted(db, f.p, f.n) != 0) {
 			return -1;
@@ -846,7 +644,7 @@ static int exists_attempt(struct db *db, void *arg)
 	int found;
 
 	db->len = 0;
-	if (buf_str(db, "SELECT 1 FROM chunks WHERE chunk_id = _ascii'") != 0 ||
+	if (buf_str(db, "SELECT 1 FROM " SCHEMA_CHUNKS_NAME " WHERE chunk_id = _ascii'") != 0 ||
 	    buf_str(db, a->id) != 0 || buf_lit(db, "'", 1) != 0 ||
 	    db_query(db, db->buf, db->len) != 0) {
 		return -1;

@@ -5,7 +5,7 @@
 #include "log.h"
 
 /*
- * The subcommand table. To add a command, declare it in include/commands.h and add one line
+ * The subcommand table. To add a command, declare it in ingester/commands.h, add one line
  * here, e.g. {"report", cmd_report, "summaries over a time range"}.
  */
 static const struct command {

@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "alert_command.h"
+#include "check_alerts.h"
 #include "crashpoint.h"
 #include "db_alerts.h"
 #include "ingest_config.h"
 #include "log.h"
 #include "logtime.h"
+#include "render.h"
 
 struct range {
 	int64_t since, until;
@@ -92,16 +94,17 @@ static void alerts_unique(struct check_alerts *a)
 
 /*
  * The alerts of the hours of u and the current hour (hourly rules, freshness) and of the UTC
- * days they touch (the daily rule). Returns check_collect's 0, 1 (empty ledger) or -1.
+ * days they touch (the daily rule).
  */
-static int judge(struct db *db, const struct check_rules *rules, const struct db_unjudged *u,
-		 int64_t now, struct check_alerts *out)
+static enum check_collect_result judge(struct db *db, const struct check_rules *rules,
+				       const struct db_unjudged *u, int64_t now,
+				       struct check_alerts *out)
 {
 	struct ranges hours = {0}, days = {0};
 	struct check_rules hourly = *rules, daily;
 	const struct check_level off = {0, 0};
 	int64_t h = logtime_hour_floor(now);
-	int ret = -1;
+	enum check_collect_result ret = CHECK_COLLECT_ERROR;
 
 	/* The same allow-list, borrowed: neither copy is ever finished. */
 	hourly.relay_ips = off;
@@ -132,20 +135,20 @@ static int judge(struct db *db, const struct check_rules *rules, const struct db
 	for (size_t i = 0; i < hours.count; i++) {
 		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, false, now,
 				    NULL, out);
-		if (ret != 0) {
+		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < days.count; i++) {
 		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, false, now, NULL,
 				    out);
-		if (ret != 0) {
+		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	check_alerts_sort(out);
 	alerts_unique(out);
-	ret = 0;
+	ret = CHECK_COLLECT_OK;
 out:
 	free(hours.v);
 	free(days.v);
@@ -156,7 +159,8 @@ out:
 static enum alert_command_result notify_one(const struct alert_command *cmd,
 					    const struct check_alert *a)
 {
-	char host[CHECK_TEXT_SIZE], subject[CHECK_TEXT_SIZE], value[24], threshold[24], start[24];
+	char host[RENDER_VALUE_SIZE], subject[RENDER_VALUE_SIZE], value[24], threshold[24],
+		start[24];
 	char *json = NULL, *line = NULL;
 	size_t json_len = 0, line_len = 0;
 	FILE *jf = NULL, *lf = NULL;
@@ -168,9 +172,9 @@ static enum alert_command_result notify_one(const struct alert_command *cmd,
 		log_error("out of memory");
 		goto out;
 	}
-	check_print_alert_json(jf, a);
+	render_alert_json(jf, a);
 	fputc('\n', jf);
-	check_print_alert(lf, a);
+	render_alert_line(lf, a);
 	if (fclose(jf) != 0 || fclose(lf) != 0) {
 		jf = lf = NULL;
 		log_error("out of memory");
@@ -181,20 +185,20 @@ static enum alert_command_result notify_one(const struct alert_command *cmd,
 		line[--line_len] = '\0';
 	}
 	/* As in check's lines, uncut: the account was chosen by an SMTP client. */
-	check_text(host, a->host, a->host_len, CHECK_TEXT_SIZE / 4 - 1);
-	check_text(subject, a->subject, a->subject_len, CHECK_TEXT_SIZE / 4 - 1);
+	render_alert_value(host, a->host, a->host_len, RENDER_VALUE_SIZE / 4 - 1);
+	render_alert_value(subject, a->subject, a->subject_len, RENDER_VALUE_SIZE / 4 - 1);
 	snprintf(value, sizeof(value), "%" PRIu64, a->value);
 	snprintf(threshold, sizeof(threshold), "%" PRIu64, a->threshold);
-	check_format_when(a, start);
+	render_alert_when(a, start);
 	const struct alert_command_env env[] = {
 		{"RELAYWATCH_STATUS", check_status_name[a->status]},
 		{"RELAYWATCH_RULE", check_rule_name[a->rule]},
 		{"RELAYWATCH_HOST", host},
 		{"RELAYWATCH_SUBJECT", subject},
-		{"RELAYWATCH_SUBJECT_KIND", check_subject_kind(a->rule)},
+		{"RELAYWATCH_SUBJECT_KIND", render_alert_kind(a->rule)},
 		{"RELAYWATCH_VALUE", value},
 		{"RELAYWATCH_THRESHOLD", threshold},
-		{"RELAYWATCH_PERIOD", check_period_name(a)},
+		{"RELAYWATCH_PERIOD", render_alert_period(a)},
 		{"RELAYWATCH_START", start},
 		{"RELAYWATCH_LINE", line},
 	};
@@ -211,6 +215,16 @@ out:
 	return res;
 }
 
+static int rule_of(struct span name)
+{
+	for (int i = 0; i < CHECK_RULES; i++) {
+		if (span_eq(name, (struct span){check_rule_name[i], strlen(check_rule_name[i])})) {
+			return i;
+		}
+	}
+	return -1;
+}
+
 /*
  * Runs the command for every alert still to send, each under its claim in the ledger, so that
  * two runs never send the same alert and an alert whose run died is sent by the next. *failed
@@ -219,12 +233,33 @@ out:
 static int send_pending(struct db *db, const struct alert_command *cmd, size_t *failed)
 {
 	struct check_alerts p;
+	struct db_rows *rs = NULL;
+	struct db_row row;
 	uint64_t *ids = NULL;
 	int ret = -1;
 
 	check_alerts_init(&p);
-	if (db_alerts_pending(db, &p, &ids) < 0) {
+	rs = db_alerts_pending(db);
+	if (rs == NULL) {
 		goto out;
+	}
+	ids = calloc(db_rows_count(rs) + 1, sizeof(*ids));
+	if (ids == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	while (db_rows_next(rs, &row)) {
+		int rule = rule_of(row.key[0]);
+		/* A rule this version does not know, or a damaged row: not ours to send. */
+		if (rule < 0 || row.n[1] < CHECK_WARNING || row.n[1] > CHECK_CRITICAL) {
+			continue;
+		}
+		ids[p.count] = row.n[0];
+		if (check_alerts_add(&p, (enum check_rule)rule, (enum check_status)row.n[1],
+				     row.key[1].p, row.key[1].n, row.key[2].p, row.key[2].n,
+				     row.n[3], row.n[4], row.when[0], row.n[2] != 0) < 0) {
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < p.count; i++) {
 		int c = db_alerts_claim(db, ids[i]);
@@ -246,6 +281,7 @@ static int send_pending(struct db *db, const struct alert_command *cmd, size_t *
 	ret = 0;
 out:
 	free(ids);
+	db_rows_free(rs);
 	check_alerts_finish(&p);
 	return ret;
 }
@@ -264,9 +300,9 @@ enum check_status notify_run(struct db *db, const struct ingest_config *cfg, boo
 	if (db_alerts_unjudged(db, &u) < 0) {
 		goto out;
 	}
-	int empty = judge(db, &cfg->rules, &u, now, &found);
-	if (empty != 0) {
-		if (empty > 0) {
+	enum check_collect_result got = judge(db, &cfg->rules, &u, now, &found);
+	if (got != CHECK_COLLECT_OK) {
+		if (got == CHECK_COLLECT_EMPTY) {
 			*why = "no chunk in the ledger yet";
 		}
 		goto out;
@@ -282,7 +318,18 @@ enum check_status notify_run(struct db *db, const struct ingest_config *cfg, boo
 	}
 	in_tx = true;
 	for (size_t i = 0; i < found.count; i++) {
-		if (db_alerts_record(db, &found.v[i], cfg->alert.argv != NULL, &fresh[i]) < 0) {
+		const struct check_alert *x = &found.v[i];
+		const struct db_alert da = {
+			.rule = check_rule_name[x->rule],
+			.host = {x->host, x->host_len},
+			.subject = {x->subject, x->subject_len},
+			.period = x->when,
+			.level = (unsigned)x->status,
+			.daily = x->daily,
+			.value = x->value,
+			.threshold = x->threshold,
+		};
+		if (db_alerts_record(db, &da, cfg->alert.argv != NULL, &fresh[i]) < 0) {
 			goto out;
 		}
 	}
@@ -292,10 +339,10 @@ enum check_status notify_run(struct db *db, const struct ingest_config *cfg, boo
 			continue;
 		}
 		if (json) {
-			check_print_alert_json(stdout, &found.v[i]);
+			render_alert_json(stdout, &found.v[i]);
 			fputc('\n', stdout);
 		} else {
-			check_print_alert(stdout, &found.v[i]);
+			render_alert_line(stdout, &found.v[i]);
 		}
 		if (found.v[i].status > st) {
 			st = found.v[i].status;

@@ -2,9 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "check_alerts.h"
+#include "db_sql.h"
+#include "escape.h"
 #include "log.h"
-#include "report.h"
+#include "logtime.h"
+#include "render.h"
 #include "unit.h"
 
 static int set(struct check_rules *r, const char *key, const char *value)
@@ -193,27 +196,27 @@ static void parse_duration(void **state)
 	int64_t s;
 
 	(void)state;
-	assert_int_equal(check_parse_duration("24h", &s), 0);
+	assert_int_equal(logtime_parse_duration("24h", &s), 0);
 	assert_int_equal(s, 86400);
-	assert_int_equal(check_parse_duration("7d", &s), 0);
+	assert_int_equal(logtime_parse_duration("7d", &s), 0);
 	assert_int_equal(s, 7 * 86400);
-	assert_int_equal(check_parse_duration("400d", &s), 0);
+	assert_int_equal(logtime_parse_duration("400d", &s), 0);
 	assert_int_equal(s, 400 * 86400);
-	assert_int_equal(check_parse_duration("2w", &s), 0);
+	assert_int_equal(logtime_parse_duration("2w", &s), 0);
 	assert_int_equal(s, 14 * 86400);
-	assert_int_equal(check_parse_duration("90m", &s), 0);
+	assert_int_equal(logtime_parse_duration("90m", &s), 0);
 	assert_int_equal(s, 5400);
-	assert_int_equal(check_parse_duration("45s", &s), 0);
+	assert_int_equal(logtime_parse_duration("45s", &s), 0);
 	assert_int_equal(s, 45);
 	/* A bare number is a slip, not seconds. */
-	assert_int_equal(check_parse_duration("3600", &s), -1);
-	assert_int_equal(check_parse_duration("0s", &s), -1);
-	assert_int_equal(check_parse_duration("", &s), -1);
-	assert_int_equal(check_parse_duration("h", &s), -1);
-	assert_int_equal(check_parse_duration("-1d", &s), -1);
-	assert_int_equal(check_parse_duration("1dd", &s), -1);
-	assert_int_equal(check_parse_duration("1y", &s), -1);
-	assert_int_equal(check_parse_duration("99999999999999999999d", &s), -1);
+	assert_int_equal(logtime_parse_duration("3600", &s), -1);
+	assert_int_equal(logtime_parse_duration("0s", &s), -1);
+	assert_int_equal(logtime_parse_duration("", &s), -1);
+	assert_int_equal(logtime_parse_duration("h", &s), -1);
+	assert_int_equal(logtime_parse_duration("-1d", &s), -1);
+	assert_int_equal(logtime_parse_duration("1dd", &s), -1);
+	assert_int_equal(logtime_parse_duration("1y", &s), -1);
+	assert_int_equal(logtime_parse_duration("99999999999999999999d", &s), -1);
 }
 
 static void parse_time(void **state)
@@ -221,34 +224,34 @@ static void parse_time(void **state)
 	int64_t t, now = 1714572000; /* 2024-05-01 14:00:00 UTC */
 
 	(void)state;
-	assert_int_equal(check_parse_time("24h", now, &t), 0);
+	assert_int_equal(logtime_parse_time("24h", now, &t), 0);
 	assert_int_equal(t, now - 86400);
-	assert_int_equal(check_parse_time("2024-05-01", now, &t), 0);
+	assert_int_equal(logtime_parse_time("2024-05-01", now, &t), 0);
 	assert_int_equal(t, 1714521600);
-	assert_int_equal(check_parse_time("2024-05-01 13:00", now, &t), 0);
+	assert_int_equal(logtime_parse_time("2024-05-01 13:00", now, &t), 0);
 	assert_int_equal(t, 1714568400);
-	assert_int_equal(check_parse_time("2024-05-01T13:00:05", now, &t), 0);
+	assert_int_equal(logtime_parse_time("2024-05-01T13:00:05", now, &t), 0);
 	assert_int_equal(t, 1714568405);
-	assert_int_equal(check_parse_time("1970-01-01", now, &t), 0);
+	assert_int_equal(logtime_parse_time("1970-01-01", now, &t), 0);
 	assert_int_equal(t, 0);
-	assert_int_equal(check_parse_time("2024-02-29", now, &t), 0);
+	assert_int_equal(logtime_parse_time("2024-02-29", now, &t), 0);
 	assert_int_equal(t, 1709164800);
-	assert_int_equal(check_parse_time("2023-02-29", now, &t), -1);
-	assert_int_equal(check_parse_time("2000-02-29 23:59", now, &t), 0);
-	assert_int_equal(check_parse_time("1900-02-29", now, &t), -1);
-	assert_int_equal(check_parse_time("2024-13-01", now, &t), -1);
-	assert_int_equal(check_parse_time("2024-05-01 24:00", now, &t), -1);
-	assert_int_equal(check_parse_time("2024-05-01 13", now, &t), -1);
-	assert_int_equal(check_parse_time("2024-05-01 13:00:", now, &t), -1);
-	assert_int_equal(check_parse_time("2024-5-1", now, &t), -1);
-	assert_int_equal(check_parse_time("yesterday", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2023-02-29", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2000-02-29 23:59", now, &t), 0);
+	assert_int_equal(logtime_parse_time("1900-02-29", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2024-13-01", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2024-05-01 24:00", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2024-05-01 13", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2024-05-01 13:00:", now, &t), -1);
+	assert_int_equal(logtime_parse_time("2024-5-1", now, &t), -1);
+	assert_int_equal(logtime_parse_time("yesterday", now, &t), -1);
 	/* DATETIME values as the server returns them */
-	assert_int_equal(check_sql_datetime("2024-05-01 13:00:00", 19), 1714568400);
-	assert_true(check_sql_datetime(NULL, 0) == INT64_MIN);
-	assert_true(check_sql_datetime("2024-05-01", 10) == INT64_MIN);
-	assert_int_equal(check_sql_u64("12345", 5), 12345);
-	assert_int_equal(check_sql_u64("12345", 3), 123);
-	assert_int_equal(check_sql_u64(NULL, 0), 0);
+	assert_int_equal(db_sql_datetime("2024-05-01 13:00:00", 19), 1714568400);
+	assert_true(db_sql_datetime(NULL, 0) == INT64_MIN);
+	assert_true(db_sql_datetime("2024-05-01", 10) == INT64_MIN);
+	assert_int_equal(db_sql_u64("12345", 5), 12345);
+	assert_int_equal(db_sql_u64("12345", 3), 123);
+	assert_int_equal(db_sql_u64(NULL, 0), 0);
 }
 
 static void alerts_exit_code(void **state)
@@ -307,109 +310,109 @@ static void expect(char *got, const char *want)
 	free(got);
 }
 
-static void escape_utf8(void **state)
+static void case_escape_utf8(void **state)
 {
 	uint32_t cp;
 
 	(void)state;
-	assert_int_equal(report_utf8((const unsigned char *)"a", 1, &cp), 1);
-	assert_int_equal(report_utf8((const unsigned char *)"\xc3\xa9", 2, &cp), 2);
+	assert_int_equal(escape_utf8((const unsigned char *)"a", 1, &cp), 1);
+	assert_int_equal(escape_utf8((const unsigned char *)"\xc3\xa9", 2, &cp), 2);
 	assert_int_equal(cp, 0xe9);
-	assert_int_equal(report_utf8((const unsigned char *)"\xe2\x82\xac", 3, &cp), 3);
+	assert_int_equal(escape_utf8((const unsigned char *)"\xe2\x82\xac", 3, &cp), 3);
 	assert_int_equal(cp, 0x20ac);
-	assert_int_equal(report_utf8((const unsigned char *)"\xf0\x9f\x98\x80", 4, &cp), 4);
+	assert_int_equal(escape_utf8((const unsigned char *)"\xf0\x9f\x98\x80", 4, &cp), 4);
 	assert_int_equal(cp, 0x1f600);
-	assert_int_equal(report_utf8((const unsigned char *)"\xc3", 1, &cp), 0);     /* cut */
-	assert_int_equal(report_utf8((const unsigned char *)"\xc0\xaf", 2, &cp), 0); /* overlong */
-	assert_int_equal(report_utf8((const unsigned char *)"\xe0\x80\xaf", 3, &cp), 0);
-	assert_int_equal(report_utf8((const unsigned char *)"\xed\xa0\x80", 3, &cp), 0); /* surr. */
-	assert_int_equal(report_utf8((const unsigned char *)"\xf4\x90\x80\x80", 4, &cp), 0);
-	assert_int_equal(report_utf8((const unsigned char *)"\x80", 1, &cp), 0);
-	assert_int_equal(report_utf8((const unsigned char *)"\xff", 1, &cp), 0);
-	assert_true(report_unsafe_cp(0x1b));
-	assert_true(report_unsafe_cp(0x9b));
-	assert_true(report_unsafe_cp(0x202e));
-	assert_true(report_unsafe_cp(0x2066));
-	assert_false(report_unsafe_cp(0xe9));
-	assert_false(report_unsafe_cp(' '));
+	assert_int_equal(escape_utf8((const unsigned char *)"\xc3", 1, &cp), 0);     /* cut */
+	assert_int_equal(escape_utf8((const unsigned char *)"\xc0\xaf", 2, &cp), 0); /* overlong */
+	assert_int_equal(escape_utf8((const unsigned char *)"\xe0\x80\xaf", 3, &cp), 0);
+	assert_int_equal(escape_utf8((const unsigned char *)"\xed\xa0\x80", 3, &cp), 0); /* surr. */
+	assert_int_equal(escape_utf8((const unsigned char *)"\xf4\x90\x80\x80", 4, &cp), 0);
+	assert_int_equal(escape_utf8((const unsigned char *)"\x80", 1, &cp), 0);
+	assert_int_equal(escape_utf8((const unsigned char *)"\xff", 1, &cp), 0);
+	assert_true(escape_unsafe_cp(0x1b));
+	assert_true(escape_unsafe_cp(0x9b));
+	assert_true(escape_unsafe_cp(0x202e));
+	assert_true(escape_unsafe_cp(0x2066));
+	assert_false(escape_unsafe_cp(0xe9));
+	assert_false(escape_unsafe_cp(' '));
 }
 
-static void escape_html(void **state)
+static void case_escape_html(void **state)
 {
 	(void)state;
-	expect(R(report_html, "alice@example.org"), "alice@example.org");
-	expect(R(report_html, "<script>alert('x')</script>&\""),
+	expect(R(escape_html, "alice@example.org"), "alice@example.org");
+	expect(R(escape_html, "<script>alert('x')</script>&\""),
 	       "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
-	expect(R(report_html, "caf\xc3\xa9"), "caf\xc3\xa9");
-	expect(R(report_html, "a\xff"
+	expect(R(escape_html, "caf\xc3\xa9"), "caf\xc3\xa9");
+	expect(R(escape_html, "a\xff"
 			      "b"),
 	       "a&#xFFFD;b");
-	expect(R(report_html, "a\0b"), "a&#xFFFD;b");
-	expect(R(report_html, "\x1b[31m"), "&#xFFFD;[31m");
-	expect(R(report_html, "x\xe2\x80\xaey"), "x&#xFFFD;y"); /* RLO */
-	expect(R(report_html, "\xc2\x9b"
+	expect(R(escape_html, "a\0b"), "a&#xFFFD;b");
+	expect(R(escape_html, "\x1b[31m"), "&#xFFFD;[31m");
+	expect(R(escape_html, "x\xe2\x80\xaey"), "x&#xFFFD;y"); /* RLO */
+	expect(R(escape_html, "\xc2\x9b"
 			      "1m"),
 	       "&#xFFFD;1m");                                   /* C1 CSI */
-	expect(R(report_html, "\xe2\x82"), "&#xFFFD;&#xFFFD;"); /* cut sequence */
+	expect(R(escape_html, "\xe2\x82"), "&#xFFFD;&#xFFFD;"); /* cut sequence */
 }
 
-static void escape_json(void **state)
+static void case_escape_json(void **state)
 {
 	(void)state;
-	expect(R(report_json, "alice@example.org"), "\"alice@example.org\"");
-	expect(R(report_json, "a\"b\\c"), "\"a\\\"b\\\\c\"");
-	expect(R(report_json, "l1\nl2\r\t"), "\"l1\\nl2\\r\\t\"");
-	expect(R(report_json, "\x01\x1b\x7f"), "\"\\u0001\\u001b\\u007f\"");
-	expect(R(report_json, "a\0b"), "\"a\\u0000b\"");
-	expect(R(report_json, "caf\xc3\xa9"), "\"caf\xc3\xa9\"");
-	expect(R(report_json, "\xff\xfe"), "\"\\ufffd\\ufffd\"");
-	expect(R(report_json, "x\xe2\x80\xa8y"), "\"x\\u2028y\"");
-	expect(R(report_json, ""), "\"\"");
+	expect(R(escape_json, "alice@example.org"), "\"alice@example.org\"");
+	expect(R(escape_json, "a\"b\\c"), "\"a\\\"b\\\\c\"");
+	expect(R(escape_json, "l1\nl2\r\t"), "\"l1\\nl2\\r\\t\"");
+	expect(R(escape_json, "\x01\x1b\x7f"), "\"\\u0001\\u001b\\u007f\"");
+	expect(R(escape_json, "a\0b"), "\"a\\u0000b\"");
+	expect(R(escape_json, "caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+	expect(R(escape_json, "\xff\xfe"), "\"\\ufffd\\ufffd\"");
+	expect(R(escape_json, "x\xe2\x80\xa8y"), "\"x\\u2028y\"");
+	expect(R(escape_json, ""), "\"\"");
 }
 
-static void escape_tsv(void **state)
+static void case_escape_tsv(void **state)
 {
 	(void)state;
-	expect(R(report_tsv, "alice@example.org"), "alice@example.org");
-	expect(R(report_tsv, "a\tb\nc\rd\\e"), "a\\tb\\nc\\rd\\\\e");
-	expect(R(report_tsv, "\x1b[0m\x7f"), "\\x1b[0m\\x7f");
-	expect(R(report_tsv, "a\0b"), "a\\x00b");
-	expect(R(report_tsv, "caf\xc3\xa9"), "caf\xc3\xa9");
-	expect(R(report_tsv, "\xff"
+	expect(R(escape_tsv, "alice@example.org"), "alice@example.org");
+	expect(R(escape_tsv, "a\tb\nc\rd\\e"), "a\\tb\\nc\\rd\\\\e");
+	expect(R(escape_tsv, "\x1b[0m\x7f"), "\\x1b[0m\\x7f");
+	expect(R(escape_tsv, "a\0b"), "a\\x00b");
+	expect(R(escape_tsv, "caf\xc3\xa9"), "caf\xc3\xa9");
+	expect(R(escape_tsv, "\xff"
 			     "a\xc3"),
 	       "\\xffa\\xc3");
-	expect(R(report_tsv, "\xe2\x80\xae"), "\\xe2\\x80\\xae");
+	expect(R(escape_tsv, "\xe2\x80\xae"), "\\xe2\\x80\\xae");
 }
 
-static void escape_text(void **state)
+static void case_escape_text(void **state)
 {
 	char out[64];
 
 	(void)state;
-	assert_int_equal(report_text(out, 20, "alice@example.org", 17, false), 17);
+	assert_int_equal(escape_text(out, 20, "alice@example.org", 17, false), 17);
 	assert_string_equal(out, "alice@example.org");
-	report_text(out, 20, "a b\\c\x1b", 6, false);
+	escape_text(out, 20, "a b\\c\x1b", 6, false);
 	assert_string_equal(out, "a b\\x5cc\\x1b");
-	report_text(out, 20, "a b", 3, true);
+	escape_text(out, 20, "a b", 3, true);
 	assert_string_equal(out, "a\\x20b");
-	report_text(out, 20, "caf\xc3\xa9", 5, false);
+	escape_text(out, 20, "caf\xc3\xa9", 5, false);
 	assert_string_equal(out, "caf\\xc3\\xa9");
 	/* cut with an ellipsis, never wider than the column */
-	assert_int_equal(report_text(out, 10, "0123456789abc", 13, false), 10);
+	assert_int_equal(escape_text(out, 10, "0123456789abc", 13, false), 10);
 	assert_string_equal(out, "0123456...");
-	assert_int_equal(report_text(out, 10, "0123456789", 10, false), 10);
+	assert_int_equal(escape_text(out, 10, "0123456789", 10, false), 10);
 	assert_string_equal(out, "0123456789");
 	/* an escape is never split */
-	assert_true(report_text(out, 10, "012345\x01\x02", 8, false) <= 10);
+	assert_true(escape_text(out, 10, "012345\x01\x02", 8, false) <= 10);
 	assert_string_equal(out, "012345...");
-	assert_int_equal(report_text(out, 10, "", 0, false), 0);
+	assert_int_equal(escape_text(out, 10, "", 0, false), 0);
 	assert_string_equal(out, "");
 }
 
 /* check's lines: no raw '|' (Nagios would read the rest as performance data), no space. */
 static void escape_plugin(void **state)
 {
-	static char out[CHECK_TEXT_SIZE];
+	static char out[RENDER_VALUE_SIZE];
 	struct check_alert a = {
 		.rule = CHECK_RELAY_RCPT,
 		.status = CHECK_WARNING,
@@ -425,13 +428,13 @@ static void escape_plugin(void **state)
 	size_t len = 0;
 
 	(void)state;
-	check_text(out, "a|b c\\|", 7, 99);
+	render_alert_value(out, "a|b c\\|", 7, 99);
 	assert_string_equal(out, "a\\x7cb\\x20c\\x5c\\x7c");
-	check_text(out, "||||||||||||", 12, 10);
+	render_alert_value(out, "||||||||||||", 12, 10);
 	assert_string_equal(out, "\\x7c\\x7c\\x7c\\x7c\\x7c\\x7c\\x7c...");
 	FILE *f = open_memstream(&line, &len);
 	assert_non_null(f);
-	check_print_alert(f, &a);
+	render_alert_line(f, &a);
 	fclose(f);
 	assert_string_equal(line,
 			    "WARNING relay_rcpt host=mx\\x7c1 account=a\\x7cb\\x20c@x value=600 "
@@ -442,13 +445,20 @@ static void escape_plugin(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(rules_defaults),   cmocka_unit_test(rules_set),
-		cmocka_unit_test(sender_matches),   cmocka_unit_test(judge),
-		cmocka_unit_test(percentile),       cmocka_unit_test(baseline),
-		cmocka_unit_test(parse_duration),   cmocka_unit_test(parse_time),
-		cmocka_unit_test(alerts_exit_code), cmocka_unit_test(escape_utf8),
-		cmocka_unit_test(escape_html),      cmocka_unit_test(escape_json),
-		cmocka_unit_test(escape_tsv),       cmocka_unit_test(escape_text),
+		cmocka_unit_test(rules_defaults),
+		cmocka_unit_test(rules_set),
+		cmocka_unit_test(sender_matches),
+		cmocka_unit_test(judge),
+		cmocka_unit_test(percentile),
+		cmocka_unit_test(baseline),
+		cmocka_unit_test(parse_duration),
+		cmocka_unit_test(parse_time),
+		cmocka_unit_test(alerts_exit_code),
+		{"escape_utf8", case_escape_utf8, NULL, NULL, NULL},
+		{"escape_html", case_escape_html, NULL, NULL, NULL},
+		{"escape_json", case_escape_json, NULL, NULL, NULL},
+		{"escape_tsv", case_escape_tsv, NULL, NULL, NULL},
+		{"escape_text", case_escape_text, NULL, NULL, NULL},
 		cmocka_unit_test(escape_plugin),
 	};
 

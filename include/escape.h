@@ -1,5 +1,5 @@
-#ifndef RELAYWATCH_REPORT_H
-#define RELAYWATCH_REPORT_H
+#ifndef RELAYWATCH_ESCAPE_H
+#define RELAYWATCH_ESCAPE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -7,52 +7,50 @@
 #include <stdio.h>
 
 /*
- * Rendering of untrusted bytes for each output format of `report` and `check`. Accounts,
- * senders, HELO-derived hosts, IPs and domains read back from the database were chosen by SMTP
+ * Rendering of untrusted bytes, one escaper per output kind: a terminal or log line (text), JSON,
+ * HTML and TSV. Accounts, senders, HELO-derived hosts, IPs and domains were chosen by SMTP
  * clients: they may hold markup, quotes, terminal escapes, bidi overrides, NUL or bytes that are
- * not UTF-8. Every string from the database goes out through exactly one of these.
+ * not UTF-8. Every such string goes out through exactly one of these; the log module applies the
+ * text one to every line it writes.
  */
 
 /*
  * The valid UTF-8 sequence at s[0..n) (n > 0): its length 1..4 and code point, or 0 when s[0]
  * does not start one (stray continuation byte, overlong form, surrogate, above U+10FFFF, cut).
  */
-size_t report_utf8(const unsigned char *s, size_t n, uint32_t *cp);
+size_t escape_utf8(const unsigned char *s, size_t n, uint32_t *cp);
 
 /*
  * Code points that must not reach a reader as themselves: C0 and C1 controls, DEL, the bidi
  * embedding/override/isolate marks (they reorder what follows, so "gro.elpmaxe@" could display
  * as a trusted name), U+2028/U+2029 (line breaks to JavaScript), U+FEFF and U+FFF9..U+FFFB.
  */
-bool report_unsafe_cp(uint32_t cp);
+bool escape_unsafe_cp(uint32_t cp);
 
 /* HTML text or quoted attribute: & < > " ' as entities; invalid bytes and unsafe code points as
  * U+FFFD (shown as the replacement character). */
-void report_html(FILE *f, const char *s, size_t n);
+void escape_html(FILE *f, const char *s, size_t n);
 
 /*
  * A JSON string, quotes included: " and \ escaped, controls as \n \r \t or \u00XX, other unsafe
  * code points as \uXXXX, and each byte that is not part of valid UTF-8 as \uFFFD (the JSON
  * output is therefore lossy for such bytes; the TSV output keeps them).
  */
-void report_json(FILE *f, const char *s, size_t n);
+void escape_json(FILE *f, const char *s, size_t n);
 
 /*
  * A TSV field that can be turned back into the exact bytes: "\\" for a backslash, \t \n \r,
  * and \xNN for every other byte below 0x20, DEL, each byte that is not part of valid UTF-8, and
  * the bytes of unsafe code points. Valid, safe UTF-8 passes unchanged.
  */
-void report_tsv(FILE *f, const char *s, size_t n);
+void escape_tsv(FILE *f, const char *s, size_t n);
 
 /*
- * Text for a terminal or a cron mail, ASCII only: printable ASCII as itself, except the
- * backslash and (when nospace) the space, everything else as \xNN; cut to at most width
+ * Text for a terminal, a log line or a cron mail, ASCII only: printable ASCII as itself, except
+ * the backslash and (when nospace) the space, everything else as \xNN; cut to at most width
  * columns, ending in "..." when it was longer. out holds width + 1 bytes (width >= 3). Returns
  * the number of columns written.
  */
-size_t report_text(char *out, size_t width, const char *s, size_t n, bool nospace);
-
-/* "YYYY-MM-DD HH:MM" (hour), "YYYY-MM-DD" (day) of UTC seconds, into out[17]. */
-void report_time(int64_t utc, bool day, char out[static 17]);
+size_t escape_text(char *out, size_t width, const char *s, size_t n, bool nospace);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 
 #include "alert_command.h"
-#include "check.h"
+#include "check_rules.h"
 
 /*
  * The ingester's config file (`key = value`, see config.h), shared by `run`, `report`, `check`
@@ -16,7 +16,7 @@
  *                                            delete them once they are counted)
  *   tz = Europe/Rome                         zone of syslog dates in chunks whose lines carry
  *                                            no epoch stamp (default: the system zone)
- *   check_...                                alert rules, see check.h
+ *   check_...                                alert rules, see check_rules.h
  *   alert_command = /path/prog arg...        run per new alert by check --new, and
  *   alert_timeout = 30s                      its bound; see alert_command.h
  *

@@ -22,12 +22,13 @@ enum agg_table {
 
 #define AGG_MAX_FIELDS 6
 
-/* Number of string fields of each table, and the column bound each field is cut to. */
-extern const unsigned agg_nfields[AGG_TABLES];
-extern const uint16_t agg_bound[AGG_TABLES][AGG_MAX_FIELDS];
-/* Column names in order (for SQL and for messages). */
+/*
+ * The number of string fields of each table; their names and widths are the schema's (schema.h,
+ * whose hourly tables come in this order), and each field is cut to its width.
+ */
+unsigned agg_nfields(enum agg_table t);
+/* The table names (for SQL and for messages). */
 extern const char *const agg_table_name[AGG_TABLES];
-extern const char *const agg_field_name[AGG_TABLES][AGG_MAX_FIELDS];
 
 /*
  * A row is a small header with the fields' bytes packed right behind it, in column order: about

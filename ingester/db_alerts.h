@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "check.h"
+#include "db.h"
 
 /*
  * The alert ledger of `check --new` in the database (table `alerts`, and the `judged` flag of
@@ -15,10 +15,10 @@
  * run killed in between loses nothing: its transaction dies with it and the next run inserts
  * and reports them again (at least once across a crash, exactly once otherwise).
  *
- * Each function returns 0 (or what it documents), or -1 after logging the server's message;
- * functions that work inside a transaction never replay a statement on their own.
+ * Each function returns 0 (or what it documents), or -1 after logging the server's message.
+ * Those that work inside a transaction never replay a statement on their own: a replay could
+ * not bring back what the transaction had done.
  */
-struct db;
 
 /* The chunks whose hours no `check --new` has judged yet. */
 struct db_unjudged {
@@ -29,11 +29,21 @@ struct db_unjudged {
 
 void db_unjudged_finish(struct db_unjudged *u);
 
-/* Reads every unjudged chunk into u (initialised to zero). */
+/* Reads every unjudged chunk into u (zeroed by the caller). */
 int db_alerts_unjudged(struct db *db, struct db_unjudged *u);
 
 /* Marks the chunks of u judged (in batches, each its own statement). */
 int db_alerts_mark_judged(struct db *db, const struct db_unjudged *u);
+
+/* One alert as the ledger keeps it. */
+struct db_alert {
+	const char *rule;          /* its name, "relay_rcpt", ... */
+	struct span host, subject; /* cut to their columns' 255 bytes */
+	int64_t period;            /* the start of its hour or day, or a stale host's newest line */
+	unsigned level;            /* 1 warning, 2 critical */
+	bool daily;
+	uint64_t value, threshold;
+};
 
 /* Starts the transaction that records this run's alerts. */
 int db_alerts_begin(struct db *db);
@@ -43,20 +53,20 @@ int db_alerts_begin(struct db *db);
  * concurrent run has inserted but not yet committed makes this wait for that run's commit (then
  * not new) or rollback (then new). to_send: whether its alert_command is still to run.
  */
-int db_alerts_record(struct db *db, const struct check_alert *a, bool to_send, bool *is_new);
+int db_alerts_record(struct db *db, const struct db_alert *a, bool to_send, bool *is_new);
 
 /* Commits the recorded alerts. After a failure they are not recorded (rolled back). */
 int db_alerts_commit(struct db *db);
 
-/* Rolls the transaction back (nothing logged; a lost connection is no error here). */
+/* Rolls the transaction back (nothing logged: a lost connection is no error here). */
 void db_alerts_rollback(struct db *db);
 
 /*
  * The alerts whose alert_command is still to run (it failed, or the run that found them was
- * killed first), oldest first, into out (initialised), and their ids (*ids, freed by the caller,
- * out->count entries).
+ * killed first), oldest first: n[0] id, key[0] rule, key[1] host, key[2] subject, when[0]
+ * period, n[1] level, n[2] daily, n[3] value, n[4] threshold. NULL after logging.
  */
-int db_alerts_pending(struct db *db, struct check_alerts *out, uint64_t **ids);
+struct db_rows *db_alerts_pending(struct db *db);
 
 /*
  * Starts a transaction and locks alert id if it is still to send and no other run holds it

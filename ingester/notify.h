@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "check.h"
+#include "check_rules.h"
 
 struct db;
 struct ingest_config;

@@ -1,0 +1,73 @@
+#ifndef RELAYWATCH_CHECK_ALERTS_H
+#define RELAYWATCH_CHECK_ALERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "check_rules.h"
+
+/*
+ * The alerts: what the rules (check_rules.h) find when they judge the hours of the database. A
+ * typed list that `check` prints and `report` shows as its anomalies.
+ */
+
+/* One alert line. */
+struct check_alert {
+	enum check_rule rule;
+	enum check_status status;
+	char *host; /* may hold any bytes (from logs); owned */
+	size_t host_len;
+	char *subject; /* account, remote IP or host; owned */
+	size_t subject_len;
+	uint64_t value;
+	uint64_t threshold; /* the threshold that was reached (seconds for stale) */
+	int64_t when;       /* start of the hour (hourly rules) or day (daily rules), UTC seconds */
+	bool daily;
+};
+
+struct check_alerts {
+	struct check_alert *v;
+	size_t count, cap;
+	/* Performance data over the judged window. */
+	uint64_t relayed, denied, events;
+	uint64_t max_account_rcpt, max_ip_denied;
+	unsigned stale_hosts, hosts;
+};
+
+void check_alerts_init(struct check_alerts *a);
+void check_alerts_finish(struct check_alerts *a);
+/* Copies host and subject. 0, or -1 on no memory. */
+int check_alerts_add(struct check_alerts *a, enum check_rule rule, enum check_status status,
+		     const char *host, size_t host_len, const char *subject, size_t subject_len,
+		     uint64_t value, uint64_t threshold, int64_t when, bool daily);
+/* Orders alerts: CRITICAL first, then by rule, time, host, subject. */
+void check_alerts_sort(struct check_alerts *a);
+
+/* The worst status among the alerts (CHECK_OK when there are none). */
+enum check_status check_worst(const struct check_alerts *a);
+
+struct db;
+
+/*
+ * Evaluates every rule over the hours [since, until) for one host when host is not NULL, and
+ * appends the alerts to out, with max_account_rcpt, hosts and stale_hosts (the window's totals
+ * and max_ip_denied are check's own query). Daily rules (relay_ips) judge each UTC day
+ * that the window touches, or, when daily_window is true, the 24 hours before until as one day
+ * (the default of `check`: the last complete hour and the day that ends with it). Stale is judged
+ * against stale_ref (now, or the end of a past window). See enum check_collect_result.
+ */
+enum check_collect_result {
+	CHECK_COLLECT_ERROR = -1, /* a database error (logged), or no memory */
+	CHECK_COLLECT_OK = 0,
+	CHECK_COLLECT_EMPTY = 1, /* the ledger holds no chunk at all: nothing could be judged */
+};
+enum check_collect_result check_collect(struct db *db, const struct check_rules *r, int64_t since,
+					int64_t until, bool daily_window, int64_t stale_ref,
+					const char *host, struct check_alerts *out);
+
+/* A copy of n bytes, NUL-terminated (NUL bytes inside are kept); NULL on no memory (nothing
+ * logged). */
+char *check_bytes_dup(const char *s, size_t n);
+
+#endif

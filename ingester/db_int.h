@@ -1,0 +1,61 @@
+#ifndef RELAYWATCH_DB_INT_H
+#define RELAYWATCH_DB_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mysql.h>
+
+#include "db.h"
+
+/*
+ * Inside the database module only (ingester/db*.c): the connection and the replay machinery that
+ * db_schema.c, db_query.c and db_purge.c build their statements on. No other file includes
+ * this header or <mysql.h>.
+ */
+
+struct db {
+	MYSQL *my;
+	char *defaults_file;
+	/* The statement being built, reused from chunk to chunk. */
+	char *buf;
+	size_t len, cap;
+	/* Where an aggregate statement is cut: DB_STMT_TARGET, less on a small max_allowed_packet.
+	 */
+	size_t stmt_target;
+	/* The last error of the current attempt. */
+	unsigned err;
+	char errmsg[512];
+};
+
+/* Records the connection's last error in db->err and db->errmsg (never 0). */
+void db_fail(struct db *db);
+
+/* Logs the last error once, the server's own text rendered safely. */
+void db_log_error(struct db *db, const char *what);
+
+/* Sends one statement. 0, or -1 with db->err set (nothing logged). */
+int db_query(struct db *db, const char *sql, size_t len);
+int db_q(struct db *db, const char *sql);
+
+/* One attempt of a unit of work: 0 or a positive result, or -1 with db->err set. */
+typedef int (*db_attempt_fn)(struct db *db, void *arg);
+
+/*
+ * Runs fn, replaying it after a transient error (rollback first) or a lost connection
+ * (reconnect first), a bounded number of times. Returns fn's result, or DB_UNAVAILABLE /
+ * DB_ERROR after logging the last error once.
+ */
+int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg);
+
+/*
+ * One statement that stands alone (no open transaction: each is its own autocommit), replayed
+ * like an ingest after a lock conflict or a lost connection. db_select returns its stored
+ * result, or NULL after logging; db_exec_count stores the affected rows and returns DB_OK,
+ * DB_ERROR or DB_UNAVAILABLE (logged).
+ */
+MYSQL_RES *db_select(struct db *db, const char *sql, size_t len);
+enum db_result db_exec_count(struct db *db, const char *sql, size_t len, uint64_t *affected);
+
+#endif

@@ -1,0 +1,132 @@
+#include <stdlib.h>
+
+#include "db_int.h"
+#include "db_sql.h"
+#include "log.h"
+#include "schema.h"
+
+/*
+ * Retention: each batch is its own short autocommit transaction that locks a range at the old end
+ * of the primary key, far from the hours that `run` is writing, so ingestion goes on while a
+ * purge runs.
+ */
+
+/* The first count of q's only row into *n. */
+static int count_rows(struct db *db, const struct db_sql *q, uint64_t *n)
+{
+	struct db_rows *rs = db_sql_rows(db, q, "n");
+	struct db_row row;
+
+	if (rs == NULL) {
+		return -1;
+	}
+	*n = db_rows_next(rs, &row) ? row.n[0] : 0;
+	db_rows_free(rs);
+	return 0;
+}
+
+/* The ledger condition: both the chunk's data and its ingestion are older than the cutoff. */
+static void chunk_old(struct db_sql *q, int64_t cutoff)
+{
+	db_sql_add(q, " WHERE ingested_at < ");
+	db_sql_time(q, cutoff);
+	db_sql_add(q, " AND COALESCE(last_utc, ingested_at) < ");
+	db_sql_time(q, cutoff);
+}
+
+int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
+		   uint64_t *total)
+{
+	struct db_sql q;
+	uint64_t n;
+	int ret = -1;
+
+	*total = 0;
+	db_sql_init(&q);
+	if (dry_run) {
+		db_sql_add(&q, "SELECT COUNT(*) FROM %s WHERE hour_utc < ", agg_table_name[t]);
+		db_sql_time(&q, cutoff);
+		ret = count_rows(db, &q, total);
+		goto out;
+	}
+	db_sql_add(&q, "DELETE FROM %s WHERE hour_utc < ", agg_table_name[t]);
+	db_sql_time(&q, cutoff);
+	db_sql_add(&q, " LIMIT %u", batch);
+	if (q.failed) {
+		log_error("out of memory");
+		goto out;
+	}
+	do {
+		if (db_exec_count(db, q.p, q.len, &n) != DB_OK) {
+			goto out;
+		}
+		*total += n;
+	} while (n == batch);
+	ret = 0;
+out:
+	db_sql_finish(&q);
+	return ret;
+}
+
+/*
+ * Chunks have no index on their times: a DELETE with that condition would scan and lock the
+ * whole ledger, blocking `run`'s inserts. The ids are read without locks, then deleted by
+ * primary key (the condition repeated, in case a row changed in between).
+ */
+int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *total)
+{
+	struct db_sql q;
+	struct db_rows *rs = NULL;
+	struct db_row row;
+	uint64_t n;
+	size_t ids;
+	int ret = -1;
+
+	*total = 0;
+	db_sql_init(&q);
+	if (dry_run) {
+		db_sql_add(&q, "SELECT COUNT(*) FROM " SCHEMA_CHUNKS_NAME);
+		chunk_old(&q, cutoff);
+		ret = count_rows(db, &q, total);
+		goto out;
+	}
+	do {
+		db_sql_finish(&q);
+		db_sql_add(&q, "SELECT chunk_id FROM " SCHEMA_CHUNKS_NAME);
+		chunk_old(&q, cutoff);
+		db_sql_add(&q, " LIMIT %u", batch);
+		rs = db_sql_rows(db, &q, "k");
+		if (rs == NULL) {
+			goto out;
+		}
+		db_sql_finish(&q);
+		ids = 0;
+		db_sql_add(&q, "DELETE FROM " SCHEMA_CHUNKS_NAME);
+		chunk_old(&q, cutoff);
+		db_sql_add(&q, " AND chunk_id IN (");
+		while (db_rows_next(rs, &row)) {
+			db_sql_add(&q, "%s", ids++ ? ", " : "");
+			db_sql_bytes(&q, row.key[0].p, row.key[0].n);
+		}
+		db_sql_add(&q, ")");
+		db_rows_free(rs);
+		rs = NULL;
+		if (ids == 0) {
+			break;
+		}
+		if (q.failed) {
+			log_error("out of memory");
+			goto out;
+		}
+		if (db_exec_count(db, q.p, q.len, &n) != DB_OK) {
+			goto out;
+		}
+		*total += n;
+		/* Rows that matched the SELECT but not the DELETE would come back forever. */
+	} while (ids == batch && n > 0);
+	ret = 0;
+out:
+	db_rows_free(rs);
+	db_sql_finish(&q);
+	return ret;
+}

@@ -1,0 +1,61 @@
+#ifndef RELAYWATCH_RENDER_H
+#define RELAYWATCH_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "check_alerts.h"
+#include "report.h"
+
+/*
+ * The output formats of `report` and `check`. Renderers only read what the layers below built
+ * (the report's sections, the alert list) and write every string from the database through
+ * exactly one escaper of escape.h. Nothing here fails: the caller checks the stream afterwards.
+ */
+
+enum render_fmt { FMT_TEXT, FMT_TSV, FMT_JSON, FMT_HTML };
+
+/* The report in fmt. */
+void render_report(FILE *f, enum render_fmt fmt, const struct report *r);
+
+/* The check's status line with performance data, then one line per alert; why replaces the
+ * summary when the check could not judge (st is then CHECK_UNKNOWN). */
+void render_alerts_text(FILE *f, const struct check_rules *r, const struct check_alerts *a,
+			enum check_status st, const char *why);
+/* The same as one JSON object, with the judged window [since, until). */
+void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
+			const char *why, int64_t since, int64_t until);
+
+/* One alert as check's text line ("CRITICAL relay_rcpt host=... value=..."), with '\n'. */
+void render_alert_line(FILE *f, const struct check_alert *x);
+/* One alert as the JSON object of check's "alerts" array, without a newline. */
+void render_alert_json(FILE *f, const struct check_alert *x);
+/* "2024-03-10T13:00Z" for an hour or a stale host's newest line, "2024-03-10" for a day. */
+void render_alert_when(const struct check_alert *a, char out[static 24]);
+/* "account", "ip" or "host": what an alert of the rule is about. */
+const char *render_alert_kind(enum check_rule rule);
+/* "hour", "day" or "newest": what the alert's time is. */
+const char *render_alert_period(const struct check_alert *a);
+
+/* Size of a render_alert_value() buffer. */
+#define RENDER_VALUE_SIZE 4400
+
+/*
+ * A value from the logs as check's lines show it: escape_text() without spaces (ASCII, \xNN for
+ * every other byte, the backslash and the space; cut to width columns with "...", width < 1100),
+ * and '|' as \x7c too, since Nagios and Icinga read a '|' as the start of performance data.
+ */
+void render_alert_value(char out[static RENDER_VALUE_SIZE], const char *s, size_t n, size_t width);
+
+/* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
+void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,
+		 size_t size);
+/* "YYYY-MM-DD HH:MM to YYYY-MM-DD HH:MM UTC" of the report's window. */
+void render_window(const struct report *r, char *out, size_t size);
+/* How many of the report's alerts have status st. */
+size_t render_count_status(const struct report *r, enum check_status st);
+/* The HTML page (render_html.c). */
+void render_html(FILE *f, const struct report *r);
+
+#endif

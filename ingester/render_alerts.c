@@ -1,0 +1,152 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "escape.h"
+#include "logtime.h"
+#include "render.h"
+
+/* The output of `check`: a monitoring plugin's status line, then one line per alert. */
+
+void render_alert_when(const struct check_alert *a, char out[static 24])
+{
+	char t[20];
+
+	logtime_format(a->when, t);
+	if (a->daily && a->when % 86400 == 0) {
+		snprintf(out, 24, "%.10s", t);
+	} else {
+		snprintf(out, 24, "%.10sT%.5sZ", t, t + 11);
+	}
+}
+
+const char *render_alert_kind(enum check_rule rule)
+{
+	switch (rule) {
+	case CHECK_DENIED:
+		return "ip";
+	case CHECK_STALE:
+		return "host";
+	default:
+		return "account";
+	}
+}
+
+const char *render_alert_period(const struct check_alert *a)
+{
+	return a->rule == CHECK_STALE ? "newest" : (a->daily ? "day" : "hour");
+}
+
+void render_alert_value(char out[static RENDER_VALUE_SIZE], const char *s, size_t n, size_t width)
+{
+	char tmp[RENDER_VALUE_SIZE / 4];
+	size_t k = 0;
+
+	escape_text(tmp, width < sizeof(tmp) - 1 ? width : sizeof(tmp) - 1, s, n, true);
+	/* A monitoring plugin's line ends where a '|' starts its performance data. */
+	for (const char *p = tmp; *p != '\0'; p++) {
+		if (*p == '|') {
+			memcpy(out + k, "\\x7c", 4);
+			k += 4;
+		} else {
+			out[k++] = *p;
+		}
+	}
+	out[k] = '\0';
+}
+
+void render_alert_line(FILE *f, const struct check_alert *x)
+{
+	char host[RENDER_VALUE_SIZE], subj[RENDER_VALUE_SIZE], when[24];
+
+	render_alert_value(host, x->host, x->host_len, 99);
+	render_alert_value(subj, x->subject, x->subject_len, 199);
+	render_alert_when(x, when);
+	fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule], host);
+	if (x->rule != CHECK_STALE) {
+		fprintf(f, " %s=%s", render_alert_kind(x->rule), subj);
+	}
+	fprintf(f, " value=%" PRIu64 " threshold=%" PRIu64 " %s=%s\n", x->value, x->threshold,
+		render_alert_period(x), when);
+}
+
+void render_alert_json(FILE *f, const struct check_alert *x)
+{
+	char when[24];
+
+	render_alert_when(x, when);
+	fprintf(f, "{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", check_status_name[x->status],
+		check_rule_name[x->rule]);
+	escape_json(f, x->host, x->host_len);
+	if (x->rule != CHECK_STALE) {
+		fprintf(f, ",\"%s\":", render_alert_kind(x->rule));
+		escape_json(f, x->subject, x->subject_len);
+	}
+	fprintf(f,
+		",\"value\":%" PRIu64 ",\"threshold\":%" PRIu64
+		",\"period\":\"%s\",\"start\":\"%s\"}",
+		x->value, x->threshold, render_alert_period(x), when);
+}
+
+static void print_perf(FILE *f, const struct check_rules *r, const struct check_alerts *a)
+{
+	fprintf(f,
+		"relayed=%" PRIu64 " denied=%" PRIu64 " events=%" PRIu64
+		" max_account_rcpt=%" PRIu64 ";%" PRIu64 ";%" PRIu64 " max_ip_denied=%" PRIu64
+		";%" PRIu64 ";%" PRIu64 " stale_hosts=%u hosts=%u alerts=%zu",
+		a->relayed, a->denied, a->events, a->max_account_rcpt, r->relay_rcpt.warn,
+		r->relay_rcpt.crit, a->max_ip_denied, r->denied.warn, r->denied.crit,
+		a->stale_hosts, a->hosts, a->count);
+}
+
+void render_alerts_text(FILE *f, const struct check_rules *r, const struct check_alerts *a,
+			enum check_status st, const char *why)
+{
+	size_t ncrit = 0;
+
+	for (size_t i = 0; i < a->count; i++) {
+		ncrit += a->v[i].status == CHECK_CRITICAL;
+	}
+	fprintf(f, "RELAYWATCH %s - ", check_status_name[st]);
+	if (why != NULL) {
+		fprintf(f, "%s", why);
+	} else if (a->count == 0) {
+		fprintf(f, "no alerts, %u host%s fresh", a->hosts, a->hosts == 1 ? "" : "s");
+	} else {
+		fprintf(f, "%zu alert%s (%zu critical, %zu warning)", a->count,
+			a->count == 1 ? "" : "s", ncrit, a->count - ncrit);
+	}
+	fprintf(f, " | ");
+	print_perf(f, r, a);
+	fputc('\n', f);
+	for (size_t i = 0; i < a->count; i++) {
+		render_alert_line(f, &a->v[i]);
+	}
+}
+
+void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
+			const char *why, int64_t since, int64_t until)
+{
+	char t1[20], t2[20];
+
+	logtime_format(since, t1);
+	logtime_format(until, t2);
+	fprintf(f, "{\"status\":\"%s\",\"code\":%d,", check_status_name[st], (int)st);
+	if (why != NULL) {
+		fprintf(f, "\"message\":");
+		escape_json(f, why, strlen(why));
+		fputc(',', f);
+	}
+	fprintf(f, "\"since\":\"%.10sT%sZ\",\"until\":\"%.10sT%sZ\",\"alerts\":[", t1, t1 + 11, t2,
+		t2 + 11);
+	for (size_t i = 0; i < a->count; i++) {
+		fputs(i ? "," : "", f);
+		render_alert_json(f, &a->v[i]);
+	}
+	fprintf(f,
+		"],\"perf\":{\"relayed\":%" PRIu64 ",\"denied\":%" PRIu64 ",\"events\":%" PRIu64
+		",\"max_account_rcpt\":%" PRIu64 ",\"max_ip_denied\":%" PRIu64
+		",\"stale_hosts\":%u,\"hosts\":%u,\"alerts\":%zu}}\n",
+		a->relayed, a->denied, a->events, a->max_account_rcpt, a->max_ip_denied,
+		a->stale_hosts, a->hosts, a->count);
+}
