@@ -124,4 +124,18 @@ grep -q 'did not finish within 5000 ms: killed' "$T/run7.err" || { cat "$T/run7.
 rm "$T/hang"
 rc=$(new "$T/run8")
 [[ $rc == 0 && $(calls) == 10 && $(oks) == 5 ]] || die "after the hang: exit $rc, $(calls) calls"
+
+# scripts/alert-mail.example, through a stand-in for sendmail that keeps the message.
+mkdir "$T/mail"
+printf '#!/bin/sh\n[ "$*" = "-t -oi" ] || exit 64\ncat >"%s/mail/msg"\n' "$T" >"$T/sendmail"
+chmod 755 "$T/sendmail"
+printf '%s\n' "alert_command = $RW_SRC/scripts/alert-mail.example ops@example.org" >"$T/ingest.conf"
+feed denied --ip "203.0.113.9" --start "$hr" --end $((hr + 3000)) --count 1300
+rc=0
+SENDMAIL=$T/sendmail ingest check --new -c "$T/ingest.conf" --defaults-file="$MYCNF" \
+	>"$T/run9" 2>"$T/run9.err" || rc=$?
+[[ $rc == 2 && -s $T/mail/msg ]] || { cat "$T/run9.err" >&2; die "alert-mail.example: exit $rc, no mail"; }
+grep -qx 'To: ops@example.org' "$T/mail/msg" &&
+	grep -qx 'Subject: \[relaywatch\] CRITICAL denied 203.0.113.9 on mx1' "$T/mail/msg" &&
+	grep -qxF "$(cat "$T/run9")" "$T/mail/msg" || { cat "$T/mail/msg" >&2; die "alert-mail.example wrote a wrong mail"; }
 exit 0
