@@ -149,20 +149,33 @@ void escape_tsv(FILE *f, const char *str, size_t n)
 	}
 }
 
-size_t escape_text(char *out, size_t width, const char *str, size_t n, bool nospace)
+/* Whether byte c goes out as itself in text (else as \xNN). */
+static bool text_plain(unsigned char c, unsigned flags)
+{
+	if (c == ' ') {
+		return !(flags & ESCAPE_NOSPACE);
+	}
+	if (c == '\\') {
+		return flags & ESCAPE_BACKSLASH;
+	}
+	if (c == '|') {
+		return !(flags & ESCAPE_PIPE);
+	}
+	return c > 0x20 && c < 0x7f;
+}
+
+size_t escape_text(char *out, size_t width, const char *str, size_t n, unsigned flags)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
 	size_t need = 0, col = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		bool plain = s[i] > 0x20 && s[i] < 0x7f && s[i] != '\\';
-		need += plain || (s[i] == ' ' && !nospace) ? 1 : 4;
+		need += text_plain(s[i], flags) ? 1 : 4;
 	}
 	size_t limit = need <= width ? width : width - 3;
 	for (size_t i = 0; i < n; i++) {
-		bool plain =
-			(s[i] > 0x20 && s[i] < 0x7f && s[i] != '\\') || (s[i] == ' ' && !nospace);
+		bool plain = text_plain(s[i], flags);
 		size_t w = plain ? 1 : 4;
 		if (col + w > limit) {
 			break;

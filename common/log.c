@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 
 static const char *log_prog = "relaywatch";
@@ -54,20 +55,26 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level > log_threshold) {
 		return;
 	}
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+
 	/* One write per line, so lines of concurrent processes sharing a cron mail never mix. */
 	char line[2048];
 	int n = snprintf(line, sizeof(line), "%s: ", log_prog);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
+	if (n < 0 || (size_t)n >= sizeof(line) / 2) {
 		n = 0;
 	}
-	va_list ap;
-	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(line) - 2) {
-		len = sizeof(line) - 2;
-	}
+	/*
+	 * Sanitised where it is written, as OpenSSH's do_log does: a caller that forgot log_escape
+	 * on bytes from a log line or a peer still cannot put a terminal escape or a line break
+	 * into the admin's terminal or cron mail. Backslashes stay: they start log_escape's own.
+	 */
+	size_t len = (size_t)n + escape_text(line + n, sizeof(line) - (size_t)n - 2, msg, mlen,
+					     ESCAPE_BACKSLASH);
 	pthread_mutex_lock(&log_mu);
 	if (log_holding && level <= LOG_WARN) {
 		if (!log_held) {
@@ -86,31 +93,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 char *log_escape(char *out, size_t size, const void *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = s;
-	size_t o = 0;
-	if (size == 0) {
+	if (size < 4) {
+		if (size > 0) {
+			out[0] = '\0';
+		}
 		return out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = p[i];
-		size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
-		/* Keep room for "..." and the NUL. */
-		if (o + need + 4 > size) {
-			size_t dots = size - 1 - o < 3 ? size - 1 - o : 3;
-			memset(out + o, '.', dots);
-			o += dots;
-			break;
-		}
-		if (need == 1) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
+	escape_text(out, size - 1, s, n, 0);
 	return out;
 }

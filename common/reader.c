@@ -246,28 +246,28 @@ ssize_t reader_read(struct reader *r, void *buf, size_t cap)
 	}
 }
 
-int reader_skip(struct reader *r, off_t n)
+enum reader_skip_result reader_skip(struct reader *r, off_t n)
 {
 	if (r->state == READER_START && start(r) != 0) {
-		return -1;
+		return READER_SKIP_ERROR;
 	}
 	if (r->state == READER_PLAIN && r->in_pos == r->in_len && n > 0) {
 		if (lseek(r->fd, n, SEEK_CUR) != (off_t)-1) {
 			r->raw += n;
-			return 0;
+			return READER_SKIP_OK;
 		}
 	}
 	char *scratch = malloc(READER_IN_SIZE);
 	if (!scratch) {
 		log_error("out of memory");
-		return -1;
+		return READER_SKIP_ERROR;
 	}
-	int ret = 0;
+	enum reader_skip_result ret = READER_SKIP_OK;
 	while (n > 0) {
 		size_t want = (off_t)READER_IN_SIZE < n ? READER_IN_SIZE : (size_t)n;
 		ssize_t got = reader_read(r, scratch, want);
 		if (got <= 0) {
-			ret = got == 0 ? 1 : -1;
+			ret = got == 0 ? READER_SKIP_SHORT : READER_SKIP_ERROR;
 			break;
 		}
 		n -= got;

@@ -45,12 +45,19 @@ void escape_json(FILE *f, const char *s, size_t n);
  */
 void escape_tsv(FILE *f, const char *s, size_t n);
 
+/* escape_text's flags. */
+enum escape_text_flags {
+	ESCAPE_NOSPACE = 1,   /* the space as \x20 too (a field of a space-separated line) */
+	ESCAPE_BACKSLASH = 2, /* the backslash as itself: text whose own escapes must survive */
+	ESCAPE_PIPE = 4, /* '|' as \x7c too: a monitoring plugin's performance data follow it */
+};
+
 /*
  * Text for a terminal, a log line or a cron mail, ASCII only: printable ASCII as itself, except
- * the backslash and (when nospace) the space, everything else as \xNN; cut to at most width
- * columns, ending in "..." when it was longer. out holds width + 1 bytes (width >= 3). Returns
- * the number of columns written.
+ * the backslash and (with ESCAPE_NOSPACE) the space, everything else as \xNN; cut to at most
+ * width columns, ending in "..." when it was longer (an escape is never split). out holds
+ * width + 1 bytes (width >= 3). Returns the number of columns written.
  */
-size_t escape_text(char *out, size_t width, const char *s, size_t n, bool nospace);
+size_t escape_text(char *out, size_t width, const char *s, size_t n, unsigned flags);
 
 #endif

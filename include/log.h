@@ -8,7 +8,9 @@
  * Logging for cron jobs: everything goes to stderr as one line "prog: message".
  * Default threshold is LOG_NOTICE; --quiet lowers it to LOG_WARN, each --verbose raises it.
  * Never pass untrusted bytes (log content, remote names) as the format or raw through %s:
- * render them with log_escape() first.
+ * render them with log_escape() first. Every line is also sanitised where it is written (any byte
+ * outside printable ASCII becomes \xNN), so a forgotten log_escape cannot reach a terminal raw;
+ * a line is cut with "..." at about 2000 bytes.
  */
 enum log_level {
 	LOG_ERROR = 0,
@@ -44,8 +46,9 @@ bool log_release(char *buf, size_t size);
 /*
  * Renders n untrusted bytes as printable ASCII into out (always NUL-terminated when size > 0):
  * printable ASCII except backslash is copied, everything else becomes \xNN, and the result is
- * cut with "..." when it does not fit. This keeps terminal escapes and newlines that an
- * attacker put into a log line out of the admin's terminal and cron mail. Returns out.
+ * cut with "..." when it does not fit (escape_text of escape.h, the one terminal escaper). This
+ * keeps terminal escapes and newlines that an attacker put into a log line out of the admin's
+ * terminal and cron mail. A size below 4 gives "". Returns out.
  */
 char *log_escape(char *out, size_t size, const void *s, size_t n);
 

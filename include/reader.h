@@ -31,11 +31,13 @@ ssize_t reader_read(struct reader *r, void *buf, size_t cap);
  */
 bool reader_failed_locally(const struct reader *r);
 
-/*
- * Skips n bytes of content (inflating as needed). Returns 0; 1 when the content ends first
- * (nothing logged: the caller knows what that means); or -1 (logged).
- */
-int reader_skip(struct reader *r, off_t n);
+/* Skips n bytes of content (inflating as needed). */
+enum reader_skip_result {
+	READER_SKIP_ERROR = -1, /* logged */
+	READER_SKIP_OK = 0,
+	READER_SKIP_SHORT = 1, /* the content ends first (nothing logged: the caller knows why) */
+};
+enum reader_skip_result reader_skip(struct reader *r, off_t n);
 
 /* Whether the source is gzip; valid after the first reader_read(). */
 bool reader_is_gzip(const struct reader *r);

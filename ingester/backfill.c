@@ -275,6 +275,38 @@ out:
 	return ret;
 }
 
+/* The command line of backfill beyond the shared options. */
+struct backfill_args {
+	struct backfill_opts bo;
+	const char *tz;
+	unsigned jobs;
+};
+
+static enum cmd_opt backfill_option(int c, void *data)
+{
+	struct backfill_args *a = data;
+
+	switch (c) {
+	case OPT_HOST:
+		a->bo.host = (struct span){optarg, strlen(optarg)};
+		return CMD_OPT_NEXT;
+	case OPT_SERVICE:
+		a->bo.service = (struct span){optarg, strlen(optarg)};
+		return CMD_OPT_NEXT;
+	case OPT_TZ:
+		a->tz = optarg;
+		return CMD_OPT_NEXT;
+	case 'n':
+		a->bo.dry_run = true;
+		return CMD_OPT_NEXT;
+	case 'j':
+		return cmd_number("--jobs", optarg, 1, 64, &a->jobs) == 0 ? CMD_OPT_NEXT
+									  : CMD_OPT_BAD;
+	default:
+		return CMD_OPT_OWN;
+	}
+}
+
 int cmd_backfill(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -286,67 +318,37 @@ int cmd_backfill(int argc, char **argv)
 		{"jobs", required_argument, NULL, 'j'},
 		{NULL, 0, NULL, 0},
 	};
-	struct backfill_opts bo = {0};
-	const char *tz = NULL;
-	struct cmd cmd;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int c, ret = CMD_USAGE, jobs = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
-	char *end;
+	struct backfill_args a = {.jobs = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus};
+	struct backfill_opts *bo = &a.bo;
+	struct cmd cmd;
+	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, usage_backfill);
-	while ((c = getopt_long(argc, argv, ":c:j:nvqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_HOST:
-			bo.host = (struct span){optarg, strlen(optarg)};
-			break;
-		case OPT_SERVICE:
-			bo.service = (struct span){optarg, strlen(optarg)};
-			break;
-		case OPT_TZ:
-			tz = optarg;
-			break;
-		case 'n':
-			bo.dry_run = true;
-			break;
-		case 'j':
-			errno = 0;
-			jobs = (int)strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || jobs < 1 || jobs > 64) {
-				log_error("--jobs: expected a number from 1 to 64");
-				goto out;
-			}
-			break;
-		default:
-			switch (cmd_parse(&cmd, c, argv)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				ret = CMD_OK;
-				goto out;
-			default:
-				goto out;
-			}
-		}
+	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:j:nvqhV", opts, backfill_option, &a);
+	if (got != CMD_OPT_NEXT) {
+		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+		goto out;
 	}
 	if (optind >= argc) {
 		log_error("no file to backfill (try --help)");
 		goto out;
 	}
-	bo.verbose = log_get_level() >= LOG_INFO;
-	if (cmd_config(&cmd.cfg, cmd.config) != 0 || ingest_tz_set(tz ? tz : cmd.cfg.tz) != 0) {
+	bo->verbose = log_get_level() >= LOG_INFO;
+	if (cmd_config(&cmd.cfg, cmd.config) != 0 || ingest_tz_set(a.tz ? a.tz : cmd.cfg.tz) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}
-	bo.defaults_file = cmd.defaults ? cmd.defaults : cmd.cfg.defaults_file;
-	if (jobs > argc - optind) {
-		jobs = argc - optind;
+	bo->defaults_file = cmd.defaults ? cmd.defaults : cmd.cfg.defaults_file;
+	if (a.jobs > (unsigned)(argc - optind)) {
+		a.jobs = (unsigned)(argc - optind);
 	}
 	/* Rows printed by --dry-run --verbose, and a progress bar, want one file at a time. */
-	if (bo.dry_run && bo.verbose) {
-		jobs = 1;
+	if (bo->dry_run && bo->verbose) {
+		a.jobs = 1;
 	}
-	bo.progress = jobs == 1 && log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
-	ret = backfill_files(&bo, argv + optind, argc - optind, jobs);
+	bo->progress = a.jobs == 1 && log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
+	ret = backfill_files(bo, argv + optind, argc - optind, (int)a.jobs);
 	if (fflush(stdout) != 0 && ret == CMD_OK) {
 		log_error("stdout: %s", strerror(errno));
 		ret = CMD_FAILED;

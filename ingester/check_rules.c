@@ -51,13 +51,13 @@ static bool is_off(const char *v)
 	return strcmp(v, "off") == 0 || strcmp(v, "0") == 0;
 }
 
-static int bad_value(const struct config_line *cl, const char *what)
+static enum check_rules_set_result bad_value(const struct config_line *cl, const char *what)
 {
 	char esc[LOG_ESCAPE_SIZE];
 
 	log_error("%s:%u: %s: '%s' is not %s", cl->file, cl->line, cl->key,
 		  log_escape(esc, sizeof(esc), cl->value, strlen(cl->value)), what);
-	return -1;
+	return CHECK_RULES_BAD;
 }
 
 /* "3", "2.5", "2.25" -> hundredths; 0 means off. */
@@ -152,34 +152,35 @@ static struct check_level *level_of(struct check_rules *r, const char *name, siz
 	return NULL;
 }
 
-int check_rules_set(struct check_rules *r, const struct config_line *cl)
+enum check_rules_set_result check_rules_set(struct check_rules *r, const struct config_line *cl)
 {
 	const char *k = cl->key;
 	uint64_t v;
 
 	if (strncmp(k, "check_", 6) != 0) {
-		return 0;
+		return CHECK_RULES_OTHER;
 	}
 	k += 6;
 	if (strcmp(k, "sender_allow") == 0) {
-		return add_allow(r, cl->value) == 0 ? 1 : -1;
+		return add_allow(r, cl->value) == 0 ? CHECK_RULES_APPLIED : CHECK_RULES_BAD;
 	}
 	if (strcmp(k, "baseline_min") == 0) {
-		return config_uint(cl, 0, UINT64_MAX, &r->baseline_min) == 0 ? 1 : -1;
+		return config_uint(cl, 0, UINT64_MAX, &r->baseline_min) == 0 ? CHECK_RULES_APPLIED
+									     : CHECK_RULES_BAD;
 	}
 	if (strcmp(k, "baseline_days") == 0) {
 		if (config_uint(cl, 1, 60, &v) < 0) {
-			return -1;
+			return CHECK_RULES_BAD;
 		}
 		r->baseline_days = (unsigned)v;
-		return 1;
+		return CHECK_RULES_APPLIED;
 	}
 	if (strcmp(k, "baseline_percentile") == 0) {
 		if (config_uint(cl, 1, 100, &v) < 0) {
-			return -1;
+			return CHECK_RULES_BAD;
 		}
 		r->baseline_percentile = (unsigned)v;
-		return 1;
+		return CHECK_RULES_APPLIED;
 	}
 
 	size_t n = strlen(k);
@@ -189,16 +190,16 @@ int check_rules_set(struct check_rules *r, const struct config_line *cl)
 	} else if (n > 5 && strcmp(k + n - 5, "_crit") == 0) {
 		crit = true;
 	} else {
-		return 0;
+		return CHECK_RULES_OTHER;
 	}
 	struct check_level *l = level_of(r, k, n - 5);
 	if (l == NULL) {
-		return 0;
+		return CHECK_RULES_OTHER;
 	}
 	uint64_t *dst = crit ? &l->crit : &l->warn;
 	if (is_off(cl->value)) {
 		*dst = 0;
-		return 1;
+		return CHECK_RULES_APPLIED;
 	}
 	if (l == &r->baseline_factor) {
 		if (parse_factor(cl->value, &v) < 0) {
@@ -211,10 +212,10 @@ int check_rules_set(struct check_rules *r, const struct config_line *cl)
 		}
 		v = (uint64_t)s;
 	} else if (config_uint(cl, 0, UINT64_MAX, &v) < 0) {
-		return -1;
+		return CHECK_RULES_BAD;
 	}
 	*dst = v;
-	return 1;
+	return CHECK_RULES_APPLIED;
 }
 
 static bool ascii_eq_nocase(const char *a, const char *b, size_t n)

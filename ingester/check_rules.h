@@ -87,10 +87,14 @@ void check_rules_finish(struct check_rules *r);
  * "90m", "6h", "2d"); check_baseline_warn / check_baseline_crit (the factor K, a decimal
  * such as "3" or "2.5"), check_baseline_min, check_baseline_days (1..60),
  * check_baseline_percentile (1..100); check_sender_allow = account... (whitespace-separated,
- * repeatable: each line adds to the list). Returns 1 when the key is a rule key and was applied,
- * 0 when it is not a rule key (nothing logged), -1 on a bad value after logging file:line.
+ * repeatable: each line adds to the list).
  */
-int check_rules_set(struct check_rules *r, const struct config_line *cl);
+enum check_rules_set_result {
+	CHECK_RULES_BAD = -1,    /* a rule key with a bad value (logged with file:line) */
+	CHECK_RULES_OTHER = 0,   /* not a rule key (nothing logged) */
+	CHECK_RULES_APPLIED = 1, /* a rule key, applied */
+};
+enum check_rules_set_result check_rules_set(struct check_rules *r, const struct config_line *cl);
 
 /* Whether the account is in the allow-list (bytewise, ASCII case-insensitive). */
 bool check_sender_allowed(const struct check_rules *r, const char *account, size_t n);

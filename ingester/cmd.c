@@ -88,6 +88,39 @@ enum cmd_opt cmd_parse(struct cmd *cmd, int c, char **argv)
 	}
 }
 
+enum cmd_opt cmd_getopt(struct cmd *cmd, int argc, char **argv, const char *optstring,
+			const struct option *opts, cmd_own_fn own, void *data)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		enum cmd_opt r = own != NULL ? own(c, data) : CMD_OPT_OWN;
+		if (r == CMD_OPT_OWN) {
+			r = cmd_parse(cmd, c, argv);
+		}
+		if (r != CMD_OPT_NEXT) {
+			/* CMD_OPT_OWN here: an option of the table that nobody handles. */
+			return r == CMD_OPT_DONE ? CMD_OPT_DONE : CMD_OPT_BAD;
+		}
+	}
+	return CMD_OPT_NEXT;
+}
+
+int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		log_error("%s: expected a number from %u to %u", name, min, max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 int cmd_load(struct cmd *cmd, int argc, char **argv)
 {
 	return cmd_setup(argc, argv, cmd->config, &cmd->cfg, &cmd->defaults);

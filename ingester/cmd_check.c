@@ -50,9 +50,39 @@ static const char check_usage[] =
 	"                   and >= check_baseline_min (100)                  K 3 / 10\n"
 	"  stale            age of a host's newest chunk                      2h / 6h\n";
 
+enum { OPT_FORMAT = CMD_LONG_OWN, OPT_NEW };
+
+struct check_opts {
+	bool json, quiet, new_only;
+};
+
+static enum cmd_opt check_option(int c, void *data)
+{
+	struct check_opts *o = data;
+
+	switch (c) {
+	case OPT_FORMAT:
+		if (strcmp(optarg, "json") == 0) {
+			o->json = true;
+		} else if (strcmp(optarg, "text") != 0) {
+			log_error("--format: expected text or json");
+			return CMD_OPT_BAD;
+		}
+		return CMD_OPT_NEXT;
+	case OPT_NEW:
+		o->new_only = true;
+		return CMD_OPT_NEXT;
+	case 'q':
+		/* A plugin's quiet: nothing printed when OK; the log level stays. */
+		o->quiet = true;
+		return CMD_OPT_NEXT;
+	default:
+		return CMD_OPT_OWN;
+	}
+}
+
 int cmd_check(int argc, char **argv)
 {
-	enum { OPT_FORMAT = CMD_LONG_OWN, OPT_NEW };
 	static const struct option opts[] = {
 		CMD_OPTIONS_COMMON,
 		CMD_OPTIONS_WINDOW,
@@ -61,46 +91,25 @@ int cmd_check(int argc, char **argv)
 		{0},
 	};
 	const char *why = NULL;
-	bool json = false, quiet = false, new_only = false;
+	struct check_opts o = {0};
 	struct cmd cmd;
 	struct check_alerts alerts;
 	struct db *db = NULL;
 	enum check_status st = CHECK_UNKNOWN;
 	int64_t now = (int64_t)time(NULL);
 	struct cmd_window w = {.until = logtime_hour_floor(now)};
-	int c;
 
 	w.since = w.until - 3600;
 	cmd_init(&cmd, check_usage);
 	check_alerts_init(&alerts);
-	while ((c = getopt_long(argc, argv, ":c:qvhV", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_FORMAT:
-			if (strcmp(optarg, "json") == 0) {
-				json = true;
-			} else if (strcmp(optarg, "text") != 0) {
-				log_error("--format: expected text or json");
-				goto bad;
-			}
-			break;
-		case OPT_NEW:
-			new_only = true;
-			break;
-		case 'q':
-			/* A plugin's quiet: nothing printed when OK; the log level stays. */
-			quiet = true;
-			break;
-		default:
-			switch (cmd_parse(&cmd, c, argv)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				st = CHECK_OK;
-				goto out;
-			default:
-				goto bad;
-			}
-		}
+	switch (cmd_getopt(&cmd, argc, argv, ":c:qvhV", opts, check_option, &o)) {
+	case CMD_OPT_NEXT:
+		break;
+	case CMD_OPT_DONE:
+		st = CHECK_OK;
+		goto out;
+	default:
+		goto bad;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0) {
 		goto bad;
@@ -116,7 +125,7 @@ int cmd_check(int argc, char **argv)
 		goto bad;
 	}
 	/* --new keeps its own record of what it judged: of every host, up to now. */
-	if (new_only && (!recent || cmd.host != NULL)) {
+	if (o.new_only && (!recent || cmd.host != NULL)) {
 		log_error("--new judges what arrived since the last --new run, for every host: "
 			  "it takes no --since, --until or --host");
 		goto bad;
@@ -131,8 +140,8 @@ int cmd_check(int argc, char **argv)
 		why = "database unreachable";
 		goto print;
 	}
-	if (new_only) {
-		st = notify_run(db, &cmd.cfg, json, now, &why);
+	if (o.new_only) {
+		st = notify_run(db, &cmd.cfg, o.json, now, &why);
 		if (st != CHECK_UNKNOWN) {
 			goto out;
 		}
@@ -168,9 +177,9 @@ int cmd_check(int argc, char **argv)
 bad:
 	why = "usage or configuration error (see stderr)";
 print:
-	if (quiet && st == CHECK_OK) {
+	if (o.quiet && st == CHECK_OK) {
 		/* nothing: cron mails whatever is printed */
-	} else if (json) {
+	} else if (o.json) {
 		render_alerts_json(stdout, &alerts, st, why, w.since, w.until);
 	} else {
 		render_alerts_text(stdout, &cmd.cfg.rules, &alerts, st, why);

@@ -28,20 +28,13 @@ int cmd_migrate(int argc, char **argv)
 	};
 	struct cmd cmd;
 	struct db *db = NULL;
-	int c, ret = CMD_USAGE;
+	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, usage_migrate);
-	while ((c = getopt_long(argc, argv, ":c:vqhV", opts, NULL)) != -1) {
-		switch (cmd_parse(&cmd, c, argv)) {
-		case CMD_OPT_OWN:
-		case CMD_OPT_NEXT:
-			continue;
-		case CMD_OPT_DONE:
-			ret = CMD_OK;
-			goto out;
-		default:
-			goto out;
-		}
+	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:vqhV", opts, NULL, NULL);
+	if (got != CMD_OPT_NEXT) {
+		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+		goto out;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0) {
 		goto out;

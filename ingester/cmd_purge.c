@@ -31,9 +31,35 @@ static const char purge_usage[] =
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n";
 
+enum { OPT_OLDER = CMD_LONG_OWN, OPT_BATCH };
+
+struct purge_opts {
+	const char *older;
+	bool dry;
+	unsigned batch;
+};
+
+static enum cmd_opt purge_option(int c, void *data)
+{
+	struct purge_opts *o = data;
+
+	switch (c) {
+	case OPT_OLDER:
+		o->older = optarg;
+		return CMD_OPT_NEXT;
+	case 'n':
+		o->dry = true;
+		return CMD_OPT_NEXT;
+	case OPT_BATCH:
+		return cmd_number("--batch", optarg, 1, 1000000, &o->batch) == 0 ? CMD_OPT_NEXT
+										 : CMD_OPT_BAD;
+	default:
+		return CMD_OPT_OWN;
+	}
+}
+
 int cmd_purge(int argc, char **argv)
 {
-	enum { OPT_OLDER = CMD_LONG_OWN, OPT_BATCH };
 	static const struct option opts[] = {
 		{"older-than", required_argument, NULL, OPT_OLDER},
 		{"dry-run", no_argument, NULL, 'n'},
@@ -41,56 +67,29 @@ int cmd_purge(int argc, char **argv)
 		CMD_OPTIONS_COMMON,
 		{0},
 	};
-	const char *older = NULL;
+	struct purge_opts o = {.batch = 10000};
 	struct cmd cmd;
 	struct db *db = NULL;
-	bool dry = false;
-	unsigned batch = 10000;
 	int64_t age, cutoff;
 	uint64_t n;
 	char when[20];
-	int ret = CMD_USAGE, c;
+	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, purge_usage);
-	while ((c = getopt_long(argc, argv, ":nc:qvhV", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_OLDER:
-			older = optarg;
-			break;
-		case 'n':
-			dry = true;
-			break;
-		case OPT_BATCH: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 1000000) {
-				log_error("--batch: expected a number from 1 to 1000000");
-				goto out;
-			}
-			batch = (unsigned)v;
-			break;
-		}
-		default:
-			switch (cmd_parse(&cmd, c, argv)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				ret = CMD_OK;
-				goto out;
-			default:
-				goto out;
-			}
-		}
+	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":nc:qvhV", opts, purge_option, &o);
+	if (got != CMD_OPT_NEXT) {
+		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+		goto out;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0) {
 		goto out;
 	}
-	if (older == NULL) {
+	if (o.older == NULL) {
 		log_error("--older-than is required, e.g. --older-than 400d (try --help)");
 		goto out;
 	}
 	/* A slip like "--older-than 400" (seconds) must not wipe the database. */
-	if (logtime_parse_duration(older, &age) < 0 || age < 86400) {
+	if (logtime_parse_duration(o.older, &age) < 0 || age < 86400) {
 		log_error("--older-than: expected an age of at least 1d, e.g. 400d");
 		goto out;
 	}
@@ -103,10 +102,10 @@ int cmd_purge(int argc, char **argv)
 	}
 	ret = CMD_FAILED;
 	for (int t = 0; t < AGG_TABLES; t++) {
-		if (db_purge_hours(db, (enum agg_table)t, cutoff, batch, dry, &n) < 0) {
+		if (db_purge_hours(db, (enum agg_table)t, cutoff, o.batch, o.dry, &n) < 0) {
 			goto out;
 		}
-		if (dry) {
+		if (o.dry) {
 			printf("%s: %" PRIu64 " rows before %s UTC would be deleted\n",
 			       agg_table_name[t], n, when);
 		} else {
@@ -114,10 +113,10 @@ int cmd_purge(int argc, char **argv)
 				 when);
 		}
 	}
-	if (db_purge_chunks(db, cutoff, batch, dry, &n) < 0) {
+	if (db_purge_chunks(db, cutoff, o.batch, o.dry, &n) < 0) {
 		goto out;
 	}
-	if (dry) {
+	if (o.dry) {
 		printf("chunks: %" PRIu64 " ledger rows before %s UTC would be deleted\n", n, when);
 	} else {
 		log_info("chunks: deleted %" PRIu64 " ledger rows before %s UTC", n, when);

@@ -33,9 +33,46 @@ static const char report_usage[] =
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n";
 
+enum { OPT_FORMAT = CMD_LONG_OWN, OPT_TOP };
+
+struct report_opts {
+	enum render_fmt fmt;
+	const char *output;
+	unsigned top;
+};
+
+static enum cmd_opt report_option(int c, void *data)
+{
+	static const char *const formats[] = {
+		[FMT_TEXT] = "text", [FMT_TSV] = "tsv", [FMT_JSON] = "json", [FMT_HTML] = "html"};
+	struct report_opts *o = data;
+	size_t i = 0;
+
+	switch (c) {
+	case OPT_FORMAT:
+		while (i < sizeof(formats) / sizeof(formats[0]) &&
+		       strcmp(optarg, formats[i]) != 0) {
+			i++;
+		}
+		if (i == sizeof(formats) / sizeof(formats[0])) {
+			log_error("--format: expected text, tsv, json or html");
+			return CMD_OPT_BAD;
+		}
+		o->fmt = (enum render_fmt)i;
+		return CMD_OPT_NEXT;
+	case 'o':
+		o->output = optarg;
+		return CMD_OPT_NEXT;
+	case OPT_TOP:
+		return cmd_number("--top", optarg, 1, 10000, &o->top) == 0 ? CMD_OPT_NEXT
+									   : CMD_OPT_BAD;
+	default:
+		return CMD_OPT_OWN;
+	}
+}
+
 int cmd_report(int argc, char **argv)
 {
-	enum { OPT_FORMAT = CMD_LONG_OWN, OPT_TOP };
 	static const struct option opts[] = {
 		CMD_OPTIONS_COMMON,
 		CMD_OPTIONS_WINDOW,
@@ -44,65 +81,28 @@ int cmd_report(int argc, char **argv)
 		{"top", required_argument, NULL, OPT_TOP},
 		{0},
 	};
-	static const char *const formats[] = {
-		[FMT_TEXT] = "text", [FMT_TSV] = "tsv", [FMT_JSON] = "json", [FMT_HTML] = "html"};
-	const char *output = NULL;
-	enum render_fmt fmt = FMT_TEXT;
+	struct report_opts o = {.fmt = FMT_TEXT, .top = 20};
 	struct cmd cmd;
 	struct cmd_window w;
-	struct report r = {.top = 20};
+	struct report r = {0};
 	struct cmd_output out = {0};
 	struct db *db = NULL;
-	int ret = CMD_USAGE, c;
+	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, report_usage);
 	check_alerts_init(&r.alerts);
 	r.rules = &cmd.cfg.rules;
 	r.now = (int64_t)time(NULL);
-	while ((c = getopt_long(argc, argv, ":c:o:qvhV", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_FORMAT: {
-			size_t i = 0;
-			while (i < sizeof(formats) / sizeof(formats[0]) &&
-			       strcmp(optarg, formats[i])) {
-				i++;
-			}
-			if (i == sizeof(formats) / sizeof(formats[0])) {
-				log_error("--format: expected text, tsv, json or html");
-				goto out;
-			}
-			fmt = (enum render_fmt)i;
-			break;
-		}
-		case 'o':
-			output = optarg;
-			break;
-		case OPT_TOP: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 10000) {
-				log_error("--top: expected a number from 1 to 10000");
-				goto out;
-			}
-			r.top = (unsigned)v;
-			break;
-		}
-		default:
-			switch (cmd_parse(&cmd, c, argv)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				ret = CMD_OK;
-				goto out;
-			default:
-				goto out;
-			}
-		}
+	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:o:qvhV", opts, report_option, &o);
+	if (got != CMD_OPT_NEXT) {
+		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+		goto out;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0 || cmd_window(&cmd, r.now, r.now, 86400, &w) != 0) {
 		goto out;
 	}
 	r.host = cmd.host;
+	r.top = o.top;
 	/* Freshness as of the end of a past window, else as of now. */
 	r.stale_ref = w.end < r.now ? w.end : r.now;
 	r.since = w.since;
@@ -123,11 +123,11 @@ int cmd_report(int argc, char **argv)
 		goto out;
 	}
 	ret = CMD_FAILED;
-	FILE *f = cmd_output_open(&out, output);
+	FILE *f = cmd_output_open(&out, o.output);
 	if (f == NULL) {
 		goto out;
 	}
-	render_report(f, fmt, &r);
+	render_report(f, o.fmt, &r);
 	if (cmd_output_commit(&out) != 0) {
 		goto out;
 	}

@@ -17,6 +17,7 @@ enum cmd_exit {
 	CMD_DB = 3,
 };
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +101,28 @@ void cmd_finish(struct cmd *cmd);
  * --until and --host (CMD_OPT_NEXT), else as cmd_option.
  */
 enum cmd_opt cmd_parse(struct cmd *cmd, int c, char **argv);
+
+/*
+ * A command's own options, for cmd_getopt: CMD_OPT_NEXT when c (with optarg) was applied,
+ * CMD_OPT_OWN when c is not the command's (then it is a shared one), CMD_OPT_BAD after logging a
+ * usage error.
+ */
+typedef enum cmd_opt (*cmd_own_fn)(int c, void *data);
+
+/*
+ * The getopt_long loop of a command (optstring starts with ':'): its own options through own
+ * (may be NULL), the shared ones through cmd_parse. CMD_OPT_NEXT when every option was read
+ * (optind is the first operand), CMD_OPT_DONE after --help or --version, CMD_OPT_BAD after a
+ * usage error (logged).
+ */
+enum cmd_opt cmd_getopt(struct cmd *cmd, int argc, char **argv, const char *optstring,
+			const struct option *opts, cmd_own_fn own, void *data);
+
+/*
+ * An option's value as a number from min to max into *out. 0, or -1 after logging
+ * "NAME: expected a number from MIN to MAX" (name as "--top").
+ */
+int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, unsigned *out);
 
 /* After the options of a command that takes no operands: cmd_setup on cmd's fields. */
 int cmd_load(struct cmd *cmd, int argc, char **argv);

@@ -659,17 +659,17 @@ static int exists_attempt(struct db *db, void *arg)
 	return found;
 }
 
-int db_chunk_exists(struct db *db, const char *id_hex)
+enum db_exists db_chunk_exists(struct db *db, const char *id_hex)
 {
 	struct exists_arg a = {id_hex};
 	int r;
 
 	if (!id_valid(id_hex)) {
 		log_error("database: invalid chunk id");
-		return -1;
+		return DB_EXISTS_ERROR;
 	}
 	r = db_retry(db, "ledger lookup", exists_attempt, &a);
-	return r < 0 ? -1 : r;
+	return r < 0 ? DB_EXISTS_ERROR : r > 0 ? DB_EXISTS_YES : DB_EXISTS_NO;
 }
 
 /* --- statements of report, check and purge --- */

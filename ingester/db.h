@@ -52,8 +52,13 @@ enum db_result {
  */
 enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg);
 
-/* Whether the ledger holds the chunk: 1 yes, 0 no, -1 error (logged). */
-int db_chunk_exists(struct db *db, const char *id_hex);
+/* Whether the ledger holds the chunk. */
+enum db_exists {
+	DB_EXISTS_ERROR = -1, /* logged */
+	DB_EXISTS_NO = 0,
+	DB_EXISTS_YES = 1,
+};
+enum db_exists db_chunk_exists(struct db *db, const char *id_hex);
 
 /*
  * The connection itself, for tests that act on it (its session settings, its thread id): set up

@@ -1,9 +1,11 @@
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "db_int.h"
 #include "db_sql.h"
 #include "log.h"
+#include "logtime.h"
 #include "schema.h"
 
 /*
@@ -20,30 +22,66 @@ static struct db_rows *run(struct db *db, struct db_sql *q, const char *layout)
 	return rs;
 }
 
+/* The shape of most queries: one table over the window, grouped. */
+struct window_query {
+	const char *select; /* the columns, decoded by layout */
+	const char *table;
+	const char *filter; /* more conditions (" AND ..."), or NULL */
+	const char *in_col; /* with in/nin: " AND in_col IN (the keys)" */
+	const struct span *in;
+	size_t nin;
+	const char *tail;   /* GROUP BY and ORDER BY */
+	const char *having; /* with min: " HAVING having >= min" */
+	uint64_t min;
+	unsigned limit; /* " LIMIT limit" when > 0 */
+	const char *layout;
+};
+
+static struct db_rows *window_rows(struct db *db, const struct db_window *w,
+				   const struct window_query *wq)
+{
+	struct db_sql q;
+
+	db_sql_init(&q);
+	db_sql_add(&q, "SELECT %s FROM %s", wq->select, wq->table);
+	db_sql_window(&q, w);
+	if (wq->filter != NULL) {
+		db_sql_add(&q, "%s", wq->filter);
+	}
+	if (wq->nin > 0) {
+		db_sql_add(&q, " AND %s IN (", wq->in_col);
+		db_sql_list(&q, wq->in, wq->nin);
+		db_sql_add(&q, ")");
+	}
+	db_sql_add(&q, "%s", wq->tail);
+	if (wq->having != NULL) {
+		db_sql_add(&q, " HAVING %s >= %" PRIu64, wq->having, wq->min);
+	}
+	if (wq->limit > 0) {
+		db_sql_add(&q, " LIMIT %u", wq->limit);
+	}
+	return run(db, &q, wq->layout);
+}
+
 /* ---- for the rules ---- */
 
 struct db_rows *db_account_hours(struct db *db, const struct db_window *w,
 				 const struct span *accounts, size_t count)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	if (count == 0) {
-		db_sql_add(&q,
-			   "SELECT host, auth_user, hour_utc, SUM(n), COUNT(DISTINCT rcpt_domain)"
-			   " FROM " SCHEMA_RELAY_HOURLY_NAME);
-		db_sql_window(&q, w);
-		db_sql_add(&q, " AND auth_user <> ''");
-	} else {
-		db_sql_add(&q, "SELECT host, auth_user, hour_utc, SUM(n)"
-			       " FROM " SCHEMA_RELAY_HOURLY_NAME);
-		db_sql_window(&q, w);
-		db_sql_add(&q, " AND auth_user IN (");
-		db_sql_list(&q, accounts, count);
-		db_sql_add(&q, ")");
-	}
-	db_sql_add(&q, " GROUP BY host, auth_user, hour_utc ORDER BY host, auth_user, hour_utc");
-	return run(db, &q, "kktnn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = count ? "host, auth_user, hour_utc, SUM(n)"
+						   : "host, auth_user, hour_utc, SUM(n), "
+						     "COUNT(DISTINCT rcpt_domain)",
+				   .table = SCHEMA_RELAY_HOURLY_NAME,
+				   .filter = count ? NULL : " AND auth_user <> ''",
+				   .in_col = "auth_user",
+				   .in = accounts,
+				   .nin = count,
+				   .tail = " GROUP BY host, auth_user, hour_utc ORDER BY host, "
+					   "auth_user, hour_utc",
+				   .layout = "kktnn",
+			   });
 }
 
 /*
@@ -62,48 +100,52 @@ struct db_rows *db_account_hours(struct db *db, const struct db_window *w,
 
 struct db_rows *db_account_ips(struct db *db, const struct db_window *w, bool one_day, uint64_t min)
 {
-	struct db_sql q;
+	struct db_window day = {w->until - 86400, w->until, w->host};
+	char t[20], select[600];
 
-	db_sql_init(&q);
-	if (one_day) {
-		struct db_window day = {w->until - 86400, w->until, w->host};
-		db_sql_add(&q, "SELECT host, auth_user, ");
-		db_sql_time(&q, day.since);
-		db_sql_add(&q, ", COUNT(DISTINCT " SQL_NETWORK ") FROM " SCHEMA_RELAY_HOURLY_NAME);
-		db_sql_window(&q, &day);
-		db_sql_add(&q, " AND auth_user <> '' GROUP BY host, auth_user");
-	} else {
-		db_sql_add(&q, "SELECT host, auth_user, CAST(DATE(hour_utc) AS DATETIME) AS d,"
-			       " COUNT(DISTINCT " SQL_NETWORK ") FROM " SCHEMA_RELAY_HOURLY_NAME);
-		db_sql_window(&q, w);
-		db_sql_add(&q, " AND auth_user <> '' GROUP BY d, host, auth_user");
-	}
-	db_sql_add(&q, " HAVING COUNT(DISTINCT " SQL_NETWORK ") >= %" PRIu64, min);
-	return run(db, &q, "kktn");
+	logtime_format(day.since, t);
+	snprintf(select, sizeof(select), "host, auth_user, '%s', COUNT(DISTINCT " SQL_NETWORK ")",
+		 t);
+	return window_rows(
+		db, one_day ? &day : w,
+		&(struct window_query){
+			.select = one_day ? select
+					  : "host, auth_user, CAST(DATE(hour_utc) AS"
+					    " DATETIME) AS d, COUNT(DISTINCT " SQL_NETWORK ")",
+			.table = SCHEMA_RELAY_HOURLY_NAME,
+			.filter = " AND auth_user <> ''",
+			.tail = one_day ? " GROUP BY host, auth_user"
+					: " GROUP BY d, host, auth_user",
+			.having = "COUNT(DISTINCT " SQL_NETWORK ")",
+			.min = min,
+			.layout = "kktn",
+		});
 }
 
 struct db_rows *db_sender_hours(struct db *db, const struct db_window *w)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT hour_utc, host, auth_user, sender, SUM(n)"
-		       " FROM " SCHEMA_RELAY_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " AND auth_user <> '' GROUP BY hour_utc, host, auth_user, sender"
-		       " ORDER BY hour_utc, host, auth_user");
-	return run(db, &q, "tkkkn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "hour_utc, host, auth_user, sender, SUM(n)",
+				   .table = SCHEMA_RELAY_HOURLY_NAME,
+				   .filter = " AND auth_user <> ''",
+				   .tail = " GROUP BY hour_utc, host, auth_user, sender"
+					   " ORDER BY hour_utc, host, auth_user",
+				   .layout = "tkkkn",
+			   });
 }
 
 struct db_rows *db_denied_hours(struct db *db, const struct db_window *w, uint64_t min)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT host, remote_ip, hour_utc, SUM(n) FROM " SCHEMA_DENIED_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " GROUP BY hour_utc, host, remote_ip HAVING SUM(n) >= %" PRIu64, min);
-	return run(db, &q, "kktn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "host, remote_ip, hour_utc, SUM(n)",
+				   .table = SCHEMA_DENIED_HOURLY_NAME,
+				   .tail = " GROUP BY hour_utc, host, remote_ip",
+				   .having = "SUM(n)",
+				   .min = min,
+				   .layout = "kktn",
+			   });
 }
 
 struct db_rows *db_host_chunks(struct db *db, const char *host)
@@ -174,126 +216,132 @@ int db_window_totals(struct db *db, const struct db_window *w, struct db_totals 
 
 struct db_rows *db_event_hours(struct db *db, const struct db_window *w)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT hour_utc, SUM(n),"
-		       " SUM(IF(event = 'relaying rcpt', n, 0)),"
-		       " SUM(IF(event = 'rejected relaying', n, 0)),"
-		       " SUM(IF(event IN ('accepted rcpt', 'accepted any rcpt'), n, 0)),"
-		       " SUM(IF(event = 'rejected rcpt', n, 0))"
-		       " FROM " SCHEMA_EVENT_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " GROUP BY hour_utc ORDER BY hour_utc");
-	return run(db, &q, "tnnnnn");
+	return window_rows(
+		db, w,
+		&(struct window_query){
+			.select = "hour_utc, SUM(n),"
+				  " SUM(IF(event = 'relaying rcpt', n, 0)),"
+				  " SUM(IF(event = 'rejected relaying', n, 0)),"
+				  " SUM(IF(event IN ('accepted rcpt', 'accepted any rcpt'), n,"
+				  " 0)),"
+				  " SUM(IF(event = 'rejected rcpt', n, 0))",
+			.table = SCHEMA_EVENT_HOURLY_NAME,
+			.tail = " GROUP BY hour_utc ORDER BY hour_utc",
+			.layout = "tnnnnn",
+		});
 }
 
 struct db_rows *db_event_types(struct db *db, const struct db_window *w)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT event, reason, SUM(n) AS s FROM " SCHEMA_EVENT_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " GROUP BY event, reason ORDER BY s DESC, event, reason");
-	return run(db, &q, "kkn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "event, reason, SUM(n) AS s",
+				   .table = SCHEMA_EVENT_HOURLY_NAME,
+				   .tail = " GROUP BY event, reason ORDER BY s DESC, event, reason",
+				   .layout = "kkn",
+			   });
 }
 
 struct db_rows *db_top_accounts(struct db *db, const struct db_window *w, unsigned top)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT auth_user, SUM(n) AS s, COUNT(DISTINCT rcpt_domain),"
-		       " COUNT(DISTINCT remote_ip) FROM " SCHEMA_RELAY_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q,
-		   " AND auth_user <> '' GROUP BY auth_user ORDER BY s DESC, auth_user LIMIT %u",
-		   top);
-	return run(db, &q, "knnn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "auth_user, SUM(n) AS s, COUNT(DISTINCT rcpt_domain),"
+					     " COUNT(DISTINCT remote_ip)",
+				   .table = SCHEMA_RELAY_HOURLY_NAME,
+				   .filter = " AND auth_user <> ''",
+				   .tail = " GROUP BY auth_user ORDER BY s DESC, auth_user",
+				   .limit = top,
+				   .layout = "knnn",
+			   });
 }
 
 struct db_rows *db_account_senders(struct db *db, const struct db_window *w,
 				   const struct span *accounts, size_t count)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT auth_user, sender, SUM(n) FROM " SCHEMA_RELAY_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " AND auth_user IN (");
-	db_sql_list(&q, accounts, count);
-	db_sql_add(&q, ") GROUP BY auth_user, sender");
-	return run(db, &q, "kkn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "auth_user, sender, SUM(n)",
+				   .table = SCHEMA_RELAY_HOURLY_NAME,
+				   .in_col = "auth_user",
+				   .in = accounts,
+				   .nin = count,
+				   .tail = " GROUP BY auth_user, sender",
+				   .layout = "kkn",
+			   });
 }
 
 struct db_rows *db_top_ip_relays(struct db *db, const struct db_window *w, unsigned top)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT remote_ip, SUM(n) AS s, COUNT(DISTINCT rcpt_domain),"
-		       " COUNT(DISTINCT sender) FROM " SCHEMA_RELAY_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " AND auth_user = '' GROUP BY remote_ip ORDER BY s DESC, remote_ip LIMIT %u",
-		   top);
-	return run(db, &q, "knnn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "remote_ip, SUM(n) AS s, COUNT(DISTINCT rcpt_domain),"
+					     " COUNT(DISTINCT sender)",
+				   .table = SCHEMA_RELAY_HOURLY_NAME,
+				   .filter = " AND auth_user = ''",
+				   .tail = " GROUP BY remote_ip ORDER BY s DESC, remote_ip",
+				   .limit = top,
+				   .layout = "knnn",
+			   });
 }
 
 struct db_rows *db_top_denied_ips(struct db *db, const struct db_window *w, unsigned top)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT remote_ip, SUM(n) AS s, COUNT(DISTINCT rcpt_domain)"
-		       " FROM " SCHEMA_DENIED_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " GROUP BY remote_ip ORDER BY s DESC, remote_ip LIMIT %u", top);
-	return run(db, &q, "knn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "remote_ip, SUM(n) AS s, COUNT(DISTINCT rcpt_domain)",
+				   .table = SCHEMA_DENIED_HOURLY_NAME,
+				   .tail = " GROUP BY remote_ip ORDER BY s DESC, remote_ip",
+				   .limit = top,
+				   .layout = "knn",
+			   });
 }
 
 struct db_rows *db_denied_ip_domains(struct db *db, const struct db_window *w,
 				     const struct span *ips, size_t count)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q,
-		   "SELECT remote_ip, rcpt_domain, SUM(n) AS s FROM " SCHEMA_DENIED_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " AND remote_ip IN (");
-	db_sql_list(&q, ips, count);
-	db_sql_add(&q, ") GROUP BY remote_ip, rcpt_domain ORDER BY remote_ip, s DESC, rcpt_domain");
-	return run(db, &q, "kkn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "remote_ip, rcpt_domain, SUM(n) AS s",
+				   .table = SCHEMA_DENIED_HOURLY_NAME,
+				   .in_col = "remote_ip",
+				   .in = ips,
+				   .nin = count,
+				   .tail = " GROUP BY remote_ip, rcpt_domain"
+					   " ORDER BY remote_ip, s DESC, rcpt_domain",
+				   .layout = "kkn",
+			   });
 }
 
 struct db_rows *db_top_denied_domains(struct db *db, const struct db_window *w, unsigned top)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT rcpt_domain, SUM(n) AS s, COUNT(DISTINCT remote_ip)"
-		       " FROM " SCHEMA_DENIED_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " GROUP BY rcpt_domain ORDER BY s DESC, rcpt_domain LIMIT %u", top);
-	return run(db, &q, "knn");
+	return window_rows(db, w,
+			   &(struct window_query){
+				   .select = "rcpt_domain, SUM(n) AS s, COUNT(DISTINCT remote_ip)",
+				   .table = SCHEMA_DENIED_HOURLY_NAME,
+				   .tail = " GROUP BY rcpt_domain ORDER BY s DESC, rcpt_domain",
+				   .limit = top,
+				   .layout = "knn",
+			   });
 }
 
 struct db_rows *db_inbound(struct db *db, const struct db_window *w)
 {
-	struct db_sql q;
-
-	db_sql_init(&q);
-	db_sql_add(&q, "SELECT host,"
-		       " SUM(IF(event IN ('accepted rcpt', 'accepted any rcpt'), n, 0)),"
-		       " SUM(IF(event = 'rejected rcpt' AND reason = 'not existing recipient',"
-		       " n, 0)),"
-		       " SUM(IF(event = 'rejected rcpt' AND reason <> 'not existing recipient',"
-		       " n, 0))"
-		       " FROM " SCHEMA_EVENT_HOURLY_NAME);
-	db_sql_window(&q, w);
-	db_sql_add(&q, " GROUP BY host ORDER BY host");
-	return run(db, &q, "knnn");
+	return window_rows(
+		db, w,
+		&(struct window_query){
+			.select = "host,"
+				  " SUM(IF(event IN ('accepted rcpt', 'accepted any rcpt'), n, 0)),"
+				  " SUM(IF(event = 'rejected rcpt' AND reason = 'not existing "
+				  "recipient',"
+				  " n, 0)),"
+				  " SUM(IF(event = 'rejected rcpt' AND reason <> 'not existing "
+				  "recipient',"
+				  " n, 0))",
+			.table = SCHEMA_EVENT_HOURLY_NAME,
+			.tail = " GROUP BY host ORDER BY host",
+			.layout = "knnn",
+		});
 }
 
 struct db_rows *db_host_freshness(struct db *db, const struct db_window *w)

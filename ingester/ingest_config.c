@@ -87,7 +87,6 @@ static bool tz_valid(const char *zone)
 static int ingest_config_line(const struct config_line *cl, void *data)
 {
 	struct ingest_config *c = data;
-	int r;
 
 	if (strcmp(cl->key, "defaults_file") == 0) {
 		return config_string(cl, &c->defaults_file);
@@ -108,12 +107,21 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 		}
 		return config_string(cl, &c->tz);
 	}
-	r = check_rules_set(&c->rules, cl);
-	if (r == 0) {
-		r = alert_command_set(&c->alert, cl);
+	switch (check_rules_set(&c->rules, cl)) {
+	case CHECK_RULES_APPLIED:
+		return 0;
+	case CHECK_RULES_BAD:
+		return -1;
+	case CHECK_RULES_OTHER:
+		break;
 	}
-	if (r != 0) {
-		return r > 0 ? 0 : -1;
+	switch (alert_command_set(&c->alert, cl)) {
+	case ALERT_COMMAND_SET_APPLIED:
+		return 0;
+	case ALERT_COMMAND_SET_BAD:
+		return -1;
+	case ALERT_COMMAND_SET_OTHER:
+		break;
 	}
 	return config_unknown(cl);
 }

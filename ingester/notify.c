@@ -159,8 +159,7 @@ out:
 static enum alert_command_result notify_one(const struct alert_command *cmd,
 					    const struct check_alert *a)
 {
-	char host[RENDER_VALUE_SIZE], subject[RENDER_VALUE_SIZE], value[24], threshold[24],
-		start[24];
+	char host[1100], subject[1100], value[24], threshold[24], start[24];
 	char *json = NULL, *line = NULL;
 	size_t json_len = 0, line_len = 0;
 	FILE *jf = NULL, *lf = NULL;
@@ -185,8 +184,8 @@ static enum alert_command_result notify_one(const struct alert_command *cmd,
 		line[--line_len] = '\0';
 	}
 	/* As in check's lines, uncut: the account was chosen by an SMTP client. */
-	render_alert_value(host, a->host, a->host_len, RENDER_VALUE_SIZE / 4 - 1);
-	render_alert_value(subject, a->subject, a->subject_len, RENDER_VALUE_SIZE / 4 - 1);
+	render_alert_value(host, sizeof(host) - 1, a->host, a->host_len);
+	render_alert_value(subject, sizeof(subject) - 1, a->subject, a->subject_len);
 	snprintf(value, sizeof(value), "%" PRIu64, a->value);
 	snprintf(threshold, sizeof(threshold), "%" PRIu64, a->threshold);
 	render_alert_when(a, start);

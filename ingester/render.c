@@ -141,7 +141,7 @@ static void text_section(FILE *f, const struct section *s)
 			bool right = col->kind != COL_STR && col->kind != COL_TIME &&
 				     col->kind != COL_RULE && col->kind != COL_STATUS;
 			if (col->kind == COL_STR) {
-				escape_text(buf, col->width, c->s ? c->s : "", c->n, false);
+				escape_text(buf, col->width, c->s ? c->s : "", c->n, 0);
 			} else {
 				render_cell(FMT_TEXT, col->kind, c, buf, sizeof(buf));
 			}
@@ -184,7 +184,7 @@ static void render_text(FILE *f, const struct report *r)
 
 	render_window(r, w, sizeof(w));
 	if (r->host != NULL) {
-		escape_text(h, 40, r->host, strlen(r->host), false);
+		escape_text(h, 40, r->host, strlen(r->host), 0);
 	}
 	fprintf(f, "relaywatch report, %s, %s%s\n", w, r->host ? "host " : "all hosts",
 		r->host ? h : "");

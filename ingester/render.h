@@ -38,15 +38,12 @@ const char *render_alert_kind(enum check_rule rule);
 /* "hour", "day" or "newest": what the alert's time is. */
 const char *render_alert_period(const struct check_alert *a);
 
-/* Size of a render_alert_value() buffer. */
-#define RENDER_VALUE_SIZE 4400
-
 /*
- * A value from the logs as check's lines show it: escape_text() without spaces (ASCII, \xNN for
- * every other byte, the backslash and the space; cut to width columns with "...", width < 1100),
- * and '|' as \x7c too, since Nagios and Icinga read a '|' as the start of performance data.
+ * A value from the logs as check's lines show it: escape_text() with the space and the '|' as
+ * \x20 and \x7c too, so that each line splits on spaces and Nagios or Icinga, which read a '|'
+ * as the start of performance data, see the whole line. out holds width + 1 bytes.
  */
-void render_alert_value(char out[static RENDER_VALUE_SIZE], const char *s, size_t n, size_t width);
+size_t render_alert_value(char *out, size_t width, const char *s, size_t n);
 
 /* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
 void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,

@@ -37,30 +37,17 @@ const char *render_alert_period(const struct check_alert *a)
 	return a->rule == CHECK_STALE ? "newest" : (a->daily ? "day" : "hour");
 }
 
-void render_alert_value(char out[static RENDER_VALUE_SIZE], const char *s, size_t n, size_t width)
+size_t render_alert_value(char *out, size_t width, const char *s, size_t n)
 {
-	char tmp[RENDER_VALUE_SIZE / 4];
-	size_t k = 0;
-
-	escape_text(tmp, width < sizeof(tmp) - 1 ? width : sizeof(tmp) - 1, s, n, true);
-	/* A monitoring plugin's line ends where a '|' starts its performance data. */
-	for (const char *p = tmp; *p != '\0'; p++) {
-		if (*p == '|') {
-			memcpy(out + k, "\\x7c", 4);
-			k += 4;
-		} else {
-			out[k++] = *p;
-		}
-	}
-	out[k] = '\0';
+	return escape_text(out, width, s, n, ESCAPE_NOSPACE | ESCAPE_PIPE);
 }
 
 void render_alert_line(FILE *f, const struct check_alert *x)
 {
-	char host[RENDER_VALUE_SIZE], subj[RENDER_VALUE_SIZE], when[24];
+	char host[100], subj[200], when[24];
 
-	render_alert_value(host, x->host, x->host_len, 99);
-	render_alert_value(subj, x->subject, x->subject_len, 199);
+	render_alert_value(host, sizeof(host) - 1, x->host, x->host_len);
+	render_alert_value(subj, sizeof(subj) - 1, x->subject, x->subject_len);
 	render_alert_when(x, when);
 	fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule], host);
 	if (x->rule != CHECK_STALE) {

@@ -389,30 +389,30 @@ static void case_escape_text(void **state)
 	char out[64];
 
 	(void)state;
-	assert_int_equal(escape_text(out, 20, "alice@example.org", 17, false), 17);
+	assert_int_equal(escape_text(out, 20, "alice@example.org", 17, 0), 17);
 	assert_string_equal(out, "alice@example.org");
-	escape_text(out, 20, "a b\\c\x1b", 6, false);
+	escape_text(out, 20, "a b\\c\x1b", 6, 0);
 	assert_string_equal(out, "a b\\x5cc\\x1b");
-	escape_text(out, 20, "a b", 3, true);
+	escape_text(out, 20, "a b", 3, ESCAPE_NOSPACE);
 	assert_string_equal(out, "a\\x20b");
-	escape_text(out, 20, "caf\xc3\xa9", 5, false);
+	escape_text(out, 20, "caf\xc3\xa9", 5, 0);
 	assert_string_equal(out, "caf\\xc3\\xa9");
 	/* cut with an ellipsis, never wider than the column */
-	assert_int_equal(escape_text(out, 10, "0123456789abc", 13, false), 10);
+	assert_int_equal(escape_text(out, 10, "0123456789abc", 13, 0), 10);
 	assert_string_equal(out, "0123456...");
-	assert_int_equal(escape_text(out, 10, "0123456789", 10, false), 10);
+	assert_int_equal(escape_text(out, 10, "0123456789", 10, 0), 10);
 	assert_string_equal(out, "0123456789");
 	/* an escape is never split */
-	assert_true(escape_text(out, 10, "012345\x01\x02", 8, false) <= 10);
+	assert_true(escape_text(out, 10, "012345\x01\x02", 8, 0) <= 10);
 	assert_string_equal(out, "012345...");
-	assert_int_equal(escape_text(out, 10, "", 0, false), 0);
+	assert_int_equal(escape_text(out, 10, "", 0, 0), 0);
 	assert_string_equal(out, "");
 }
 
 /* check's lines: no raw '|' (Nagios would read the rest as performance data), no space. */
 static void escape_plugin(void **state)
 {
-	static char out[RENDER_VALUE_SIZE];
+	char out[100];
 	struct check_alert a = {
 		.rule = CHECK_RELAY_RCPT,
 		.status = CHECK_WARNING,
@@ -428,10 +428,11 @@ static void escape_plugin(void **state)
 	size_t len = 0;
 
 	(void)state;
-	render_alert_value(out, "a|b c\\|", 7, 99);
+	render_alert_value(out, 99, "a|b c\\|", 7);
 	assert_string_equal(out, "a\\x7cb\\x20c\\x5c\\x7c");
-	render_alert_value(out, "||||||||||||", 12, 10);
-	assert_string_equal(out, "\\x7c\\x7c\\x7c\\x7c\\x7c\\x7c\\x7c...");
+	/* cut as the other escapes: never inside one */
+	render_alert_value(out, 10, "||||||||||||", 12);
+	assert_string_equal(out, "\\x7c...");
 	FILE *f = open_memstream(&line, &len);
 	assert_non_null(f);
 	render_alert_line(f, &a);
