@@ -5,20 +5,8 @@
 # like a shell command reaches the program as data; a run killed after the command ran and before
 # it recorded that sends it again (at least once), and a command that hangs is killed.
 . "$(dirname "$0")/lib.sh"
-need_env RW_MYCNF RW_SRC
-db_fresh check_alert_command
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
-
-now=$(date +%s)
-H=$((now - now % 3600))
-lines() { python3 "$RW_SRC/tests/chkuser_lines.py" "$@"; }
-n=0
-feed() {
-	n=$((n + 1))
-	lines --host mx1 "$@" >"$T/feed$n.log"
-	ingest backfill --defaults-file="$MYCNF" --host mx1 "$T/feed$n.log" >"$T/out" 2>&1 ||
-		{ cat "$T/out" >&2; die "backfill of feed$n failed"; }
-}
+. "$(dirname "$0")/lib_alerts.sh"
+alerts_db check_alert_command
 
 # The alert program: records each call (environment and stdin) in its own directory, fails
 # while $T/fail exists, hangs while $T/hang exists. Its arguments come from ingest.conf.

@@ -6,21 +6,8 @@
 # concurrent --new runs report each alert once in total; a run killed before or after it
 # recorded its alerts loses none. alert_command is tested in it_check_alert_command.sh.
 . "$(dirname "$0")/lib.sh"
-need_env RW_MYCNF RW_SRC
-db_fresh check_new
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
-
-now=$(date +%s)
-H=$((now - now % 3600))
-iso() { date -u -d "@$1" +%Y-%m-%dT%H:%MZ; }
-lines() { python3 "$RW_SRC/tests/chkuser_lines.py" "$@"; }
-n=0
-feed() { # feed CHKUSER_LINES_ARGS...: writes the lines into a new file and backfills it as mx1
-	n=$((n + 1))
-	lines --host mx1 "$@" >"$T/feed$n.log"
-	ingest backfill --defaults-file="$MYCNF" --host mx1 "$T/feed$n.log" >"$T/out" 2>&1 ||
-		{ cat "$T/out" >&2; die "backfill of feed$n failed"; }
-}
+. "$(dirname "$0")/lib_alerts.sh"
+alerts_db check_new
 conf() { # conf LINE...: $T/ingest.conf (mode 600)
 	printf '%s\n' "$@" >"$T/ingest.conf"
 	chmod 600 "$T/ingest.conf"
@@ -157,6 +144,24 @@ crash_round() { # POINT WANT_AGAIN(yes|no) HOUR_OFFSET
 }
 crash_round check-new-printed yes 1
 crash_round check-new-recorded no 2
+
+# An upgrade from schema version 1 (before the ledger): the chunks already there count as judged,
+# so the first --new reports what arrives from then on, not the whole history.
+alerts_db check_new_upgrade
+old=$((H - 30 * 3600))
+feed denied --ip 192.0.2.77 --start "$old" --end $((old + 3000)) --count 1500
+feed background --start $((now - 3600)) --end $((now - 60)) --accounts 4
+db_query "DROP TABLE alerts; ALTER TABLE chunks DROP INDEX judged, DROP COLUMN judged;
+	UPDATE schema_version SET version = 1"
+ingest migrate --defaults-file="$MYCNF" || die "the upgrade to the ledger failed"
+[[ $(db_query "SELECT COUNT(*) FROM chunks WHERE judged = 1") == 2 ]] ||
+	die "the upgrade did not count the chunk already there as judged"
+rc=$(new "$T/upgrade1")
+[[ $rc == 0 && ! -s $T/upgrade1 ]] || { cat "$T/upgrade1" >&2; die "the first --new after the upgrade reported history"; }
+feed denied --ip 192.0.2.78 --start $((old + 7200)) --end $((old + 9000)) --count 1500
+rc=$(new "$T/upgrade2")
+[[ $rc == 2 ]] || die "--new after the upgrade: exit $rc, want 2"
+want_lines "$T/upgrade2" "CRITICAL denied host=mx1 ip=192.0.2.78 value=1500 threshold=1000 hour=$(iso "$((old + 7200))")"
 
 # --new takes no window and no host; an empty ledger is UNKNOWN.
 rc=0
