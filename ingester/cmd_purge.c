@@ -10,16 +10,17 @@
 #include "logtime.h"
 
 /*
- * Retention: deletes aggregate rows of hours before a cutoff, and ledger rows of chunks whose
- * data and ingestion are both before it, in small batches (db_purge_*), so ingestion goes on
- * while a purge runs.
+ * Retention: deletes aggregate rows of hours before a cutoff, ledger rows of chunks whose data
+ * and ingestion are both before it, and the alerts of periods before it (those already sent), in
+ * small batches (db_purge_*), so ingestion goes on while a purge runs.
  */
 
 static const char purge_usage[] =
 	"usage: relaywatch-ingest purge --older-than AGE [OPTIONS]\n"
 	"\n"
 	"Deletes hourly aggregate rows older than AGE (e.g. 400d) and the ledger rows of chunks\n"
-	"whose data and ingestion are both older, in batches that do not hold long locks.\n"
+	"whose data and ingestion are both older, and the alerts of older hours (check --new's\n"
+	"ledger), in batches that do not hold long locks.\n"
 	"\n"
 	"      --older-than AGE     e.g. 400d, 60w (at least 1d)\n"
 	"  -n, --dry-run            count what would be deleted, delete nothing\n"
@@ -120,6 +121,14 @@ int cmd_purge(int argc, char **argv)
 		printf("chunks: %" PRIu64 " ledger rows before %s UTC would be deleted\n", n, when);
 	} else {
 		log_info("chunks: deleted %" PRIu64 " ledger rows before %s UTC", n, when);
+	}
+	if (db_purge_alerts(db, cutoff, o.batch, o.dry, &n) < 0) {
+		goto out;
+	}
+	if (o.dry) {
+		printf("alerts: %" PRIu64 " alerts before %s UTC would be deleted\n", n, when);
+	} else {
+		log_info("alerts: deleted %" PRIu64 " alerts before %s UTC", n, when);
 	}
 	ret = CMD_OK;
 out:

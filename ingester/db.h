@@ -194,5 +194,7 @@ struct db_rows *db_host_freshness(struct db *db, const struct db_window *w);
 int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
 		   uint64_t *n);
 int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *n);
+/* The alert ledger's rows of periods before cutoff whose alert_command is not still to run. */
+int db_purge_alerts(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *n);
 
 #endif

@@ -130,3 +130,40 @@ out:
 	db_sql_finish(&q);
 	return ret;
 }
+
+/*
+ * The alert ledger keeps an alert as long as the hour it is about: rows of periods before the
+ * cutoff go, except those whose alert_command has yet to succeed. The table is small (one row per
+ * alert ever reported) and has no index on period; each batch is still its own short statement.
+ */
+int db_purge_alerts(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *total)
+{
+	struct db_sql q;
+	uint64_t n;
+	int ret = -1;
+
+	*total = 0;
+	db_sql_init(&q);
+	db_sql_add(&q, "%s FROM " SCHEMA_ALERTS_NAME " WHERE to_send = 0 AND period < ",
+		   dry_run ? "SELECT COUNT(*)" : "DELETE");
+	db_sql_time(&q, cutoff);
+	if (dry_run) {
+		ret = count_rows(db, &q, total);
+		goto out;
+	}
+	db_sql_add(&q, " LIMIT %u", batch);
+	if (q.failed) {
+		log_error("out of memory");
+		goto out;
+	}
+	do {
+		if (db_exec_count(db, q.p, q.len, &n) != DB_OK) {
+			goto out;
+		}
+		*total += n;
+	} while (n == batch);
+	ret = 0;
+out:
+	db_sql_finish(&q);
+	return ret;
+}

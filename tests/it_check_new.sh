@@ -145,6 +145,15 @@ crash_round() { # POINT WANT_AGAIN(yes|no) HOUR_OFFSET
 crash_round check-new-printed yes 1
 crash_round check-new-recorded no 2
 
+# Retention: purge takes the alerts of hours before its cutoff (the concurrent rounds' were more
+# than a day ago), and keeps the newer ones.
+before=$(db_query "SELECT COUNT(*) FROM alerts")
+ingest purge --older-than 1d --defaults-file="$MYCNF" || die "purge failed"
+[[ $(db_query "SELECT COUNT(*) FROM alerts") == $((before - 18 - 2)) ]] ||
+	die "purge did not take exactly the alerts older than a day ($before before)"
+[[ $(db_query "SELECT COUNT(*) FROM alerts WHERE subject = 'thief@example.org'") == 3 ]] ||
+	die "purge took the current hour's alerts"
+
 # An upgrade from schema version 1 (before the ledger): the chunks already there count as judged,
 # so the first --new reports what arrives from then on, not the whole history.
 alerts_db check_new_upgrade
