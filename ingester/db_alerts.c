@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mysqld_error.h>
+
 #include "db_int.h"
 #include "db_sql.h"
 #include "log.h"
@@ -20,7 +22,11 @@ void db_unjudged_finish(struct db_unjudged *u)
 	*u = (struct db_unjudged){0};
 }
 
-/* One statement on the connection as it is (inside a transaction): no replay. */
+/*
+ * One statement on the connection as it is (inside a transaction): no replay. 0; 1 when the
+ * server rolled the transaction back in a lock conflict (a deadlock, a lock wait that timed out:
+ * it can start again; logged at info level); -1 on another error (logged).
+ */
 static int tx_query(struct db *db, const struct db_sql *q)
 {
 	if (q->failed) {
@@ -28,11 +34,16 @@ static int tx_query(struct db *db, const struct db_sql *q)
 		return -1;
 	}
 	log_debug("sql: %.300s", q->p);
-	if (db_query(db, q->p, q->len) != 0) {
-		db_log_error(db, "alert ledger");
-		return -1;
+	if (db_query(db, q->p, q->len) == 0) {
+		return 0;
 	}
-	return 0;
+	if (db->err == ER_LOCK_DEADLOCK || db->err == ER_LOCK_WAIT_TIMEOUT) {
+		log_info("database: alert ledger: lock conflict (error %u), starting again",
+			 db->err);
+		return 1;
+	}
+	db_log_error(db, "alert ledger");
+	return -1;
 }
 
 int db_alerts_unjudged(struct db *db, struct db_unjudged *u)
@@ -148,9 +159,9 @@ int db_alerts_record(struct db *db, const struct db_alert *a, bool to_send, bool
 	db_sql_time(&q, a->period);
 	db_sql_add(&q, ", %u, %d, %" PRIu64 ", %" PRIu64 ", UTC_TIMESTAMP(), %d)", a->level,
 		   a->daily ? 1 : 0, a->value, a->threshold, to_send ? 1 : 0);
-	if (tx_query(db, &q) == 0) {
+	ret = tx_query(db, &q);
+	if (ret == 0) {
 		*is_new = mysql_affected_rows(db->my) == 1;
-		ret = 0;
 	}
 	db_sql_finish(&q);
 	return ret;
@@ -195,7 +206,13 @@ int db_alerts_claim(struct db *db, uint64_t id)
 		   "SELECT id FROM " SCHEMA_ALERTS_NAME " WHERE id = %" PRIu64
 		   " AND to_send = 1 FOR UPDATE SKIP LOCKED",
 		   id);
-	if (tx_query(db, &q) < 0) {
+	switch (tx_query(db, &q)) {
+	case 0:
+		break;
+	case 1:
+		ret = 0; /* another run holds it: its business */
+		goto out;
+	default:
 		goto out;
 	}
 	res = mysql_store_result(db->my);

@@ -51,7 +51,9 @@ int db_alerts_begin(struct db *db);
 /*
  * Inserts a unless the ledger holds it; *is_new says whether this insert took. An alert that a
  * concurrent run has inserted but not yet committed makes this wait for that run's commit (then
- * not new) or rollback (then new). to_send: whether its alert_command is still to run.
+ * not new) or rollback (then new). to_send: whether its alert_command is still to run. Returns
+ * 0; 1 when the server rolled the transaction back in a lock conflict (roll back and start the
+ * transaction again); -1 on another error.
  */
 int db_alerts_record(struct db *db, const struct db_alert *a, bool to_send, bool *is_new);
 

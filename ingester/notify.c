@@ -285,6 +285,34 @@ out:
 	return ret;
 }
 
+/* Times a run starts its ledger transaction again after a lock conflict. */
+#define RECORD_ATTEMPTS 5
+
+/* Records every alert of found in the open transaction; fresh[i]: alert i is new. See
+ * db_alerts_record for the result. */
+static int record(struct db *db, const struct ingest_config *cfg, const struct check_alerts *found,
+		  bool *fresh)
+{
+	for (size_t i = 0; i < found->count; i++) {
+		const struct check_alert *x = &found->v[i];
+		const struct db_alert da = {
+			.rule = check_rule_name[x->rule],
+			.host = {x->host, x->host_len},
+			.subject = {x->subject, x->subject_len},
+			.period = x->when,
+			.level = (unsigned)x->status,
+			.daily = x->daily,
+			.value = x->value,
+			.threshold = x->threshold,
+		};
+		int r = db_alerts_record(db, &da, cfg->alert.argv != NULL, &fresh[i]);
+		if (r != 0) {
+			return r;
+		}
+	}
+	return 0;
+}
+
 enum check_status notify_run(struct db *db, const struct ingest_config *cfg, bool json, int64_t now,
 			     const char **why)
 {
@@ -311,24 +339,27 @@ enum check_status notify_run(struct db *db, const struct ingest_config *cfg, boo
 		log_error("out of memory");
 		goto out;
 	}
-	/* In one order in every run, so that two runs inserting the same alerts never deadlock. */
-	if (db_alerts_begin(db) < 0) {
-		goto out;
-	}
-	in_tx = true;
-	for (size_t i = 0; i < found.count; i++) {
-		const struct check_alert *x = &found.v[i];
-		const struct db_alert da = {
-			.rule = check_rule_name[x->rule],
-			.host = {x->host, x->host_len},
-			.subject = {x->subject, x->subject_len},
-			.period = x->when,
-			.level = (unsigned)x->status,
-			.daily = x->daily,
-			.value = x->value,
-			.threshold = x->threshold,
-		};
-		if (db_alerts_record(db, &da, cfg->alert.argv != NULL, &fresh[i]) < 0) {
+	/*
+	 * In one order in every run, so that two runs inserting the same alerts wait for each other
+	 * rather than deadlock; should the server still resolve a conflict by rolling us back, the
+	 * transaction starts again (nothing was printed yet).
+	 */
+	for (int attempt = 1;; attempt++) {
+		if (db_alerts_begin(db) < 0) {
+			goto out;
+		}
+		in_tx = true;
+		int r = record(db, cfg, &found, fresh);
+		if (r == 0) {
+			break;
+		}
+		db_alerts_rollback(db);
+		in_tx = false;
+		if (r < 0 || attempt == RECORD_ATTEMPTS) {
+			if (r > 0) {
+				log_error("database: alert ledger: lock conflicts %d times over",
+					  attempt);
+			}
 			goto out;
 		}
 	}
