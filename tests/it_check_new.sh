@@ -95,6 +95,27 @@ rc=$(new "$T/new5")
 [[ $rc == 1 ]] || { cat "$T/new5" >&2; die "--new with one new warning: exit $rc, want 1"; }
 want_lines "$T/new5" "WARNING denied host=mx1 ip=203.0.113.88 value=120 threshold=100 hour=$(iso "$((late - 3600))")"
 
+# --format json: one JSON object per new alert and line, the exact account.
+feed relay --auth 'a|b c@example.org' --start $((late - 7200)) --end $((late - 3700)) \
+	--count 120 --sender others
+rc=0
+ingest check --new --format json -c "$T/ingest.conf" --defaults-file="$MYCNF" >"$T/new6" || rc=$?
+[[ $rc == 2 ]] || { cat "$T/new6" >&2; die "--new --format json: exit $rc, want 2"; }
+python3 - "$T/new6" "$(iso "$((late - 7200))")" <<'PY' || die "--new --format json printed $(cat "$T/new6")"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+a = json.loads(lines[0])
+assert a == {"status": "CRITICAL", "rule": "sender_mismatch", "host": "mx1",
+             "account": "a|b c@example.org", "value": 120, "threshold": 100, "period": "hour",
+             "start": sys.argv[2]}, a
+PY
+# In text, the '|' and the space of the account are escaped (Nagios cuts a line at '|').
+rc=$(plugin --since "$(date -u -d "@$((late - 7200))" '+%F %H:%M')" --until "$(date -u -d "@$((late - 3600))" '+%F %H:%M')")
+grep -qF 'account=a\x7cb\x20c@example.org ' "$T/plugin.out" ||
+	{ cat "$T/plugin.out" >&2; die "the '|' of an account reached check's line"; }
+[[ $(tr -cd '|' <"$T/plugin.out") == "|" ]] || die "a raw '|' besides the performance data's"
+
 # Concurrent runs: four at once, three times over, each round with new alerts; every alert is
 # printed by exactly one of them.
 for round in 1 2 3; do
