@@ -59,6 +59,16 @@ static enum cmd_opt purge_option(int c, void *data)
 	}
 }
 
+/* What went (-v), or with --dry-run what would go (on stdout: it is the answer). */
+static void said(bool dry, const char *table, const char *what, uint64_t n, const char *when)
+{
+	if (dry) {
+		printf("%s: %" PRIu64 " %s before %s UTC would be deleted\n", table, n, what, when);
+	} else {
+		log_info("%s: deleted %" PRIu64 " %s before %s UTC", table, n, what, when);
+	}
+}
+
 int cmd_purge(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -106,30 +116,16 @@ int cmd_purge(int argc, char **argv)
 		if (db_purge_hours(db, (enum agg_table)t, cutoff, o.batch, o.dry, &n) < 0) {
 			goto out;
 		}
-		if (o.dry) {
-			printf("%s: %" PRIu64 " rows before %s UTC would be deleted\n",
-			       agg_table_name[t], n, when);
-		} else {
-			log_info("%s: deleted %" PRIu64 " rows before %s UTC", agg_table_name[t], n,
-				 when);
-		}
+		said(o.dry, agg_table_name[t], "rows", n, when);
 	}
 	if (db_purge_chunks(db, cutoff, o.batch, o.dry, &n) < 0) {
 		goto out;
 	}
-	if (o.dry) {
-		printf("chunks: %" PRIu64 " ledger rows before %s UTC would be deleted\n", n, when);
-	} else {
-		log_info("chunks: deleted %" PRIu64 " ledger rows before %s UTC", n, when);
-	}
+	said(o.dry, "chunks", "ledger rows", n, when);
 	if (db_purge_alerts(db, cutoff, o.batch, o.dry, &n) < 0) {
 		goto out;
 	}
-	if (o.dry) {
-		printf("alerts: %" PRIu64 " alerts before %s UTC would be deleted\n", n, when);
-	} else {
-		log_info("alerts: deleted %" PRIu64 " alerts before %s UTC", n, when);
-	}
+	said(o.dry, "alerts", "alerts", n, when);
 	ret = CMD_OK;
 out:
 	if (ret == CMD_FAILED) {

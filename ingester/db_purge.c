@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "db_int.h"
@@ -34,8 +35,12 @@ static void chunk_old(struct db_sql *q, int64_t cutoff)
 	db_sql_time(q, cutoff);
 }
 
-int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
-		   uint64_t *total)
+/*
+ * "FROM table WHERE cond" of rows before the cutoff (cond ending in a column compared with "<"):
+ * counted into *total with dry_run, else deleted in autocommit batches of at most batch rows.
+ */
+static int purge_where(struct db *db, const char *from_where, int64_t cutoff, unsigned batch,
+		       bool dry_run, uint64_t *total)
 {
 	struct db_sql q;
 	uint64_t n;
@@ -43,14 +48,12 @@ int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned bat
 
 	*total = 0;
 	db_sql_init(&q);
+	db_sql_add(&q, "%s %s", dry_run ? "SELECT COUNT(*)" : "DELETE", from_where);
+	db_sql_time(&q, cutoff);
 	if (dry_run) {
-		db_sql_add(&q, "SELECT COUNT(*) FROM %s WHERE hour_utc < ", agg_table_name[t]);
-		db_sql_time(&q, cutoff);
 		ret = count_rows(db, &q, total);
 		goto out;
 	}
-	db_sql_add(&q, "DELETE FROM %s WHERE hour_utc < ", agg_table_name[t]);
-	db_sql_time(&q, cutoff);
 	db_sql_add(&q, " LIMIT %u", batch);
 	if (q.failed) {
 		log_error("out of memory");
@@ -66,6 +69,15 @@ int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned bat
 out:
 	db_sql_finish(&q);
 	return ret;
+}
+
+int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
+		   uint64_t *total)
+{
+	char from_where[128];
+
+	snprintf(from_where, sizeof(from_where), "FROM %s WHERE hour_utc < ", agg_table_name[t]);
+	return purge_where(db, from_where, cutoff, batch, dry_run, total);
 }
 
 /*
@@ -138,32 +150,6 @@ out:
  */
 int db_purge_alerts(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *total)
 {
-	struct db_sql q;
-	uint64_t n;
-	int ret = -1;
-
-	*total = 0;
-	db_sql_init(&q);
-	db_sql_add(&q, "%s FROM " SCHEMA_ALERTS_NAME " WHERE to_send = 0 AND period < ",
-		   dry_run ? "SELECT COUNT(*)" : "DELETE");
-	db_sql_time(&q, cutoff);
-	if (dry_run) {
-		ret = count_rows(db, &q, total);
-		goto out;
-	}
-	db_sql_add(&q, " LIMIT %u", batch);
-	if (q.failed) {
-		log_error("out of memory");
-		goto out;
-	}
-	do {
-		if (db_exec_count(db, q.p, q.len, &n) != DB_OK) {
-			goto out;
-		}
-		*total += n;
-	} while (n == batch);
-	ret = 0;
-out:
-	db_sql_finish(&q);
-	return ret;
+	return purge_where(db, "FROM " SCHEMA_ALERTS_NAME " WHERE to_send = 0 AND period < ",
+			   cutoff, batch, dry_run, total);
 }
