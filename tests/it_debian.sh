@@ -127,6 +127,7 @@ done
 in_deb relaywatch-ship /usr/share/doc/relaywatch-ship/examples/ship.conf.example
 in_deb relaywatch-ingest /usr/share/doc/relaywatch-ingest/examples/ingest.conf.example
 in_deb relaywatch-ingest /usr/share/doc/relaywatch-ingest/examples/sshd_config.example
+in_deb relaywatch-ingest /usr/share/doc/relaywatch-ingest/examples/alert-mail.example
 in_deb relaywatch-ingest /usr/sbin/relaywatch-add-mailserver
 units=()
 for src in "$RW_SRC"/scripts/systemd/*.service.in "$RW_SRC"/scripts/systemd/*.timer; do
