@@ -25,6 +25,12 @@
  *   mtime = 1390973534               reference time for syslog dates without a year
  *   tz = Europe/Rome                 optional: the mail server's zone, for syslog dates
  *                                    without a UTC stamp
+ *   part = <16 hex> <offset> <length>  only in a pack (several small finished files shipped as
+ *                                    one chunk), once per file in the chunk's order: the first
+ *                                    16 hex digits of the file's fingerprint (as in chunk
+ *                                    names) and its byte range; 2 to MANIFEST_PARTS_MAX of
+ *                                    them, the first at offset, their lengths adding up to
+ *                                    length. source and offset are the first file's.
  *
  * On the stats server every field is untrusted: manifest_parse bounds each string, rejects
  * control bytes, checks the chunk name with manifest_name_valid and the zone with
@@ -37,6 +43,14 @@
 #define MANIFEST_SOURCE_MAX  1024
 #define MANIFEST_NAME_MAX    200
 #define MANIFEST_TZ_MAX      63
+#define MANIFEST_PARTS_MAX   64
+
+/* One file of a pack. */
+struct manifest_part {
+	char fpr[17]; /* the first 16 hex digits of the file's fingerprint */
+	uint64_t offset;
+	uint64_t length;
+};
 
 struct manifest {
 	unsigned version;
@@ -51,6 +65,8 @@ struct manifest {
 	uint8_t sha256[DIGEST_LEN];
 	int64_t mtime;
 	char tz[MANIFEST_TZ_MAX + 1]; /* empty when the shipper did not know its zone */
+	unsigned nparts;              /* 0: not a pack */
+	struct manifest_part parts[MANIFEST_PARTS_MAX];
 };
 
 /* Writes m as text into buf. Returns its length, or -1 when it does not fit. */
