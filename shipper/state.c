@@ -372,15 +372,15 @@ static int parse_line(struct ship_state *st, char *line)
 			return -2;
 		}
 	} else if (strcmp(w[3], "plan") == 0 && (n == 6 || n == 7)) {
-		uint64_t max, index;
-		uint8_t pack[DIGEST_LEN];
+		uint64_t max, idx = 0;
+		uint8_t pack[DIGEST_LEN] = {0};
 		if (parse_u64(w[5], &max) != 0) {
 			return -1;
 		}
 		/* A pack member's plan is its end of file only: "pack=<64 hex>:<index>". */
 		if (n == 7 && (strncmp(w[6], "pack=", 5) != 0 || strlen(w[6]) < 5 + 64 + 2 ||
 			       w[6][5 + 64] != ':' || strcmp(w[4], "eof") != 0 ||
-			       parse_u64(w[6] + 5 + 64 + 1, &index) != 0 || index > UINT_MAX)) {
+			       parse_u64(w[6] + 5 + 64 + 1, &idx) != 0 || idx > UINT_MAX)) {
 			return -1;
 		}
 		if (n == 7) {
@@ -411,7 +411,7 @@ static int parse_line(struct ship_state *st, char *line)
 		}
 		if (n == 7) {
 			e->packed = true;
-			e->pack_index = (unsigned)index;
+			e->pack_index = (unsigned)idx;
 			memcpy(e->pack, pack, DIGEST_LEN);
 		}
 	} else {
