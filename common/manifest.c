@@ -42,6 +42,20 @@ bool manifest_zone_valid(const char *zone)
 	return true;
 }
 
+int manifest_part_id(const struct manifest *m, unsigned i, char out[static DIGEST_HEX_LEN + 1])
+{
+	char text[MANIFEST_HOST_MAX + 64];
+	uint8_t id[DIGEST_LEN];
+	const struct manifest_part *p = &m->parts[i];
+	int n = snprintf(text, sizeof(text), "relaywatch part\n%s\n%s %" PRIu64 " %" PRIu64,
+			 m->host, p->fpr, p->offset, p->length);
+	if (n < 0 || (size_t)n >= sizeof(text) || digest_buf(text, (size_t)n, id) != 0) {
+		return -1;
+	}
+	digest_hex(id, out);
+	return 0;
+}
+
 int manifest_format(const struct manifest *m, char *buf, size_t size)
 {
 	char hex[DIGEST_HEX_LEN + 1];

@@ -79,6 +79,14 @@ int manifest_format(const struct manifest *m, char *buf, size_t size);
 int manifest_parse(const char *name, const char *buf, size_t len, struct manifest *m);
 
 /*
+ * The identity of part i of a pack in the ledger: the SHA-256, in lowercase hex, of the
+ * manifest's host and the part's fingerprint digits, offset and length. The shipper never ships
+ * a file's range twice under other bounds (its state), so for one host these name the bytes.
+ * 0, or -1 (logged).
+ */
+int manifest_part_id(const struct manifest *m, unsigned i, char out[static DIGEST_HEX_LEN + 1]);
+
+/*
  * A drop-directory name is valid when it is 1..MANIFEST_NAME_MAX bytes of [A-Za-z0-9._@+-], does
  * not start with '.', and so can be neither a path ("/", "..") nor a hidden temporary upload.
  */

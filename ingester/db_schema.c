@@ -12,7 +12,7 @@
  * version go here. schema_alters[v - 1] upgrades version v - 1 to v; NULL ends a list.
  */
 static const char *const no_alters[] = {NULL};
-static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters};
+static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters, no_alters};
 
 /* CREATE TABLE IF NOT EXISTS of table t, into out[size]. 0, or -1 when it does not fit. */
 static int create_table_sql(const struct schema_table *t, char *out, size_t size)

@@ -530,7 +530,7 @@ out:
 /* Works on a claimed chunk (c->mfd locked, both files in work/). */
 static void process(struct drain *d, struct chunk *c)
 {
-	struct db_chunk dc;
+	struct db_chunk dc = {0};
 	enum db_result res;
 	struct stat sb;
 	int r, e;

@@ -18,20 +18,22 @@
  * an entry below with the version that adds it; other changes are statements of that step in
  * db_schema.c.
  */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* The table names as literals, so that queries can spell them inside their SQL text. */
 #define SCHEMA_EVENT_HOURLY_NAME  "event_hourly"
 #define SCHEMA_RELAY_HOURLY_NAME  "relay_hourly"
 #define SCHEMA_DENIED_HOURLY_NAME "denied_hourly"
 #define SCHEMA_CHUNKS_NAME        "chunks"
+#define SCHEMA_CHUNK_PARTS_NAME   "chunk_parts"
 
 enum schema_table_id {
 	SCHEMA_EVENT_HOURLY = 0,
 	SCHEMA_RELAY_HOURLY = 1,
 	SCHEMA_DENIED_HOURLY = 2,
 	SCHEMA_CHUNKS = 3,
-	SCHEMA_TABLES = 4,
+	SCHEMA_CHUNK_PARTS = 4, /* the files of packs, each under its own identity */
+	SCHEMA_TABLES = 5,
 };
 
 #define SCHEMA_MAX_COLUMNS 10
