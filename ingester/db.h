@@ -36,7 +36,7 @@ struct db_chunk {
 	const struct scan_stats *st;
 	/* A pack's files, each one's identity (manifest_part_id(), 64 lowercase hex), written
 	 * beside the ledger row: a pack is a duplicate when any of them was counted before. */
-	const char (*part_ids)[DIGEST_HEX_LEN + 1];
+	char (*part_ids)[DIGEST_HEX_LEN + 1];
 	size_t nparts;
 };
 
