@@ -282,10 +282,8 @@ int manifest_parse(const char *name, const char *buf, size_t len, struct manifes
 	for (unsigned i = 0; i < m->nparts; i++) {
 		sum += m->parts[i].length;
 	}
-	if (m->nparts < 2 || m->parts[0].offset != m->offset || sum != m->length) {
-		log_error("%s: part: %s", name,
-			  m->nparts < 2 ? "a pack has at least 2"
-					: "the parts do not cover the chunk's offset and length");
+	if (m->parts[0].offset != m->offset || sum != m->length) {
+		log_error("%s: part: the parts do not cover the chunk's offset and length", name);
 		return -1;
 	}
 	return 0;

@@ -28,9 +28,10 @@
  *   part = <16 hex> <offset> <length>  only in a pack (several small finished files shipped as
  *                                    one chunk), once per file in the chunk's order: the first
  *                                    16 hex digits of the file's fingerprint (as in chunk
- *                                    names) and its byte range; 2 to MANIFEST_PARTS_MAX of
- *                                    them, the first at offset, their lengths adding up to
- *                                    length. source and offset are the first file's.
+ *                                    names) and its byte range; up to MANIFEST_PARTS_MAX of
+ *                                    them (a pack rebuilt after its other files were deleted
+ *                                    may have one), the first at offset, their lengths adding
+ *                                    up to length. source and offset are the first file's.
  *
  * On the stats server every field is untrusted: manifest_parse bounds each string, rejects
  * control bytes, checks the chunk name with manifest_name_valid and the zone with

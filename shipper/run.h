@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "chunk.h"
+#include "manifest.h"
 #include "ship.h"
 #include "ship_state.h"
 #include "sources.h"
@@ -37,7 +38,7 @@ struct job {
 };
 
 /* Files in one pack at most: each is a "part" line of the pack's manifest. */
-#define PACK_FILES_MAX 64
+#define PACK_FILES_MAX MANIFEST_PARTS_MAX
 
 enum chunk_status {
 	CHUNK_IN_FLIGHT,

@@ -109,7 +109,7 @@ static void pack_parts(void **state)
 	assert_int_equal(back.nparts, MANIFEST_PARTS_MAX);
 
 	static const char *const bad[] = {
-		"part = 0123456789abcdef 100 150\n", /* one part is not a pack */
+		"part = 0123456789abcdef 100 149\n", /* shorter than the chunk */
 		"part = 0123456789abcdef 100 150\npart = 0123456789abcdef 0 49\n", /* short */
 		"part = 0123456789abcdef 101 150\npart = 0123456789abcdef 0 50\n", /* offset */
 		"part = 0123456789ABCDEF 100 150\npart = 0123456789abcdef 0 50\n",
