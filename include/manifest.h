@@ -33,8 +33,8 @@
  *                                    may have one), the first at offset, their lengths adding
  *                                    up to length. source and offset are the first file's.
  *
- * On the stats server every field is untrusted: manifest_parse bounds each string, rejects
- * control bytes, checks the chunk name with manifest_name_valid and the zone with
+ * On the stats server every field is untrusted: manifest_parse bounds each string and number,
+ * rejects control bytes, checks the chunk name with manifest_name_valid and the zone with
  * manifest_zone_valid.
  */
 
@@ -44,7 +44,10 @@
 #define MANIFEST_SOURCE_MAX  1024
 #define MANIFEST_NAME_MAX    200
 #define MANIFEST_TZ_MAX      63
-#define MANIFEST_PARTS_MAX   64
+/* Bounds of the numbers: offset, length and lines (1 PiB), mtime (9999-12-31 23:59:59 UTC). */
+#define MANIFEST_BYTES_MAX ((uint64_t)1 << 50)
+#define MANIFEST_MTIME_MAX ((uint64_t)253402300799)
+#define MANIFEST_PARTS_MAX 64
 
 /* One file of a pack. */
 struct manifest_part {

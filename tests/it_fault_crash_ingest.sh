@@ -203,6 +203,14 @@ for try in 1 2 3 4; do
 	done
 	rc=0
 	ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
+	if [[ $rc == 1 ]] && grep -q "died while reading this chunk twice" "$T/out"; then
+		# Both kills landed while one chunk was read (the second in its takeover): quarantined
+		# by design, so that a chunk that kills every reader cannot stop ingestion (issue 10).
+		# Put back, as an admin would, it is counted once like the others.
+		requeue "$T/in"
+		rc=0
+		ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
+	fi
 	expect_status 0 "$rc" "$T/out" "run after random kills (try $try)"
 	drained "run after random kills (try $try)"
 done
