@@ -20,6 +20,7 @@ void ingest_config_init(struct ingest_config *c)
 	c->max_chunk = VERIFY_MAX_CHUNK_DEFAULT;
 	c->max_keys = VERIFY_MAX_KEYS_DEFAULT;
 	check_rules_init(&c->rules);
+	alert_command_init(&c->alert);
 }
 
 void ingest_config_finish(struct ingest_config *c)
@@ -32,6 +33,7 @@ void ingest_config_finish(struct ingest_config *c)
 	free(c->incoming);
 	free(c->tz);
 	check_rules_finish(&c->rules);
+	alert_command_finish(&c->alert);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -156,6 +158,14 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 	case CHECK_RULES_BAD:
 		return -1;
 	case CHECK_RULES_OTHER:
+		break;
+	}
+	switch (alert_command_set(&c->alert, cl)) {
+	case ALERT_COMMAND_SET_APPLIED:
+		return 0;
+	case ALERT_COMMAND_SET_BAD:
+		return -1;
+	case ALERT_COMMAND_SET_OTHER:
 		break;
 	}
 	return config_unknown(cl);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert_command.h"
 #include "check_rules.h"
 
 /*
@@ -22,7 +23,9 @@
  *                                            no epoch stamp (default: the system zone)
  *   max_chunk = 1G                           uncompressed bytes of one chunk, at most
  *   max_keys = 500000                        distinct aggregate rows of one chunk, at most
- *   check_...                                alert rules, see check.h
+ *   check_...                                alert rules, see check_rules.h
+ *   alert_command = /path/prog arg...        run per new alert by check --new, and
+ *   alert_timeout = 30s                      its bound; see alert_command.h
  *
  * Command-line options override the file.
  */
@@ -44,6 +47,7 @@ struct ingest_config {
 	bool archive;
 	char *tz; /* NULL: the system zone */
 	struct check_rules rules;
+	struct alert_command alert;
 };
 
 /* Sets every default. */

@@ -18,13 +18,14 @@
  * an entry below with the version that adds it; other changes are statements of that step in
  * db_schema.c.
  */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* The table names as literals, so that queries can spell them inside their SQL text. */
 #define SCHEMA_EVENT_HOURLY_NAME  "event_hourly"
 #define SCHEMA_RELAY_HOURLY_NAME  "relay_hourly"
 #define SCHEMA_DENIED_HOURLY_NAME "denied_hourly"
 #define SCHEMA_CHUNKS_NAME        "chunks"
+#define SCHEMA_ALERTS_NAME        "alerts"
 #define SCHEMA_CHUNK_PARTS_NAME   "chunk_parts"
 
 enum schema_table_id {
@@ -32,11 +33,12 @@ enum schema_table_id {
 	SCHEMA_RELAY_HOURLY = 1,
 	SCHEMA_DENIED_HOURLY = 2,
 	SCHEMA_CHUNKS = 3,
-	SCHEMA_CHUNK_PARTS = 4, /* the files of packs, each under its own identity */
-	SCHEMA_TABLES = 5,
+	SCHEMA_ALERTS = 4,
+	SCHEMA_CHUNK_PARTS = 5, /* the files of packs, each under its own identity */
+	SCHEMA_TABLES = 6,
 };
 
-#define SCHEMA_MAX_COLUMNS 10
+#define SCHEMA_MAX_COLUMNS 14
 
 struct schema_column {
 	const char *name;
@@ -59,6 +61,12 @@ extern const struct schema_table schema_tables[SCHEMA_TABLES];
 enum {
 	SCHEMA_CHUNK_HOST = 1,   /* chunks.col[] index of host */
 	SCHEMA_CHUNK_SOURCE = 2, /* and of source */
+};
+
+/* The alert ledger's text columns (check --new, db_alerts.c). */
+enum {
+	SCHEMA_ALERT_HOST = 2,    /* alerts.col[] index of host */
+	SCHEMA_ALERT_SUBJECT = 3, /* and of subject */
 };
 
 /* The name of table t. */

@@ -92,12 +92,13 @@ try_backfill() {
 }
 
 # Every crash point of the ingester, found in its source, so that a new one is covered too;
-# backfill passes those outside run's drain.
+# backfill passes those outside run's drain, run all of them; check --new's check-* points are
+# it_check_new's and it_check_alert_command's.
 mapfile -t points < <(grep -rhoE 'crashpoint\("[a-z0-9-]+"\)' "$RW_SRC/ingester" |
 	sed -E 's/crashpoint\("(.*)"\)/\1/' | LC_ALL=C sort -u)
 ((${#points[@]} >= 6)) || die "found only ${#points[@]} crash points in ingester/"
 for point in "${points[@]}"; do
-	[[ $point != run-* ]] || continue
+	[[ $point != run-* && $point != check-* ]] || continue
 	n=1
 	while try_backfill "$point" "$n"; do
 		n=$((n + 1))
@@ -152,6 +153,7 @@ try_run() { # POINT N [POINT2:N2 for the rerun]
 }
 
 for point in "${points[@]}"; do
+	[[ $point != check-* ]] || continue
 	n=1
 	while try_run "$point" "$n"; do
 		n=$((n + 1))

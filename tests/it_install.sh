@@ -73,8 +73,8 @@ grep -q 'database unreachable' "$T/check.out" ||
 	die "ingest.conf.example is refused: $(cat "$T/check.out" "$T/check.err")"
 
 # The units: ExecStart names the installed program, nothing is left unsubstituted.
-units=(relaywatch-ship relaywatch-ingest-run relaywatch-ingest-check relaywatch-ingest-report
-	relaywatch-ingest-purge)
+units=(relaywatch-ship relaywatch-ingest-run relaywatch-ingest-check relaywatch-ingest-notify
+	relaywatch-ingest-report relaywatch-ingest-purge)
 for u in "${units[@]}"; do
 	s=$systemdunitdir/$u.service
 	want_file "$s"
@@ -89,6 +89,10 @@ for u in "${units[@]}"; do
 done
 grep -q -- '--quiet' "$root$systemdunitdir/relaywatch-ingest-check.service" ||
 	die "the check unit must run check --quiet"
+grep -q -- 'check --new$' "$root$systemdunitdir/relaywatch-ingest-notify.service" ||
+	die "the notify unit must run check --new"
+grep -q '^OnCalendar=\*:2/5$' "$root$systemdunitdir/relaywatch-ingest-notify.timer" ||
+	die "the notify timer must run every five minutes with the ingest run"
 
 # systemd's own opinion, with ExecStart pointed into the DESTDIR so the programs are found.
 if command -v systemd-analyze >/dev/null; then
