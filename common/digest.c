@@ -83,3 +83,13 @@ int digest_unhex(const char *s, uint8_t out[static DIGEST_LEN])
 	}
 	return s[DIGEST_HEX_LEN] == '\0' ? 0 : -1;
 }
+
+int digest_buf(const void *p, size_t n, uint8_t out[static DIGEST_LEN])
+{
+	unsigned len = 0;
+	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != DIGEST_LEN) {
+		log_error("SHA-256: %s", ERR_reason_error_string(ERR_get_error()));
+		return -1;
+	}
+	return 0;
+}

@@ -42,6 +42,20 @@ bool manifest_zone_valid(const char *zone)
 	return true;
 }
 
+int manifest_part_id(const struct manifest *m, unsigned i, char out[static DIGEST_HEX_LEN + 1])
+{
+	char text[MANIFEST_HOST_MAX + 64];
+	uint8_t id[DIGEST_LEN];
+	const struct manifest_part *p = &m->parts[i];
+	int n = snprintf(text, sizeof(text), "relaywatch part\n%s\n%s %" PRIu64 " %" PRIu64,
+			 m->host, p->fpr, p->offset, p->length);
+	if (n < 0 || (size_t)n >= sizeof(text) || digest_buf(text, (size_t)n, id) != 0) {
+		return -1;
+	}
+	digest_hex(id, out);
+	return 0;
+}
+
 int manifest_format(const struct manifest *m, char *buf, size_t size)
 {
 	char hex[DIGEST_HEX_LEN + 1];
@@ -57,6 +71,16 @@ int manifest_format(const struct manifest *m, char *buf, size_t size)
 	}
 	if (m->tz[0] != '\0') {
 		int k = snprintf(buf + n, size - (size_t)n, "tz = %s\n", m->tz);
+		if (k < 0 || (size_t)k >= size - (size_t)n) {
+			return -1;
+		}
+		n += k;
+	}
+	for (unsigned i = 0; i < m->nparts; i++) {
+		const struct manifest_part *p = &m->parts[i];
+		int k = snprintf(buf + n, size - (size_t)n,
+				 "part = %.16s %" PRIu64 " %" PRIu64 "\n", p->fpr, p->offset,
+				 p->length);
 		if (k < 0 || (size_t)k >= size - (size_t)n) {
 			return -1;
 		}
@@ -78,15 +102,17 @@ enum {
 	KEY_SHA256,
 	KEY_MTIME,
 	KEY_TZ,
+	KEY_PART,
 	KEY_COUNT,
 };
 
-/* Keys a manifest may leave out. */
-#define KEYS_OPTIONAL (1u << KEY_TZ)
+/* Keys a manifest may leave out, and the one it may repeat. */
+#define KEYS_OPTIONAL (1u << KEY_TZ | 1u << KEY_PART)
+#define KEYS_REPEATED (1u << KEY_PART)
 
 static const char *const manifest_keys[KEY_COUNT] = {
-	"version", "chunk",  "host",  "service", "kind",  "source",
-	"offset",  "length", "lines", "sha256",  "mtime", "tz",
+	"version", "chunk", "host",   "service", "kind", "source", "offset",
+	"length",  "lines", "sha256", "mtime",   "tz",   "part",
 };
 
 struct manifest_parse {
@@ -113,6 +139,48 @@ static int copy_text(const struct config_line *cl, char *dst, size_t size, bool 
 	return 0;
 }
 
+/* Reads a decimal number of at most 15 digits ending at a space or the end. */
+static const char *part_number(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		/* 15 digits stay far below what adding up the lengths could overflow. */
+		if (n == 15) {
+			return NULL;
+		}
+		v = 10 * v + (uint64_t)(s[n] - '0');
+	}
+	*out = v;
+	return n > 0 && (s[n] == ' ' || s[n] == '\0') ? s + n : NULL;
+}
+
+/* "part = <16 hex> <offset> <length>" */
+static int parse_part(const struct config_line *cl, struct manifest *m)
+{
+	const char *v = cl->value;
+	struct manifest_part *p = &m->parts[m->nparts];
+	if (m->nparts == MANIFEST_PARTS_MAX) {
+		log_error("%s:%u: part: more than %d", cl->file, cl->line, MANIFEST_PARTS_MAX);
+		return -1;
+	}
+	size_t h = 0;
+	while (h < 16 && ((v[h] >= '0' && v[h] <= '9') || (v[h] >= 'a' && v[h] <= 'f'))) {
+		h++;
+	}
+	if (h != 16 || v[16] != ' ' || !(v = part_number(v + 17, &p->offset)) || *v != ' ' ||
+	    !(v = part_number(v + 1, &p->length)) || *v != '\0') {
+		goto bad;
+	}
+	memcpy(p->fpr, cl->value, 16);
+	p->fpr[16] = '\0';
+	m->nparts++;
+	return 0;
+bad:
+	log_error("%s:%u: part: expected <16 hex digits> <offset> <length>", cl->file, cl->line);
+	return -1;
+}
+
 static int manifest_line(const struct config_line *cl, void *data)
 {
 	struct manifest_parse *mp = data;
@@ -124,7 +192,7 @@ static int manifest_line(const struct config_line *cl, void *data)
 	if (k == KEY_COUNT) {
 		return config_unknown(cl);
 	}
-	if (mp->seen & (1u << k)) {
+	if (mp->seen & (1u << k) & ~KEYS_REPEATED) {
 		log_error("%s:%u: %s given twice", cl->file, cl->line, cl->key);
 		return -1;
 	}
@@ -187,6 +255,8 @@ static int manifest_line(const struct config_line *cl, void *data)
 			return -1;
 		}
 		return copy_text(cl, m->tz, sizeof(m->tz), false);
+	case KEY_PART:
+		return parse_part(cl, m);
 	}
 	return -1;
 }
@@ -207,6 +277,18 @@ int manifest_parse(const char *name, const char *buf, size_t len, struct manifes
 			log_error("%s: missing %s", name, manifest_keys[k]);
 			return -1;
 		}
+	}
+	if (m->nparts == 0) {
+		return 0;
+	}
+	/* The parts must tile the chunk: the ingester trusts no range the bytes do not cover. */
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < m->nparts; i++) {
+		sum += m->parts[i].length;
+	}
+	if (m->parts[0].offset != m->offset || sum != m->length) {
+		log_error("%s: part: the parts do not cover the chunk's offset and length", name);
+		return -1;
 	}
 	return 0;
 }

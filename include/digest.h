@@ -21,6 +21,9 @@ void digest_final(struct digest *d, uint8_t out[static DIGEST_LEN]);
 /* Accepts NULL. */
 void digest_destroy(struct digest *d);
 
+/* The digest of n bytes at p in one call. 0, or -1 (logged). */
+int digest_buf(const void *p, size_t n, uint8_t out[static DIGEST_LEN]);
+
 /* Lowercase hex of a digest, NUL-terminated (65 bytes). */
 void digest_hex(const uint8_t in[static DIGEST_LEN], char out[static DIGEST_HEX_LEN + 1]);
 /* Parses 64 hex digits (either case); -1 when s is not exactly that. */

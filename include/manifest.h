@@ -25,6 +25,13 @@
  *   mtime = 1390973534               reference time for syslog dates without a year
  *   tz = Europe/Rome                 optional: the mail server's zone, for syslog dates
  *                                    without a UTC stamp
+ *   part = <16 hex> <offset> <length>  only in a pack (several small finished files shipped as
+ *                                    one chunk), once per file in the chunk's order: the first
+ *                                    16 hex digits of the file's fingerprint (as in chunk
+ *                                    names) and its byte range; up to MANIFEST_PARTS_MAX of
+ *                                    them (a pack rebuilt after its other files were deleted
+ *                                    may have one), the first at offset, their lengths adding
+ *                                    up to length. source and offset are the first file's.
  *
  * On the stats server every field is untrusted: manifest_parse bounds each string and number,
  * rejects control bytes, checks the chunk name with manifest_name_valid and the zone with
@@ -40,6 +47,14 @@
 /* Bounds of the numbers: offset, length and lines (1 PiB), mtime (9999-12-31 23:59:59 UTC). */
 #define MANIFEST_BYTES_MAX ((uint64_t)1 << 50)
 #define MANIFEST_MTIME_MAX ((uint64_t)253402300799)
+#define MANIFEST_PARTS_MAX 64
+
+/* One file of a pack. */
+struct manifest_part {
+	char fpr[17]; /* the first 16 hex digits of the file's fingerprint */
+	uint64_t offset;
+	uint64_t length;
+};
 
 struct manifest {
 	unsigned version;
@@ -54,6 +69,8 @@ struct manifest {
 	uint8_t sha256[DIGEST_LEN];
 	int64_t mtime;
 	char tz[MANIFEST_TZ_MAX + 1]; /* empty when the shipper did not know its zone */
+	unsigned nparts;              /* 0: not a pack */
+	struct manifest_part parts[MANIFEST_PARTS_MAX];
 };
 
 /* Writes m as text into buf. Returns its length, or -1 when it does not fit. */
@@ -64,6 +81,14 @@ int manifest_format(const struct manifest *m, char *buf, size_t size);
  * unknown keys are errors. Returns 0, or -1 after logging "name:line: why".
  */
 int manifest_parse(const char *name, const char *buf, size_t len, struct manifest *m);
+
+/*
+ * The identity of part i of a pack in the ledger: the SHA-256, in lowercase hex, of the
+ * manifest's host and the part's fingerprint digits, offset and length. The shipper never ships
+ * a file's range twice under other bounds (its state), so for one host these name the bytes.
+ * 0, or -1 (logged).
+ */
+int manifest_part_id(const struct manifest *m, unsigned i, char out[static DIGEST_HEX_LEN + 1]);
 
 /*
  * A drop-directory name is valid when it is 1..MANIFEST_NAME_MAX bytes of [A-Za-z0-9._@+-], does

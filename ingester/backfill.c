@@ -103,7 +103,7 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	struct scan_opts so = {0};
 	struct scan_stats st;
 	struct stat sb;
-	struct db_chunk chunk;
+	struct db_chunk chunk = {0};
 	char id[DIGEST_HEX_LEN + 1];
 	char name[LOG_ESCAPE_SIZE];
 	enum db_result res;

@@ -531,6 +531,30 @@ static int ledger_insert(struct db *db, const struct db_chunk *c)
 	return db_query(db, db->buf, db->len);
 }
 
+/*
+ * The rows of a pack's files, after its ledger row: a file counted before in another pack (one
+ * that a shipper rebuilt without a file deleted since) fails here with a duplicate key.
+ */
+static int parts_insert(struct db *db, const struct db_chunk *c)
+{
+	if (c->nparts == 0) {
+		return 0;
+	}
+	db->len = 0;
+	if (buf_str(db, "INSERT INTO " SCHEMA_CHUNK_PARTS_NAME " (part_id, chunk_id) VALUES ") !=
+	    0) {
+		return -1;
+	}
+	for (size_t i = 0; i < c->nparts; i++) {
+		if (buf_str(db, i ? ",(_ascii'" : "(_ascii'") != 0 ||
+		    buf_str(db, c->part_ids[i]) != 0 || buf_str(db, "',_ascii'") != 0 ||
+		    buf_str(db, c->id_hex) != 0 || buf_str(db, "')") != 0) {
+			return -1;
+		}
+	}
+	return db_query(db, db->buf, db->len);
+}
+
 static int stmt_begin(struct db *db, enum agg_table t)
 {
 	unsigned i;
@@ -631,7 +655,7 @@ static int ingest_attempt(struct db *db, void *arg)
 	 * ingester of the same chunk blocks here until the first one commits and then fails with
 	 * a duplicate key, before it has added a single count.
 	 */
-	if (ledger_insert(db, a->c) != 0) {
+	if (ledger_insert(db, a->c) != 0 || parts_insert(db, a->c) != 0) {
 		if (db->err == ER_DUP_ENTRY) {
 			mysql_query(db->my, "ROLLBACK");
 			if (a->commit_unknown) {
@@ -670,6 +694,12 @@ enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct a
 	if (!id_valid(c->id_hex)) {
 		log_error("database: invalid chunk id");
 		return DB_ERROR;
+	}
+	for (size_t i = 0; i < c->nparts; i++) {
+		if (!id_valid(c->part_ids[i])) {
+			log_error("database: invalid part id");
+			return DB_ERROR;
+		}
 	}
 	/* Messages name the chunk's source: the one line an admin needs to find it. */
 	log_escape(esc, sizeof(esc), c->source.p, c->source.n);

@@ -37,6 +37,10 @@ struct db_chunk {
 	struct span host;   /* mail server (cut to 255 bytes) */
 	struct span source; /* original file name (cut to 1024 bytes) */
 	const struct scan_stats *st;
+	/* A pack's files, each one's identity (manifest_part_id(), 64 lowercase hex), written
+	 * beside the ledger row: a pack is a duplicate when any of them was counted before. */
+	char (*part_ids)[DIGEST_HEX_LEN + 1];
+	size_t nparts;
 };
 
 enum db_result {
@@ -48,8 +52,9 @@ enum db_result {
 };
 
 /*
- * Writes the chunk's ledger row and every row of agg in one transaction. A chunk already in the
- * ledger changes nothing and returns DB_DUPLICATE. On a deadlock, lock wait timeout or lost
+ * Writes the chunk's ledger row (and its parts' rows) and every row of agg in one transaction. A
+ * chunk already in the ledger, or a pack one of whose parts is, changes nothing and returns
+ * DB_DUPLICATE. On a deadlock, lock wait timeout or lost
  * connection the whole transaction is rolled back, the connection re-established and the
  * transaction replayed, a bounded number of times; after that DB_ERROR with nothing written.
  * On a Galera cluster a certification failure counts as a deadlock, and a node outside the

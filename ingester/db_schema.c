@@ -28,7 +28,7 @@ static const char *const alters_v2[] = {
 	"ALTER TABLE " SCHEMA_CHUNKS_NAME " ADD INDEX IF NOT EXISTS judged (judged)",
 	NULL,
 };
-static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters, alters_v2};
+static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters, alters_v2, no_alters};
 
 /* CREATE TABLE IF NOT EXISTS of table t, into out[size]. 0, or -1 when it does not fit. */
 static int create_table_sql(const struct schema_table *t, char *out, size_t size)

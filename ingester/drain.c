@@ -231,7 +231,7 @@ static void process_missing(struct drain *d, struct chunk *c)
 /* Works on a claimed chunk (c->mfd locked, both files in work/). */
 static void process(struct drain *d, struct chunk *c)
 {
-	struct db_chunk dc;
+	struct db_chunk dc = {0};
 	enum db_result res;
 	enum verify_result v;
 	char why[1024];
@@ -277,6 +277,16 @@ static void process(struct drain *d, struct chunk *c)
 	dc.host = (struct span){c->m.host, strlen(c->m.host)};
 	dc.source = (struct span){c->m.source, strlen(c->m.source)};
 	dc.st = &c->st;
+	/* A pack's files go into the ledger each under its own identity as well. */
+	char part_ids[MANIFEST_PARTS_MAX][DIGEST_HEX_LEN + 1];
+	for (unsigned i = 0; i < c->m.nparts; i++) {
+		if (manifest_part_id(&c->m, i, part_ids[i]) != 0) {
+			d->st->failed++;
+			return;
+		}
+	}
+	dc.part_ids = part_ids;
+	dc.nparts = c->m.nparts;
 	res = db_ingest_chunk(d->db, &dc, d->agg);
 	if (res == DB_ERROR || res == DB_UNAVAILABLE) {
 		/*

@@ -101,4 +101,24 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 				"level),"
 				" KEY pending (to_send, id)",
 		},
+	/* A pack's files: part_id is a file range's identity (manifest_part_id()); its rows go
+	 * when purge deletes the chunk. */
+	[SCHEMA_CHUNK_PARTS] =
+		{
+			.name = SCHEMA_CHUNK_PARTS_NAME,
+			.version = 3,
+			.ncols = 2,
+			.col =
+				{
+					{"part_id",
+					 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL",
+					 0},
+					{"chunk_id",
+					 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL",
+					 0},
+				},
+			.keys = "PRIMARY KEY (part_id), KEY chunk (chunk_id), FOREIGN KEY "
+				"(chunk_id) "
+				"REFERENCES " SCHEMA_CHUNKS_NAME " (chunk_id) ON DELETE CASCADE",
+		},
 };

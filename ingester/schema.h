@@ -18,7 +18,7 @@
  * an entry below with the version that adds it; other changes are statements of that step in
  * db_schema.c.
  */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* The table names as literals, so that queries can spell them inside their SQL text. */
 #define SCHEMA_EVENT_HOURLY_NAME  "event_hourly"
@@ -26,6 +26,7 @@
 #define SCHEMA_DENIED_HOURLY_NAME "denied_hourly"
 #define SCHEMA_CHUNKS_NAME        "chunks"
 #define SCHEMA_ALERTS_NAME        "alerts"
+#define SCHEMA_CHUNK_PARTS_NAME   "chunk_parts"
 
 enum schema_table_id {
 	SCHEMA_EVENT_HOURLY = 0,
@@ -33,7 +34,8 @@ enum schema_table_id {
 	SCHEMA_DENIED_HOURLY = 2,
 	SCHEMA_CHUNKS = 3,
 	SCHEMA_ALERTS = 4,
-	SCHEMA_TABLES = 5,
+	SCHEMA_CHUNK_PARTS = 5, /* the files of packs, each under its own identity */
+	SCHEMA_TABLES = 6,
 };
 
 #define SCHEMA_MAX_COLUMNS 14

@@ -32,6 +32,15 @@ void ship_chunk_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint
 	snprintf(out, SHIP_NAME_MAX, "%s_%.16s_%" PRIu64 "-%" PRIu64, host_label, hex, start, end);
 }
 
+void ship_pack_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
+		    uint64_t end, unsigned files, char out[static SHIP_NAME_MAX])
+{
+	char hex[DIGEST_HEX_LEN + 1];
+	digest_hex(fpr, hex);
+	snprintf(out, SHIP_NAME_MAX, "%s_%.16s_%" PRIu64 "-%" PRIu64 "p%u", host_label, hex, start,
+		 end, files);
+}
+
 void ship_temp_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
 		    char out[static SHIP_NAME_MAX])
 {

@@ -28,6 +28,12 @@ void ship_host_label(const char *hostname, char out[static SHIP_HOST_LABEL_MAX +
 #define SHIP_NAME_MAX 160
 void ship_chunk_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
 		     uint64_t end, char out[static SHIP_NAME_MAX]);
+/*
+ * A pack's name: NAME = HOST_FPR16_START-ENDpFILES from its first member's fingerprint and
+ * offset, the pack's total content bytes (END = START + length) and its number of files.
+ */
+void ship_pack_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
+		    uint64_t end, unsigned files, char out[static SHIP_NAME_MAX]);
 void ship_temp_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
 		    char out[static SHIP_NAME_MAX]);
 

@@ -1,4 +1,5 @@
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -39,7 +40,15 @@ void delivery_advance(struct run *r, size_t ji)
 	struct job *j = &r->jobs[ji];
 	while (j->first_rec != SIZE_MAX && r->recs[j->first_rec].status == CHUNK_DELIVERED) {
 		const struct chunk_rec *c = &r->recs[j->first_rec];
-		ship_entry_advance(j->entry, c->end, c->at_eof);
+		if (c->pack_files > 0) {
+			/* Every member is done by the same state save, as they were counted by
+			 * the same chunk. */
+			for (size_t k = ji; k != SIZE_MAX; k = r->jobs[k].pack_next) {
+				ship_entry_advance(r->jobs[k].entry, r->jobs[k].pack_end, true);
+			}
+		} else {
+			ship_entry_advance(j->entry, c->end, c->at_eof);
+		}
 		r->dirty = true;
 		j->first_rec = c->next;
 	}
@@ -86,14 +95,20 @@ void delivery_take(struct run *r, bool wait)
 		}
 		c->status = CHUNK_DELIVERED;
 		r->bytes += c->end - c->start;
+		/* A pack is named by its first file and its size. */
+		char more[48] = "";
+		if (c->pack_files > 0) {
+			snprintf(more, sizeof(more), " and %u more file(s), packed",
+				 c->pack_files - 1);
+		}
 		if (res.status == UPLOAD_ALREADY) {
 			r->already++;
-			log_info("%s: bytes %" PRIu64 "-%" PRIu64
+			log_info("%s%s: bytes %" PRIu64 "-%" PRIu64
 				 " were delivered to %s by an earlier run",
-				 f->path, c->start, c->end, sftp_conn_label(r->conn));
+				 f->path, more, c->start, c->end, sftp_conn_label(r->conn));
 		} else {
 			r->delivered++;
-			log_info("%s: shipped bytes %" PRIu64 "-%" PRIu64 " to %s", f->path,
+			log_info("%s%s: shipped bytes %" PRIu64 "-%" PRIu64 " to %s", f->path, more,
 				 c->start, c->end, sftp_conn_label(r->conn));
 		}
 		delivery_advance(r, c->job);

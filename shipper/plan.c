@@ -1,7 +1,10 @@
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "run.h"
@@ -66,6 +69,137 @@ static bool plan_entry(struct run *r, struct job *j)
 	return e->nbounds > 0;
 }
 
+/*
+ * Whether the finished plain file f ends with '\n': only such files are packed, since the first
+ * line of the next member would otherwise continue its last line, and the pack would be read
+ * differently from the files shipped alone.
+ */
+static bool ends_with_newline(const struct source_file *f)
+{
+	unsigned char c = 0;
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	struct stat sb;
+	bool ok = fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_dev == f->dev &&
+		  (uint64_t)sb.st_ino == f->ino && f->size > 0 &&
+		  pread(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
+	if (fd >= 0) {
+		close(fd);
+	}
+	return ok;
+}
+
+/* Whether the job's file may join a new pack: finished, plain, with a small rest to ship
+ * and no plan from an earlier run (whose chunks may have been delivered already). */
+static bool packable(const struct run *r, const struct job *j)
+{
+	const struct ship_entry *e = j->entry;
+	const struct source_file *f = j->file;
+	return j->fresh && !f->live && !f->gz && !e->packed && e->nbounds == 1 &&
+	       e->bounds[0] == SHIP_STATE_EOF && f->size > e->offset &&
+	       f->size - e->offset < r->cfg->coalesce_below && ends_with_newline(f);
+}
+
+/* Makes the files of v[0..n) one pack, in that order (a single file stays a plain chunk). */
+static void pack_make(struct run *r, const size_t *v, size_t n)
+{
+	if (n < 2) {
+		return;
+	}
+	uint8_t id[DIGEST_LEN];
+	memcpy(id, r->jobs[v[0]].entry->fpr, DIGEST_LEN);
+	for (size_t k = 0; k < n; k++) {
+		struct ship_entry *e = r->jobs[v[k]].entry;
+		ship_entry_reset(e, e->offset);
+		ship_entry_plan_begin(e, r->cfg->max_chunk);
+		ship_entry_pack(e, id, (unsigned)k);
+	}
+}
+
+/*
+ * New packs from the files that may join one: in file order, within one source, each up to
+ * max_chunk bytes and PACK_FILES_MAX files.
+ */
+static void plan_new_packs(struct run *r)
+{
+	size_t v[PACK_FILES_MAX];
+	size_t n = 0;
+	uint64_t total = 0;
+	const struct ship_source *src = NULL;
+	if (r->cfg->coalesce_below == 0) {
+		return;
+	}
+	for (size_t i = 0; i < r->njobs; i++) {
+		const struct job *j = &r->jobs[i];
+		if (!packable(r, j)) {
+			continue;
+		}
+		uint64_t rest = j->file->size - j->entry->offset;
+		if (n > 0 && (j->file->source != src || total + rest > r->cfg->max_chunk ||
+			      n == PACK_FILES_MAX)) {
+			pack_make(r, v, n);
+			n = 0;
+			total = 0;
+		}
+		src = j->file->source;
+		v[n++] = i;
+		total += rest;
+	}
+	pack_make(r, v, n);
+}
+
+struct pack_member {
+	const uint8_t *pack;
+	unsigned index;
+	size_t job;
+};
+
+static int cmp_member(const void *a, const void *b)
+{
+	const struct pack_member *x = a;
+	const struct pack_member *y = b;
+	int c = memcmp(x->pack, y->pack, DIGEST_LEN);
+	if (c != 0) {
+		return c;
+	}
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Chains the members of each pack, planned now or by an earlier run, in pack order; the first
+ * one present ships the pack. A member whose file is gone is left out: the pack it makes then
+ * is never counted with the one it was planned as (see README, "Exactly once").
+ */
+static int plan_chain_packs(struct run *r)
+{
+	struct pack_member *m = malloc((r->njobs ? r->njobs : 1) * sizeof(*m));
+	size_t n = 0;
+	if (!m) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < r->njobs; i++) {
+		struct job *j = &r->jobs[i];
+		j->pack_next = SIZE_MAX;
+		if (j->entry->packed) {
+			m[n++] = (struct pack_member){j->entry->pack, j->entry->pack_index, i};
+		}
+	}
+	if (n > 0) {
+		qsort(m, n, sizeof(*m), cmp_member);
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct job *j = &r->jobs[m[k].job];
+		bool first = k == 0 || memcmp(m[k - 1].pack, m[k].pack, DIGEST_LEN) != 0;
+		j->in_pack = true;
+		j->pack_head = first;
+		if (!first) {
+			r->jobs[m[k - 1].job].pack_next = m[k].job;
+		}
+	}
+	free(m);
+	return 0;
+}
+
 int plan_run(struct run *r)
 {
 	const struct ship_config *cfg = r->cfg;
@@ -117,10 +251,12 @@ int plan_run(struct run *r)
 		if (ship_entry_seen(j->entry, now)) {
 			r->dirty = true;
 		}
+		j->fresh = j->entry->nbounds == 0 && !j->entry->done;
 		if (plan_entry(r, j)) {
 			r->jobs[keep++] = *j;
 		}
 	}
 	r->njobs = keep;
-	return 0;
+	plan_new_packs(r);
+	return plan_chain_packs(r);
 }

@@ -20,6 +20,8 @@
 struct chunk_out {
 	struct upload_chunk *uc;
 	struct upload_buf *ob;
+	size_t job; /* whose chunk it is (a pack's: its head's) */
+	bool pack;  /* a pack: its files are read whole, never cut */
 	size_t rec;
 	uint64_t start;
 	uint64_t lines;
@@ -87,6 +89,13 @@ static int chunk_begin(struct run *r, size_t ji, struct chunk_out *co)
 		return -1;
 	}
 	co->active = true;
+	if (co->pack) {
+		unsigned files = 0;
+		for (size_t m = ji; m != SIZE_MAX; m = r->jobs[m].pack_next) {
+			files++;
+		}
+		r->recs[co->rec].pack_files = files;
+	}
 	if (r->opt->dry_run) {
 		return 0;
 	}
@@ -156,6 +165,22 @@ static const char *local_zone(void)
 	return zone;
 }
 
+/* The byte range of each file of the pack headed by ji, for its manifest. */
+static void pack_parts(const struct run *r, size_t ji, struct manifest *m)
+{
+	m->nparts = 0;
+	for (size_t k = ji; k != SIZE_MAX && m->nparts < MANIFEST_PARTS_MAX;
+	     k = r->jobs[k].pack_next) {
+		const struct job *j = &r->jobs[k];
+		struct manifest_part *p = &m->parts[m->nparts++];
+		char hex[DIGEST_HEX_LEN + 1];
+		digest_hex(j->entry->fpr, hex);
+		snprintf(p->fpr, sizeof(p->fpr), "%.16s", hex);
+		p->offset = j->entry->offset;
+		p->length = j->pack_end - j->entry->offset;
+	}
+}
+
 static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t end, bool at_eof,
 		     int64_t mtime)
 {
@@ -167,7 +192,11 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 
 	digest_final(r->dg, m.sha256);
 	m.lines = co->lines + (co->last != '\n');
-	ship_chunk_name(r->host, j->entry->fpr, co->start, end, name);
+	if (co->pack) {
+		ship_pack_name(r->host, j->entry->fpr, co->start, end, c->pack_files, name);
+	} else {
+		ship_chunk_name(r->host, j->entry->fpr, co->start, end, name);
+	}
 	c->end = end;
 	c->at_eof = at_eof;
 	r->planned++;
@@ -175,7 +204,9 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 		printf("%s %" PRIu64 "-%" PRIu64 " %" PRIu64 " bytes %" PRIu64
 		       " lines -> %s.gz%s\n",
 		       j->file->path, co->start, end, end - co->start, m.lines, name,
-		       at_eof ? " (end of file)" : "");
+		       co->pack ? " (pack)"
+		       : at_eof ? " (end of file)"
+				: "");
 		c->status = CHUNK_DELIVERED;
 		return 0;
 	}
@@ -200,6 +231,9 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	m.length = end - co->start;
 	m.mtime = mtime;
 	snprintf(m.tz, sizeof(m.tz), "%s", local_zone());
+	if (co->pack) {
+		pack_parts(r, ji, &m);
+	}
 	int len = manifest_format(&m, text, sizeof(text));
 	if (len < 0) {
 		log_error("%s: manifest does not fit", name);
@@ -283,9 +317,11 @@ static enum chunk_fill chunk_fill(struct run *r, size_t ji, struct job_input *in
 			avail = (size_t)(bound - in->pos);
 		}
 		const unsigned char *p = r->in + in->at;
-		size_t cut = ship_cut(p, avail, in->pos, co->start, r->jobs[ji].entry->max_chunk);
+		size_t cut = co->pack ? SIZE_MAX
+				      : ship_cut(p, avail, in->pos, co->start,
+						 r->jobs[ji].entry->max_chunk);
 		size_t take = cut == SIZE_MAX ? avail : cut;
-		if (!co->active && chunk_begin(r, ji, co) != 0) {
+		if (!co->active && chunk_begin(r, co->job, co) != 0) {
 			return r->stop ? FILL_STOPPED : FILL_FAILED;
 		}
 		digest_update(r->dg, p, take);
@@ -331,7 +367,7 @@ static void job_run(struct run *r, size_t ji)
 		if (bound == 0) {
 			break;
 		}
-		struct chunk_out co = {.start = in.pos, .last = '\n', .rec = SIZE_MAX};
+		struct chunk_out co = {.job = ji, .start = in.pos, .last = '\n', .rec = SIZE_MAX};
 		enum chunk_fill fill = chunk_fill(r, ji, &in, &co, bound);
 		if (fill == FILL_FAILED || fill == FILL_STOPPED) {
 			chunk_abort(r, &co, fill == FILL_FAILED);
@@ -368,6 +404,85 @@ static void job_run(struct run *r, size_t ji)
 	content_close(&in.ct);
 }
 
+/*
+ * Streams the pack headed by ji as one chunk: each member from its offset to its end, in pack
+ * order. A member that cannot be read fails the pack for this run; the next run rebuilds it from
+ * the members it finds.
+ */
+static void pack_run(struct run *r, size_t ji)
+{
+	struct job *head = &r->jobs[ji];
+	struct chunk_out co = {.job = ji,
+			       .pack = true,
+			       .start = head->entry->offset,
+			       .last = '\n',
+			       .rec = SIZE_MAX};
+	uint64_t total = 0;
+	int64_t mtime = 0;
+	enum chunk_fill fill = FILL_EOF;
+
+	if (head->entry->done) {
+		return; /* delivered before a failover */
+	}
+	for (size_t k = ji; k != SIZE_MAX; k = r->jobs[k].pack_next) {
+		struct job *j = &r->jobs[k];
+		struct job_input in = {.ct = {.fd = -1}, .pos = j->entry->offset};
+		if (k != ji) {
+			crashpoint("ship-pack-member");
+		}
+		/* Lines must not run from one member into the next (checked when packed). */
+		if (co.last != '\n') {
+			log_error(
+				"%s: the file before it in its pack no longer ends with a newline",
+				j->file->path);
+			fill = FILL_FAILED;
+			r->failed = true;
+			break;
+		}
+		enum content_open o = content_open(j->file, in.pos, &in.ct);
+		j->pack_end = in.pos;
+		if (o == CONTENT_NOTHING_NEW) {
+			continue;
+		}
+		if (o != CONTENT_OK) {
+			r->failed |= o == CONTENT_ERROR;
+			fill = FILL_FAILED;
+			break;
+		}
+		mtime = in.ct.mtime > mtime ? in.ct.mtime : mtime;
+		fill = chunk_fill(r, k, &in, &co, SHIP_STATE_EOF);
+		content_close(&in.ct);
+		if (fill != FILL_EOF) {
+			break;
+		}
+		j->pack_end = in.pos;
+		total += in.pos - j->entry->offset;
+	}
+	if (fill == FILL_FAILED || fill == FILL_STOPPED) {
+		chunk_abort(r, &co, fill == FILL_FAILED);
+		head->failed |= fill == FILL_FAILED;
+		return;
+	}
+	if (!co.active) {
+		/* No member had anything new: the pack is done without a chunk. */
+		size_t rec = delivery_rec_add(r, ji, co.start);
+		if (rec == SIZE_MAX) {
+			r->failed = true;
+			return;
+		}
+		r->recs[rec].pack_files = 1;
+		r->recs[rec].at_eof = true;
+		r->recs[rec].status = CHUNK_DELIVERED;
+		delivery_advance(r, ji);
+		return;
+	}
+	if (chunk_end(r, ji, &co, co.start + total, true, mtime) != 0 && !r->stop) {
+		head->failed = true;
+		r->failed = true;
+	}
+	delivery_take(r, false);
+}
+
 int produce_init(struct run *r)
 {
 	if (deflateInit2(&r->z, (int)r->cfg->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
@@ -391,7 +506,11 @@ void produce_jobs(struct run *r)
 	r->t_start = monoclock_now();
 	r->t_bufwait = 0;
 	for (size_t i = 0; i < r->njobs && !r->stop; i++) {
-		job_run(r, i);
+		if (r->jobs[i].pack_head) {
+			pack_run(r, i);
+		} else if (!r->jobs[i].in_pack) {
+			job_run(r, i);
+		}
 	}
 	double t0 = monoclock_now();
 	if (r->up) {

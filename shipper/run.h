@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "chunk.h"
+#include "manifest.h"
 #include "ship.h"
 #include "ship_state.h"
 #include "sources.h"
@@ -29,7 +30,15 @@ struct job {
 	bool failed;      /* its file failed here: produce no more chunks for it this run */
 	size_t first_rec; /* oldest chunk not yet applied to the state (SIZE_MAX: none) */
 	size_t last_rec;
+	bool fresh;        /* its entry had no plan before this run: it may join a new pack */
+	bool in_pack;      /* shipped as a member of a pack, by the pack's head */
+	bool pack_head;    /* ships its pack: the members follow by pack_next, in pack order */
+	size_t pack_next;  /* the next member (SIZE_MAX: the last one, or not in a pack) */
+	uint64_t pack_end; /* where its content ended when its pack was read */
 };
+
+/* Files in one pack at most: each is a "part" line of the pack's manifest. */
+#define PACK_FILES_MAX MANIFEST_PARTS_MAX
 
 enum chunk_status {
 	CHUNK_IN_FLIGHT,
@@ -43,6 +52,7 @@ struct chunk_rec {
 	uint64_t start, end;
 	bool at_eof;
 	bool aborted; /* given up by this side (reported and counted there), not by the upload */
+	unsigned pack_files; /* a pack of this many files, the job's pack (0: not a pack) */
 	enum chunk_status status;
 	size_t next; /* the job's next chunk (SIZE_MAX: none) */
 };

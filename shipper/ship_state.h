@@ -28,9 +28,16 @@
  *   <64 hex> <offset> <seen> done
  *   <64 hex> <offset> <seen> open
  *   <64 hex> <offset> <seen> plan <end>[,<end>...][,eof] <max_chunk>
+ *   <64 hex> <offset> <seen> plan eof <max_chunk> pack=<64 hex>:<index>
  *
  * max_chunk is the config value the plan was made with: the chunks of a plan are cut with it even
  * if the config changes before the plan is carried out.
+ *
+ * Packs: small finished files of one source are shipped together as one chunk (a pack), each
+ * from its offset to its end. A member's entry names its pack (the fingerprint of the pack's
+ * first member) and its place in it, saved with the plan before any upload, so that a rerun or
+ * the next server rebuilds the same pack from the same files in the same order, never a pack
+ * with other members. The pack's delivery makes every member done at once (one state save).
  *
  * Functions that fail log why (with the file name) and return -1 or NULL; errno is not part of
  * their contract.
@@ -49,6 +56,9 @@ struct ship_entry {
 	unsigned nbounds;
 	uint64_t bounds[SHIP_STATE_MAX_BOUNDS]; /* increasing, all > offset; last may be EOF */
 	uint64_t max_chunk;                     /* of the plan; 0 while there is none */
+	bool packed;                            /* its plan is [eof] as a member of a pack */
+	unsigned pack_index;                    /* its place in the pack */
+	uint8_t pack[DIGEST_LEN];               /* the pack: fingerprint of its first member */
 };
 
 /* Entries are allocated one by one: pointers stay valid until prune or finish. */
@@ -119,6 +129,12 @@ uint64_t ship_entry_next_bound(const struct ship_entry *e, uint64_t pos);
  * entry becomes done.
  */
 void ship_entry_advance(struct ship_entry *e, uint64_t end, bool at_eof);
+
+/*
+ * Plans the rest of e, a finished file with no plan, as member index of the pack whose first
+ * member is pack_fpr. Returns false when e already has a plan or is done.
+ */
+bool ship_entry_pack(struct ship_entry *e, const uint8_t pack_fpr[DIGEST_LEN], unsigned index);
 
 /* Forgets the plan of e and sets its offset (a file truncated in place starts over at 0). */
 void ship_entry_reset(struct ship_entry *e, uint64_t offset);

@@ -38,6 +38,7 @@ int shipconf_init(struct ship_config *c)
 	c->keepalive = 15;
 	c->parallel = 8;
 	c->max_chunk = 64 * 1024 * 1024;
+	c->coalesce_below = 1024 * 1024;
 	c->forget_days = 14;
 
 	_Static_assert(HOST_NAME_MAX <= MANIFEST_HOST_MAX, "a host name fits a manifest");
@@ -237,6 +238,11 @@ static int parse_max_chunk(const struct config_line *cl, struct ship_config *c)
 	return config_size(cl, 64 * 1024, (uint64_t)64 << 30, &c->max_chunk);
 }
 
+static int parse_coalesce_below(const struct config_line *cl, struct ship_config *c)
+{
+	return config_size(cl, 0, (uint64_t)64 << 30, &c->coalesce_below);
+}
+
 /* The keywords of ship.conf, as OpenSSH's readconf has them: a plain string, a bounded number,
  * or a parser of its own. */
 static const struct keyword {
@@ -260,6 +266,7 @@ static const struct keyword {
 	{"keepalive", KW_UINT, offsetof(struct ship_config, keepalive), 1, 3600, NULL},
 	{"parallel", KW_UINT, offsetof(struct ship_config, parallel), 1, 16, NULL},
 	{"max_chunk", KW_PARSER, 0, 0, 0, parse_max_chunk},
+	{"coalesce_below", KW_PARSER, 0, 0, 0, parse_coalesce_below},
 	{"forget_days", KW_UINT, offsetof(struct ship_config, forget_days), 1, 3650, NULL},
 	{"source", KW_PARSER, 0, 0, 0, parse_source},
 };

@@ -51,6 +51,7 @@ struct ship_config {
 	unsigned keepalive;       /* seconds between SSH keepalives while the session is idle */
 	unsigned parallel;        /* SFTP channels used at once */
 	uint64_t max_chunk;       /* uncompressed bytes after which a chunk ends at a line end */
+	uint64_t coalesce_below;  /* finished files with less to ship are packed together; 0: no */
 	unsigned forget_days;     /* state of files not seen for this long is dropped */
 	struct ship_source *sources;
 	size_t nsources;

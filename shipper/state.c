@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,7 @@ void ship_entry_drop_eof(struct ship_entry *e)
 {
 	if (e->nbounds > 0 && e->bounds[e->nbounds - 1] == SHIP_STATE_EOF) {
 		e->nbounds--;
+		e->packed = false;
 	}
 }
 
@@ -196,6 +198,21 @@ void ship_entry_advance(struct ship_entry *e, uint64_t end, bool at_eof)
 		e->done = true;
 		e->nbounds = 0;
 	}
+	if (e->nbounds == 0) {
+		e->packed = false;
+	}
+}
+
+bool ship_entry_pack(struct ship_entry *e, const uint8_t pack_fpr[DIGEST_LEN], unsigned index)
+{
+	if (e->done || e->nbounds != 0) {
+		return false;
+	}
+	e->bounds[e->nbounds++] = SHIP_STATE_EOF;
+	e->packed = true;
+	e->pack_index = index;
+	memcpy(e->pack, pack_fpr, DIGEST_LEN);
+	return true;
 }
 
 void ship_entry_reset(struct ship_entry *e, uint64_t offset)
@@ -204,6 +221,7 @@ void ship_entry_reset(struct ship_entry *e, uint64_t offset)
 	e->nbounds = 0;
 	e->max_chunk = 0;
 	e->done = false;
+	e->packed = false;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -258,9 +276,10 @@ size_t ship_state_prune(struct ship_state *st, int64_t cutoff)
 
 char *ship_state_format(const struct ship_state *st, size_t *len)
 {
-	/* Longest line: 64 + 3 * 21 + 6 + 16 * 21 + a few separators. */
-	size_t cap =
-		sizeof(STATE_MAGIC) + 1 + st->n * (64 + 4 * 21 + 8 + SHIP_STATE_MAX_BOUNDS * 21);
+	/* Longest line: 64 + 3 * 21 + 6 + 16 * 21 + a few separators, or a pack's
+	 * " pack=<64 hex>:<index>". */
+	size_t cap = sizeof(STATE_MAGIC) + 1 +
+		     st->n * (64 + 4 * 21 + 8 + SHIP_STATE_MAX_BOUNDS * 21 + 6 + 64 + 12);
 	char *buf = malloc(cap);
 	struct ship_entry **sorted = malloc((st->n ? st->n : 1) * sizeof(*sorted));
 	if (!buf || !sorted) {
@@ -298,7 +317,12 @@ char *ship_state_format(const struct ship_state *st, size_t *len)
 						      e->bounds[b], sep);
 			}
 		}
-		o += (size_t)snprintf(buf + o, cap - o, "%" PRIu64 "\n", e->max_chunk);
+		o += (size_t)snprintf(buf + o, cap - o, "%" PRIu64, e->max_chunk);
+		if (e->packed) {
+			digest_hex(e->pack, hex);
+			o += (size_t)snprintf(buf + o, cap - o, " pack=%s:%u", hex, e->pack_index);
+		}
+		o += (size_t)snprintf(buf + o, cap - o, "\n");
 	}
 	free(sorted);
 	*len = o;
@@ -323,10 +347,10 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_line(struct ship_state *st, char *line)
 {
 	char *save = NULL;
-	char *w[6];
+	char *w[7];
 	size_t n = 0;
 	for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		if (n == 6) {
+		if (n == 7) {
 			return -1;
 		}
 		w[n++] = t;
@@ -347,10 +371,23 @@ static int parse_line(struct ship_state *st, char *line)
 		if (!(e = ship_state_add(st, fpr))) {
 			return -2;
 		}
-	} else if (strcmp(w[3], "plan") == 0 && n == 6) {
-		uint64_t max;
+	} else if (strcmp(w[3], "plan") == 0 && (n == 6 || n == 7)) {
+		uint64_t max, idx = 0;
+		uint8_t pack[DIGEST_LEN] = {0};
 		if (parse_u64(w[5], &max) != 0) {
 			return -1;
+		}
+		/* A pack member's plan is its end of file only: "pack=<64 hex>:<index>". */
+		if (n == 7 && (strncmp(w[6], "pack=", 5) != 0 || strlen(w[6]) < 5 + 64 + 2 ||
+			       w[6][5 + 64] != ':' || strcmp(w[4], "eof") != 0 ||
+			       parse_u64(w[6] + 5 + 64 + 1, &idx) != 0 || idx > UINT_MAX)) {
+			return -1;
+		}
+		if (n == 7) {
+			w[6][5 + 64] = '\0';
+			if (digest_unhex(w[6] + 5, pack) != 0) {
+				return -1;
+			}
 		}
 		if (!(e = ship_state_add(st, fpr))) {
 			return -2;
@@ -371,6 +408,11 @@ static int parse_line(struct ship_state *st, char *line)
 		}
 		if (e->nbounds == 0) {
 			return -1;
+		}
+		if (n == 7) {
+			e->packed = true;
+			e->pack_index = (unsigned)idx;
+			memcpy(e->pack, pack, DIGEST_LEN);
 		}
 	} else {
 		return -1;

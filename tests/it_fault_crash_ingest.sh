@@ -40,7 +40,7 @@ for n in "${names[@]}"; do
 done
 
 reset_db() {
-	db_query "TRUNCATE chunks; TRUNCATE event_hourly; TRUNCATE relay_hourly;
+	db_query "DELETE FROM chunks; TRUNCATE event_hourly; TRUNCATE relay_hourly;
 		TRUNCATE denied_hourly"
 }
 

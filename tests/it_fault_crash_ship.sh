@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End to end through the shipper's crashes: relaywatch-ship killed (SIGKILL) at passes of every
 # crash point of shipper/ (while deflating, mid-upload, after the remote rename before the state
-# update, while writing the state), and at random moments, while a syslog file and a multilog
-# directory grow (partial last lines) and rotate; `relaywatch-ingest run` drains between the
-# kills, itself killed now and then. Between kills nothing is ever counted twice; after clean
+# update, while writing the state, between the files of a pack), and at random moments, while a
+# syslog file and a multilog directory grow (partial last lines) and rotate, and a second multilog
+# directory gains small finished files that are shipped in packs; `relaywatch-ingest run` drains
+# between the kills, itself killed now and then. Between kills nothing is ever counted twice; after clean
 # final runs every view equals the generator's counts exactly.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
@@ -18,11 +19,28 @@ gen --lines 30000 --seed 901 --format syslog --host "$host" --service smtp,smtp-
 	--out "$T/full-sys" --expect "$T/e-sys"
 gen --lines 20000 --seed 902 --format multilog --host "$host" --service smtp-mx --incident \
 	--start 1390990000 --out "$T/full-ml" --expect "$T/e-ml"
-merge_expect "$T/want" "$T/e-sys" "$T/e-ml"
-# Small chunks and one upload at a time: many passes of every point in each run.
-ship_conf "$T/ship.conf" "hostname=$host" max_chunk=96k parallel=2 <<EOF
+gen --lines 9000 --seed 903 --format multilog --host "$host" --service smtp-sub \
+	--start 1391000000 --out "$T/full-small" --expect "$T/e-small"
+merge_expect "$T/want" "$T/e-sys" "$T/e-ml" "$T/e-small"
+# The small files, 60 lines each, added a few before every run (add_small N).
+mkdir -p "$LOGS/small" "$T/small"
+split -l 60 -a 4 -d "$T/full-small" "$T/small/x"
+small_next=0
+add_small() {
+	local k f
+	for ((k = 0; k < $1; k++)); do
+		f=$T/small/x$(printf '%04d' "$small_next")
+		[[ -e $f ]] || return 0
+		mv "$f" "$LOGS/small/$(printf '@40000000600%05x0000000a.s' "$small_next")"
+		small_next=$((small_next + 1))
+	done
+}
+# Small chunks and one upload at a time: many passes of every point in each run; the small
+# files go in packs of up to 96k.
+ship_conf "$T/ship.conf" "hostname=$host" max_chunk=96k parallel=2 coalesce_below=32k <<EOF
 source = $LOGS/maillog syslog
 source = $LOGS/ml multilog service=smtp-mx
+source = $LOGS/small multilog service=smtp-sub
 EOF
 
 declare -A fed=([sys]=0 [ml]=0)
@@ -83,6 +101,7 @@ for point in "${ship_points[@]}"; do
 		step=$((step + 1))
 		feed sys $((90000 + step * 1013))
 		feed ml $((60000 + step * 709))
+		add_small 4
 		case $((step % 7)) in
 		3) rotate sys ;;
 		5) rotate ml ;;
@@ -130,6 +149,7 @@ kills=0
 for try in 1 2 3 4 5; do
 	feed sys 400000
 	feed ml 300000
+	add_small 6
 	((try != 2)) || rotate sys
 	"$SHIP" --config "$T/ship.conf" >"$T/out" 2>&1 &
 	pid=$!
@@ -153,6 +173,7 @@ done
 # The rest of both logs (ending with complete lines), then clean runs.
 feed sys "$(stat -c %s "$T/full-sys")"
 feed ml "$(stat -c %s "$T/full-ml")"
+add_small 1000
 rc=0
 "$SHIP" --config "$T/ship.conf" >"$T/out" 2>&1 || rc=$?
 expect_status 0 "$rc" "$T/out" "the final relaywatch-ship"
@@ -166,6 +187,7 @@ exact "$T/want" "after $ship_crashes shipper and $ingest_crashes ingester kills,
 [[ $(find "$DROP/work" "$DROP/quarantine" -mindepth 1 | wc -l) == 0 ]] ||
 	die "chunks left in work/ or quarantine/"
 ((rotations >= 2)) || die "test setup: nothing rotated"
+[[ -n $(db_query "SELECT 1 FROM chunk_parts LIMIT 1") ]] || die "test setup: no pack was counted"
 tally crash_points $((ship_crashes + ingest_crashes))
 tally random_kills "$kills"
 exit 0

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # relaywatch-ship killed (SIGKILL, through RELAYWATCH_CRASH) at each of its crash points, many
 # times, while the logs grow and rotate between runs: after a clean final run every byte of every
-# file is in the drop directory exactly once, with no leftover temporary upload.
+# file is in the drop directory exactly once, with no leftover temporary upload. A third source
+# gains small finished files before every run, which the shipper packs (several files in one
+# chunk): a pack planned by a killed run is rebuilt with the same files, never with the new ones.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
 log=$LOGS/maillog
 ml=$LOGS/ml
-mkdir -p "$ml"
-ship_conf "$T/ship.conf" max_chunk=64k parallel=3 <<EOF2
+small=$LOGS/small
+mkdir -p "$ml" "$small"
+ship_conf "$T/ship.conf" max_chunk=64k parallel=3 coalesce_below=16k <<EOF2
 source = $log syslog
 source = $ml multilog
+source = $small multilog
 EOF2
 
 gen_lines A 1 2000 >"$REF/A"
@@ -28,6 +32,17 @@ grow() {
 	head -c "$3" "$2" | tail -c "+$((have + 1))" >>"$1"
 }
 size() { wc -c <"$1"; }
+# add_small N: N more small finished files in $small (multilog's @….s names, in time order).
+nsmall=0
+add_small() {
+	local k
+	for ((k = 0; k < $1; k++)); do
+		nsmall=$((nsmall + 1))
+		gen_lines "s$nsmall" 1 $((20 + nsmall % 7 * 5)) >"$REF/s$nsmall"
+		cp "$REF/s$nsmall" "$small/$(printf '@40000000600%05x0000000a.s' "$nsmall")"
+	done
+}
+add_small 6
 
 log_is=A
 cur_is=m2
@@ -40,6 +55,7 @@ steps=(
 	"ship-after-rename:2" "ship-after-rename:3" "ship-after-rename:6" "ship-state-write:1"
 	"ship-state-write:2" "ship-state-write:3" "ship-deflate:9" "ship-upload:7"
 	"ship-after-rename:9" "ship-state-write:4" "ship-upload:2" "ship-after-rename:4"
+	"ship-pack-member:1" "ship-pack-member:3" "ship-after-rename:2" "ship-pack-member:2"
 )
 i=0
 # Kills per point name: a step that runs to its end proves nothing, so every point must have killed
@@ -47,6 +63,7 @@ i=0
 declare -A kills=()
 for point in "${steps[@]}"; do
 	i=$((i + 1))
+	add_small 3
 	case $((i % 5)) in
 	0) grow "$log" "$REF/$log_is" $(($(size "$log") + 60011)) ;;
 	1) grow "$ml/current" "$REF/$cur_is" $(($(size "$ml/current") + 25003)) ;;
@@ -95,4 +112,12 @@ grow "$log" "$REF/B" "$(size "$REF/B")"
 grow "$ml/current" "$REF/m3" "$(size "$REF/m3")"
 ship_ok --config "$T/ship.conf"
 ship_ok --config "$T/ship.conf"
-verify "$REF/A" "$REF/B" "$REF/m0" "$REF/m1" "$REF/m2" "$REF/m3"
+smalls=()
+for ((k = 1; k <= nsmall; k++)); do
+	smalls+=("$REF/s$k")
+done
+verify "$REF/A" "$REF/B" "$REF/m0" "$REF/m1" "$REF/m2" "$REF/m3" "${smalls[@]}"
+# The small files went in packs, not one chunk each.
+packs=$(grep -l '^part = ' "$DROP"/*.manifest | wc -l)
+((packs > 0 && $(grep -h '^part = ' "$DROP"/*.manifest | wc -l) > 2 * packs)) ||
+	die "expected the small files packed, got $packs packs"

@@ -3,8 +3,9 @@
 # both ingested into one MariaDB: the first server down before a run (the second takes the run),
 # back again (the first takes it again), gone after delivering a chunk whose run then crashed
 # (the chunk reaches both drop directories and counts once), and killed with SIGKILL in the
-# middle of a run (the chunks not yet delivered go to the second in the same run). Every byte
-# is in the two drop directories, and the totals in the database are exact.
+# middle of a run (the chunks not yet delivered go to the second in the same run); then a pack of
+# small files in the same ambiguous case. Every byte is in the two drop directories, and the
+# totals in the database are exact.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
@@ -97,6 +98,30 @@ grep -q "to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || die "nothing went to th
 drop_sshd_start a
 ship_ok --config "$T/ship.conf"
 
+# A pack (small finished files shipped as one chunk) in the ambiguous case: the first got it, the
+# run died before recording that, the first is gone: the second gets the same pack, same name.
+small=$LOGS/small
+mkdir -p "$small"
+SHIP_HOSTS="127.0.0.1:${DROP_PORT[a]} 127.0.0.1:${DROP_PORT[b]}" \
+	ship_conf "$T/ship.conf" "known_hosts=$DROP_KNOWN_HOSTS" remote_dir=incoming \
+	max_chunk=64k parallel=1 connect_timeout=5 coalesce_below=16k <<EOF2
+source = $log syslog
+source = $small multilog
+EOF2
+smalls=()
+for k in $(seq 10 33); do
+	gen_lines "s$k" 1 30 >"$REF/s$k"
+	cp "$REF/s$k" "$small/@40000000600000${k}0000000a.s"
+	smalls+=("$REF/s$k")
+done
+RELAYWATCH_CRASH=ship-after-rename:2 ship_rc 137 --config "$T/ship.conf"
+drop_sshd_stop a
+ship_rc 0 --config "$T/ship.conf"
+both=$(comm -12 <(ls "$INA" | grep 'p[0-9]*\.manifest$' | sort) <(ls "$INB" | sort))
+[[ -n $both ]] || die "no pack reached both servers: the ambiguous case was not made"
+drop_sshd_start a
+ship_ok --config "$T/ship.conf"
+
 # Every byte in the union of the two drop directories, each once (a chunk in both is the same
 # file under the same name).
 mkdir "$T/union"
@@ -110,7 +135,7 @@ for d in "$INA" "$INB"; do
 		cp "$m" "$c" "$T/union/"
 	done
 done
-DROP=$T/union verify "$REF/A"
+DROP=$T/union verify "$REF/A" "${smalls[@]}"
 
 # One database, both drop directories: every line counted once.
 for d in "$INA" "$INB"; do
@@ -118,6 +143,7 @@ for d in "$INA" "$INB"; do
 		die "ingest of $d failed: $(cat "$T/ingest.out")"
 done
 lines=$(db_query "SELECT SUM(line_count) FROM chunks")
-[[ $lines == "$(wc -l <"$REF/A")" ]] || die "counted $lines lines, logged $(wc -l <"$REF/A")"
+logged=$(cat "$REF/A" "${smalls[@]}" | wc -l)
+[[ $lines == "$logged" ]] || die "counted $lines lines, logged $logged"
 [[ $(db_query "SELECT COUNT(*) FROM chunks") == $(n_in "$T/union") ]] ||
 	die "chunks in the ledger differ from the distinct chunks shipped"

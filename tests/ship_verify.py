@@ -6,7 +6,8 @@ Usage: ship_verify.py DROP_DIR REF... [--partial REF:BYTES]...
 Each REF is a file holding the whole content one log file ever had (its identity: the SHA-256 of
 its first line with the '\n'). Every chunk in DROP_DIR must be a byte range of one REF, its
 manifest must match (length, lines, sha256, chunk name), and the ranges of each REF must tile it
-exactly: each byte shipped exactly once, nothing missing. --partial REF:BYTES expects only the
+exactly: each byte shipped exactly once, nothing missing. A pack (HOST_FPR16_START-ENDpN, with
+"part = FPR16 OFFSET LENGTH" lines) holds byte ranges of several REFs, one after the other. --partial REF:BYTES expects only the
 first BYTES bytes of REF to have been shipped (a live file whose tail is not complete yet).
 Leftover temporary uploads (dot files) are errors too unless --allow-temp is given.
 Prints one line per problem and exits 1 if there is any.
@@ -65,17 +66,31 @@ def main(argv):
             continue
         base = name[: -len(".manifest")]
         m = {}
+        parts = []
         with open(os.path.join(drop, name), encoding="ascii") as f:
             for line in f:
                 k, _, v = line.rstrip("\n").partition(" = ")
-                m[k] = v
+                if k == "part":
+                    p16, po, pl = v.split(" ")
+                    parts.append((p16, int(po), int(pl)))
+                else:
+                    m[k] = v
         try:
             host, fpr16, rng = base.rsplit("_", 2)
+            npack = None
+            if "p" in rng:
+                rng, npack = rng.split("p")
+                npack = int(npack)
             start, end = (int(x) for x in rng.split("-"))
         except ValueError:
-            fail(problems, "%s: name not HOST_FPR16_START-END" % name)
+            fail(problems, "%s: name not HOST_FPR16_START-END[pN]" % name)
             continue
-        if fpr16 not in refs:
+        if npack is None:
+            parts = [(fpr16, start, end - start)]
+        elif npack != len(parts) or parts[0][:2] != (fpr16, start):
+            fail(problems, "%s: pack name and parts differ" % name)
+            continue
+        if any(p[0] not in refs for p in parts):
             fail(problems, "%s: no reference file with fingerprint %s" % (name, fpr16))
             continue
         ref, data = refs[fpr16]
@@ -85,7 +100,7 @@ def main(argv):
         except (OSError, EOFError) as e:
             fail(problems, "%s.gz: %s" % (base, e))
             continue
-        want = data[start:end]
+        want = b"".join(refs[p][1][o : o + n] for p, o, n in parts)
         lines = content.count(b"\n") + (1 if content and not content.endswith(b"\n") else 0)
         checks = [
             (content == want, "content differs from %s[%d:%d]" % (ref, start, end)),
@@ -99,7 +114,8 @@ def main(argv):
         for ok, what in checks:
             if not ok:
                 fail(problems, "%s: %s" % (name, what))
-        ranges[fpr16].append((start, end, name))
+        for p, o, n in parts:
+            ranges[p].append((o, o + n, name))
 
     for fpr16, (ref, data) in refs.items():
         want_end = partial.get(ref, len(data))

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "log.h"
 #include "logtime.h"
+#include "schema.h"
 
 struct fixture {
 	MYSQL *admin;
@@ -169,10 +170,12 @@ static void migrate(void **state)
 	fixture_init(&f, "migrate");
 	/* Again: nothing to do, nothing lost. */
 	assert_int_equal(db_migrate(f.db), 0);
-	assert_int_equal(admin_u64(f.admin, "SELECT version FROM schema_version WHERE id = 1"), 2);
+	assert_int_equal(admin_u64(f.admin, "SELECT version FROM schema_version WHERE id = 1"),
+			 SCHEMA_VERSION);
+	/* The tables of the schema, and schema_version. */
 	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM information_schema.tables "
 					    "WHERE table_schema = DATABASE()"),
-			 6);
+			 SCHEMA_TABLES + 1);
 	/* A schema from a newer relaywatch is refused, not downgraded. */
 	admin_exec(f.admin, "UPDATE schema_version SET version = 99");
 	assert_int_equal(db_migrate(f.db), -1);
@@ -184,7 +187,7 @@ static void migrate(void **state)
 static void bytes_exact(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 	char all[256], hex[600], sql[256];
@@ -237,7 +240,7 @@ static void bytes_exact(void **state)
 static void duplicate(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 
@@ -263,7 +266,7 @@ static void duplicate(void **state)
 static void big_chunk(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 	char sender[256];
@@ -295,11 +298,56 @@ static void big_chunk(void **state)
 	fixture_finish(&f);
 }
 
+/*
+ * A pack's files: counted with the chunk; another chunk holding one of them (a pack rebuilt
+ * without a deleted file) is a duplicate that writes nothing; the rows go with their chunk.
+ */
+static void pack_parts(void **state)
+{
+	struct fixture f;
+	struct db_chunk c = {0};
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	char parts[3][DIGEST_HEX_LEN + 1];
+
+	fixture_init(&f, "parts");
+	for (int i = 0; i < 3; i++) {
+		snprintf(parts[i], sizeof(parts[i]), "%064x", 0x100 + i);
+	}
+	add_event(f.agg, 1390973534, "a", 3);
+	chunk_init(&c, &st, id, 1);
+	c.part_ids = parts;
+	c.nparts = 2;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunk_parts"), 2);
+
+	/* Another chunk id, the second file again: nothing of it is written. */
+	chunk_init(&c, &st, id, 2);
+	c.part_ids = parts + 1;
+	c.nparts = 1;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_DUPLICATE);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 1);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 3);
+
+	/* A new file is counted. */
+	chunk_init(&c, &st, id, 3);
+	c.part_ids = parts + 2;
+	c.nparts = 1;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 6);
+
+	/* purge deletes ledger rows; their files' rows follow. */
+	admin_exec(f.admin, "DELETE FROM chunks WHERE chunk_id = "
+			    "'0000000000000000000000000000000000000000000000000000000000000001'");
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunk_parts"), 1);
+	fixture_finish(&f);
+}
+
 /* Stamps outside DATETIME's range are stored under the undated hour, never rejected. */
 static void hour_range(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 
@@ -347,7 +395,7 @@ static void *release_later(void *arg)
 static void lock_wait_retry(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 	struct holder h;
@@ -378,7 +426,7 @@ static void lock_wait_retry(void **state)
 static void connection_killed(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 	char sql[64];
@@ -410,7 +458,7 @@ static void connection_killed(void **state)
 static void error_rolls_back(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
+	struct db_chunk c = {0};
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 	struct span df[5] = {SPAN_LIT("mx1"), SPAN_LIT("smtp"), SPAN_LIT("192.0.2.9"),
@@ -466,6 +514,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(connection_killed),
 		cmocka_unit_test(error_rolls_back),
 		cmocka_unit_test(defaults_file_checked),
+		cmocka_unit_test(pack_parts),
 	};
 
 	if (argc > 1) {

@@ -80,6 +80,66 @@ static void strict(void **state)
 	assert_false(manifest_name_valid("a/b.gz"));
 }
 
+/* A pack's parts survive a round trip; parts that do not tile the chunk are refused. */
+static void pack_parts(void **state)
+{
+	struct manifest m = sample(), back;
+	char text[MANIFEST_MAX_SIZE], t2[MANIFEST_MAX_SIZE + 128];
+	m.nparts = 2;
+	m.parts[0] =
+		(struct manifest_part){.fpr = "0123456789abcdef", .offset = 100, .length = 150};
+	m.parts[1] = (struct manifest_part){.fpr = "fedcba9876543210", .offset = 0, .length = 50};
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "part = fedcba9876543210 0 50\n"));
+	assert_int_equal(parse(text, &back), 0);
+	assert_memory_equal(&m, &back, sizeof(m));
+
+	/* The largest pack fits the manifest's size with every other field at its longest. */
+	memset(m.source, 'x', MANIFEST_SOURCE_MAX);
+	memset(m.host, 'h', MANIFEST_HOST_MAX);
+	m.nparts = MANIFEST_PARTS_MAX;
+	for (unsigned i = 0; i < m.nparts; i++) {
+		m.parts[i] = (struct manifest_part){
+			.fpr = "0123456789abcdef", .offset = 999999999999999, .length = 1};
+	}
+	m.parts[0].offset = m.offset = 999999999999999;
+	m.length = MANIFEST_PARTS_MAX;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_int_equal(parse(text, &back), 0);
+	assert_int_equal(back.nparts, MANIFEST_PARTS_MAX);
+
+	static const char *const bad[] = {
+		"part = 0123456789abcdef 100 149\n", /* shorter than the chunk */
+		"part = 0123456789abcdef 100 150\npart = 0123456789abcdef 0 49\n", /* short */
+		"part = 0123456789abcdef 101 150\npart = 0123456789abcdef 0 50\n", /* offset */
+		"part = 0123456789ABCDEF 100 150\npart = 0123456789abcdef 0 50\n",
+		"part = 0123456789abcdef 100 150\npart = 0123456789abcdef 0 50 x\n",
+		"part = 0123456789abcdef 100 150\npart = 0123456789abcdef -0 50\n",
+		"part = 0123456789abcdef 100 150\npart = 0123456789abcdef 0 9999999999999999\n",
+		"part = ../../etc/passwd 100 150\npart = 0123456789abcdef 0 50\n",
+	};
+	m = sample();
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(t2, sizeof(t2), "%s%s", text, bad[i]);
+		assert_int_equal(parse(t2, &back), -1);
+	}
+	/* More parts than a manifest may hold. */
+	m.nparts = 0;
+	m.length = MANIFEST_PARTS_MAX + 1;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	char *big = malloc(MANIFEST_MAX_SIZE);
+	assert_non_null(big);
+	size_t n = (size_t)snprintf(big, MANIFEST_MAX_SIZE, "%s", text);
+	for (unsigned i = 0; i <= MANIFEST_PARTS_MAX; i++) {
+		n += (size_t)snprintf(big + n, MANIFEST_MAX_SIZE - n,
+				      "part = 0123456789abcdef %u 1\n", i ? 0 : 100);
+	}
+	assert_true(n < MANIFEST_MAX_SIZE);
+	assert_int_equal(manifest_parse("test", big, n, &back), -1);
+	free(big);
+}
+
 /* Numbers far beyond any real chunk are refused before arithmetic can overflow on them. */
 static void bounds(void **state)
 {
@@ -111,10 +171,8 @@ static void bounds(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-	cmocka_unit_test(bounds),
-	cmocka_unit_test(round_trip),
-	cmocka_unit_test(hostile_zone),
-	cmocka_unit_test(strict),
+	cmocka_unit_test(bounds), cmocka_unit_test(round_trip), cmocka_unit_test(hostile_zone),
+	cmocka_unit_test(strict), cmocka_unit_test(pack_parts),
 };
 
 int main(int argc, char **argv)

@@ -105,6 +105,7 @@ static void config_keys(void **unused)
 			   "timeout = 30\n"
 			   "parallel = 2\n"
 			   "max_chunk = 16M\n"
+			   "coalesce_below = 256k\n"
 			   "forget_days = 30\n"
 			   "source = /var/log/qmail/smtpd multilog service=smtp-mx\n"
 			   "source = /var/log/maillog syslog\n";
@@ -116,6 +117,7 @@ static void config_keys(void **unused)
 	assert_int_equal(c.level, 9);
 	assert_int_equal(c.parallel, 2);
 	assert_int_equal(c.max_chunk, 16 * 1024 * 1024);
+	assert_int_equal(c.coalesce_below, 256 * 1024);
 	assert_int_equal(c.forget_days, 30);
 	assert_int_equal(c.nsources, 2);
 	assert_int_equal(c.sources[0].kind, SHIP_KIND_MULTILOG);
@@ -131,6 +133,7 @@ static void config_keys(void **unused)
 			 0);
 	assert_int_equal(c.port, 22);
 	assert_int_equal(c.level, 6);
+	assert_int_equal(c.coalesce_below, 1024 * 1024);
 	assert_non_null(c.hostname);
 	shipconf_finish(&c);
 }
@@ -147,6 +150,8 @@ static void config_errors(void **unused)
 		"10\n",
 		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\nmax_chunk "
 		"= 1T\n",
+		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\n"
+		"coalesce_below = -1\n",
 		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = /a syslog\nfrobnicate "
 		"= 1\n",
 		"host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = relative syslog\n",

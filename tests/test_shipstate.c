@@ -186,6 +186,65 @@ static void plan_and_advance(void **unused)
 	assert_true(ship_entry_plan(&f, 5));
 }
 
+/* A pack member's plan survives save + load; its delivery (or a reset) ends its membership. */
+static void pack_members(void **unused)
+{
+	struct ship_state a, b;
+	uint8_t f1[DIGEST_LEN], f2[DIGEST_LEN];
+	ship_state_init(&a);
+	ship_state_init(&b);
+	fpr_of(f1, 1);
+	fpr_of(f2, 2);
+	struct ship_entry *e = ship_state_add(&a, f2);
+	e->offset = 7;
+	assert_true(ship_entry_pack(e, f1, 3));
+	assert_false(ship_entry_pack(e, f1, 4));
+	e->max_chunk = 65536;
+	size_t len;
+	char *text = ship_state_format(&a, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, " plan eof 65536 pack="));
+	assert_int_equal(ship_state_parse(&b, "t", text, len), 0);
+	free(text);
+	struct ship_entry *g = ship_state_find(&b, f2);
+	assert_non_null(g);
+	assert_true(g->packed);
+	assert_int_equal(g->pack_index, 3);
+	assert_memory_equal(g->pack, f1, DIGEST_LEN);
+	assert_int_equal(g->offset, 7);
+	ship_entry_advance(g, 70, true);
+	assert_true(g->done);
+	assert_false(g->packed);
+	assert_false(ship_entry_pack(g, f1, 0));
+
+	/* Only "plan eof" may name a pack, with a whole fingerprint and an index. */
+	static const char *const bad[] = {
+		"plan 4,eof 9 "
+		"pack=0101010101010101010101010101010101010101010101010101010101010101:0",
+		"plan eof 9 pack=01010101:0",
+		"plan eof 9 pack=0101010101010101010101010101010101010101010101010101010101010101",
+		"plan eof 9 "
+		"pack=0101010101010101010101010101010101010101010101010101010101010101:x",
+		"plan eof 9 "
+		"pick=0101010101010101010101010101010101010101010101010101010101010101:0",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char buf[512];
+		int n = snprintf(
+			buf, sizeof(buf),
+			"relaywatch-ship-state 1\n"
+			"0202020202020202020202020202020202020202020202020202020202020202 1 5 "
+			"%s\n",
+			bad[i]);
+		struct ship_state st;
+		ship_state_init(&st);
+		assert_int_equal(ship_state_parse(&st, "t", buf, (size_t)n), -1);
+		ship_state_finish(&st);
+	}
+	ship_state_finish(&a);
+	ship_state_finish(&b);
+}
+
 /* Old entries go, recent ones stay, and lookups still work after the index is rebuilt. */
 static void prune(void **unused)
 {
@@ -239,6 +298,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(round_trip),      cmocka_unit_test(missing_is_empty),
 		cmocka_unit_test(damaged_refused), cmocka_unit_test(plan_and_advance),
 		cmocka_unit_test(prune),           cmocka_unit_test(save_keeps_old_on_failure),
+		cmocka_unit_test(pack_members),
 	};
 	if (argc > 1) {
 		cmocka_set_test_filter(argv[1]);
