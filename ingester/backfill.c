@@ -170,6 +170,7 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	case DB_UNAVAILABLE: /* db.c has said why, naming the file */
 		ret = CMD_DB;
 		break;
+	case DB_PARTIAL: /* only a pack's files can be counted apart: a file has no parts */
 	case DB_ERROR:
 		ret = CMD_FAILED;
 		break;

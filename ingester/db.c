@@ -545,14 +545,69 @@ static int parts_insert(struct db *db, const struct db_chunk *c)
 	    0) {
 		return -1;
 	}
+	bool first = true;
 	for (size_t i = 0; i < c->nparts; i++) {
-		if (buf_str(db, i ? ",(_ascii'" : "(_ascii'") != 0 ||
+		if (c->counted != NULL && c->counted[i]) {
+			continue;
+		}
+		if (buf_str(db, first ? "(_ascii'" : ",(_ascii'") != 0 ||
 		    buf_str(db, c->part_ids[i]) != 0 || buf_str(db, "',_ascii'") != 0 ||
 		    buf_str(db, c->id_hex) != 0 || buf_str(db, "')") != 0) {
 			return -1;
 		}
+		first = false;
 	}
-	return db_query(db, db->buf, db->len);
+	return first ? 0 : db_query(db, db->buf, db->len);
+}
+
+/*
+ * After parts_insert met a duplicate key (and the rollback): flags the parts that are in the
+ * ledger. DB_DUPLICATE when all are, DB_PARTIAL when some more are; -1 when none is (the rows
+ * went with a purged chunk, or the pack names a file twice): the next run tries again.
+ */
+static int parts_counted(struct db *db, const struct db_chunk *c)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	size_t found = 0, all = 0;
+
+	db->len = 0;
+	if (buf_str(db, "SELECT part_id FROM " SCHEMA_CHUNK_PARTS_NAME " WHERE part_id IN (") !=
+	    0) {
+		return -1;
+	}
+	for (size_t i = 0; i < c->nparts; i++) {
+		if (buf_str(db, i ? ",_ascii'" : "_ascii'") != 0 ||
+		    buf_str(db, c->part_ids[i]) != 0 || buf_lit(db, "'", 1) != 0) {
+			return -1;
+		}
+	}
+	if (buf_lit(db, ")", 1) != 0 || db_query(db, db->buf, db->len) != 0) {
+		return -1;
+	}
+	res = mysql_store_result(db->my);
+	if (res == NULL) {
+		db_fail(db);
+		return -1;
+	}
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		for (size_t i = 0; row[0] != NULL && i < c->nparts; i++) {
+			if (strcmp(row[0], c->part_ids[i]) == 0 && !c->counted[i]) {
+				c->counted[i] = true;
+				found++;
+			}
+		}
+	}
+	mysql_free_result(res);
+	for (size_t i = 0; i < c->nparts; i++) {
+		all += c->counted[i];
+	}
+	if (found == 0) {
+		db->err = ER_DUP_ENTRY;
+		snprintf(db->errmsg, sizeof(db->errmsg), "a part's row was there, now none is");
+		return -1;
+	}
+	return all == c->nparts ? DB_DUPLICATE : DB_PARTIAL;
 }
 
 static int stmt_begin(struct db *db, enum agg_table t)
@@ -655,7 +710,7 @@ static int ingest_attempt(struct db *db, void *arg)
 	 * ingester of the same chunk blocks here until the first one commits and then fails with
 	 * a duplicate key, before it has added a single count.
 	 */
-	if (ledger_insert(db, a->c) != 0 || parts_insert(db, a->c) != 0) {
+	if (ledger_insert(db, a->c) != 0) {
 		if (db->err == ER_DUP_ENTRY) {
 			mysql_query(db->my, "ROLLBACK");
 			if (a->commit_unknown) {
@@ -667,6 +722,14 @@ static int ingest_attempt(struct db *db, void *arg)
 			return DB_DUPLICATE;
 		}
 		return -1;
+	}
+	if (parts_insert(db, a->c) != 0) {
+		if (db->err != ER_DUP_ENTRY) {
+			return -1;
+		}
+		/* Another chunk counted some of these files: which ones, the caller must know. */
+		mysql_query(db->my, "ROLLBACK");
+		return a->c->counted != NULL ? parts_counted(db, a->c) : DB_DUPLICATE;
 	}
 	for (t = 0; t < AGG_TABLES; t++) {
 		if (table_upsert(db, a->agg, (enum agg_table)t) != 0) {

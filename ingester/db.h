@@ -38,9 +38,15 @@ struct db_chunk {
 	struct span source; /* original file name (cut to 1024 bytes) */
 	const struct scan_stats *st;
 	/* A pack's files, each one's identity (manifest_part_id(), 64 lowercase hex), written
-	 * beside the ledger row: a pack is a duplicate when any of them was counted before. */
+	 * beside the ledger row: a file is counted once, whichever chunk brings it. */
 	char (*part_ids)[DIGEST_HEX_LEN + 1];
 	size_t nparts;
+	/*
+	 * NULL, or nparts flags, in and out: the files counted already by another chunk, which
+	 * agg leaves out and whose rows are not written; DB_PARTIAL sets the flags of the files
+	 * it found counted.
+	 */
+	bool *counted;
 };
 
 enum db_result {
@@ -49,12 +55,16 @@ enum db_result {
 	DB_ERROR = -1,
 	DB_OK = 0,
 	DB_DUPLICATE = 1, /* the chunk is already in the ledger: nothing was written */
+	DB_PARTIAL = 2,   /* some of the pack's files not flagged counted were: nothing written */
 };
 
 /*
- * Writes the chunk's ledger row (and its parts' rows) and every row of agg in one transaction. A
- * chunk already in the ledger, or a pack one of whose parts is, changes nothing and returns
- * DB_DUPLICATE. On a deadlock, lock wait timeout or lost
+ * Writes the chunk's ledger row (and its parts' rows, but those flagged counted) and every row
+ * of agg in one transaction. A chunk already in the ledger, or a pack all of whose parts are,
+ * changes nothing and returns DB_DUPLICATE. A pack some of whose unflagged parts are (another
+ * chunk counted them, a pack rebuilt without a file deleted since) changes nothing, flags them
+ * and returns DB_PARTIAL: the caller scans the chunk again without them and calls again (parts
+ * only ever get counted, so this ends). On a deadlock, lock wait timeout or lost
  * connection the whole transaction is rolled back, the connection re-established and the
  * transaction replayed, a bounded number of times; after that DB_ERROR with nothing written.
  * On a Galera cluster a certification failure counts as a deadlock, and a node outside the

@@ -228,6 +228,32 @@ static void process_missing(struct drain *d, struct chunk *c)
 	}
 }
 
+/*
+ * A pack some of whose files another chunk counted (a pack rebuilt without a file deleted
+ * since, ingested first): reads it again, still verified whole, but counts only the others.
+ * false after counting the failure (the claim stays in work/ for the next run).
+ */
+static bool rescan_partial(struct drain *d, struct chunk *c, const bool *counted)
+{
+	char why[1024] = "";
+	unsigned skipped = 0;
+
+	for (unsigned i = 0; i < c->m.nparts; i++) {
+		skipped += counted[i];
+	}
+	log_info("%s: %u of its %u files were counted by another chunk: counting the other %u",
+		 c->esc, skipped, c->m.nparts, c->m.nparts - skipped);
+	if (verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, counted, &d->vo, d->agg, &c->st, why,
+			 sizeof(why)) != VERIFY_OK) {
+		/* The same bytes verified a moment ago: whatever changed, let the next run judge.
+		 */
+		log_error("%s: reading it again failed%s%s", c->esc, why[0] ? ": " : "", why);
+		d->st->failed++;
+		return false;
+	}
+	return true;
+}
+
 /* Works on a claimed chunk (c->mfd locked, both files in work/). */
 static void process(struct drain *d, struct chunk *c)
 {
@@ -238,7 +264,7 @@ static void process(struct drain *d, struct chunk *c)
 
 	v = verify_manifest(c->mfd, c->manifest, c->gz, &d->vo, &c->m, why, sizeof(why));
 	if (v == VERIFY_OK) {
-		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, &d->vo, d->agg, &c->st, why,
+		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo, d->agg, &c->st, why,
 				 sizeof(why));
 	}
 	/* Whatever came of it, reading did not kill us. */
@@ -279,15 +305,31 @@ static void process(struct drain *d, struct chunk *c)
 	dc.st = &c->st;
 	/* A pack's files go into the ledger each under its own identity as well. */
 	char part_ids[MANIFEST_PARTS_MAX][DIGEST_HEX_LEN + 1];
+	bool counted[MANIFEST_PARTS_MAX] = {false};
 	for (unsigned i = 0; i < c->m.nparts; i++) {
 		if (manifest_part_id(&c->m, i, part_ids[i]) != 0) {
 			d->st->failed++;
 			return;
 		}
+		/* The shipper packs a file once; a second row of it would fail the ledger. */
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(part_ids[i], part_ids[j]) == 0) {
+				quarantine(d, c, "part %u repeats part %u", i + 1, j + 1);
+				return;
+			}
+		}
 	}
 	dc.part_ids = part_ids;
 	dc.nparts = c->m.nparts;
+	dc.counted = counted;
 	res = db_ingest_chunk(d->db, &dc, d->agg);
+	/* Each round finds more files counted, so this ends (at most nparts rounds). */
+	while (res == DB_PARTIAL) {
+		if (!rescan_partial(d, c, counted)) {
+			return;
+		}
+		res = db_ingest_chunk(d->db, &dc, d->agg);
+	}
 	if (res == DB_ERROR || res == DB_UNAVAILABLE) {
 		/*
 		 * Leave the claim in work/ (unlocked once we close it): the next run retries. The

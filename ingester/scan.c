@@ -267,6 +267,34 @@ static void scan_block(struct scan_state *s, const char *p, size_t n)
 	carry_append(s, tail, (size_t)(end - tail));
 }
 
+/* scan_block over the bytes of p[0..n) (content offset off) outside the ranges o->skip. */
+static void scan_kept(struct scan_state *s, uint64_t off, const char *p, size_t n)
+{
+	const struct scan_opts *o = s->o;
+	uint64_t end = off + n;
+	size_t i = 0;
+
+	while (off < end) {
+		while (i < o->nskip && o->skip[i].end <= off) {
+			i++;
+		}
+		uint64_t stop = i < o->nskip && o->skip[i].start < end ? o->skip[i].start : end;
+		if (stop > off) {
+			scan_block(s, p, (size_t)(stop - off));
+			p += stop - off;
+			off = stop;
+			continue;
+		}
+		/* Inside a skipped range: what was carried ended with the part before it. */
+		carry_finish(s);
+		stop = o->skip[i].end < end ? o->skip[i].end : end;
+		s->st->skipped_bytes += stop - off;
+		s->st->skipped_lines += count_newlines(p, (size_t)(stop - off));
+		p += stop - off;
+		off = stop;
+	}
+}
+
 static void progress(const char *name, uint64_t done, uint64_t total, bool final)
 {
 	char esc[80];
@@ -335,9 +363,9 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 			break;
 		}
 		digest_update(d, b->data, b->len);
+		scan_kept(&s, st->bytes, b->data, b->len);
 		st->bytes += b->len;
 		st->lines += count_newlines(b->data, b->len);
-		scan_block(&s, b->data, b->len);
 		crashpoint("scan-block");
 		pthread_mutex_lock(&q.mu);
 		q.tail++;

@@ -21,6 +21,11 @@
 #define SCAN_SAMPLES     8
 #define SCAN_SAMPLE_SIZE 320
 
+/* A byte range [start, end) of a chunk's uncompressed content. */
+struct scan_range {
+	uint64_t start, end;
+};
+
 struct scan_opts {
 	/* Used for lines without a syslog header (multilog); may be empty. */
 	struct span host;
@@ -44,6 +49,14 @@ struct scan_opts {
 	bool limit_bytes;
 	uint64_t max_bytes;
 	size_t max_keys;
+	/*
+	 * Ranges (nskip of them, ascending, disjoint) that are hashed and counted as lines but not
+	 * parsed: a pack's files that another chunk counted already. A range's start ends the line
+	 * before it, so no line joins bytes from both sides; a range that ends the content without
+	 * a '\n' is one line short in st->lines (a pack's files all end with one).
+	 */
+	const struct scan_range *skip;
+	size_t nskip;
 };
 
 struct scan_stats {
@@ -53,7 +66,8 @@ struct scan_stats {
 	uint64_t malformed; /* CHKUSER lines without all markers, or too long */
 	uint64_t undated;   /* events without a usable stamp: counted at the previous stamp, or
 			       ref_utc */
-	int64_t first_utc;  /* LOGTIME_NONE when no event */
+	uint64_t skipped_bytes, skipped_lines; /* of o->skip's ranges, counted in bytes and lines */
+	int64_t first_utc;                     /* LOGTIME_NONE when no event */
 	int64_t last_utc;
 	uint8_t sha256[DIGEST_LEN];
 	/* The syslog host of the first event that had one (cut), for a ledger row without one. */

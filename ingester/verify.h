@@ -49,11 +49,14 @@ enum verify_result verify_manifest(int mfd, const char *name, const char *gz,
 /*
  * Scans dir_fd/gz (esc: the chunk's escaped name, for messages) into agg (reset here) and st,
  * and compares it with m: length, line count, SHA-256. Sets TZ to the manifest's zone when this
- * machine knows it (else to o->run_tz) for syslog dates. why (size n) receives the reason of a
+ * machine knows it (else to o->run_tz) for syslog dates. counted is NULL, or m->nparts flags:
+ * the pack's files counted already, whose bytes are verified but whose lines are not parsed
+ * (st's counts, bytes and lines leave them out). why (size n) receives the reason of a
  * VERIFY_BAD. Returns any verify_result.
  */
 enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
-				const struct manifest *m, const struct verify_opts *o,
-				struct agg *agg, struct scan_stats *st, char *why, size_t n);
+				const struct manifest *m, const bool *counted,
+				const struct verify_opts *o, struct agg *agg, struct scan_stats *st,
+				char *why, size_t n);
 
 #endif

@@ -343,6 +343,68 @@ static void pack_parts(void **state)
 	fixture_finish(&f);
 }
 
+/*
+ * A pack some of whose files another chunk counted first (the pack rebuilt without a deleted
+ * file got there first): DB_PARTIAL names them and writes nothing; called again without them,
+ * the others are counted under this chunk; a pack all of whose files are counted is a
+ * duplicate.
+ */
+static void pack_partial(void **state)
+{
+	struct fixture f;
+	struct db_chunk c = {0};
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	char parts[3][DIGEST_HEX_LEN + 1];
+	bool counted[3] = {false};
+
+	fixture_init(&f, "partial");
+	for (int i = 0; i < 3; i++) {
+		snprintf(parts[i], sizeof(parts[i]), "%064x", 0x200 + i);
+	}
+	/* The rebuilt pack: the second file alone. */
+	add_event(f.agg, 1390973534, "a", 3);
+	chunk_init(&c, &st, id, 1);
+	c.part_ids = parts + 1;
+	c.nparts = 1;
+	c.counted = counted;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+
+	/* The whole pack: its second file is found, nothing is written. */
+	chunk_init(&c, &st, id, 2);
+	c.part_ids = parts;
+	c.nparts = 3;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_PARTIAL);
+	assert_false(counted[0]);
+	assert_true(counted[1]);
+	assert_false(counted[2]);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 1);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunk_parts"), 1);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 3);
+
+	/* Again, scanned without the second file: the others count under this chunk. */
+	agg_reset(f.agg);
+	add_event(f.agg, 1390973534, "a", 4);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 7);
+	assert_int_equal(admin_u64(f.admin,
+				   "SELECT COUNT(*) FROM chunk_parts WHERE chunk_id = "
+				   "'00000000000000000000000000000000000000000000000000000000"
+				   "00000002'"),
+			 2);
+
+	/* A third chunk of the first and last files: all counted, a duplicate. */
+	memset(counted, 0, sizeof(counted));
+	chunk_init(&c, &st, id, 3);
+	memcpy(parts[1], parts[2], sizeof(parts[1]));
+	c.nparts = 2;
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_DUPLICATE);
+	assert_true(counted[0] && counted[1]);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 2);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 7);
+	fixture_finish(&f);
+}
+
 /* Stamps outside DATETIME's range are stored under the undated hour, never rejected. */
 static void hour_range(void **state)
 {
@@ -515,6 +577,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(error_rolls_back),
 		cmocka_unit_test(defaults_file_checked),
 		cmocka_unit_test(pack_parts),
+		cmocka_unit_test(pack_partial),
 	};
 
 	if (argc > 1) {
