@@ -21,6 +21,8 @@
 #define SCAN_SAMPLES     8
 #define SCAN_SAMPLE_SIZE 320
 
+struct scan_stats;
+
 struct scan_opts {
 	/* Used for lines without a syslog header (multilog); may be empty. */
 	struct span host;
@@ -33,6 +35,12 @@ struct scan_opts {
 	uint64_t progress_total;
 	/* How many malformed lines to keep as samples (more than SCAN_SAMPLES are cut to it). */
 	unsigned malformed_log_max;
+	/*
+	 * Called in the scanning thread after each block, with the counts so far (overlap.c takes
+	 * the finished rows there); non-zero fails the scan with SCAN_FAILED. NULL: none.
+	 */
+	int (*block_done)(void *arg, struct agg *agg, const struct scan_stats *st);
+	void *block_arg;
 };
 
 struct scan_stats {
