@@ -429,7 +429,9 @@ long agg_take(struct agg *a, struct agg_batch *b, int64_t before, size_t min_row
 			}
 		}
 		t->ndirty = keep;
-		qsort(t->sorted, m, sizeof(*t->sorted), row_cmp);
+		if (m > 1) { /* sorted may be NULL when the table is empty */
+			qsort(t->sorted, m, sizeof(*t->sorted), row_cmp);
+		}
 		for (j = 0; j < m; j++) {
 			struct agg_row *c = (struct agg_row *)(void *)(b->buf + b->len);
 			if (!batch_put(b, t->sorted[j])) {
