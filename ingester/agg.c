@@ -448,6 +448,15 @@ long agg_take(struct agg *a, struct agg_batch *b, int64_t before, size_t min_row
 	return (long)k;
 }
 
+size_t agg_untaken(const struct agg *a)
+{
+	size_t n = 0;
+	for (int i = 0; i < AGG_TABLES; i++) {
+		n += a->t[i].ndirty;
+	}
+	return n;
+}
+
 const struct agg_row *const *agg_sorted_unsent(struct agg *a, enum agg_table tn, size_t *count)
 {
 	struct agg_map *t = &a->t[tn];

@@ -116,6 +116,9 @@ void agg_track(struct agg *a, bool on);
  */
 long agg_take(struct agg *a, struct agg_batch *b, int64_t before, size_t min_rows);
 
+/* Rows with counts not yet taken, over all tables (0 unless agg_track is on). */
+size_t agg_untaken(const struct agg *a);
+
 /*
  * Like agg_sorted, but only the rows with counts not yet taken (all rows when agg_track was not
  * on since the last agg_reset): what is left to write after the stream, sorted alone.

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -12,6 +13,11 @@
  */
 #define OVERLAP_BATCH    (4 * 1024 * 1024)
 #define OVERLAP_MIN_ROWS 512
+/*
+ * A log whose hours do not advance (one busy hour, or lines out of order) still streams once this
+ * many rows wait, whatever their hour: a row that gains counts later is sent again with those.
+ */
+#define OVERLAP_ANY_ROWS (64 * 1024)
 
 struct overlap {
 	struct db *db;
@@ -93,6 +99,9 @@ static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st
 		return 0;
 	}
 	n = agg_take(agg, o->batch, logtime_hour_floor(st->last_utc), OVERLAP_MIN_ROWS);
+	if (n == 0 && agg_untaken(agg) >= OVERLAP_ANY_ROWS) {
+		n = agg_take(agg, o->batch, INT64_MAX, OVERLAP_MIN_ROWS);
+	}
 	if (n < 0) {
 		log_error("out of memory");
 		return -1;

@@ -8,7 +8,8 @@
 
 /*
  * A chunk's scan with its database writes beside it: after each block the scan hands the rows of
- * the hours that are complete (those before the newest hour seen so far), in key order, to a
+ * the hours that are complete (those before the newest hour seen so far; any hour once 64k rows
+ * wait, for logs whose hours do not advance), in key order, to a
  * writer thread that owns the connection and upserts them inside the chunk's transaction
  * (db_stream_rows), while the scan goes on. The wall time of an ingest then approaches the
  * larger of scan and database instead of their sum. The rows stay in the aggregate table (marked
