@@ -204,26 +204,40 @@ enum chk_result chk_parse(struct span msg, struct chk_event *ev)
 	ev->desc = mkspan(d + 4, end);
 
 	/*
-	 * SENDER, HELO and RCPT may all contain "> rcpt <". The real one follows the remote IP,
-	 * which the client cannot choose; of those that do, take the last: a fake in SENDER or
-	 * HELO (which would taint every line of a session) then never wins, and a fake in RCPT
-	 * can only mislabel the line of that one recipient.
+	 * SENDER, HELO and RCPT may all contain "> rcpt <" and "> remote <". The real "> rcpt <"
+	 * follows the remote IP; a client that writes "IP> rcpt <" into its own fields makes a
+	 * second candidate, and whichever we chose, it could pick the IP, the account or the
+	 * recipient of its own line (and dodge the rules that watch them, or frame someone else).
+	 * A line with more than one marker that could anchor the fields is therefore ambiguous:
+	 * malformed, counted and reported, never attributed.
 	 */
 	const char *rc = NULL, *ip = NULL;
+	unsigned anchors = 0;
 	for (const char *q = b; (q = FIND(q, (size_t)(d - q), "> rcpt <")) != NULL; q++) {
 		const char *a = ip_before(b, q);
 		if (a) {
 			rc = q;
 			ip = a;
+			anchors++;
 		}
+	}
+	if (anchors > 1) {
+		return CHK_AMBIGUOUS;
 	}
 	const char *rs;
 	if (rc) {
 		rs = RFIND(b, (size_t)(ip - b), "> remote <");
+		if (rs && FIND(b, (size_t)(rs - b), "> remote <")) {
+			return CHK_AMBIGUOUS;
+		}
 	} else {
-		/* No address anywhere: still a well-formed line if the markers are there. */
+		/* No address anywhere: still a well-formed line if the markers are there, once. */
 		rs = FIND(b, (size_t)(d - b), "> remote <");
 		rc = rs ? FIND(rs, (size_t)(d - rs), "> rcpt <") : NULL;
+		if ((rs && FIND(rs + 1, (size_t)(d - rs - 1), "> remote <")) ||
+		    (rc && FIND(rc + 1, (size_t)(d - rc - 1), "> rcpt <"))) {
+			return CHK_AMBIGUOUS;
+		}
 		if (rc) {
 			const char *c = rfind(rs, (size_t)(rc - rs), ":", 1);
 			ip = c && c > rs + 10 ? c + 1 : rc;

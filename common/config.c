@@ -15,30 +15,7 @@
 
 int config_check_secure(int fd, const char *path)
 {
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		log_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_error("%s: not a regular file", path);
-		return -1;
-	}
-	/*
-	 * Another local user who can rewrite this file could point us at their own key, host or
-	 * database and so read or forge what we ship: refuse it, as OpenSSH does.
-	 */
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		log_error("%s: refusing a config owned by another user (uid %u)", path,
-			  (unsigned)st.st_uid);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		log_error("%s: refusing a config that group or others can write (chmod go-w)",
-			  path);
-		return -1;
-	}
-	return 0;
+	return fileio_check_private(fd, path, "config", FILEIO_FILE);
 }
 
 static bool is_space(char c)
@@ -136,21 +113,11 @@ int config_parse(const char *path, int flags, config_fn fn, void *data)
 	if ((flags & CONFIG_SECURE) && config_check_secure(fd, path) != 0) {
 		goto out;
 	}
-	buf = malloc(CONFIG_MAX_SIZE);
-	if (!buf) {
-		log_error("out of memory");
+	size_t len;
+	if (fileio_read_file(fd, path, CONFIG_MAX_SIZE, &buf, &len) != 0) {
 		goto out;
 	}
-	ssize_t len = fileio_read_at(fd, buf, CONFIG_MAX_SIZE, 0);
-	if (len < 0) {
-		log_error("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (len == CONFIG_MAX_SIZE) {
-		log_error("%s: larger than %d bytes", path, CONFIG_MAX_SIZE);
-		goto out;
-	}
-	ret = config_parse_buffer(path, buf, (size_t)len, fn, data);
+	ret = config_parse_buffer(path, buf, len, fn, data);
 out:
 	free(buf);
 	if (fd >= 0) {
@@ -171,6 +138,34 @@ int config_uint(const struct config_line *cl, uint64_t min, uint64_t max, uint64
 		return -1;
 	}
 	*out = x;
+	return 0;
+}
+
+int config_size(const struct config_line *cl, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const char *v = cl->value;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	unsigned shift = 0;
+	if (*end == 'k' || *end == 'K') {
+		shift = 10;
+	} else if (*end == 'm' || *end == 'M') {
+		shift = 20;
+	} else if (*end == 'g' || *end == 'G') {
+		shift = 30;
+	}
+	if (shift) {
+		end++;
+	}
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno == ERANGE ||
+	    x > (UINT64_MAX >> shift) || (x << shift) < min || (x << shift) > max) {
+		log_error("%s:%u: %s: expected a size from %" PRIu64 " to %" PRIu64
+			  " bytes (suffix k, M or G allowed)",
+			  cl->file, cl->line, cl->key, min, max);
+		return -1;
+	}
+	*out = (uint64_t)x << shift;
 	return 0;
 }
 

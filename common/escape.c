@@ -158,6 +158,9 @@ static bool text_plain(unsigned char c, unsigned flags)
 	if (c == '\\') {
 		return flags & ESCAPE_BACKSLASH;
 	}
+	if (c == '|') {
+		return !(flags & ESCAPE_PIPE);
+	}
 	return c > 0x20 && c < 0x7f;
 }
 

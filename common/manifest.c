@@ -159,12 +159,16 @@ static int manifest_line(const struct config_line *cl, void *data)
 		return copy_text(cl, m->kind, sizeof(m->kind), false);
 	case KEY_SOURCE:
 		return copy_text(cl, m->source, sizeof(m->source), true);
+	/*
+	 * Every number is bounded far below what arithmetic on it could overflow: mtime =
+	 * INT64_MAX once made a signed addition in the date code overflow (UBSan aborted).
+	 */
 	case KEY_OFFSET:
-		return config_uint(cl, 0, INT64_MAX, &m->offset);
+		return config_uint(cl, 0, MANIFEST_BYTES_MAX, &m->offset);
 	case KEY_LENGTH:
-		return config_uint(cl, 0, INT64_MAX, &m->length);
+		return config_uint(cl, 0, MANIFEST_BYTES_MAX, &m->length);
 	case KEY_LINES:
-		return config_uint(cl, 0, INT64_MAX, &m->lines);
+		return config_uint(cl, 0, MANIFEST_BYTES_MAX, &m->lines);
 	case KEY_SHA256:
 		if (digest_unhex(cl->value, m->sha256) != 0) {
 			log_error("%s:%u: sha256: expected 64 hex digits", cl->file, cl->line);
@@ -172,7 +176,7 @@ static int manifest_line(const struct config_line *cl, void *data)
 		}
 		return 0;
 	case KEY_MTIME:
-		if (config_uint(cl, 0, INT64_MAX, &v) != 0) {
+		if (config_uint(cl, 0, MANIFEST_MTIME_MAX, &v) != 0) {
 			return -1;
 		}
 		m->mtime = (int64_t)v;

@@ -93,6 +93,7 @@ struct chk_event {
 enum chk_result {
 	CHK_EVENT = 0,     /* every marker found; ev is filled */
 	CHK_MALFORMED = 1, /* a CHKUSER message that lacks a marker (truncated, split, foreign) */
+	CHK_AMBIGUOUS = 2, /* more than one marker could anchor the fields: malformed too */
 };
 
 /*
@@ -101,7 +102,11 @@ enum chk_result {
  * fixed text at both ends (title before the first ": from <", the description after the last
  * "> : ", preferring a known description) and on the remote IP, which must read as an address,
  * so that a hostile field can at worst move bytes between the fields of its own line: it never
- * changes whether, or under which title and description, the line is counted.
+ * changes whether, or under which title and description, the line is counted. A line where more
+ * than one "> rcpt <" follows an address, or more than one "> remote <" comes before the one
+ * anchored at the address, is CHK_AMBIGUOUS: a client that wrote the markers into its own
+ * recipient or sender could otherwise choose the remote IP or the account its line is counted
+ * under. Anything but CHK_EVENT is a malformed line.
  */
 enum chk_result chk_parse(struct span msg, struct chk_event *ev);
 

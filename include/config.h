@@ -46,6 +46,8 @@ int config_check_secure(int fd, const char *path);
  * Value helpers: each logs "file:line: why" and returns -1 when the value does not fit.
  */
 int config_uint(const struct config_line *cl, uint64_t min, uint64_t max, uint64_t *out);
+/* A byte count, with an optional suffix k, M or G (powers of 1024). */
+int config_size(const struct config_line *cl, uint64_t min, uint64_t max, uint64_t *out);
 int config_bool(const struct config_line *cl, bool *out);
 /* Replaces *out (freed) with a copy of the value; -1 on empty value or no memory. */
 int config_string(const struct config_line *cl, char **out);

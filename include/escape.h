@@ -49,6 +49,7 @@ void escape_tsv(FILE *f, const char *s, size_t n);
 enum escape_text_flags {
 	ESCAPE_NOSPACE = 1,   /* the space as \x20 too (a field of a space-separated line) */
 	ESCAPE_BACKSLASH = 2, /* the backslash as itself: text whose own escapes must survive */
+	ESCAPE_PIPE = 4, /* '|' as \x7c too: a monitoring plugin's performance data follow it */
 };
 
 /*

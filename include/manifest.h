@@ -26,8 +26,8 @@
  *   tz = Europe/Rome                 optional: the mail server's zone, for syslog dates
  *                                    without a UTC stamp
  *
- * On the stats server every field is untrusted: manifest_parse bounds each string, rejects
- * control bytes, checks the chunk name with manifest_name_valid and the zone with
+ * On the stats server every field is untrusted: manifest_parse bounds each string and number,
+ * rejects control bytes, checks the chunk name with manifest_name_valid and the zone with
  * manifest_zone_valid.
  */
 
@@ -37,6 +37,9 @@
 #define MANIFEST_SOURCE_MAX  1024
 #define MANIFEST_NAME_MAX    200
 #define MANIFEST_TZ_MAX      63
+/* Bounds of the numbers: offset, length and lines (1 PiB), mtime (9999-12-31 23:59:59 UTC). */
+#define MANIFEST_BYTES_MAX ((uint64_t)1 << 50)
+#define MANIFEST_MTIME_MAX ((uint64_t)253402300799)
 
 struct manifest {
 	unsigned version;

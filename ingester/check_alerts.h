@@ -54,7 +54,8 @@ struct db;
  * appends the alerts to out, with max_account_rcpt, hosts and stale_hosts (the window's totals
  * and max_ip_denied are check's own query). Daily rules (relay_ips) judge each UTC day
  * that the window touches, or, when daily_window is true, the 24 hours before until as one day
- * (the default of `check`: the last complete hour and the day that ends with it). Stale is judged
+ * (the default of `check`: the current hour so far and the last complete one, and the 24 hourly
+ * rows that end with the current one). Stale is judged
  * against stale_ref (now, or the end of a past window). See enum check_collect_result.
  */
 enum check_collect_result {

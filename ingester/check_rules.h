@@ -16,7 +16,8 @@
  *
  *   relay_rcpt      relayed recipients per authenticated account per hour
  *   relay_domains   distinct recipient domains per authenticated account per hour
- *   relay_ips       distinct remote IPs per authenticated account per day
+ *   relay_ips       distinct remote networks (IPv4 /24, IPv6 /48) per authenticated account
+ *                   per day
  *   sender_mismatch relayed recipients per account per hour whose envelope sender is not the
  *                   account itself (accounts in check_sender_allow are exempt)
  *   denied          `rejected relaying` recipients per remote IP per hour

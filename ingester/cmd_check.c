@@ -9,6 +9,7 @@
 #include "db.h"
 #include "log.h"
 #include "logtime.h"
+#include "notify.h"
 #include "render.h"
 
 /* ---- relaywatch-ingest check ---- */
@@ -16,14 +17,20 @@
 static const char check_usage[] =
 	"usage: relaywatch-ingest check [OPTIONS]\n"
 	"\n"
-	"Judges the alert rules over the last complete hour (the daily rule over the 24 hours\n"
-	"that end with it), or over a past window, and prints one status line with performance\n"
-	"data, then one line per alert. Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+	"Judges the alert rules over the current hour so far and the last complete one (the daily\n"
+	"rule over the 24 hours that end now, freshness as of now), or over a past window, and\n"
+	"prints one status line with performance data, then one line per alert.\n"
+	"Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+	"With --new (for cron): judges every hour that received data since the last --new run and\n"
+	"the current hour, prints only alerts never reported before (nothing when none is new),\n"
+	"runs alert_command for each, and exits 2 (new critical), 1 (new warning), 0 or 3.\n"
 	"\n"
 	"  -c, --config FILE        rules from FILE (default " INGEST_CONFIG_DEFAULT ")\n"
 	"      --defaults-file FILE MySQL option file with the database credentials\n"
+	"      --new                only new alerts, recorded in the database's alert ledger\n"
 	"      --since TIME         24h, 7d, YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (UTC)\n"
-	"      --until TIME         end of the window (default: the start of this hour)\n"
+	"      --until TIME         end of the window (default: now, or the start of this hour\n"
+	"                           when --since is given)\n"
 	"      --host NAME          judge one mail server only\n"
 	"      --format text|json   output format (default text)\n"
 	"  -q, --quiet              print nothing when everything is OK (for cron)\n"
@@ -34,7 +41,8 @@ static const char check_usage[] =
 	"Rules (ingest.conf keys check_RULE_warn and check_RULE_crit, off to disable; per host):\n"
 	"  relay_rcpt       recipients relayed per account per hour          500 / 2000\n"
 	"  relay_domains    distinct recipient domains per account per hour   50 / 200\n"
-	"  relay_ips        distinct remote IPs per account per day           10 / 30\n"
+	"  relay_ips        distinct remote networks (IPv4 /24, IPv6 /48) per\n"
+	"                   account per day                                    10 / 30\n"
 	"  sender_mismatch  recipients per account per hour sent as another\n"
 	"                   sender (check_sender_allow = ACCOUNT... exempts)  25 / 100\n"
 	"  denied           rejected relaying per remote IP per hour         100 / 1000\n"
@@ -42,10 +50,10 @@ static const char check_usage[] =
 	"                   and >= check_baseline_min (100)                  K 3 / 10\n"
 	"  stale            age of a host's newest chunk                      2h / 6h\n";
 
-enum { OPT_FORMAT = CMD_LONG_OWN };
+enum { OPT_FORMAT = CMD_LONG_OWN, OPT_NEW };
 
 struct check_opts {
-	bool json, quiet;
+	bool json, quiet, new_only;
 };
 
 static enum cmd_opt check_option(int c, void *data)
@@ -60,6 +68,9 @@ static enum cmd_opt check_option(int c, void *data)
 			log_error("--format: expected text or json");
 			return CMD_OPT_BAD;
 		}
+		return CMD_OPT_NEXT;
+	case OPT_NEW:
+		o->new_only = true;
 		return CMD_OPT_NEXT;
 	case 'q':
 		/* A plugin's quiet: nothing printed when OK; the log level stays. */
@@ -76,6 +87,7 @@ int cmd_check(int argc, char **argv)
 		CMD_OPTIONS_COMMON,
 		CMD_OPTIONS_WINDOW,
 		{"format", required_argument, NULL, OPT_FORMAT},
+		{"new", no_argument, NULL, OPT_NEW},
 		{0},
 	};
 	const char *why = NULL;
@@ -99,8 +111,23 @@ int cmd_check(int argc, char **argv)
 	default:
 		goto bad;
 	}
-	if (cmd_load(&cmd, argc, argv) != 0 ||
-	    cmd_window(&cmd, now, logtime_hour_floor(now), 3600, &w) != 0) {
+	if (cmd_load(&cmd, argc, argv) != 0) {
+		goto bad;
+	}
+	/*
+	 * Without a window the hourly rules judge the current hour so far and the last complete
+	 * one, the daily rule the 24 hourly rows that end with the current one: a burst shows at
+	 * the first check after its lines are ingested, not at the next hour's.
+	 */
+	bool recent = cmd.since == NULL && cmd.until == NULL;
+	int64_t h = logtime_hour_floor(now);
+	if (cmd_window(&cmd, now, recent ? now : h, recent ? now - (h - 3600) : 3600, &w) != 0) {
+		goto bad;
+	}
+	/* --new keeps its own record of what it judged: of every host, up to now. */
+	if (o.new_only && (!recent || cmd.host != NULL)) {
+		log_error("--new judges what arrived since the last --new run, for every host: "
+			  "it takes no --since, --until or --host");
 		goto bad;
 	}
 	switch (cmd_connect(&cmd, &db)) {
@@ -111,6 +138,13 @@ int cmd_check(int argc, char **argv)
 		goto print;
 	default:
 		why = "database unreachable";
+		goto print;
+	}
+	if (o.new_only) {
+		st = notify_run(db, &cmd.cfg, o.json, now, &why);
+		if (st != CHECK_UNKNOWN) {
+			goto out;
+		}
 		goto print;
 	}
 	/* A past window is judged as of its end, the default one as of now. */

@@ -10,16 +10,17 @@
 #include "logtime.h"
 
 /*
- * Retention: deletes aggregate rows of hours before a cutoff, and ledger rows of chunks whose
- * data and ingestion are both before it, in small batches (db_purge_*), so ingestion goes on
- * while a purge runs.
+ * Retention: deletes aggregate rows of hours before a cutoff, ledger rows of chunks whose data
+ * and ingestion are both before it, and the alerts of periods before it (those already sent), in
+ * small batches (db_purge_*), so ingestion goes on while a purge runs.
  */
 
 static const char purge_usage[] =
 	"usage: relaywatch-ingest purge --older-than AGE [OPTIONS]\n"
 	"\n"
 	"Deletes hourly aggregate rows older than AGE (e.g. 400d) and the ledger rows of chunks\n"
-	"whose data and ingestion are both older, in batches that do not hold long locks.\n"
+	"whose data and ingestion are both older, and the alerts of older hours (check --new's\n"
+	"ledger), in batches that do not hold long locks.\n"
 	"\n"
 	"      --older-than AGE     e.g. 400d, 60w (at least 1d)\n"
 	"  -n, --dry-run            count what would be deleted, delete nothing\n"
@@ -55,6 +56,16 @@ static enum cmd_opt purge_option(int c, void *data)
 										 : CMD_OPT_BAD;
 	default:
 		return CMD_OPT_OWN;
+	}
+}
+
+/* What went (-v), or with --dry-run what would go (on stdout: it is the answer). */
+static void said(bool dry, const char *table, const char *what, uint64_t n, const char *when)
+{
+	if (dry) {
+		printf("%s: %" PRIu64 " %s before %s UTC would be deleted\n", table, n, what, when);
+	} else {
+		log_info("%s: deleted %" PRIu64 " %s before %s UTC", table, n, what, when);
 	}
 }
 
@@ -105,22 +116,16 @@ int cmd_purge(int argc, char **argv)
 		if (db_purge_hours(db, (enum agg_table)t, cutoff, o.batch, o.dry, &n) < 0) {
 			goto out;
 		}
-		if (o.dry) {
-			printf("%s: %" PRIu64 " rows before %s UTC would be deleted\n",
-			       agg_table_name[t], n, when);
-		} else {
-			log_info("%s: deleted %" PRIu64 " rows before %s UTC", agg_table_name[t], n,
-				 when);
-		}
+		said(o.dry, agg_table_name[t], "rows", n, when);
 	}
 	if (db_purge_chunks(db, cutoff, o.batch, o.dry, &n) < 0) {
 		goto out;
 	}
-	if (o.dry) {
-		printf("chunks: %" PRIu64 " ledger rows before %s UTC would be deleted\n", n, when);
-	} else {
-		log_info("chunks: deleted %" PRIu64 " ledger rows before %s UTC", n, when);
+	said(o.dry, "chunks", "ledger rows", n, when);
+	if (db_purge_alerts(db, cutoff, o.batch, o.dry, &n) < 0) {
+		goto out;
 	}
+	said(o.dry, "alerts", "alerts", n, when);
 	ret = CMD_OK;
 out:
 	if (ret == CMD_FAILED) {

@@ -131,9 +131,9 @@ struct db_rows *db_account_hours(struct db *db, const struct db_window *w,
 				 const struct span *accounts, size_t count);
 
 /*
- * Distinct remote IPs per authenticated account: per UTC day of the window (when[0] the day), or,
- * when one_day, over the 24 hours before w->until as one (when[0] its start); only counts of at
- * least min. key[0] host, key[1] account, n[0] distinct IPs.
+ * Distinct remote networks (IPv4 /24, IPv6 /48) per authenticated account: per UTC day of the
+ * window (when[0] the day), or, when one_day, over the 24 hours before w->until as one (when[0]
+ * its start); only counts of at least min. key[0] host, key[1] account, n[0] distinct networks.
  */
 struct db_rows *db_account_ips(struct db *db, const struct db_window *w, bool one_day,
 			       uint64_t min);
@@ -208,5 +208,7 @@ struct db_rows *db_host_freshness(struct db *db, const struct db_window *w);
 int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
 		   uint64_t *n);
 int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *n);
+/* The alert ledger's rows of periods before cutoff whose alert_command is not still to run. */
+int db_purge_alerts(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *n);
 
 #endif

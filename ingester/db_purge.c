@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "db_int.h"
@@ -34,8 +35,12 @@ static void chunk_old(struct db_sql *q, int64_t cutoff)
 	db_sql_time(q, cutoff);
 }
 
-int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
-		   uint64_t *total)
+/*
+ * "FROM table WHERE cond" of rows before the cutoff (cond ending in a column compared with "<"):
+ * counted into *total with dry_run, else deleted in autocommit batches of at most batch rows.
+ */
+static int purge_where(struct db *db, const char *from_where, int64_t cutoff, unsigned batch,
+		       bool dry_run, uint64_t *total)
 {
 	struct db_sql q;
 	uint64_t n;
@@ -43,14 +48,12 @@ int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned bat
 
 	*total = 0;
 	db_sql_init(&q);
+	db_sql_add(&q, "%s %s", dry_run ? "SELECT COUNT(*)" : "DELETE", from_where);
+	db_sql_time(&q, cutoff);
 	if (dry_run) {
-		db_sql_add(&q, "SELECT COUNT(*) FROM %s WHERE hour_utc < ", agg_table_name[t]);
-		db_sql_time(&q, cutoff);
 		ret = count_rows(db, &q, total);
 		goto out;
 	}
-	db_sql_add(&q, "DELETE FROM %s WHERE hour_utc < ", agg_table_name[t]);
-	db_sql_time(&q, cutoff);
 	db_sql_add(&q, " LIMIT %u", batch);
 	if (q.failed) {
 		log_error("out of memory");
@@ -66,6 +69,15 @@ int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned bat
 out:
 	db_sql_finish(&q);
 	return ret;
+}
+
+int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned batch, bool dry_run,
+		   uint64_t *total)
+{
+	char from_where[128];
+
+	snprintf(from_where, sizeof(from_where), "FROM %s WHERE hour_utc < ", agg_table_name[t]);
+	return purge_where(db, from_where, cutoff, batch, dry_run, total);
 }
 
 /*
@@ -129,4 +141,15 @@ out:
 	db_rows_free(rs);
 	db_sql_finish(&q);
 	return ret;
+}
+
+/*
+ * The alert ledger keeps an alert as long as the hour it is about: rows of periods before the
+ * cutoff go, except those whose alert_command has yet to succeed. The table is small (one row per
+ * alert ever reported) and has no index on period; each batch is still its own short statement.
+ */
+int db_purge_alerts(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *total)
+{
+	return purge_where(db, "FROM " SCHEMA_ALERTS_NAME " WHERE to_send = 0 AND period < ",
+			   cutoff, batch, dry_run, total);
 }

@@ -12,7 +12,19 @@
  * version go here. schema_alters[v - 1] upgrades version v - 1 to v; NULL ends a list.
  */
 static const char *const no_alters[] = {NULL};
-static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters};
+/*
+ * Version 2, the alert ledger: chunks.judged marks the chunks whose hours `check --new` has
+ * judged. Chunks already there count as judged (the hourly check of before saw them), so the
+ * first --new after the upgrade does not report the whole history again; new ones start at 0.
+ */
+static const char *const alters_v2[] = {
+	"ALTER TABLE " SCHEMA_CHUNKS_NAME
+	" ADD COLUMN IF NOT EXISTS judged TINYINT UNSIGNED NOT NULL DEFAULT 1",
+	"ALTER TABLE " SCHEMA_CHUNKS_NAME " ALTER COLUMN judged SET DEFAULT 0",
+	"ALTER TABLE " SCHEMA_CHUNKS_NAME " ADD INDEX IF NOT EXISTS judged (judged)",
+	NULL,
+};
+static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters, alters_v2};
 
 /* CREATE TABLE IF NOT EXISTS of table t, into out[size]. 0, or -1 when it does not fit. */
 static int create_table_sql(const struct schema_table *t, char *out, size_t size)

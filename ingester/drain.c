@@ -1,33 +1,24 @@
 #include "drain.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agg.h"
-#include "commands.h"
 #include "crashpoint.h"
 #include "db.h"
 #include "digest.h"
-#include "fileio.h"
-#include "ingest_config.h"
+#include "dropdir.h"
 #include "log.h"
 #include "manifest.h"
-#include "reader.h"
 #include "scan.h"
-
-#define SUFFIX_MANIFEST ".manifest"
-#define SUFFIX_GZ       ".gz"
-#define SUFFIX_WHY      ".why"
+#include "verify.h"
 
 /* Room for NAME + the longest suffix + NUL. */
 #define NAME_BUF (MANIFEST_NAME_MAX + 16)
@@ -35,6 +26,7 @@
 struct drain {
 	const struct drain_opts *o;
 	struct drain_stats *st;
+	struct verify_opts vo;
 	int in_fd, work_fd, archive_fd, quar_fd;
 	struct db *db;
 	struct agg *agg;
@@ -52,220 +44,52 @@ struct chunk {
 	char base[MANIFEST_NAME_MAX + 1]; /* NAME */
 	char manifest[NAME_BUF];          /* NAME.manifest */
 	char gz[NAME_BUF];                /* NAME.gz */
+	char takeover[NAME_BUF];          /* NAME.takeover */
 	char esc[LOG_ESCAPE_SIZE];
-	int mfd;    /* the manifest, flock'ed unless dry run */
-	int dir_fd; /* where manifest and gz are: work/ (incoming/ in a dry run) */
+	int mfd;      /* the manifest, flock'ed unless dry run */
+	int dir_fd;   /* where manifest and gz are: work/ (incoming/ in a dry run) */
+	bool reading; /* NAME.takeover stands in work/ while this takeover reads the chunk */
 	struct manifest m;
 	struct scan_stats st;
 	char id[DIGEST_HEX_LEN + 1];
 };
 
-/* --- directory helpers --- */
-
-static int fsync_dir(int fd, const char *what)
-{
-	if (fsync(fd) != 0) {
-		log_error("%s: fsync: %s", what, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Opens (creating it when missing and allowed) a subdirectory of the drop directory. The SFTP
- * account that uploads can create, rename and delete entries in the drop directory: a symlink
- * or a directory of its own under the name work/ would let it redirect our renames, so the
- * subdirectory must be a real directory, ours, and writable by nobody else.
- */
-static int subdir_open(int in_fd, const char *incoming, const char *name, bool create)
-{
-	struct stat sb;
-	int fd;
-
-	if (create && mkdirat(in_fd, name, 0750) != 0 && errno != EEXIST) {
-		log_error("%s/%s: cannot create: %s", incoming, name, strerror(errno));
-		return -1;
-	}
-	fd = openat(in_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT && !create) {
-			return -2;
-		}
-		log_error("%s/%s: %s", incoming, name,
-			  errno == ELOOP || errno == ENOTDIR ? "not a directory (a symlink?)"
-							     : strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &sb) != 0) {
-		log_error("%s/%s: %s", incoming, name, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if ((sb.st_uid != geteuid() && sb.st_uid != 0) || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_error("%s/%s: refusing a directory owned by uid %u or writable by others "
-			  "(it must belong to the ingester's user, mode 0750)",
-			  incoming, name, (unsigned)sb.st_uid);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void names_free(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(v[i]);
-	}
-	free(v);
-}
-
-/*
- * The NAME.manifest entries of a directory, sorted (names carry the upload time, so oldest
- * first). Hidden entries are temporary uploads and are skipped silently; any other name that is
- * not valid is never used as a path and is reported once per run. Returns 0 or -1 (logged).
- */
-static int list_manifests(int dir_fd, const char *what, char ***out, size_t *count)
-{
-	const size_t slen = strlen(SUFFIX_MANIFEST);
-	char **v = NULL, **nv;
-	size_t n = 0, cap = 0, len;
-	struct dirent *de;
-	DIR *dir = NULL;
-	int fd, ret = -1;
-	char esc[LOG_ESCAPE_SIZE];
-
-	/* A descriptor of our own: readdir must not share the offset of dir_fd. */
-	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
-		log_error("%s: %s", what, strerror(errno));
-		if (fd >= 0) {
-			close(fd);
-		}
-		goto out;
-	}
-	for (;;) {
-		errno = 0;
-		de = readdir(dir);
-		if (de == NULL) {
-			if (errno != 0) {
-				log_error("%s: %s", what, strerror(errno));
-				goto out;
-			}
-			break;
-		}
-		len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || len <= slen ||
-		    strcmp(de->d_name + len - slen, SUFFIX_MANIFEST) != 0) {
-			continue;
-		}
-		/* Never a '/', never "..", never a control byte: the name is safe as a path. */
-		if (!manifest_name_valid(de->d_name)) {
-			log_warn("%s: ignoring '%s': not a valid chunk name", what,
-				 log_escape(esc, sizeof(esc), de->d_name, len));
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				log_error("out of memory");
-				goto out;
-			}
-			v = nv;
-		}
-		v[n] = strdup(de->d_name);
-		if (v[n] == NULL) {
-			log_error("out of memory");
-			goto out;
-		}
-		n++;
-	}
-	if (n > 0) {
-		qsort(v, n, sizeof(*v), name_cmp);
-	}
-	*out = v;
-	*count = n;
-	v = NULL;
-	n = 0;
-	ret = 0;
-
-out:
-	if (dir != NULL) {
-		closedir(dir);
-	}
-	names_free(v, n);
-	return ret;
-}
-
 static void chunk_names(struct chunk *c, const char *manifest_name)
 {
-	size_t n = strlen(manifest_name) - strlen(SUFFIX_MANIFEST);
+	size_t n = strlen(manifest_name) - strlen(DROPDIR_MANIFEST);
 
 	memcpy(c->base, manifest_name, n);
 	c->base[n] = '\0';
-	snprintf(c->manifest, sizeof(c->manifest), "%s%s", c->base, SUFFIX_MANIFEST);
-	snprintf(c->gz, sizeof(c->gz), "%s%s", c->base, SUFFIX_GZ);
+	snprintf(c->manifest, sizeof(c->manifest), "%s%s", c->base, DROPDIR_MANIFEST);
+	snprintf(c->gz, sizeof(c->gz), "%s%s", c->base, DROPDIR_GZ);
+	snprintf(c->takeover, sizeof(c->takeover), "%s%s", c->base, DROPDIR_TAKEOVER);
 	/* Valid names are printable already; escape anyway, it costs nothing. */
 	log_escape(c->esc, sizeof(c->esc), c->base, n);
-}
-
-/* Moves name from one directory to another; a missing source is fine when missing_ok. */
-static int move(int from, int to, const char *name, bool missing_ok)
-{
-	if (renameat(from, name, to, name) != 0) {
-		if (errno == ENOENT && missing_ok) {
-			return 0;
-		}
-		return -1;
-	}
-	return 0;
+	c->reading = false;
 }
 
 /* --- quarantine and archive --- */
 
-/* Writes NAME.why (one line) atomically: a temporary file, fsync, rename. */
-static int write_why(struct drain *d, const struct chunk *c, const char *why)
+/* The takeover is done reading the chunk (see takeover_start). */
+static void reading_done(struct drain *d, struct chunk *c)
 {
-	char tmp[NAME_BUF + 8], final[NAME_BUF];
-	size_t len = strlen(why);
-	int fd = -1, ret = -1;
+	if (c->reading) {
+		unlinkat(d->work_fd, c->takeover, 0);
+		c->reading = false;
+	}
+}
 
-	snprintf(tmp, sizeof(tmp), ".%s%s.tmp", c->base, SUFFIX_WHY);
-	snprintf(final, sizeof(final), "%s%s", c->base, SUFFIX_WHY);
-	unlinkat(d->quar_fd, tmp, 0);
-	fd = openat(d->quar_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		goto out;
-	}
-	if (write(fd, why, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (renameat(d->quar_fd, tmp, d->quar_fd, final) != 0) {
-		goto out;
-	}
-	ret = 0;
+/* Writes quarantine/NAME.why; false after logging why it could not. */
+static bool write_why(struct drain *d, const struct chunk *c, const char *why)
+{
+	char name[NAME_BUF];
 
-out:
-	if (ret != 0) {
-		log_error("%s: quarantine/%s: %s", d->o->incoming, final, strerror(errno));
-		unlinkat(d->quar_fd, tmp, 0);
+	snprintf(name, sizeof(name), "%s%s", c->base, DROPDIR_WHY);
+	if (dropdir_write_note(d->quar_fd, name, why) != 0) {
+		log_error("%s: quarantine/%s: %s", d->o->incoming, name, strerror(errno));
+		return false;
 	}
-	if (fd >= 0) {
-		close(fd);
-	}
-	return ret;
+	return true;
 }
 
 /*
@@ -292,16 +116,17 @@ static void quarantine(struct drain *d, struct chunk *c, const char *fmt, ...)
 	}
 	log_error("%s: quarantined: %s", c->esc, why);
 	d->st->quarantined++;
-	ok = write_why(d, c, why) == 0;
-	if (move(d->work_fd, d->quar_fd, c->gz, true) != 0) {
+	ok = write_why(d, c, why);
+	reading_done(d, c);
+	if (dropdir_move(d->work_fd, d->quar_fd, c->gz, true) != 0) {
 		log_error("%s: cannot move %s to quarantine/: %s", c->esc, c->gz, strerror(errno));
 		ok = false;
-	} else if (move(d->work_fd, d->quar_fd, c->manifest, false) != 0) {
+	} else if (dropdir_move(d->work_fd, d->quar_fd, c->manifest, false) != 0) {
 		log_error("%s: cannot move %s to quarantine/: %s", c->esc, c->manifest,
 			  strerror(errno));
 		ok = false;
-	} else if (fsync_dir(d->quar_fd, "quarantine/") != 0 ||
-		   fsync_dir(d->work_fd, "work/") != 0) {
+	} else if (dropdir_fsync(d->quar_fd, "quarantine/") != 0 ||
+		   dropdir_fsync(d->work_fd, "work/") != 0) {
 		ok = false;
 	}
 	if (!ok) {
@@ -313,14 +138,14 @@ static void quarantine(struct drain *d, struct chunk *c, const char *fmt, ...)
 static int finish(struct drain *d, struct chunk *c)
 {
 	if (d->o->archive) {
-		if (move(d->work_fd, d->archive_fd, c->gz, true) != 0) {
+		if (dropdir_move(d->work_fd, d->archive_fd, c->gz, true) != 0) {
 			log_error("%s: cannot move %s to archive/: %s", c->esc, c->gz,
 				  strerror(errno));
 			goto fail;
 		}
 		/* A crash here leaves the claim without NAME.gz; the next run completes it. */
 		crashpoint("run-archive");
-		if (move(d->work_fd, d->archive_fd, c->manifest, false) != 0) {
+		if (dropdir_move(d->work_fd, d->archive_fd, c->manifest, false) != 0) {
 			log_error("%s: cannot move %s to archive/: %s", c->esc, c->manifest,
 				  strerror(errno));
 			goto fail;
@@ -346,38 +171,18 @@ fail:
 	return -1;
 }
 
-/* --- checking and ingesting one chunk --- */
-
-/*
- * Syslog dates without a UTC stamp are the mail server's local time: read them in the zone its
- * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
- * already refused any zone that could name a file outside zoneinfo.)
- */
-static void zone_for(const struct drain *d, const struct chunk *c)
-{
-	const char *zone = d->run_tz;
-	if (c->m.tz[0] != '\0') {
-		if (ingest_tz_known(c->m.tz)) {
-			zone = c->m.tz;
-		} else {
-			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",
-				 c->esc, c->m.tz);
-		}
-	}
-	if (zone != NULL) {
-		setenv("TZ", zone, 1);
-	} else {
-		unsetenv("TZ");
-	}
-	tzset();
-}
+/* --- ingesting one chunk --- */
 
 static int ensure_db(struct drain *d)
 {
+	int r;
+
 	if (d->db == NULL) {
-		d->db = db_connect(d->o->defaults_file, &d->db_config_bad);
-		if (d->db == NULL) {
+		r = d->o->connect(d->o->connect_arg, &d->db);
+		if (r != DRAIN_OK) {
+			d->db = NULL;
 			d->db_failed = true;
+			d->db_config_bad = r == DRAIN_SETUP;
 			return -1;
 		}
 	}
@@ -385,146 +190,42 @@ static int ensure_db(struct drain *d)
 }
 
 /*
- * Reads the claimed manifest. 0, or 1 after quarantining the chunk or (a read error, ours) after
- * leaving the claim for the next run.
+ * NAME.gz is gone but the claim stands: a run that crashed after archiving (or deleting)
+ * NAME.gz, or half-way through quarantining it. The ledger says whether it was counted.
  */
-static int read_manifest(struct drain *d, struct chunk *c)
+static void process_missing(struct drain *d, struct chunk *c)
 {
-	char buf[MANIFEST_MAX_SIZE + 1];
-	ssize_t r = fileio_read_at(c->mfd, buf, sizeof(buf), 0);
-	if (r < 0) {
-		log_error("%s: %s: %s", c->esc, c->manifest, strerror(errno));
-		d->st->failed++;
-		return 1;
-	}
-	size_t len = (size_t)r;
-	if (len > MANIFEST_MAX_SIZE) {
-		quarantine(d, c, "manifest larger than %d bytes", MANIFEST_MAX_SIZE);
-		return 1;
-	}
-	/* One line for the admin: the parser's reason goes into the quarantine line. */
-	char why[512];
-	log_hold();
-	int bad = manifest_parse(c->manifest, buf, len, &c->m);
-	if (!log_release(why, sizeof(why))) {
-		snprintf(why, sizeof(why), "%s", "no reason given");
-	} else if (bad == 0) {
-		log_warn("%s", why);
-	}
-	if (bad != 0) {
-		quarantine(d, c, "invalid manifest: %s", why);
-		return 1;
-	}
-	/* The manifest may name only its own chunk: never another file, never a path. */
-	if (strcmp(c->m.chunk, c->gz) != 0) {
-		char esc[LOG_ESCAPE_SIZE];
-
-		quarantine(d, c, "manifest names chunk '%s', expected '%s'",
-			   log_escape(esc, sizeof(esc), c->m.chunk, strlen(c->m.chunk)), c->gz);
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * Scans the chunk into d->agg and verifies it against the manifest. 0 when it may be ingested,
- * 1 after quarantining it, 2 when NAME.gz is missing (a crash after it was archived), 3 when
- * this process failed (no memory, an I/O error; logged): the claim stays for the next run.
- */
-static int check_chunk(struct drain *d, struct chunk *c)
-{
-	struct reader *r = NULL;
-	struct scan_opts so = {0};
 	struct stat sb;
-	char hex[DIGEST_HEX_LEN + 1];
-	char why[512];
-	int fd, ret = 1;
+	int e;
 
-	/* O_NOFOLLOW: a symlink planted as NAME.gz must not make us read /etc/shadow. */
-	fd = openat(c->dir_fd, c->gz, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			return 2;
+	digest_hex(c->m.sha256, c->id);
+	if (d->o->dry_run) {
+		printf("%s: %s missing\n", c->esc, c->gz);
+		return;
+	}
+	if (fstatat(d->quar_fd, c->gz, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		log_error("%s: quarantined (by an interrupted run, see quarantine/%s%s)", c->esc,
+			  c->base, DROPDIR_WHY);
+		d->st->quarantined++;
+		if (dropdir_move(d->work_fd, d->quar_fd, c->manifest, false) != 0) {
+			log_error("%s: cannot move %s to quarantine/: %s", c->esc, c->manifest,
+				  strerror(errno));
+			d->st->failed++;
 		}
-		/* Out of descriptors or memory, a failing disk: ours, not the chunk's. */
-		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EIO) {
-			log_error("%s: %s: %s", c->esc, c->gz, strerror(errno));
-			return 3;
-		}
-		quarantine(d, c, "cannot open %s: %s", c->gz,
-			   errno == ELOOP ? "a symlink" : strerror(errno));
-		return 1;
+		return;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		quarantine(d, c, "%s is not a regular file", c->gz);
-		return 1;
+	if (ensure_db(d) != 0) {
+		return;
 	}
-	if (sb.st_size == 0) {
-		close(fd);
-		quarantine(d, c, "%s is empty (0 bytes; gzip data expected)", c->gz);
-		return 1;
+	e = db_chunk_exists(d->db, c->id);
+	if (e < 0) {
+		d->db_failed = true;
+	} else if (e == 0) {
+		quarantine(d, c, "%s is missing", c->gz);
+	} else {
+		log_info("%s: finishing an interrupted run", c->esc);
+		finish(d, c);
 	}
-	r = reader_fdopen(fd, c->gz);
-	if (r == NULL) {
-		return 3;
-	}
-	so.host = (struct span){c->m.host, strlen(c->m.host)};
-	so.service = (struct span){c->m.service, strlen(c->m.service)};
-	so.ref_utc = c->m.mtime;
-	zone_for(d, c);
-	so.progress = d->o->progress;
-	so.progress_total = (uint64_t)sb.st_size;
-	so.malformed_log_max = d->o->verbose ? SCAN_SAMPLES : 5;
-	agg_reset(d->agg);
-	/* The reader's reason ("NAME.gz: truncated gzip data ...") goes into that line. */
-	log_hold();
-	int scanned = scan_chunk(r, c->esc, &so, d->agg, &c->st);
-	if (!log_release(why, sizeof(why))) {
-		snprintf(why, sizeof(why), "%s: cannot be read", c->gz);
-	} else if (scanned == 0) {
-		log_warn("%s",
-			 why); /* held, but no failure came of it: still the admin's to read */
-	}
-	if (scanned == SCAN_BAD_INPUT) {
-		quarantine(d, c, "%s", why);
-		goto out;
-	}
-	if (scanned != 0) {
-		log_error("%s", why);
-		ret = 3;
-		goto out;
-	}
-	if (!reader_is_gzip(r)) {
-		quarantine(d, c, "%s is not gzip data", c->gz);
-		goto out;
-	}
-	/*
-	 * The manifest is the shipper's account of the bytes it read: any difference means a
-	 * damaged or forged upload, which must not be counted.
-	 */
-	if (c->st.bytes != c->m.length) {
-		quarantine(d, c, "length: manifest says %llu bytes, the chunk has %llu",
-			   (unsigned long long)c->m.length, (unsigned long long)c->st.bytes);
-		goto out;
-	}
-	if (c->st.lines != c->m.lines) {
-		quarantine(d, c, "lines: manifest says %llu, the chunk has %llu",
-			   (unsigned long long)c->m.lines, (unsigned long long)c->st.lines);
-		goto out;
-	}
-	if (memcmp(c->st.sha256, c->m.sha256, DIGEST_LEN) != 0) {
-		digest_hex(c->m.sha256, hex);
-		digest_hex(c->st.sha256, c->id);
-		quarantine(d, c, "sha256: manifest says %s, the chunk has %s", hex, c->id);
-		goto out;
-	}
-	digest_hex(c->st.sha256, c->id);
-	ret = 0;
-
-out:
-	reader_destroy(r);
-	return ret;
 }
 
 /* Works on a claimed chunk (c->mfd locked, both files in work/). */
@@ -532,56 +233,31 @@ static void process(struct drain *d, struct chunk *c)
 {
 	struct db_chunk dc;
 	enum db_result res;
-	struct stat sb;
-	int r, e;
+	enum verify_result v;
+	char why[1024];
 
-	if (read_manifest(d, c) != 0) {
-		return;
+	v = verify_manifest(c->mfd, c->manifest, c->gz, &d->vo, &c->m, why, sizeof(why));
+	if (v == VERIFY_OK) {
+		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, &d->vo, d->agg, &c->st, why,
+				 sizeof(why));
 	}
-	r = check_chunk(d, c);
-	if (r == 1) {
+	/* Whatever came of it, reading did not kill us. */
+	reading_done(d, c);
+	switch (v) {
+	case VERIFY_OK:
+		break;
+	case VERIFY_BAD:
+		quarantine(d, c, "%s", why);
 		return;
-	}
-	if (r == 3) {
+	case VERIFY_MISSING:
+		process_missing(d, c);
+		return;
+	case VERIFY_LOCAL:
+	default:
 		d->st->failed++;
 		return;
 	}
-	if (r == 2) {
-		/*
-		 * NAME.gz is gone but the claim stands: a run that crashed after archiving (or
-		 * deleting) NAME.gz. The ledger says whether it was counted.
-		 */
-		digest_hex(c->m.sha256, c->id);
-		if (d->o->dry_run) {
-			printf("%s: %s missing\n", c->esc, c->gz);
-			return;
-		}
-		/* A run that died half-way through quarantining it: finish that. */
-		if (fstatat(d->quar_fd, c->gz, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-			log_error("%s: quarantined (by an interrupted run, see quarantine/%s%s)",
-				  c->esc, c->base, SUFFIX_WHY);
-			d->st->quarantined++;
-			if (move(d->work_fd, d->quar_fd, c->manifest, false) != 0) {
-				log_error("%s: cannot move %s to quarantine/: %s", c->esc,
-					  c->manifest, strerror(errno));
-				d->st->failed++;
-			}
-			return;
-		}
-		if (ensure_db(d) != 0) {
-			return;
-		}
-		e = db_chunk_exists(d->db, c->id);
-		if (e < 0) {
-			d->db_failed = true;
-		} else if (e == 0) {
-			quarantine(d, c, "%s is missing", c->gz);
-		} else {
-			log_info("%s: finishing an interrupted run", c->esc);
-			finish(d, c);
-		}
-		return;
-	}
+	digest_hex(c->st.sha256, c->id);
 	if (d->o->dry_run) {
 		scan_report_malformed(c->esc, &c->st);
 		printf("%s: would ingest: %llu lines, %llu events, %llu malformed; rows: %s %zu, "
@@ -628,30 +304,6 @@ static void process(struct drain *d, struct chunk *c)
 
 /* --- claiming --- */
 
-/*
- * A manifest that cannot be locked (symlink, FIFO, directory) is still a complete upload that
- * will never become valid: move it aside, once, instead of warning about it on every run.
- */
-static void quarantine_unopenable(struct drain *d, int from_fd, struct chunk *c, const char *why)
-{
-	if (d->o->dry_run) {
-		printf("%s: would quarantine: %s\n", c->esc, why);
-		d->st->quarantined++;
-		return;
-	}
-	if (move(from_fd, d->quar_fd, c->manifest, false) != 0) {
-		if (errno != ENOENT) {
-			log_error("%s: cannot move to quarantine/: %s", c->esc, strerror(errno));
-			d->st->failed++;
-		}
-		return;
-	}
-	log_error("%s: quarantined: %s", c->esc, why);
-	d->st->quarantined++;
-	write_why(d, c, why);
-	fsync_dir(d->quar_fd, "quarantine/");
-}
-
 /* Opens and locks a manifest. fd, or -1 when it is not ours to take (nothing to do). */
 static int open_locked(struct drain *d, int dir_fd, struct chunk *c)
 {
@@ -660,17 +312,16 @@ static int open_locked(struct drain *d, int dir_fd, struct chunk *c)
 
 	fd = openat(dir_fd, c->manifest, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ELOOP) {
-			quarantine_unopenable(d, dir_fd, c, "the manifest is a symlink");
-		} else if (errno != ENOENT) { /* ENOENT: another ingester took it */
+		/* ENOENT: another ingester took it; ELOOP: swapped for a symlink since listed. */
+		if (errno != ENOENT && errno != ELOOP) {
 			log_error("%s: %s", c->esc, strerror(errno));
 			d->st->failed++;
 		}
 		return -1;
 	}
+	/* Swapped for a directory or a FIFO since it was listed: the next listing reports it. */
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		quarantine_unopenable(d, dir_fd, c, "the manifest is not a regular file");
 		return -1;
 	}
 	if (d->o->dry_run) {
@@ -729,13 +380,50 @@ static int claim(struct drain *d, struct chunk *c)
 	}
 	/* The chunk follows its manifest (it may already be there after a crash). */
 	crashpoint("run-claim");
-	if (move(d->in_fd, d->work_fd, c->gz, true) != 0) {
+	if (dropdir_move(d->in_fd, d->work_fd, c->gz, true) != 0) {
 		log_error("%s: cannot move %s to work/: %s", c->esc, c->gz, strerror(errno));
 		d->st->failed++;
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * Takes over a stale claim (c->mfd locked in work/). A chunk that gets its ingester killed (by
+ * the OOM killer, a crash) would otherwise be taken over first by every later run and kill it
+ * again, and ingestion would stop for good. So a takeover leaves NAME.takeover beside the claim
+ * while it reads the chunk: finding it, the next takeover knows that this claim was taken over
+ * once already and its reader died again, and quarantines the chunk instead. 0 to go on
+ * processing, -1 when the chunk was dealt with (quarantined, or not movable).
+ */
+static int takeover_start(struct drain *d, struct chunk *c)
+{
+	struct stat sb;
+	char text[64];
+
+	log_info("%s: taking over an interrupted claim", c->esc);
+	/* Its claimer may have died before NAME.gz followed the manifest. */
+	if (dropdir_move(d->in_fd, d->work_fd, c->gz, true) != 0) {
+		log_error("%s: cannot move %s to work/: %s", c->esc, c->gz, strerror(errno));
+		d->st->failed++;
+		return -1;
+	}
+	if (fstatat(d->work_fd, c->takeover, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		c->reading = true; /* so that quarantine removes it */
+		quarantine(d, c,
+			   "the ingester died while reading this chunk twice (its claim was taken "
+			   "over once and failed again: killed, out of memory?); not tried again");
+		return -1;
+	}
+	snprintf(text, sizeof(text), "taken over by pid %ld", (long)getpid());
+	if (dropdir_write_note(d->work_fd, c->takeover, text) != 0) {
+		log_error("%s: work/%s: %s", c->esc, c->takeover, strerror(errno));
+		d->st->failed++;
+		return -1;
+	}
+	c->reading = true;
+	return 0;
 }
 
 static int drain_dir(struct drain *d, bool takeover)
@@ -749,7 +437,8 @@ static int drain_dir(struct drain *d, bool takeover)
 	if (dir_fd < 0) {
 		return 0; /* dry run without a work/ directory */
 	}
-	if (list_manifests(dir_fd, takeover ? "work/" : d->o->incoming, &names, &n) != 0) {
+	if (dropdir_list(dir_fd, takeover ? "work/" : d->o->incoming,
+			 takeover || d->o->dry_run ? -1 : d->quar_fd, &names, &n) != 0) {
 		goto out;
 	}
 	c = malloc(sizeof(*c));
@@ -765,17 +454,9 @@ static int drain_dir(struct drain *d, bool takeover)
 		} else if (takeover) {
 			c->mfd = open_locked(d, d->work_fd, c);
 			c->dir_fd = d->work_fd;
-			if (c->mfd >= 0) {
-				log_info("%s: taking over an interrupted claim", c->esc);
-				/* Its claimer may have died before NAME.gz followed the manifest.
-				 */
-				if (move(d->in_fd, d->work_fd, c->gz, true) != 0) {
-					log_error("%s: cannot move %s to work/: %s", c->esc, c->gz,
-						  strerror(errno));
-					d->st->failed++;
-					close(c->mfd);
-					continue;
-				}
+			if (c->mfd >= 0 && takeover_start(d, c) != 0) {
+				close(c->mfd);
+				continue;
 			}
 		} else {
 			c->mfd = claim(d, c);
@@ -792,8 +473,32 @@ static int drain_dir(struct drain *d, bool takeover)
 
 out:
 	free(c);
-	names_free(names, n);
+	dropdir_names_free(names, n);
 	return ret;
+}
+
+/* Opens work/, archive/ (with archive) and quarantine/; 0, or -1 after logging. */
+static int open_subdirs(struct drain *d)
+{
+	bool create = !d->o->dry_run;
+
+	d->in_fd = open(d->o->incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->in_fd < 0) {
+		log_error("%s: %s", d->o->incoming, strerror(errno));
+		return -1;
+	}
+	/* The first failure stops: one problem (a full disk, a planted symlink), one line. */
+	d->work_fd = dropdir_sub_open(d->in_fd, d->o->incoming, "work", create);
+	if (d->work_fd != -1 && d->o->archive) {
+		d->archive_fd = dropdir_sub_open(d->in_fd, d->o->incoming, "archive", create);
+	}
+	if (d->work_fd != -1 && (d->archive_fd != -1 || !d->o->archive)) {
+		d->quar_fd = dropdir_sub_open(d->in_fd, d->o->incoming, "quarantine", create);
+	}
+	if (d->work_fd == -1 || (d->archive_fd == -1 && d->o->archive) || d->quar_fd == -1) {
+		return -1;
+	}
+	return 0;
 }
 
 enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
@@ -801,7 +506,6 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	struct drain d = {
 		.o = o, .st = st, .in_fd = -1, .work_fd = -1, .archive_fd = -1, .quar_fd = -1};
 	enum drain_result ret = DRAIN_SETUP;
-	bool create = !o->dry_run;
 
 	memset(st, 0, sizeof(*st));
 	const char *tz = getenv("TZ");
@@ -809,20 +513,15 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 		log_error("out of memory");
 		goto out;
 	}
-	d.in_fd = open(o->incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d.in_fd < 0) {
-		log_error("%s: %s", o->incoming, strerror(errno));
-		goto out;
-	}
-	/* The first failure stops: one problem (a full disk, a planted symlink), one line. */
-	d.work_fd = subdir_open(d.in_fd, o->incoming, "work", create);
-	if (d.work_fd != -1 && o->archive) {
-		d.archive_fd = subdir_open(d.in_fd, o->incoming, "archive", create);
-	}
-	if (d.work_fd != -1 && (d.archive_fd != -1 || !o->archive)) {
-		d.quar_fd = subdir_open(d.in_fd, o->incoming, "quarantine", create);
-	}
-	if (d.work_fd == -1 || (d.archive_fd == -1 && o->archive) || d.quar_fd == -1) {
+	d.vo = (struct verify_opts){
+		.bound_host = o->host,
+		.max_chunk = o->max_chunk ? o->max_chunk : VERIFY_MAX_CHUNK_DEFAULT,
+		.max_keys = o->max_keys ? o->max_keys : VERIFY_MAX_KEYS_DEFAULT,
+		.run_tz = d.run_tz,
+		.progress = o->progress,
+		.malformed_log_max = o->verbose ? SCAN_SAMPLES : 5,
+	};
+	if (open_subdirs(&d) != 0) {
 		goto out;
 	}
 	d.agg = agg_create();
@@ -842,8 +541,8 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	}
 
 out:
-	if (d.moved && ((o->archive && fsync_dir(d.archive_fd, "archive/") != 0) ||
-			fsync_dir(d.work_fd, "work/") != 0)) {
+	if (d.moved && ((o->archive && dropdir_fsync(d.archive_fd, "archive/") != 0) ||
+			dropdir_fsync(d.work_fd, "work/") != 0)) {
 		ret = ret == DRAIN_OK ? DRAIN_FAILED : ret;
 	}
 	if (d.db_failed) {
@@ -864,123 +563,5 @@ out:
 	if (d.in_fd >= 0) {
 		close(d.in_fd);
 	}
-	return ret;
-}
-
-/* --- the command --- */
-
-static const char usage_run[] =
-	"usage: relaywatch-ingest run [OPTIONS]\n"
-	"\n"
-	"Drains the drop directory that relaywatch-ship uploads into: verifies each complete\n"
-	"chunk against its manifest, counts it exactly once, then archives (or deletes) it. Bad\n"
-	"chunks go to quarantine/ with a NAME.why file. Meant for cron: silent on success.\n"
-	"\n"
-	"  -c, --config FILE     ingester config (default " INGEST_CONFIG_DEFAULT
-	", if it exists)\n"
-	"  --defaults-file=FILE  MySQL option file with the credentials ([client], [relaywatch])\n"
-	"  --incoming DIR        the drop directory\n"
-	"  -n, --dry-run         check the waiting chunks and print what would happen; no\n"
-	"                        database, nothing moved\n"
-	"  -v, --verbose         say what was done\n"
-	"  -q, --quiet           only warnings and errors\n"
-	"  -h, --help            this text\n"
-	"  -V, --version         the program's version\n"
-	"\n"
-	"Exit status: 0 all done, 1 some chunks quarantined or failed, 2 usage or config error,\n"
-	"3 database error (the chunk stays in work/ and is retried by the next run).\n";
-
-enum {
-	OPT_DEFAULTS_FILE = 256,
-	OPT_INCOMING,
-};
-
-int cmd_run(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"defaults-file", required_argument, NULL, OPT_DEFAULTS_FILE},
-		{"incoming", required_argument, NULL, OPT_INCOMING},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	struct ingest_config cfg;
-	struct drain_opts o = {0};
-	struct drain_stats st;
-	const char *config = NULL, *defaults_file = NULL, *incoming = NULL;
-	int c, ret;
-
-	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case OPT_DEFAULTS_FILE:
-			defaults_file = optarg;
-			break;
-		case OPT_INCOMING:
-			incoming = optarg;
-			break;
-		case 'n':
-			o.dry_run = true;
-			break;
-		default:
-			switch (cmd_option(c, argv, usage_run)) {
-			case CMD_OPT_NEXT:
-				continue;
-			case CMD_OPT_DONE:
-				return CMD_OK;
-			default:
-				return CMD_USAGE;
-			}
-		}
-	}
-	ingest_config_init(&cfg);
-	if (cmd_setup(argc, argv, config, &cfg, &defaults_file) != 0) {
-		ret = CMD_USAGE;
-		goto out;
-	}
-	o.verbose = log_get_level() >= LOG_INFO;
-	o.incoming = incoming ? incoming : cfg.incoming;
-	o.defaults_file = defaults_file;
-	o.archive = cfg.archive;
-	o.progress = log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
-	if (o.incoming == NULL) {
-		log_error("no drop directory: give --incoming DIR or set 'incoming' in %s",
-			  config ? config : INGEST_CONFIG_DEFAULT);
-		ret = CMD_USAGE;
-		goto out;
-	}
-	if (ingest_tz_set(cfg.tz) != 0) {
-		ret = CMD_USAGE;
-		goto out;
-	}
-	switch (drain_run(&o, &st)) {
-	case DRAIN_OK:
-		ret = CMD_OK;
-		break;
-	case DRAIN_FAILED:
-		ret = CMD_FAILED;
-		break;
-	case DRAIN_SETUP:
-		ret = CMD_USAGE;
-		break;
-	case DRAIN_DB:
-	default:
-		ret = CMD_DB;
-		break;
-	}
-	log_info("%u ingested, %u already ingested, %u quarantined, %u failed", st.ingested,
-		 st.duplicates, st.quarantined, st.failed);
-	if (fflush(stdout) != 0 && ret == CMD_OK) {
-		ret = CMD_FAILED;
-	}
-
-out:
-	ingest_config_finish(&cfg);
 	return ret;
 }

@@ -2,19 +2,24 @@
 #define RELAYWATCH_DRAIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /*
  * `relaywatch-ingest run`: drains the drop directory that relaywatch-ship uploads into.
  *
- * Layout under the drop directory (the subdirectories are created 0750 when missing, and must be
- * real directories owned by the ingester's user: the shipper's SFTP account can write the drop
- * directory itself, and a symlink it planted as work/ would make us move files anywhere):
+ * Layout under the drop directory (the subdirectories are created when missing, and must be real
+ * directories owned by the ingester's user, mode 0700 and its own group: the shipper's SFTP
+ * account can write the drop directory itself, a symlink it planted as work/ would make us move
+ * files anywhere, and a subdirectory it can read would give it every server's archived logs):
  *
  *   NAME.gz, NAME.manifest   complete uploads; the manifest is renamed into place last
  *   .anything                temporary uploads, never touched
- *   work/                    claimed chunks (NAME.manifest + NAME.gz)
+ *   work/                    claimed chunks (NAME.manifest + NAME.gz; NAME.takeover while a
+ *                            takeover reads one)
  *   archive/                 ingested chunks (archive = yes)
- *   quarantine/              chunks that failed verification or parsing, each with NAME.why
+ *   quarantine/              chunks that failed verification or parsing, each with NAME.why;
+ *                            NAME.manifest.ignored for a non-regular entry reported once
  *
  * A chunk is claimed by opening NAME.manifest, taking flock(LOCK_EX|LOCK_NB) on it and only then
  * renaming it into work/: the file never appears in work/ unlocked while its claimer lives, so
@@ -23,17 +28,30 @@
  * one transaction that inserts its ledger row, so a chunk processed twice (after a crash between
  * commit and archive, or by a takeover race) is a duplicate, never a double count.
  *
- * Order per chunk: claim, move NAME.gz into work/, read and check the manifest (name, size),
- * scan the chunk and verify length, line count and SHA-256 against the manifest, ingest (ledger
- * + aggregates in one transaction), then move NAME.gz and NAME.manifest out of work/ (to
- * archive/, or unlink), fsync the directories.
+ * Order per chunk: claim, move NAME.gz into work/, read and check the manifest (name, size,
+ * bounds, the bound host), check the chunk's size and gzip magic, scan it (never past the
+ * manifest's length, never over max_keys rows) and verify length, line count and SHA-256 against
+ * the manifest (ingester/verify.c), ingest (ledger + aggregates in one transaction), then move
+ * NAME.gz and NAME.manifest out of work/ (to archive/, or unlink), fsync the directories. A claim
+ * whose takeover died while reading it is quarantined by the next takeover.
  */
 
+struct db;
+
 struct drain_opts {
+	/*
+	 * Connects to the database when the first chunk needs it (a dry run, or a run with nothing
+	 * to count, never does): DRAIN_OK with *db set, DRAIN_SETUP when the option file is at
+	 * fault, DRAIN_DB when the server is (each logged). arg is connect_arg.
+	 */
+	int (*connect)(void *arg, struct db **db);
+	void *connect_arg;
 	const char *incoming;
-	const char *defaults_file; /* NULL: standard MySQL option files */
-	bool archive;              /* keep ingested chunks in archive/ (else delete them) */
-	bool dry_run;              /* check and count, print what would happen; no DB, no renames */
+	const char *host;   /* the one mail server that uploads here; NULL: any (shared) */
+	uint64_t max_chunk; /* uncompressed bytes of one chunk (0: the default) */
+	size_t max_keys;    /* distinct aggregate rows of one chunk (0: the default) */
+	bool archive;       /* keep ingested chunks in archive/ (else delete them) */
+	bool dry_run;       /* check and count, print what would happen; no DB, no renames */
 	bool verbose;
 	bool progress;
 };

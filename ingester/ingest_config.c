@@ -10,20 +10,30 @@
 
 #include "config.h"
 #include "log.h"
+#include "manifest.h"
+#include "verify.h"
 
 void ingest_config_init(struct ingest_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->archive = true;
+	c->max_chunk = VERIFY_MAX_CHUNK_DEFAULT;
+	c->max_keys = VERIFY_MAX_KEYS_DEFAULT;
 	check_rules_init(&c->rules);
+	alert_command_init(&c->alert);
 }
 
 void ingest_config_finish(struct ingest_config *c)
 {
 	free(c->defaults_file);
+	for (size_t i = 0; i < c->nincoming; i++) {
+		free(c->incoming[i].dir);
+		free(c->incoming[i].host);
+	}
 	free(c->incoming);
 	free(c->tz);
 	check_rules_finish(&c->rules);
+	alert_command_finish(&c->alert);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -82,6 +92,37 @@ static bool tz_valid(const char *zone)
 	return zone[0] != ':' && posix_rule(p);
 }
 
+/* "DIR" or "DIR host=NAME" (DIR may hold spaces: only a last word host=... is taken off). */
+static int parse_incoming(const struct config_line *cl, struct ingest_config *c)
+{
+	const char *v = cl->value, *sp = strrchr(v, ' ');
+	const char *host = sp != NULL && strncmp(sp + 1, "host=", 5) == 0 ? sp + 6 : NULL;
+	size_t n = host != NULL ? (size_t)(sp - v) : strlen(v);
+	struct ingest_incoming in = {0}, *nv;
+
+	while (n > 0 && v[n - 1] == ' ') {
+		n--;
+	}
+	if (n == 0 || (host != NULL && (host[0] == '\0' || strlen(host) > MANIFEST_HOST_MAX))) {
+		log_error("%s:%u: incoming: expected 'DIR [host=NAME]'", cl->file, cl->line);
+		return -1;
+	}
+	nv = realloc(c->incoming, (c->nincoming + 1) * sizeof(*nv));
+	if (nv != NULL) {
+		c->incoming = nv;
+	}
+	in.dir = strndup(v, n);
+	in.host = host != NULL ? strdup(host) : NULL;
+	if (nv == NULL || in.dir == NULL || (host != NULL && in.host == NULL)) {
+		log_error("out of memory");
+		free(in.dir);
+		free(in.host);
+		return -1;
+	}
+	c->incoming[c->nincoming++] = in;
+	return 0;
+}
+
 static int ingest_config_line(const struct config_line *cl, void *data)
 {
 	struct ingest_config *c = data;
@@ -90,7 +131,13 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 		return config_string(cl, &c->defaults_file);
 	}
 	if (strcmp(cl->key, "incoming") == 0) {
-		return config_string(cl, &c->incoming);
+		return parse_incoming(cl, c);
+	}
+	if (strcmp(cl->key, "max_chunk") == 0) {
+		return config_size(cl, 1 << 20, (uint64_t)64 << 30, &c->max_chunk);
+	}
+	if (strcmp(cl->key, "max_keys") == 0) {
+		return config_uint(cl, 1000, 100000000, &c->max_keys);
 	}
 	if (strcmp(cl->key, "archive") == 0) {
 		return config_bool(cl, &c->archive);
@@ -111,6 +158,14 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 	case CHECK_RULES_BAD:
 		return -1;
 	case CHECK_RULES_OTHER:
+		break;
+	}
+	switch (alert_command_set(&c->alert, cl)) {
+	case ALERT_COMMAND_SET_APPLIED:
+		return 0;
+	case ALERT_COMMAND_SET_BAD:
+		return -1;
+	case ALERT_COMMAND_SET_OTHER:
 		break;
 	}
 	return config_unknown(cl);

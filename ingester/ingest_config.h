@@ -2,7 +2,10 @@
 #define RELAYWATCH_INGEST_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "alert_command.h"
 #include "check_rules.h"
 
 /*
@@ -10,24 +13,41 @@
  * and `purge`. It names the database option file, so it must pass CONFIG_SECURE. Keys:
  *
  *   defaults_file = /etc/relaywatch/my.cnf   MySQL option file ([client], [relaywatch])
- *   incoming = /srv/relaywatch/incoming      the drop directory relaywatch-ship uploads into
+ *   incoming = /srv/relaywatch/incoming      the drop directory relaywatch-ship uploads into;
+ *   incoming = DIR host=NAME                 repeatable: one per mail server, whose chunks must
+ *                                            name that host (the SFTP account proves who
+ *                                            uploaded, not the manifest)
  *   archive = yes                            keep ingested chunks in incoming/archive/ (no:
  *                                            delete them once they are counted)
  *   tz = Europe/Rome                         zone of syslog dates in chunks whose lines carry
  *                                            no epoch stamp (default: the system zone)
- *   check_...                                alert rules, see check.h
+ *   max_chunk = 1G                           uncompressed bytes of one chunk, at most
+ *   max_keys = 500000                        distinct aggregate rows of one chunk, at most
+ *   check_...                                alert rules, see check_rules.h
+ *   alert_command = /path/prog arg...        run per new alert by check --new, and
+ *   alert_timeout = 30s                      its bound; see alert_command.h
  *
  * Command-line options override the file.
  */
 
 #define INGEST_CONFIG_DEFAULT "/etc/relaywatch/ingest.conf"
 
+/* A drop directory, bound to one mail server or (host NULL) shared by all. */
+struct ingest_incoming {
+	char *dir;
+	char *host;
+};
+
 struct ingest_config {
 	char *defaults_file; /* NULL: the standard MySQL option-file locations */
-	char *incoming;      /* NULL: not set */
+	struct ingest_incoming *incoming;
+	size_t nincoming;
+	uint64_t max_chunk;
+	uint64_t max_keys;
 	bool archive;
 	char *tz; /* NULL: the system zone */
 	struct check_rules rules;
+	struct alert_command alert;
 };
 
 /* Sets every default. */

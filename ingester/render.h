@@ -27,6 +27,24 @@ void render_alerts_text(FILE *f, const struct check_rules *r, const struct check
 void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
 			const char *why, int64_t since, int64_t until);
 
+/* One alert as check's text line ("CRITICAL relay_rcpt host=... value=..."), with '\n'. */
+void render_alert_line(FILE *f, const struct check_alert *x);
+/* One alert as the JSON object of check's "alerts" array, without a newline. */
+void render_alert_json(FILE *f, const struct check_alert *x);
+/* "2024-03-10T13:00Z" for an hour or a stale host's newest line, "2024-03-10" for a day. */
+void render_alert_when(const struct check_alert *a, char out[static 24]);
+/* "account", "ip" or "host": what an alert of the rule is about. */
+const char *render_alert_kind(enum check_rule rule);
+/* "hour", "day" or "newest": what the alert's time is. */
+const char *render_alert_period(const struct check_alert *a);
+
+/*
+ * A value from the logs as check's lines show it: escape_text() with the space and the '|' as
+ * \x20 and \x7c too, so that each line splits on spaces and Nagios or Icinga, which read a '|'
+ * as the start of performance data, see the whole line. out holds width + 1 bytes.
+ */
+size_t render_alert_value(char *out, size_t width, const char *s, size_t n);
+
 /* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
 void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,
 		 size_t size);

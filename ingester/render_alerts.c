@@ -8,7 +8,7 @@
 
 /* The output of `check`: a monitoring plugin's status line, then one line per alert. */
 
-static void format_when(const struct check_alert *a, char out[static 24])
+void render_alert_when(const struct check_alert *a, char out[static 24])
 {
 	char t[20];
 
@@ -20,7 +20,7 @@ static void format_when(const struct check_alert *a, char out[static 24])
 	}
 }
 
-static const char *subject_kind(enum check_rule rule)
+const char *render_alert_kind(enum check_rule rule)
 {
 	switch (rule) {
 	case CHECK_DENIED:
@@ -30,6 +30,49 @@ static const char *subject_kind(enum check_rule rule)
 	default:
 		return "account";
 	}
+}
+
+const char *render_alert_period(const struct check_alert *a)
+{
+	return a->rule == CHECK_STALE ? "newest" : (a->daily ? "day" : "hour");
+}
+
+size_t render_alert_value(char *out, size_t width, const char *s, size_t n)
+{
+	return escape_text(out, width, s, n, ESCAPE_NOSPACE | ESCAPE_PIPE);
+}
+
+void render_alert_line(FILE *f, const struct check_alert *x)
+{
+	char host[100], subj[200], when[24];
+
+	render_alert_value(host, sizeof(host) - 1, x->host, x->host_len);
+	render_alert_value(subj, sizeof(subj) - 1, x->subject, x->subject_len);
+	render_alert_when(x, when);
+	fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule], host);
+	if (x->rule != CHECK_STALE) {
+		fprintf(f, " %s=%s", render_alert_kind(x->rule), subj);
+	}
+	fprintf(f, " value=%" PRIu64 " threshold=%" PRIu64 " %s=%s\n", x->value, x->threshold,
+		render_alert_period(x), when);
+}
+
+void render_alert_json(FILE *f, const struct check_alert *x)
+{
+	char when[24];
+
+	render_alert_when(x, when);
+	fprintf(f, "{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", check_status_name[x->status],
+		check_rule_name[x->rule]);
+	escape_json(f, x->host, x->host_len);
+	if (x->rule != CHECK_STALE) {
+		fprintf(f, ",\"%s\":", render_alert_kind(x->rule));
+		escape_json(f, x->subject, x->subject_len);
+	}
+	fprintf(f,
+		",\"value\":%" PRIu64 ",\"threshold\":%" PRIu64
+		",\"period\":\"%s\",\"start\":\"%s\"}",
+		x->value, x->threshold, render_alert_period(x), when);
 }
 
 static void print_perf(FILE *f, const struct check_rules *r, const struct check_alerts *a)
@@ -47,7 +90,6 @@ void render_alerts_text(FILE *f, const struct check_rules *r, const struct check
 			enum check_status st, const char *why)
 {
 	size_t ncrit = 0;
-	char host[100], subj[200], when[24];
 
 	for (size_t i = 0; i < a->count; i++) {
 		ncrit += a->v[i].status == CHECK_CRITICAL;
@@ -65,25 +107,14 @@ void render_alerts_text(FILE *f, const struct check_rules *r, const struct check
 	print_perf(f, r, a);
 	fputc('\n', f);
 	for (size_t i = 0; i < a->count; i++) {
-		const struct check_alert *x = &a->v[i];
-		escape_text(host, sizeof(host) - 1, x->host, x->host_len, ESCAPE_NOSPACE);
-		escape_text(subj, sizeof(subj) - 1, x->subject, x->subject_len, ESCAPE_NOSPACE);
-		format_when(x, when);
-		fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule],
-			host);
-		if (x->rule != CHECK_STALE) {
-			fprintf(f, " %s=%s", subject_kind(x->rule), subj);
-		}
-		fprintf(f, " value=%" PRIu64 " threshold=%" PRIu64 " %s=%s\n", x->value,
-			x->threshold,
-			x->rule == CHECK_STALE ? "newest" : (x->daily ? "day" : "hour"), when);
+		render_alert_line(f, &a->v[i]);
 	}
 }
 
 void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
 			const char *why, int64_t since, int64_t until)
 {
-	char t1[20], t2[20], when[24];
+	char t1[20], t2[20];
 
 	logtime_format(since, t1);
 	logtime_format(until, t2);
@@ -96,20 +127,8 @@ void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status
 	fprintf(f, "\"since\":\"%.10sT%sZ\",\"until\":\"%.10sT%sZ\",\"alerts\":[", t1, t1 + 11, t2,
 		t2 + 11);
 	for (size_t i = 0; i < a->count; i++) {
-		const struct check_alert *x = &a->v[i];
-		format_when(x, when);
-		fprintf(f, "%s{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", i ? "," : "",
-			check_status_name[x->status], check_rule_name[x->rule]);
-		escape_json(f, x->host, x->host_len);
-		if (x->rule != CHECK_STALE) {
-			fprintf(f, ",\"%s\":", subject_kind(x->rule));
-			escape_json(f, x->subject, x->subject_len);
-		}
-		fprintf(f,
-			",\"value\":%" PRIu64 ",\"threshold\":%" PRIu64
-			",\"period\":\"%s\",\"start\":\"%s\"}",
-			x->value, x->threshold,
-			x->rule == CHECK_STALE ? "newest" : (x->daily ? "day" : "hour"), when);
+		fputs(i ? "," : "", f);
+		render_alert_json(f, &a->v[i]);
 	}
 	fprintf(f,
 		"],\"perf\":{\"relayed\":%" PRIu64 ",\"denied\":%" PRIu64 ",\"events\":%" PRIu64

@@ -28,6 +28,10 @@ struct scan_ring {
 	struct scan_block blocks[SCAN_BLOCKS];
 	size_t head, tail; /* produced / consumed counts */
 	bool done, failed, stop;
+	bool over;    /* more content than limit: stopped one byte past it */
+	bool limited; /* limit applies */
+	uint64_t limit;
+	uint64_t produced;
 	struct reader *r;
 };
 
@@ -46,11 +50,19 @@ static void *scan_producer(void *arg)
 			break;
 		}
 		/* Fill the block as far as the reader gives, so the consumer sees few edges. */
-		size_t len = 0;
+		size_t len = 0, want = SCAN_BLOCK;
 		ssize_t n = 1;
-		while (len < SCAN_BLOCK &&
-		       (n = reader_read(q->r, b->data + len, SCAN_BLOCK - len)) > 0) {
+		/* Never inflate more than one byte past the limit: that byte is the proof. */
+		if (q->limited && q->limit + 1 - q->produced < want) {
+			want = (size_t)(q->limit + 1 - q->produced);
+		}
+		while (len < want && (n = reader_read(q->r, b->data + len, want - len)) > 0) {
 			len += (size_t)n;
+		}
+		q->produced += len;
+		if (q->limited && q->produced > q->limit) {
+			n = 0;
+			q->over = true;
 		}
 		b->len = len;
 		pthread_mutex_lock(&q->mu);
@@ -81,6 +93,7 @@ struct scan_state {
 	size_t carry_len;
 	bool overlong; /* the carried line is longer than SCAN_LINE_MAX: skip to its end */
 	bool failed;
+	bool too_many_keys;
 };
 
 static void note_malformed(struct scan_state *s, const char *line, size_t len, const char *why)
@@ -122,8 +135,10 @@ static void scan_line(struct scan_state *s, const char *line, size_t len, bool w
 		return;
 	}
 	struct chk_event ev;
-	if (chk_parse(h.msg, &ev) != CHK_EVENT) {
-		note_malformed(s, line, len, "markers missing");
+	enum chk_result parsed = chk_parse(h.msg, &ev);
+	if (parsed != CHK_EVENT) {
+		note_malformed(s, line, len,
+			       parsed == CHK_AMBIGUOUS ? "ambiguous markers" : "markers missing");
 		return;
 	}
 	int64_t utc = h.utc;
@@ -139,12 +154,17 @@ static void scan_line(struct scan_state *s, const char *line, size_t len, bool w
 		memcpy(s->st->first_host, h.host.p, n);
 		s->st->first_host_len = n;
 	}
-	struct span host = h.host.n ? h.host : s->o->host;
+	struct span host = h.host.n && !s->o->host_fixed ? h.host : s->o->host;
 	struct span service = h.service.n ? h.service : s->o->service;
 	if (agg_add_event(s->agg, utc, host, service, &ev) != 0) {
 		log_error("%s: out of memory", s->name);
 		s->failed = true;
 		return;
+	}
+	if (s->o->max_keys > 0 && agg_rows(s->agg, AGG_EVENT) + agg_rows(s->agg, AGG_RELAY) +
+						  agg_rows(s->agg, AGG_DENIED) >
+					  s->o->max_keys) {
+		s->too_many_keys = true;
 	}
 	s->st->events++;
 	if (s->st->first_utc == LOGTIME_NONE || utc < s->st->first_utc) {
@@ -268,7 +288,7 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 {
 	int ret = SCAN_FAILED;
 	struct digest *d = NULL;
-	struct scan_ring q = {.r = r};
+	struct scan_ring q = {.r = r, .limited = o->limit_bytes, .limit = o->max_bytes};
 	struct scan_state s = {.name = name, .o = o, .agg = agg, .st = st};
 	bool thread = false;
 
@@ -326,6 +346,10 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		if (s.failed) {
 			goto out;
 		}
+		if (s.too_many_keys) {
+			ret = SCAN_TOO_MANY_KEYS;
+			goto out;
+		}
 		if (o->block_done != NULL && o->block_done(o->block_arg, agg, st) != 0) {
 			goto out;
 		}
@@ -338,12 +362,20 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		ret = reader_failed_locally(r) ? SCAN_FAILED : SCAN_BAD_INPUT;
 		goto out;
 	}
+	if (q.over) {
+		ret = SCAN_TOO_LONG;
+		goto out;
+	}
 	/* A last line without '\n' is still a line. */
 	if (s.carry_len > 0 || s.overlong) {
 		st->lines++;
 		carry_finish(&s);
 	}
 	if (s.failed) {
+		goto out;
+	}
+	if (s.too_many_keys) {
+		ret = SCAN_TOO_MANY_KEYS;
 		goto out;
 	}
 	digest_final(d, st->sha256);

@@ -35,6 +35,17 @@ struct scan_opts {
 	uint64_t progress_total;
 	/* How many malformed lines to keep as samples (more than SCAN_SAMPLES are cut to it). */
 	unsigned malformed_log_max;
+	/* host is every row's host, also for lines whose syslog header names another. */
+	bool host_fixed;
+	/*
+	 * Bounds on the work one chunk may cause. With limit_bytes, more content than max_bytes
+	 * stops the inflate one byte past it (a gzip bomb costs no more than its declared length);
+	 * more distinct aggregate rows than max_keys (0: no bound) stops the scan (memory stays
+	 * bounded).
+	 */
+	bool limit_bytes;
+	uint64_t max_bytes;
+	size_t max_keys;
 	/*
 	 * Called in the scanning thread after each block, with the counts so far (overlap.c takes
 	 * the finished rows there); non-zero fails the scan with SCAN_FAILED. NULL: none.
@@ -60,13 +71,17 @@ struct scan_stats {
 	char sample[SCAN_SAMPLES][SCAN_SAMPLE_SIZE];
 };
 
-/* scan_chunk's failures: the input cannot be read, or this process failed. */
-enum { SCAN_BAD_INPUT = -1, SCAN_FAILED = -2 };
+/*
+ * scan_chunk's failures: the input cannot be read, or this process failed; or (nothing logged,
+ * the caller says why) the content is longer than max_bytes, or makes more than max_keys rows.
+ */
+enum { SCAN_BAD_INPUT = -1, SCAN_FAILED = -2, SCAN_TOO_LONG = -3, SCAN_TOO_MANY_KEYS = -4 };
 
 /*
  * Reads r to its end into agg (which the caller has reset) and fills st. name is used in
  * messages. Returns 0; or, after logging why, SCAN_BAD_INPUT (corrupt or truncated gzip) or
- * SCAN_FAILED (read error, no memory, no thread). After a failure agg holds a partial result that
+ * SCAN_FAILED (read error, no memory, no thread); or SCAN_TOO_LONG or SCAN_TOO_MANY_KEYS (not
+ * logged) when a bound of o was passed. After a failure agg holds a partial result that
  * the caller must discard.
  */
 int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, struct agg *agg,

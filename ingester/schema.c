@@ -71,4 +71,34 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 				},
 			.keys = "PRIMARY KEY (chunk_id), KEY host_last (host, last_utc)",
 		},
+	/*
+	 * The alert ledger of `check --new`: one row per alert ever reported, unique on what makes
+	 * an alert (rule, host, subject, period, level), with whether its alert_command is still to
+	 * run (to_send) and how often it was tried.
+	 */
+	[SCHEMA_ALERTS] =
+		{
+			.name = SCHEMA_ALERTS_NAME,
+			.version = 2,
+			.ncols = 13,
+			.col =
+				{
+					{"id", "BIGINT UNSIGNED NOT NULL AUTO_INCREMENT", 0},
+					VARBINARY("rule", 32),
+					VARBINARY("host", 255),
+					VARBINARY("subject", 255),
+					{"period", "DATETIME NOT NULL", 0},
+					{"level", "TINYINT UNSIGNED NOT NULL", 0},
+					{"daily", "TINYINT UNSIGNED NOT NULL", 0},
+					{"value", "BIGINT UNSIGNED NOT NULL", 0},
+					{"threshold", "BIGINT UNSIGNED NOT NULL", 0},
+					{"found_at", "DATETIME NOT NULL", 0},
+					{"to_send", "TINYINT UNSIGNED NOT NULL", 0},
+					{"tries", "INT UNSIGNED NOT NULL DEFAULT 0", 0},
+					{"sent_at", "DATETIME NULL", 0},
+				},
+			.keys = "PRIMARY KEY (id), UNIQUE KEY alert (rule, host, subject, period, "
+				"level),"
+				" KEY pending (to_send, id)",
+		},
 };

@@ -18,23 +18,25 @@
  * an entry below with the version that adds it; other changes are statements of that step in
  * db_schema.c.
  */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* The table names as literals, so that queries can spell them inside their SQL text. */
 #define SCHEMA_EVENT_HOURLY_NAME  "event_hourly"
 #define SCHEMA_RELAY_HOURLY_NAME  "relay_hourly"
 #define SCHEMA_DENIED_HOURLY_NAME "denied_hourly"
 #define SCHEMA_CHUNKS_NAME        "chunks"
+#define SCHEMA_ALERTS_NAME        "alerts"
 
 enum schema_table_id {
 	SCHEMA_EVENT_HOURLY = 0,
 	SCHEMA_RELAY_HOURLY = 1,
 	SCHEMA_DENIED_HOURLY = 2,
 	SCHEMA_CHUNKS = 3,
-	SCHEMA_TABLES = 4,
+	SCHEMA_ALERTS = 4,
+	SCHEMA_TABLES = 5,
 };
 
-#define SCHEMA_MAX_COLUMNS 10
+#define SCHEMA_MAX_COLUMNS 14
 
 struct schema_column {
 	const char *name;
@@ -57,6 +59,12 @@ extern const struct schema_table schema_tables[SCHEMA_TABLES];
 enum {
 	SCHEMA_CHUNK_HOST = 1,   /* chunks.col[] index of host */
 	SCHEMA_CHUNK_SOURCE = 2, /* and of source */
+};
+
+/* The alert ledger's text columns (check --new, db_alerts.c). */
+enum {
+	SCHEMA_ALERT_HOST = 2,    /* alerts.col[] index of host */
+	SCHEMA_ALERT_SUBJECT = 3, /* and of subject */
 };
 
 /* The name of table t. */

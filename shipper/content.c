@@ -8,6 +8,7 @@
 #include "content.h"
 #include "log.h"
 #include "reader.h"
+#include "sources.h"
 
 void content_close(struct content *ct)
 {
@@ -22,12 +23,15 @@ void content_close(struct content *ct)
 
 enum content_open content_open(const struct source_file *f, uint64_t offset, struct content *ct)
 {
-	/* O_NOFOLLOW, as when it was listed: a link swapped in since is refused. */
-	ct->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	/* As when it was listed (sources_open): a link swapped in since is refused. */
+	ct->fd = sources_open(f->path, false);
 	ct->r = NULL;
 	if (ct->fd < 0) {
 		if (errno == ENOENT) {
 			log_info("%s: rotated away since it was listed; next run", f->path);
+			return CONTENT_CHANGED;
+		}
+		if (sources_refused(f->path, errno)) {
 			return CONTENT_CHANGED;
 		}
 		log_error("%s: %s", f->path, strerror(errno));

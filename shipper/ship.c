@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "monoclock.h"
 #include "run.h"
@@ -32,16 +33,16 @@ static enum lock_result lock_state_dir(const char *dir, int *fd)
 	 * Another local user who can write here could swap the state (shipping lines twice or
 	 * never) or plant symlinks for us to follow as root: refuse, as for the config.
 	 */
-	struct stat sb;
-	if (lstat(dir, &sb) != 0) {
-		log_error("state_dir %s: %s", dir, strerror(errno));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		log_error("state_dir %s: %s", dir,
+			  errno == ELOOP || errno == ENOTDIR ? "must be a directory, not a symlink"
+							     : strerror(errno));
 		return LOCK_ERROR;
 	}
-	if (!S_ISDIR(sb.st_mode) || (sb.st_uid != 0 && sb.st_uid != geteuid()) ||
-	    (sb.st_mode & (S_IWGRP | S_IWOTH))) {
-		log_error("state_dir %s: must be a directory owned by root or this user that group "
-			  "and others cannot write (chmod 700)",
-			  dir);
+	int bad = fileio_check_private(dfd, dir, "state_dir", FILEIO_DIR);
+	close(dfd);
+	if (bad != 0) {
 		return LOCK_ERROR;
 	}
 	snprintf(path, sizeof(path), "%s/lock", dir);

@@ -81,35 +81,6 @@ void shipconf_finish(struct ship_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* A size with an optional k/M/G suffix (powers of 1024). */
-static int parse_size(const struct config_line *cl, uint64_t min, uint64_t max, uint64_t *out)
-{
-	const char *v = cl->value;
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 10);
-	unsigned shift = 0;
-	if (*end == 'k' || *end == 'K') {
-		shift = 10;
-	} else if (*end == 'm' || *end == 'M') {
-		shift = 20;
-	} else if (*end == 'g' || *end == 'G') {
-		shift = 30;
-	}
-	if (shift) {
-		end++;
-	}
-	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno == ERANGE ||
-	    x > (UINT64_MAX >> shift) || (x << shift) < min || (x << shift) > max) {
-		log_error("%s:%u: %s: expected a size from %" PRIu64 " to %" PRIu64
-			  " bytes (suffix k, M or G allowed)",
-			  cl->file, cl->line, cl->key, min, max);
-		return -1;
-	}
-	*out = (uint64_t)x << shift;
-	return 0;
-}
-
 /* Bytes a manifest field may hold: printable ASCII without control bytes. */
 static bool text_ok(const char *s, size_t max)
 {
@@ -263,7 +234,7 @@ static int parse_hostname(const struct config_line *cl, struct ship_config *c)
 
 static int parse_max_chunk(const struct config_line *cl, struct ship_config *c)
 {
-	return parse_size(cl, 64 * 1024, (uint64_t)64 << 30, &c->max_chunk);
+	return config_size(cl, 64 * 1024, (uint64_t)64 << 30, &c->max_chunk);
 }
 
 /* The keywords of ship.conf, as OpenSSH's readconf has them: a plain string, a bounded number,

@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,99 @@ static int add_file(struct source_list *l, const struct ship_source *src, const 
 	return 0;
 }
 
+int sources_open(const char *path, bool dir)
+{
+	const int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	const char *p = path, *slash;
+	char comp[NAME_MAX + 1];
+	struct stat sb;
+	int fd, next, err;
+
+	if (path[0] != '/') {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = open("/", dir_flags);
+	while (fd >= 0) {
+		while (*p == '/') {
+			p++;
+		}
+		slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0) { /* "/" itself, or a trailing '/' */
+			break;
+		}
+		if (n > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		bool last = strspn(p, "/") == strlen(p);
+		if (last && !dir) {
+			next = openat(fd, comp,
+				      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		} else {
+			next = openat(fd, comp, dir_flags);
+		}
+		err = errno;
+		close(fd);
+		fd = next;
+		if (fd < 0) {
+			/* O_DIRECTORY | O_NOFOLLOW on a symlink gives ENOTDIR on some kernels. */
+			errno = err == ENOTDIR ? ELOOP : err;
+			return -1;
+		}
+		if (last) {
+			break;
+		}
+	}
+	if (fd < 0) {
+		return -1;
+	}
+	if (!dir && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink > 1) {
+		close(fd);
+		errno = EMLINK;
+		return -1;
+	}
+	return fd;
+}
+
+bool sources_refused(const char *path, int err)
+{
+	/* Paths already warned about in this run (a handful at most: it is an attack or a typo). */
+	static char **warned;
+	static size_t nwarned;
+	char esc[LOG_ESCAPE_SIZE];
+
+	if (err != ELOOP && err != EMLINK) {
+		return false;
+	}
+	for (size_t i = 0; i < nwarned; i++) {
+		if (strcmp(warned[i], path) == 0) {
+			return true;
+		}
+	}
+	log_escape(esc, sizeof(esc), path, strlen(path));
+	if (err == ELOOP) {
+		log_warn("%s: a symbolic link, not followed (it or a directory above it; name the "
+			 "real path)",
+			 esc);
+	} else {
+		log_warn("%s: a file with more than one hard link, not shipped", esc);
+	}
+	char **v = realloc(warned, (nwarned + 1) * sizeof(*v));
+	if (v != NULL) {
+		warned = v;
+		if ((warned[nwarned] = strdup(path)) != NULL) {
+			nwarned++;
+		}
+	}
+	return true;
+}
+
 int sources_discover(const struct ship_source *src, struct source_list *l)
 {
 	char *dir = NULL;
@@ -170,9 +264,16 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 		log_error("out of memory");
 		goto out;
 	}
-	d = opendir(dir);
-	if (!d) {
+	int dfd = sources_open(dir, true);
+	if (dfd < 0 && sources_refused(dir, errno)) {
+		ret = 0; /* nothing of this source is shipped; the warning says why */
+		goto out;
+	}
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		log_error("%s: %s", dir, strerror(errno));
+		if (dfd >= 0) {
+			close(dfd);
+		}
 		goto out;
 	}
 	for (;;) {
@@ -361,19 +462,14 @@ int sources_fingerprint(struct source_file *f)
 {
 	f->has_fpr = false;
 	/*
-	 * O_NOFOLLOW: whoever may write the log directory (the log user) must not make us, as
-	 * root, ship /etc/shadow under the name of a rotated log.
+	 * No symlink anywhere in the path, no hard link: whoever may write the log directory (the
+	 * log user) must not make us, as root, ship /etc/shadow under the name of a rotated log.
 	 */
-	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	int fd = sources_open(f->path, false);
 	int ret = -1;
 	if (fd < 0) {
 		/* Rotated away or deleted between listing and opening: next run sees it anew. */
-		if (errno == ENOENT) {
-			return 0;
-		}
-		if (errno == ELOOP) {
-			log_warn("%s: a symbolic link, not followed (name the file itself)",
-				 f->path);
+		if (errno == ENOENT || sources_refused(f->path, errno)) {
 			return 0;
 		}
 		log_error("%s: %s", f->path, strerror(errno));

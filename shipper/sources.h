@@ -91,6 +91,24 @@ enum syslog_name {
 enum syslog_name sources_syslog_classify(const char *base, const char *name, uint64_t *num,
 					 const char **suffix, size_t *suffix_len, bool *gz);
 
+/*
+ * Opens path (absolute) for reading without following a symbolic link in any of its components:
+ * each directory is opened with openat(O_NOFOLLOW | O_DIRECTORY) from the one before, the last
+ * component with O_NOFOLLOW (and O_DIRECTORY when dir). A regular file with more than one link
+ * is refused too. The log directories often belong to the log user (qmaill), who could otherwise
+ * replace a directory with a symlink to a root-only one, or hard-link a secret file under a
+ * rotated log's name, and make the shipper (root) send it. Returns the descriptor; or -1 with
+ * errno set: ELOOP for a symlink (or a non-directory) in the path, EMLINK for a hard-linked file,
+ * others as open(2). Logs nothing; see sources_refused().
+ */
+int sources_open(const char *path, bool dir);
+
+/*
+ * Warns that path was refused (errno from sources_open: ELOOP or EMLINK), once per run per path,
+ * so that a planted link is reported without flooding. Returns whether errno was such a refusal.
+ */
+bool sources_refused(const char *path, int err);
+
 /* Whether name is a finished multilog file ("@" + 24 lowercase hex + ".s" or ".u"). */
 bool sources_multilog_finished(const char *name);
 

@@ -449,27 +449,11 @@ int ship_state_load(struct ship_state *st, const char *path)
 		log_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	struct stat sb;
-	if (fstat(fd, &sb) != 0) {
-		log_error("%s: %s", path, strerror(errno));
+	size_t len;
+	if (fileio_read_file(fd, path, STATE_MAX_SIZE, &buf, &len) != 0) {
 		goto out;
 	}
-	if (sb.st_size > STATE_MAX_SIZE) {
-		log_error("%s: larger than %d bytes (damaged?)", path, STATE_MAX_SIZE);
-		goto out;
-	}
-	size_t len = (size_t)sb.st_size;
-	buf = malloc(len + 1);
-	if (!buf) {
-		log_error("out of memory");
-		goto out;
-	}
-	ssize_t got = fileio_read_at(fd, buf, len, 0);
-	if (got < 0) {
-		log_error("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	ret = ship_state_parse(st, path, buf, (size_t)got);
+	ret = ship_state_parse(st, path, buf, len);
 out:
 	free(buf);
 	close(fd);

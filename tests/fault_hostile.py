@@ -14,6 +14,9 @@ every string column (tests/it_fault_hostile.sh compares byte for byte):
   totals.tsv         lines, events, malformed (the ledger's counts)
   count              the number of hostile inputs in the log
 
+A line whose client-chosen fields hold a second "IP> rcpt <" or "> remote <" that could anchor the
+fields is ambiguous: counted as malformed, never as an event (include/chkuser.h).
+
 The expected fields follow the parser's documented rules (include/chkuser.h, log-formats.md):
 SENDER is everything before the last two ':' of the upstream from-part (AUTHUSER and IDENTIFY come
 from the server), or before the last "|remoteinfo/auth:" of the labelled one; the description is
@@ -49,8 +52,6 @@ HOSTILE_SENDERS = [
     b"x>y@x.example",
     b"a|b|c@pipe.example",
     b"fake> : client allowed to relay@x.example",
-    b"fake> remote <h:u:192.0.2.9@x.example",
-    b"fake:192.0.2.10> rcpt <victim@x.example",
     b"fake|remoteinfo/auth:admin@x.example",
     b"inval\xff\xfe\xc3\x28id@x.example",
     b"nul\x00byte@x.example",
@@ -61,6 +62,18 @@ HOSTILE_SENDERS = [
     b"\xf0\x9f\x93\xa7@emoji.example",
     b"",
     b"L" * 300 + b"@long.example",
+]
+# Senders and recipients with a second marker that could anchor the fields (issue 10): the client
+# would pick its own remote IP or account. Ambiguous: malformed, never attributed.
+AMBIGUOUS_SENDERS = [
+    b"fake> remote <h:u:192.0.2.9@x.example",
+    b"fake:192.0.2.10> rcpt <victim@x.example",
+    b"s:boss@x.example:> remote <x:u@x.example",
+]
+AMBIGUOUS_RCPTS = [
+    b"\"a:203.0.113.9> rcpt <v\"@gmail.test",
+    b"\"x:boss@x.example:> remote <h:h:203.0.113.9> rcpt <v\"@gmail.test",
+    b"a|remotehostip:203.0.113.9> rcpt <v@gmail.test",
 ]
 HOSTILE_HELOS = [
     b"a:b|c>d",
@@ -115,9 +128,11 @@ def main():
     count = 0
     i = 0
 
+    malformed = 0
+
     def add(title, desc, sender, auth, helo, ip, rcpt, labelled=False, relay_row=None,
-            denied_row=None):
-        nonlocal i
+            denied_row=None, ambiguous=False):
+        nonlocal i, malformed
         if labelled:
             frm = sender + b"|remoteinfo/auth:" + auth + b"|chkuser-identify:"
             rem = b"helo:" + helo + b"|remotehostname:unknown|remotehostip:" + ip
@@ -127,6 +142,10 @@ def main():
         msg = (b"CHKUSER " + title + b": from <" + frm + b"> remote <" + rem + b"> rcpt <" +
                rcpt + b"> : " + desc)
         lines.append(header(i) + msg + b"\n")
+        if ambiguous:
+            malformed += 1
+            i += 1
+            return
         h = hour_str(i)
         ev.append(b"\t".join([h, hx(HOST), hx(SERVICE), hx(title[:B_EVENT]),
                               hx(desc[:B_REASON]), b"1"]))
@@ -160,7 +179,19 @@ def main():
     for t, d in HOSTILE_TITLES:
         add(t, d, b"s@x.example", b"", b"helo", b"203.0.113.10", b"r@x.example")
         count += 1
-    events = len(lines)
+    for s in AMBIGUOUS_SENDERS:
+        add(relay_t, relay_d, s, b"auth@local.example", b"helo.example", b"192.0.2.1",
+            b"r@dest.example", ambiguous=True)
+        add(deny_t, deny_d, s, b"", b"helo.example", b"2001:db8::1", b"r@Dest.Example",
+            labelled=True, ambiguous=True)
+        count += 1
+    for r in AMBIGUOUS_RCPTS:
+        add(deny_t, deny_d, b"spam@x.example", b"", b"helo", b"198.51.100.66", r,
+            ambiguous=True)
+        add(relay_t, relay_d, b"u@x.example", b"u@x.example", b"helo", b"198.51.100.66", r,
+            labelled=True, ambiguous=True)
+        count += 1
+    events = len(lines) - malformed
 
     # Not CHKUSER lines: binary noise, a line of NULs, a lone CR, an empty line.
     lines.append(header(i) + b"qmail-smtpd: \xff\xfe\x00\x01 garbage '\"\\\n")
@@ -182,7 +213,7 @@ def main():
             for r in sorted(rows):
                 f.write(r + b"\n")
     with open(os.path.join(exp, "totals.tsv"), "w") as f:
-        f.write("lines\t%d\nevents\t%d\nmalformed\t%d\n" % (len(lines), events, 1))
+        f.write("lines\t%d\nevents\t%d\nmalformed\t%d\n" % (len(lines), events, malformed + 1))
     with open(os.path.join(exp, "count"), "w") as f:
         f.write("%d\n" % count)
 

@@ -6,7 +6,9 @@
 #                           "tally: KEY N" on stdout, which scripts/reliability sums over the
 #                           suite's output. Keys: crash_points, random_kills, server_faults,
 #                           hostile_inputs, file_faults, concurrent_writers (max, not summed),
-#                           lines_checked, lines_lost, lines_double.
+#                           lines_checked, lines_lost, lines_double; and from the
+#                           real-machinery tests (tests/it_machinery_*.sh) machinery_rotations,
+#                           machinery_copytruncate_lost.
 #   exact WANT [WHAT]       dumps the views, compares them with the --expect directory WANT
 #                           (rows and totals), tallies the CHKUSER lines checked, lost and
 #                           double-counted, and fails the test on any difference

@@ -34,8 +34,14 @@ static const char usage[] =
 	"                       totals.tsv into DIR (created if missing)\n"
 	"  -m, --malformed K    make K of the lines truncated CHKUSER lines (counted as lines and\n"
 	"                       malformed, never as events)\n"
-	"      --incident       plant a compromised account: a burst of relaying from many IPs\n"
-	"                       to many domains, sent as other senders\n"
+	"      --incident[=KIND] plant an incident, a burst of lines among the others (default\n"
+	"                       KIND compromised): compromised, an account relaying from many\n"
+	"                       networks to many domains as other senders; impersonate, an\n"
+	"                       application's account sending as other people; probe, one IP\n"
+	"                       trying to relay through the server (rejected relaying)\n"
+	"      --burst N        the incident's size: N lines from a fifth of the log on, each\n"
+	"                       line one of them at even odds (default: the lines between 40 %\n"
+	"                       and 45 % of the log, at even odds)\n"
 	"      --people         relaying like people: each account from one or two IPs, as its\n"
 	"                       own address, to a few dozen domains a day (default: the worst\n"
 	"                       case for the tables, where relay keys hardly repeat)\n"
@@ -330,7 +336,7 @@ static const char *const helos[] = {
 #define N_ACCOUNTS 60
 #define N_APPS     5
 #define N_NOISY    5
-#define N_BURST_IP 24
+#define N_BURST_IP 40
 
 struct account {
 	char name[80];   /* the AUTH login */
@@ -427,8 +433,10 @@ static void world_init(struct world *w)
 	for (unsigned i = 0; i < N_NOISY; i++) {
 		snprintf(w->noisy[i], sizeof(w->noisy[i]), "%s", noisy[i]);
 	}
+	/* A stolen password is used from hosts scattered over many networks (a botnet, proxies). */
 	for (unsigned i = 0; i < N_BURST_IP; i++) {
-		make_ip(&r, w->burst_ips[i], sizeof(w->burst_ips[i]));
+		snprintf(w->burst_ips[i], sizeof(w->burst_ips[i]), "198.%u.%u.%u", 18 + i % 2,
+			 i * 6 % 256, 1 + below(&r, 254));
 	}
 }
 
@@ -760,6 +768,40 @@ static void make_burst(struct rng *r, struct chk *c, const struct world *w)
 	ext_rcpt(r, c, w);
 }
 
+/* An application's account that sends as the people it writes for (or as anyone). */
+static void make_impersonate(struct rng *r, struct chk *c, const struct world *w)
+{
+	memset(c, 0, sizeof(*c));
+	c->title = "relaying rcpt";
+	c->desc = "client allowed to relay";
+	c->relay = true;
+	c->auth = "crm@studio-rossi.example";
+	c->identify = "";
+	c->helo = "crm.studio-rossi.example";
+	snprintf(c->rhost, sizeof(c->rhost), "crm.studio-rossi.example");
+	snprintf(c->ip, sizeof(c->ip), "%s", w->app_ips[4]);
+	snprintf(c->sender, sizeof(c->sender), "%s@%s", first_names[below(r, N_FIRST)],
+		 w->domains[below(r, N_DOMAINS)]);
+	/* its usual correspondents: the clients of the firm */
+	rcpt_at(r, c, first_names[below(r, N_FIRST)], w->domains[below(r, 30)]);
+}
+
+/* One address trying the server as an open relay: rejected relaying, over and over. */
+static void make_probe(struct rng *r, struct chk *c, const struct world *w)
+{
+	memset(c, 0, sizeof(*c));
+	c->title = "rejected relaying";
+	c->desc = "client not allowed to relay";
+	c->denied = true;
+	c->auth = "";
+	c->identify = "";
+	c->helo = "ylmf-pc";
+	snprintf(c->rhost, sizeof(c->rhost), "unknown");
+	snprintf(c->ip, sizeof(c->ip), "203.0.113.250");
+	ext_sender(r, c, w);
+	ext_rcpt(r, c, w);
+}
+
 static void put_chk(struct out *o, const struct chk *c, bool labelled, bool truncate)
 {
 	puts_(o, "CHKUSER ");
@@ -946,7 +988,8 @@ struct opts {
 	const char *out;
 	const char *expect;
 	uint64_t malformed;
-	bool incident;
+	enum { INC_NONE, INC_COMPROMISED, INC_IMPERSONATE, INC_PROBE } incident;
+	uint64_t burst; /* 0: the default window */
 };
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -974,7 +1017,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"out", required_argument, NULL, 'o'},
 		{"expect", required_argument, NULL, 'e'},
 		{"malformed", required_argument, NULL, 'm'},
-		{"incident", no_argument, NULL, 'i'},
+		{"incident", optional_argument, NULL, 'i'},
+		{"burst", required_argument, NULL, 'b'},
 		{"people", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1047,7 +1091,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			break;
 		case 'i':
-			o->incident = true;
+			if (optarg == NULL || strcmp(optarg, "compromised") == 0) {
+				o->incident = INC_COMPROMISED;
+			} else if (strcmp(optarg, "impersonate") == 0) {
+				o->incident = INC_IMPERSONATE;
+			} else if (strcmp(optarg, "probe") == 0) {
+				o->incident = INC_PROBE;
+			} else {
+				goto bad;
+			}
+			break;
+		case 'b':
+			if (parse_u64(optarg, &o->burst) != 0 || o->burst == 0) {
+				goto bad;
+			}
 			break;
 		case 'p':
 			people = true;
@@ -1113,7 +1170,11 @@ int main(int argc, char **argv)
 	struct stamp_cache sc = {.sec = -1, .hour = -1};
 	int64_t t_us = o.start * 1000000;
 	uint64_t msgno = 10000 + below(&r, 80000);
-	uint64_t burst_from = o.lines / 5 * 2, burst_to = burst_from + o.lines / 20;
+	uint64_t burst_from = o.lines / 5 * 2, burst_to = burst_from + o.lines / 20, bursts = 0;
+	if (o.burst > 0) {
+		burst_from = o.lines / 5;
+		burst_to = o.lines;
+	}
 	struct chk c;
 	struct key k;
 
@@ -1129,8 +1190,10 @@ int main(int argc, char **argv)
 		bool is_chk = malformed;
 		bool burst = false;
 		if (!is_chk) {
-			if (o.incident && i >= burst_from && i < burst_to && chance(&r, 500)) {
+			if (o.incident != INC_NONE && i >= burst_from && i < burst_to &&
+			    (o.burst == 0 || bursts < o.burst) && chance(&r, 500)) {
 				burst = is_chk = true;
+				bursts++;
 			} else {
 				is_chk = chance(&r, 250);
 			}
@@ -1146,7 +1209,11 @@ int main(int argc, char **argv)
 		}
 
 		if (is_chk) {
-			if (burst) {
+			if (burst && o.incident == INC_IMPERSONATE) {
+				make_impersonate(&r, &c, &w);
+			} else if (burst && o.incident == INC_PROBE) {
+				make_probe(&r, &c, &w);
+			} else if (burst) {
 				make_burst(&r, &c, &w);
 			} else {
 				people_hour = sec / 3600;

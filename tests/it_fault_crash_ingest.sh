@@ -92,12 +92,13 @@ try_backfill() {
 }
 
 # Every crash point of the ingester, found in its source, so that a new one is covered too;
-# backfill passes those outside run's drain.
+# backfill passes those outside run's drain, run all of them; check --new's check-* points are
+# it_check_new's and it_check_alert_command's.
 mapfile -t points < <(grep -rhoE 'crashpoint\("[a-z0-9-]+"\)' "$RW_SRC/ingester" |
 	sed -E 's/crashpoint\("(.*)"\)/\1/' | LC_ALL=C sort -u)
 ((${#points[@]} >= 6)) || die "found only ${#points[@]} crash points in ingester/"
 for point in "${points[@]}"; do
-	[[ $point != run-* ]] || continue
+	[[ $point != run-* && $point != check-* ]] || continue
 	n=1
 	while try_backfill "$point" "$n"; do
 		n=$((n + 1))
@@ -152,6 +153,7 @@ try_run() { # POINT N [POINT2:N2 for the rerun]
 }
 
 for point in "${points[@]}"; do
+	[[ $point != check-* ]] || continue
 	# Only backfill streams rows while it scans (overlap.c); run writes after the scan.
 	[[ $point != db-stream-* ]] || continue
 	n=1
@@ -205,6 +207,14 @@ for try in 1 2 3 4; do
 	done
 	rc=0
 	ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
+	if [[ $rc == 1 ]] && grep -q "died while reading this chunk twice" "$T/out"; then
+		# Both kills landed while one chunk was read (the second in its takeover): quarantined
+		# by design, so that a chunk that kills every reader cannot stop ingestion (issue 10).
+		# Put back, as an admin would, it is counted once like the others.
+		requeue "$T/in"
+		rc=0
+		ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
+	fi
 	expect_status 0 "$rc" "$T/out" "run after random kills (try $try)"
 	drained "run after random kills (try $try)"
 done

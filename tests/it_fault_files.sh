@@ -83,7 +83,7 @@ one_problem "$T/out" "run on a full disk, first run"
 # space, so good chunks are counted and archived; a bad chunk goes to quarantine even when its
 # .why cannot be written, and the run says so.
 unfill
-mkdir -m 0750 "$in/work" "$in/archive" "$in/quarantine"
+mkdir -m 0700 "$in/work" "$in/archive" "$in/quarantine"
 bad=(lie-sha lie-lines lie-length truncated zero plain)
 make_chunk "$in" lie-sha "$T/bad" mx1 smtp
 manifest_set "$in" lie-sha sha256 "$(printf 'forged' | sha256sum | cut -d' ' -f1)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `meson install` into a DESTDIR: both programs (and they run), every man page of man/*.scd as
-# roff, the example configs unchanged, and a service and a timer per scheduled command whose
-# ExecStart names the installed program; systemd-analyze verify accepts the units when it is
-# there. --no-rebuild: the shared build directory is not touched while other tests use it.
+# `meson install` into a DESTDIR: both programs (and they run), relaywatch-add-mailserver, every
+# man page of man/*.scd as roff, the example configs unchanged, and a service and a timer per
+# scheduled command whose ExecStart names the installed program; systemd-analyze verify accepts
+# the units when it is there. --no-rebuild: the shared build directory is not touched while
+# other tests use it.
 . "$(dirname "$0")/lib.sh"
 need_env RW_BUILD RW_SRC
 
@@ -14,11 +15,11 @@ meson install -C "$RW_BUILD" --no-rebuild --quiet --destdir "$root" >"$T/install
 eval "$(meson introspect --buildoptions "$RW_BUILD" | python3 -c '
 import json, shlex, sys
 o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
-for k in ("prefix", "bindir", "mandir", "datadir", "systemdunitdir"):
+for k in ("prefix", "bindir", "sbindir", "mandir", "datadir", "systemdunitdir"):
     print("%s=%s" % (k, shlex.quote(str(o.get(k, "")))))
 ')"
 [[ -n $prefix ]] || die "meson introspect gave no prefix"
-for v in bindir mandir datadir; do
+for v in bindir sbindir mandir datadir; do
 	[[ ${!v} == /* ]] || printf -v "$v" '%s/%s' "$prefix" "${!v}"
 done
 [[ -n $systemdunitdir ]] || systemdunitdir=$prefix/lib/systemd/system
@@ -35,6 +36,18 @@ for p in relaywatch-ship relaywatch-ingest; do
 	"$root$bindir/$p" --version | grep -q "^$p [0-9]" || die "$bindir/$p --version"
 done
 
+# The stats server's admin command, a POSIX sh script: it runs, and refuses an unsafe host name
+# before it touches anything (so this needs no root).
+add=$sbindir/relaywatch-add-mailserver
+want_file "$add"
+[[ -x $root$add ]] || die "not executable: $add"
+"$root$add" --help | grep -q '^usage: relaywatch-add-mailserver ' || die "$add --help"
+rc=0
+"$root$add" 'mail1/../x' /dev/null >"$T/add.out" 2>&1 || rc=$?
+if ((rc != 1)) || ! grep -q 'not a host name' "$T/add.out"; then
+	die "$add took an unsafe host name (exit $rc): $(cat "$T/add.out")"
+fi
+
 # Every man page of the source tree, rendered: roff starts with a comment or .TH and has a .TH.
 npages=0
 for src in "$RW_SRC"/man/*.scd; do
@@ -46,7 +59,8 @@ for src in "$RW_SRC"/man/*.scd; do
 	npages=$((npages + 1))
 done
 for page in relaywatch-ship.1 relaywatch-ingest.1 relaywatch-ship.conf.5 relaywatch-ingest.conf.5 \
-	relaywatch-ingest-report.1 relaywatch-ingest-check.1 relaywatch-ingest-purge.1; do
+	relaywatch-ingest-report.1 relaywatch-ingest-check.1 relaywatch-ingest-purge.1 \
+	relaywatch-add-mailserver.8; do
 	want_file "$mandir/man${page##*.}/$page"
 done
 
@@ -73,8 +87,8 @@ grep -q 'database unreachable' "$T/check.out" ||
 	die "ingest.conf.example is refused: $(cat "$T/check.out" "$T/check.err")"
 
 # The units: ExecStart names the installed program, nothing is left unsubstituted.
-units=(relaywatch-ship relaywatch-ingest-run relaywatch-ingest-check relaywatch-ingest-report
-	relaywatch-ingest-purge)
+units=(relaywatch-ship relaywatch-ingest-run relaywatch-ingest-check relaywatch-ingest-notify
+	relaywatch-ingest-report relaywatch-ingest-purge)
 for u in "${units[@]}"; do
 	s=$systemdunitdir/$u.service
 	want_file "$s"
@@ -89,6 +103,10 @@ for u in "${units[@]}"; do
 done
 grep -q -- '--quiet' "$root$systemdunitdir/relaywatch-ingest-check.service" ||
 	die "the check unit must run check --quiet"
+grep -q -- 'check --new$' "$root$systemdunitdir/relaywatch-ingest-notify.service" ||
+	die "the notify unit must run check --new"
+grep -q '^OnCalendar=\*:2/5$' "$root$systemdunitdir/relaywatch-ingest-notify.timer" ||
+	die "the notify timer must run every five minutes with the ingest run"
 
 # systemd's own opinion, with ExecStart pointed into the DESTDIR so the programs are found.
 if command -v systemd-analyze >/dev/null; then
@@ -104,4 +122,5 @@ else
 	echo "it_install: systemd-analyze not found, units not verified by systemd"
 fi
 
-echo "installed: 2 programs, $npages man pages, examples, ${#units[@]} services and timers"
+echo "installed: 2 programs, the admin command, $npages man pages, examples," \
+	"${#units[@]} services and timers"

@@ -106,7 +106,7 @@ grep -q 'bad-path.manifest:2: chunk' "$in/quarantine/bad-path.why" ||
 grep -q "bad name.manifest" "$T/out" || die "the invalid name was not reported"
 grep -q "evil\|uploading" "$T/out" && die "hidden uploads were mentioned"
 [[ $(count_files "$in/work" '*') == 0 ]] || die "work/ is not empty"
-[[ $(stat -c %a "$in/work") == 750 ]] || die "work/ is not mode 0750"
+[[ $(stat -c %a "$in/work") == 700 ]] || die "work/ is not mode 0700"
 [[ -f /etc/passwd ]] || die "/etc/passwd is gone"
 
 # A second run finds nothing to do and changes nothing.

@@ -89,5 +89,5 @@ grep -q 'chmod 600' "$T/err" || die "unprotected key not refused: $(cat "$T/err"
 # A state_dir others can write is refused (they could swap the state or plant symlinks).
 chmod 777 "$STATE"
 ship_rc 2 --config "$T/ship.conf"
-grep -q "state_dir $STATE: must be a directory" "$T/err" || die "open state_dir not refused: $(cat "$T/err")"
+grep -q "$STATE: refusing a state_dir that group or others can write" "$T/err" || die "open state_dir not refused: $(cat "$T/err")"
 chmod 700 "$STATE"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# relaywatch-ship over a syslog file rotated by logrotate: the numbered scheme with delaycompress
-# across two rotations (maillog -> maillog.1 -> maillog.2.gz: the same content under new names and
-# compressed is never shipped again, only the tail that was not shipped yet), the live file's
-# growth with a partial last line across runs, and dateext + compress (a rotated file that is
-# gzipped at once: its tail is read from the .gz).
+# relaywatch-ship over a syslog file rotated by the real logrotate (forced with -f, a private
+# config and state file): the numbered scheme with delaycompress across two rotations (maillog
+# -> maillog.1 -> maillog.2.gz: the same content under new names and compressed is never shipped
+# again, only the tail that was not shipped yet), the live file's growth with a partial last line
+# across runs, and dateext + compress (a rotated file that is gzipped at once: its tail is read
+# from the .gz). The same under live writes: tests/it_machinery_logrotate.sh.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
@@ -33,24 +34,33 @@ head -c "$(($(bytes A 1 450) + 7))" "$REF/A" >"$log"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/X" --partial "$REF/A:$(bytes A 1 450)" --partial "$REF/X:$(bytes X 1 100)"
 
+# The real logrotate, forced: maillog as Debian rotates rsyslog's files (create, compress,
+# delaycompress), other/maillog with dateext and compress.
+logrotate_conf main "$log" "rotate 4" create compress delaycompress
+logrotate_conf other "$log2" "rotate 4" create dateext compress
+grow_to_end() { # FILE REF: the writer finishes REF in FILE
+	tail -c "+$(($(stat -c %s "$1") + 1))" "$2" >>"$1"
+}
+
 # Rotation 1 (delaycompress): A is finished as maillog.1, B starts. X is rotated with dateext and
 # compressed at once, Y starts.
-cp "$REF/A" "$log"
-mv "$log" "$log.1"
-head -c "$(bytes B 1 100)" "$REF/B" >"$log"
-cp "$REF/X" "$log2-20140128"
-gzip -6 "$log2-20140128"
-cp "$REF/Y" "$log2"
+grow_to_end "$log" "$REF/A"
+logrotate_f main
+[[ -f $log.1 && ! -s $log ]] || die "test setup: logrotate did not make maillog.1"
+head -c "$(bytes B 1 100)" "$REF/B" >>"$log"
+grow_to_end "$log2" "$REF/X"
+logrotate_f other
+compgen -G "$log2-[0-9]*.gz" >/dev/null || die "test setup: logrotate did not make maillog-DATE.gz"
+cat "$REF/Y" >>"$log2"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/X" "$REF/Y" --partial "$REF/B:$(bytes B 1 100)"
 after_rotation1=$(chunks)
 
 # Rotation 2: maillog.1 is compressed to maillog.2.gz, B becomes maillog.1, C starts.
-cp "$REF/B" "$log"
-mv "$log.1" "$log.2"
-gzip -6 "$log.2"
-mv "$log" "$log.1"
-head -c "$(bytes C 1 50)" "$REF/C" >"$log"
+grow_to_end "$log" "$REF/B"
+logrotate_f main
+[[ -f $log.2.gz && -f $log.1 ]] || die "test setup: logrotate did not make maillog.2.gz"
+head -c "$(bytes C 1 50)" "$REF/C" >>"$log"
 ship_ok --config "$T/ship.conf"
 verify "$REF/A" "$REF/B" "$REF/C" "$REF/X" "$REF/Y"
 # A was not shipped again: only B's tail and C are new.

@@ -6,6 +6,8 @@
 #   make_chunks DIR HOST SERVICE KIND NAME=FILE...
 #   manifest_set DIR NAME KEY VALUE      rewrites one manifest line (a lying manifest)
 #   count_files DIR GLOB                 number of entries matching GLOB in DIR
+#   requeue DIR                          puts the chunks of DIR/quarantine/ back into DIR (what an
+#                                        admin does once the cause is known) and drops their .why
 
 count_lines() {
 	local f=$1 n
@@ -69,4 +71,15 @@ manifest_set() {
 count_files() {
 	local dir=$1 glob=$2
 	find "$dir" -mindepth 1 -maxdepth 1 -name "$glob" | wc -l
+}
+
+requeue() {
+	local dir=$1 m n
+	for m in "$dir"/quarantine/*.manifest; do
+		[[ -e $m ]] || continue
+		n=$(basename "$m" .manifest)
+		[[ ! -e $dir/quarantine/$n.gz ]] || mv "$dir/quarantine/$n.gz" "$dir/"
+		mv "$m" "$dir/"
+		rm -f "$dir/quarantine/$n.why"
+	done
 }

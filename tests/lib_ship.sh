@@ -16,6 +16,19 @@
 #   verify REF... [--partial REF:BYTES]...
 #                       every chunk in $DROP is a byte range of a REF, each byte exactly once
 #   chunks              the number of chunks (manifests) in $DROP
+#   logrotate_conf NAME LOG DIRECTIVE...
+#                       writes $T/NAME.logrotate, a private logrotate config for LOG (one
+#                       directive a line; logrotate refuses a config that others can write)
+#   logrotate_f NAME    forces that rotation with the real logrotate (-f), state in
+#                       $T/NAME.state
+#   multilog_start DIR ARGS...
+#                       starts the real multilog ARGS... DIR, reading a pipe that the test holds
+#                       open on fd 7 (so multilog lives between writes); multilog_write writes
+#                       stdin into it and waits until multilog has put its complete lines into
+#                       current; multilog_rotate makes multilog finish current now (SIGALRM:
+#                       current becomes @TAI64N.s); multilog_crash kills it (SIGKILL) and starts it
+#                       again, which renames the current it finds to @TAI64N.u; multilog_stop
+#                       ends its input and waits for it to exit
 need_env RW_SSH_PORT RW_SSH_USER RW_SSH_KEY RW_SSH_KNOWN_HOSTS RW_SSH_ROOT RW_SRC
 
 DROP=$(mktemp -d "$RW_SSH_ROOT/ship-drop.XXXXXX")
@@ -206,4 +219,100 @@ drop_sshd_stop() {
 }
 drop_sshd_kill() {
 	drop__down "$1" KILL
+}
+
+logrotate_conf() {
+	local name=$1 log=$2 d
+	shift 2
+	{
+		echo "$log {"
+		for d in "$@"; do
+			echo "	$d"
+		done
+		echo "}"
+	} >"$T/$name.logrotate"
+	chmod 644 "$T/$name.logrotate"
+}
+
+logrotate_f() {
+	logrotate -f -s "$T/$1.state" "$T/$1.logrotate" || die "logrotate $1 failed"
+}
+
+# The real multilog behind a pipe. It writes a line to current once the line is complete (a
+# partial line waits in its memory), and renames current on SIGALRM.
+MULTILOG_PID=
+multilog_start() {
+	MULTILOG_DIR=$1
+	shift
+	MULTILOG_ARGS=("$@")
+	[[ -p $T/multilog.pipe ]] || mkfifo "$T/multilog.pipe"
+	multilog "${MULTILOG_ARGS[@]}" "$MULTILOG_DIR" <"$T/multilog.pipe" &
+	MULTILOG_PID=$!
+	exec 7>"$T/multilog.pipe"
+	if [[ -z ${multilog_cleanup:-} ]]; then
+		multilog_cleanup=1
+		on_exit '[[ -n $MULTILOG_PID ]] && kill_child "$MULTILOG_PID" TERM'
+	fi
+}
+multilog__wait() { # WHAT CMD...: polls CMD, at most 60 s (a multilog that hangs fails the test)
+	local what=$1 i
+	shift
+	for ((i = 0; i < 1200; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	die "gave up waiting for multilog: $what"
+}
+multilog__current_has() {
+	[[ -f $MULTILOG_DIR/current && $(stat -c %s "$MULTILOG_DIR/current") -ge $1 ]]
+}
+multilog__newest() {
+	find "$MULTILOG_DIR" -name '@*' -printf '%f\n' | sort | tail -n 1
+}
+# Names sort in time order: a new finished file is the newest one (multilog may have deleted an
+# old one at the same moment, so their number says nothing).
+multilog__finished_after() {
+	[[ $(multilog__newest) > $1 ]]
+}
+MULTILOG_PENDING=0
+multilog_write() {
+	local before complete
+	before=$(stat -c %s "$MULTILOG_DIR/current" 2>/dev/null || echo 0)
+	cat >"$T/multilog.in"
+	# Only complete lines reach current: the partial line left by the last write, completed now,
+	# and this write's complete lines.
+	complete=$(wc -c <"$T/multilog.in")
+	local partial=0
+	if [[ -n $(tail -c 1 "$T/multilog.in" | tr -d '\n') ]]; then
+		partial=$(tail -n 1 "$T/multilog.in" | wc -c)
+		if ((partial == complete)); then
+			partial=$((partial + MULTILOG_PENDING))
+		fi
+	fi
+	cat "$T/multilog.in" >&7
+	multilog__wait "current to grow" multilog__current_has \
+		$((before + MULTILOG_PENDING + complete - partial))
+	MULTILOG_PENDING=$partial
+}
+multilog_rotate() {
+	local newest
+	newest=$(multilog__newest)
+	kill -ALRM "$MULTILOG_PID"
+	multilog__wait "current to be finished" multilog__finished_after "$newest"
+}
+multilog_crash() {
+	local newest
+	newest=$(multilog__newest)
+	# Killed before its input ends: an end of input would let it finish current as a .s.
+	kill_child "$MULTILOG_PID" KILL
+	wait "$MULTILOG_PID" 2>/dev/null || true
+	exec 7>&-
+	MULTILOG_PENDING=0
+	multilog_start "$MULTILOG_DIR" "${MULTILOG_ARGS[@]}"
+	multilog__wait "the .u file" multilog__finished_after "$newest"
+}
+multilog_stop() {
+	exec 7>&-
+	wait "$MULTILOG_PID" || die "multilog failed"
+	MULTILOG_PID=
 }

@@ -7,6 +7,7 @@
 #include "escape.h"
 #include "log.h"
 #include "logtime.h"
+#include "render.h"
 #include "unit.h"
 
 static int set(struct check_rules *r, const char *key, const char *value)
@@ -408,6 +409,40 @@ static void case_escape_text(void **state)
 	assert_string_equal(out, "");
 }
 
+/* check's lines: no raw '|' (Nagios would read the rest as performance data), no space. */
+static void escape_plugin(void **state)
+{
+	char out[100];
+	struct check_alert a = {
+		.rule = CHECK_RELAY_RCPT,
+		.status = CHECK_WARNING,
+		.host = "mx|1",
+		.host_len = 4,
+		.subject = "a|b c@x",
+		.subject_len = 7,
+		.value = 600,
+		.threshold = 500,
+		.when = 1710075600,
+	};
+	char *line = NULL;
+	size_t len = 0;
+
+	(void)state;
+	render_alert_value(out, 99, "a|b c\\|", 7);
+	assert_string_equal(out, "a\\x7cb\\x20c\\x5c\\x7c");
+	/* cut as the other escapes: never inside one */
+	render_alert_value(out, 10, "||||||||||||", 12);
+	assert_string_equal(out, "\\x7c...");
+	FILE *f = open_memstream(&line, &len);
+	assert_non_null(f);
+	render_alert_line(f, &a);
+	fclose(f);
+	assert_string_equal(line,
+			    "WARNING relay_rcpt host=mx\\x7c1 account=a\\x7cb\\x20c@x value=600 "
+			    "threshold=500 hour=2024-03-10T13:00Z\n");
+	free(line);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +460,7 @@ int main(int argc, char **argv)
 		{"escape_json", case_escape_json, NULL, NULL, NULL},
 		{"escape_tsv", case_escape_tsv, NULL, NULL, NULL},
 		{"escape_text", case_escape_text, NULL, NULL, NULL},
+		cmocka_unit_test(escape_plugin),
 	};
 
 	log_init("test_check", LOG_ERROR);

@@ -150,19 +150,78 @@ static void ipv6(void **state)
 	assert_span(ev.remote_host, "mx.example");
 }
 
+static enum chk_result parse_result(const char *line)
+{
+	struct log_header h = header(line);
+	struct chk_event ev;
+	assert_true(chkuser_is(h.msg));
+	return chk_parse(h.msg, &ev);
+}
+
 static void hostile_fields(void **state)
 {
-	/* The client put every marker into its sender, HELO and recipient. */
+	/* The client put every marker into its sender, HELO and recipient: two anchors. */
+	assert_int_equal(
+		parse_result(
+			"1390973534.709575 CHKUSER rejected relaying: from <a> remote "
+			"<b:c:1.1.1.1> rcpt <x> : z|we:ird@x.example:u:> remote <he> rcpt "
+			"<lo:h:1.2.3.4:unknown:203.0.113.9> rcpt <r> : q@evil.example> : client "
+			"not allowed to relay"),
+		CHK_AMBIGUOUS);
+	/* Markers without an address before them anchor nothing: the line stays an event. */
 	struct chk_event ev = parse_ok(
-		"1390973534.709575 CHKUSER rejected relaying: from <a> remote <b:c:1.1.1.1> rcpt "
-		"<x> : "
-		"z|we:ird@x.example:u:> remote <he> rcpt <lo:h:1.2.3.4:unknown:203.0.113.9> rcpt "
-		"<r> : q@evil.example> : client not allowed to relay");
+		"1390973534.709575 CHKUSER rejected relaying: from <a> rcpt <b::> remote "
+		"<he> rcpt <lo:h:203.0.113.9> rcpt <r> : q@evil.example> : client not allowed to "
+		"relay");
 	assert_int_equal(ev.kind, CHK_REJECTED_RELAYING);
 	assert_span(ev.desc, "client not allowed to relay");
 	assert_span(ev.remote_ip, "203.0.113.9");
 	assert_span(ev.rcpt, "r> : q@evil.example");
 	assert_span(ev.rcpt_domain, "evil.example");
+}
+
+/* The attacks of issue 10: a client choosing the IP or the account its line is counted under. */
+static void ambiguous_anchors(void **state)
+{
+	/* A recipient that names another IP would move a relay attempt to 203.0.113.9. */
+	assert_int_equal(
+		parse_result("1390973534.709575 CHKUSER rejected relaying: from "
+			     "<spam@x.example::> remote <h:unknown:198.51.100.66> rcpt "
+			     "<\"a:203.0.113.9> rcpt <v\"@gmail.test> : client not allowed "
+			     "to relay"),
+		CHK_AMBIGUOUS);
+	/* A fake "> remote <" in the recipient would make the auth_user the client's text. */
+	assert_int_equal(parse_result("1390973534.709575 CHKUSER relaying rcpt: from "
+				      "<u@x.example:u@x.example:> remote <h:unknown:198.51.100.66> "
+				      "rcpt <\"x:boss@x.example:> remote <h:h:203.0.113.9> rcpt "
+				      "<v\"@gmail.test> : client allowed to relay"),
+			 CHK_AMBIGUOUS);
+	/* A fake "> remote <" in the sender, before the real one. */
+	assert_int_equal(
+		parse_result("1390973534.709575 CHKUSER relaying rcpt: from "
+			     "<s:boss@x.example:> remote <x:u@x.example:> remote "
+			     "<h:unknown:198.51.100.66> rcpt <v@gmail.test> : client allowed "
+			     "to relay"),
+		CHK_AMBIGUOUS);
+	/* Labelled format, the same recipient. */
+	assert_int_equal(
+		parse_result(
+			"1390973534.709575 CHKUSER rejected relaying: from "
+			"<s@x.example|remoteinfo/auth:|chkuser-identify:> remote "
+			"<helo:h|remotehostname:unknown|remotehostip:198.51.100.66> rcpt "
+			"<a|remotehostip:203.0.113.9> rcpt <v@gmail.test> : client not allowed "
+			"to relay"),
+		CHK_AMBIGUOUS);
+	/* No address at all, and two "> remote <": ambiguous too. */
+	assert_int_equal(parse_result("1390973534.709575 CHKUSER x: from <a> remote <b> remote "
+				      "<c> rcpt <d> : e"),
+			 CHK_AMBIGUOUS);
+	/* One of each is the normal line. */
+	struct chk_event ev = parse_ok("1390973534.709575 CHKUSER rejected relaying: from "
+				       "<spam@x.example::> remote <h:unknown:198.51.100.66> rcpt "
+				       "<\"a:203.0.113.9 rcpt v\"@gmail.test> : client not allowed "
+				       "to relay");
+	assert_span(ev.remote_ip, "198.51.100.66");
 }
 
 static void colon_pipe_sender(void **state)
@@ -314,6 +373,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(labelled),
 		cmocka_unit_test(ipv6),
 		cmocka_unit_test(hostile_fields),
+		cmocka_unit_test(ambiguous_anchors),
 		cmocka_unit_test(colon_pipe_sender),
 		cmocka_unit_test(empty_sender),
 		cmocka_unit_test(all_titles),

@@ -30,6 +30,9 @@ static void keys(void **state)
 	const char *p = write_conf("# comment\n"
 				   "defaults_file = /etc/relaywatch/my.cnf\n"
 				   "incoming = /srv/drop dir\n"
+				   "incoming = /srv/mx1 host=mx1.example.org\n"
+				   "max_chunk = 2G\n"
+				   "max_keys = 12345\n"
 				   "archive = no\n"
 				   "tz = Europe/Rome\n"
 				   "check_relay_rcpt_warn = 7\n",
@@ -40,7 +43,13 @@ static void keys(void **state)
 	assert_true(c.archive);
 	assert_int_equal(ingest_config_load(&c, p, false), 0);
 	assert_string_equal(c.defaults_file, "/etc/relaywatch/my.cnf");
-	assert_string_equal(c.incoming, "/srv/drop dir");
+	assert_int_equal(c.nincoming, 2);
+	assert_string_equal(c.incoming[0].dir, "/srv/drop dir");
+	assert_null(c.incoming[0].host);
+	assert_string_equal(c.incoming[1].dir, "/srv/mx1");
+	assert_string_equal(c.incoming[1].host, "mx1.example.org");
+	assert_int_equal(c.max_chunk, (uint64_t)2 << 30);
+	assert_int_equal(c.max_keys, 12345);
 	assert_false(c.archive);
 	assert_string_equal(c.tz, "Europe/Rome");
 	assert_int_equal(c.rules.relay_rcpt.warn, 7);
@@ -51,9 +60,15 @@ static void keys(void **state)
 static void errors(void **state)
 {
 	static const char *const bad[] = {
-		"bogus = 1\n",         "archive = maybe\n",
-		"tz = Mars/Olympus\n", "tz = ../../etc/passwd\n",
-		"incoming =\n",        "check_relay_rcpt_warn = lots\n",
+		"bogus = 1\n",
+		"archive = maybe\n",
+		"tz = Mars/Olympus\n",
+		"tz = ../../etc/passwd\n",
+		"incoming =\n",
+		"check_relay_rcpt_warn = lots\n",
+		"incoming = /srv/d host=\n",
+		"max_chunk = 1k\n",
+		"max_keys = 0\n",
 		"no equals sign\n",
 	};
 	struct ingest_config c;
@@ -91,7 +106,7 @@ static void missing(void **state)
 	log_init("test", LOG_ERROR);
 	ingest_config_init(&c);
 	assert_int_equal(ingest_config_load(&c, "/nonexistent/ingest.conf", true), 0);
-	assert_null(c.incoming);
+	assert_int_equal(c.nincoming, 0);
 	assert_int_equal(ingest_config_load(&c, "/nonexistent/ingest.conf", false), -1);
 	ingest_config_finish(&c);
 }

@@ -80,7 +80,38 @@ static void strict(void **state)
 	assert_false(manifest_name_valid("a/b.gz"));
 }
 
+/* Numbers far beyond any real chunk are refused before arithmetic can overflow on them. */
+static void bounds(void **state)
+{
+	struct manifest m = sample(), back;
+	char text[MANIFEST_MAX_SIZE];
+
+	m.mtime = (int64_t)MANIFEST_MTIME_MAX;
+	m.length = m.lines = m.offset = MANIFEST_BYTES_MAX;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_int_equal(parse(text, &back), 0);
+	assert_int_equal(back.mtime, (int64_t)MANIFEST_MTIME_MAX);
+
+	m = sample();
+	m.mtime = INT64_MAX;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_int_equal(parse(text, &back), -1);
+	m = sample();
+	m.length = MANIFEST_BYTES_MAX + 1;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_int_equal(parse(text, &back), -1);
+	m = sample();
+	m.lines = UINT64_MAX;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_int_equal(parse(text, &back), -1);
+	m = sample();
+	m.offset = MANIFEST_BYTES_MAX + 1;
+	assert_true(manifest_format(&m, text, sizeof(text)) > 0);
+	assert_int_equal(parse(text, &back), -1);
+}
+
 static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(bounds),
 	cmocka_unit_test(round_trip),
 	cmocka_unit_test(hostile_zone),
 	cmocka_unit_test(strict),

@@ -1,0 +1,32 @@
+# Sourced after tests/lib.sh by the tests of check --new and alert_command (it_check_new.sh,
+# it_check_alert_command.sh). Provides:
+#   alerts_db NAME      a fresh database relaywatch_NAME (db_fresh), migrated
+#   $now $H             the clock when sourced, and the start of its hour (UTC seconds)
+#   iso T               T as check prints an hour: 2024-03-10T13:00Z
+#   lines ARGS...       CHKUSER lines of tests/chkuser_lines.py on stdout
+#   feed ARGS...        writes `lines --host mx1 ARGS` into a new file and backfills it as mx1
+need_env RW_MYCNF RW_SRC
+
+alerts_db() {
+	db_fresh "$1"
+	ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+}
+
+now=$(date +%s)
+H=$((now - now % 3600))
+
+iso() {
+	date -u -d "@$1" +%Y-%m-%dT%H:%MZ
+}
+
+lines() {
+	python3 "$RW_SRC/tests/chkuser_lines.py" "$@"
+}
+
+feed_n=0
+feed() {
+	feed_n=$((feed_n + 1))
+	lines --host mx1 "$@" >"$T/feed$feed_n.log"
+	ingest backfill --defaults-file="$MYCNF" --host mx1 "$T/feed$feed_n.log" >"$T/out" 2>&1 ||
+		{ cat "$T/out" >&2; die "backfill of feed$feed_n failed"; }
+}
