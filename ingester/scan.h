@@ -21,6 +21,8 @@
 #define SCAN_SAMPLES     8
 #define SCAN_SAMPLE_SIZE 320
 
+struct scan_stats;
+
 struct scan_opts {
 	/* Used for lines without a syslog header (multilog); may be empty. */
 	struct span host;
@@ -44,6 +46,12 @@ struct scan_opts {
 	bool limit_bytes;
 	uint64_t max_bytes;
 	size_t max_keys;
+	/*
+	 * Called in the scanning thread after each block, with the counts so far (overlap.c takes
+	 * the finished rows there); non-zero fails the scan with SCAN_FAILED. NULL: none.
+	 */
+	int (*block_done)(void *arg, struct agg *agg, const struct scan_stats *st);
+	void *block_arg;
 };
 
 struct scan_stats {
