@@ -139,6 +139,7 @@ static void fixture_finish(struct fixture *f)
 
 static void chunk_init(struct db_chunk *c, struct scan_stats *st, char *id, unsigned seed)
 {
+	*c = (struct db_chunk){0};
 	memset(st, 0, sizeof(*st));
 	st->lines = 10 + seed;
 	st->events = 5;
