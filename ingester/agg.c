@@ -29,11 +29,14 @@ struct agg_map {
 	size_t count;
 	struct agg_row **sorted;
 	size_t sorted_cap;
+	struct agg_row **dirty; /* rows with counts not yet taken, while tracking */
+	size_t ndirty, dirty_cap;
 };
 
 struct agg {
 	struct agg_map t[AGG_TABLES];
 	struct arena_block *blocks; /* the newest first */
+	bool track;
 };
 
 static void *arena_alloc(struct agg *a, size_t n)
@@ -69,6 +72,7 @@ void agg_destroy(struct agg *a)
 	for (int i = 0; i < AGG_TABLES; i++) {
 		free(a->t[i].slots);
 		free(a->t[i].sorted);
+		free(a->t[i].dirty);
 	}
 	while (a->blocks) {
 		struct arena_block *next = a->blocks->next;
@@ -89,14 +93,18 @@ void agg_reset(struct agg *a)
 		if (t->cap > 16 * 1024 && t->count * 16 < t->cap) {
 			free(t->slots);
 			free(t->sorted);
+			free(t->dirty);
 			t->slots = NULL;
 			t->sorted = NULL;
-			t->cap = t->sorted_cap = 0;
+			t->dirty = NULL;
+			t->cap = t->sorted_cap = t->dirty_cap = 0;
 		} else if (t->count) {
 			memset(t->slots, 0, t->cap * sizeof(*t->slots));
 		}
 		t->count = 0;
+		t->ndirty = 0;
 	}
+	a->track = false;
 	/* Keep one block for the next chunk; most chunks fit in it. */
 	while (a->blocks && a->blocks->next) {
 		struct arena_block *next = a->blocks->next;
@@ -127,6 +135,23 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
 	}
 	h = (h ^ w ^ (uint64_t)n << 56) * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
+}
+
+/* Puts r on the list of rows with counts not yet taken. 0, or -1 on no memory. */
+static int mark_dirty(struct agg_map *t, struct agg_row *r)
+{
+	if (t->ndirty == t->dirty_cap) {
+		size_t cap = t->dirty_cap ? t->dirty_cap * 2 : 1024;
+		struct agg_row **d = realloc(t->dirty, cap * sizeof(*d));
+		if (!d) {
+			return -1;
+		}
+		t->dirty = d;
+		t->dirty_cap = cap;
+	}
+	t->dirty[t->ndirty++] = r;
+	r->dirty = true;
+	return 0;
 }
 
 static int grow(struct agg_map *t)
@@ -191,7 +216,7 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 		}
 		if (i == nf) {
 			r->n += n;
-			return 0;
+			return a->track && !r->dirty ? mark_dirty(t, r) : 0;
 		}
 	}
 
@@ -202,6 +227,11 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 	char *s = (char *)(r + 1);
 	r->hour = hour;
 	r->n = n;
+	r->sent = 0;
+	r->dirty = false;
+	if (a->track && mark_dirty(t, r) != 0) {
+		return -1;
+	}
 	for (unsigned i = 0; i < AGG_MAX_FIELDS; i++) {
 		r->len[i] = i < nf ? (uint16_t)cut[i].n : 0;
 		if (r->len[i]) {
@@ -300,6 +330,156 @@ const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table tn, size_t
 	}
 	qsort(t->sorted, k, sizeof(*t->sorted), row_cmp);
 	*count = k;
+	return (const struct agg_row *const *)t->sorted;
+}
+
+void agg_track(struct agg *a, bool on)
+{
+	a->track = on;
+}
+
+struct agg_batch *agg_batch_create(size_t max_bytes)
+{
+	struct agg_batch *b = calloc(1, sizeof(*b));
+	if (!b || !(b->buf = aligned_alloc(16, (max_bytes + 15) & ~(size_t)15))) {
+		free(b);
+		return NULL;
+	}
+	b->cap = (max_bytes + 15) & ~(size_t)15;
+	return b;
+}
+
+void agg_batch_destroy(struct agg_batch *b)
+{
+	if (b) {
+		free(b->buf);
+		free(b->row);
+		free(b);
+	}
+}
+
+static size_t row_size(const struct agg_row *r)
+{
+	size_t n = sizeof(*r);
+	for (unsigned i = 0; i < AGG_MAX_FIELDS; i++) {
+		n += r->len[i];
+	}
+	return (n + 15) & ~(size_t)15;
+}
+
+/* Copies the untaken part of r into b and marks it taken; false when b is full. */
+static bool batch_put(struct agg_batch *b, struct agg_row *r)
+{
+	size_t size = row_size(r);
+	if (size > b->cap - b->len) {
+		return false;
+	}
+	struct agg_row *c = (struct agg_row *)(void *)(b->buf + b->len);
+	memcpy(c, r, size);
+	c->n = r->n - r->sent;
+	c->sent = 0;
+	c->dirty = false;
+	r->sent = r->n;
+	r->dirty = false;
+	b->len += size;
+	return true;
+}
+
+long agg_take(struct agg *a, struct agg_batch *b, int64_t before, size_t min_rows)
+{
+	size_t ready = 0, k = 0;
+
+	b->len = 0;
+	memset(b->start, 0, sizeof(b->start));
+	for (int i = 0; i < AGG_TABLES; i++) {
+		for (size_t j = 0; j < a->t[i].ndirty; j++) {
+			ready += a->t[i].dirty[j]->hour < before;
+		}
+	}
+	if (ready < min_rows || ready == 0) {
+		return 0;
+	}
+	if (b->row_cap < ready) {
+		const struct agg_row **row = realloc(b->row, ready * sizeof(*row));
+		if (!row) {
+			return -1;
+		}
+		b->row = row;
+		b->row_cap = ready;
+	}
+	for (int i = 0; i < AGG_TABLES; i++) {
+		struct agg_map *t = &a->t[i];
+		size_t m = 0, keep = 0, j;
+		b->start[i] = k;
+		/* The qualifying rows go into sorted[] (as big as the table), the others stay. */
+		if (t->sorted_cap < t->count) {
+			struct agg_row **s = realloc(t->sorted, t->count * sizeof(*s));
+			if (!s) {
+				return -1;
+			}
+			t->sorted = s;
+			t->sorted_cap = t->count;
+		}
+		for (j = 0; j < t->ndirty; j++) {
+			struct agg_row *r = t->dirty[j];
+			if (r->hour < before) {
+				t->sorted[m++] = r;
+			} else {
+				t->dirty[keep++] = r;
+			}
+		}
+		t->ndirty = keep;
+		if (m > 1) { /* sorted may be NULL when the table is empty */
+			qsort(t->sorted, m, sizeof(*t->sorted), row_cmp);
+		}
+		for (j = 0; j < m; j++) {
+			struct agg_row *c = (struct agg_row *)(void *)(b->buf + b->len);
+			if (!batch_put(b, t->sorted[j])) {
+				break;
+			}
+			b->row[k++] = c;
+		}
+		/* What did not fit stays on the list (it held them a moment ago). */
+		for (; j < m; j++) {
+			t->dirty[t->ndirty++] = t->sorted[j];
+		}
+	}
+	b->start[AGG_TABLES] = k;
+	return (long)k;
+}
+
+size_t agg_untaken(const struct agg *a)
+{
+	size_t n = 0;
+	for (int i = 0; i < AGG_TABLES; i++) {
+		n += a->t[i].ndirty;
+	}
+	return n;
+}
+
+const struct agg_row *const *agg_sorted_unsent(struct agg *a, enum agg_table tn, size_t *count)
+{
+	struct agg_map *t = &a->t[tn];
+
+	if (!a->track) {
+		return agg_sorted(a, tn, count);
+	}
+	*count = 0;
+	if (t->ndirty == 0) {
+		return NULL;
+	}
+	if (t->sorted_cap < t->ndirty) {
+		struct agg_row **s = realloc(t->sorted, t->ndirty * sizeof(*s));
+		if (!s) {
+			*count = SIZE_MAX;
+			return NULL;
+		}
+		t->sorted = s;
+		t->sorted_cap = t->ndirty;
+	}
+	memcpy(t->sorted, t->dirty, t->ndirty * sizeof(*t->dirty));
+	qsort(t->sorted, t->ndirty, sizeof(*t->sorted), row_cmp);
+	*count = t->ndirty;
 	return (const struct agg_row *const *)t->sorted;
 }
 

@@ -15,6 +15,7 @@
 #include "ingest_config.h"
 #include "log.h"
 #include "logtime.h"
+#include "overlap.h"
 #include "reader.h"
 #include "scan.h"
 
@@ -93,11 +94,12 @@ struct backfill_opts {
 };
 
 /*
- * Scans one file into agg and writes it. Returns CMD_OK, CMD_FAILED (this file failed; go on)
- * or CMD_DB (the database is gone; stop).
+ * Scans one file into agg and writes it, the writes overlapping the scan through ov (NULL for
+ * --dry-run). Returns CMD_OK, CMD_FAILED (this file failed; go on) or CMD_DB (the database is
+ * gone; stop).
  */
-static int backfill_file(const struct backfill_opts *bo, struct db *db, struct agg *agg,
-			 const char *path)
+static int backfill_file(const struct backfill_opts *bo, struct db *db, struct overlap *ov,
+			 struct agg *agg, const char *path)
 {
 	struct reader *r = NULL;
 	struct scan_opts so = {0};
@@ -129,7 +131,8 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 		so.progress_total = (uint64_t)sb.st_size;
 	}
 	agg_reset(agg);
-	if (scan_chunk(r, name, &so, agg, &st) != 0) {
+	if ((ov ? overlap_scan(ov, r, name, &so, agg, &st) : scan_chunk(r, name, &so, agg, &st)) !=
+	    0) {
 		goto out;
 	}
 	digest_hex(st.sha256, id);
@@ -158,9 +161,10 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct a
 	switch (res) {
 	case DB_OK:
 		scan_report_malformed(name, &st);
-		log_info("%s: %llu lines, %llu events, %llu malformed (chunk %.12s...)", name,
-			 (unsigned long long)st.lines, (unsigned long long)st.events,
-			 (unsigned long long)st.malformed, id);
+		log_info("%s: %llu lines, %llu events, %llu malformed (chunk %.12s...; %lu batches "
+			 "written while scanning)",
+			 name, (unsigned long long)st.lines, (unsigned long long)st.events,
+			 (unsigned long long)st.malformed, id, overlap_batches(ov));
 		ret = CMD_OK;
 		break;
 	case DB_DUPLICATE:
@@ -198,6 +202,7 @@ struct backfill_pool {
 struct backfill_worker {
 	struct backfill_pool *pool;
 	struct db *db;
+	struct overlap *ov;
 	struct agg *agg;
 	pthread_t tid;
 	bool started;
@@ -216,7 +221,7 @@ static void *backfill_work(void *arg)
 		if (path == NULL) {
 			break;
 		}
-		int r = backfill_file(p->bo, w->db, w->agg, path);
+		int r = backfill_file(p->bo, w->db, w->ov, w->agg, path);
 		pthread_mutex_lock(&p->mu);
 		if (r == CMD_DB || (r != CMD_OK && p->ret == CMD_OK)) {
 			p->ret = r == CMD_DB ? CMD_DB : CMD_FAILED;
@@ -251,6 +256,9 @@ static int backfill_files(const struct backfill_opts *bo, char **files, int nfil
 			ret = bad_config ? CMD_USAGE : CMD_DB;
 			goto out;
 		}
+		if (!bo->dry_run && (w[i].ov = overlap_create(w[i].db)) == NULL) {
+			goto out;
+		}
 	}
 	for (int i = 1; i < jobs; i++) {
 		if (pthread_create(&w[i].tid, NULL, backfill_work, &w[i]) != 0) {
@@ -269,6 +277,7 @@ static int backfill_files(const struct backfill_opts *bo, char **files, int nfil
 out:
 	for (int i = 0; w && i < jobs; i++) {
 		agg_destroy(w[i].agg);
+		overlap_destroy(w[i].ov);
 		db_destroy(w[i].db);
 	}
 	free(w);

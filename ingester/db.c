@@ -443,6 +443,8 @@ int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg)
 	int attempt, r;
 	char esc[LOG_ESCAPE_SIZE];
 
+	/* A stream nobody finished must not be committed by what comes next. */
+	db_stream_abort(db);
 	for (attempt = 0; attempt < DB_TRIES; attempt++) {
 		if (attempt > 0) {
 			backoff(attempt - 1, connection);
@@ -636,7 +638,8 @@ static int stmt_end(struct db *db)
 	return db_query(db, db->buf, db->len);
 }
 
-static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, bool first)
+static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, uint64_t n,
+		    bool first)
 {
 	unsigned i;
 
@@ -653,27 +656,27 @@ static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, 
 			return -1;
 		}
 	}
-	return buf_lit(db, ",", 1) == 0 && buf_u64(db, row->n) == 0 ? buf_lit(db, ")", 1) : -1;
+	return buf_lit(db, ",", 1) == 0 && buf_u64(db, n) == 0 ? buf_lit(db, ")", 1) : -1;
 }
 
-static int table_upsert(struct db *db, struct agg *agg, enum agg_table t)
+/*
+ * Upserts rows[0..count) of t in statements of about db->stmt_target bytes. unsent: add only
+ * each row's n - sent (the rest went with the stream), skipping rows that have nothing left.
+ */
+static int rows_upsert(struct db *db, enum agg_table t, const struct agg_row *const *rows,
+		       size_t count, bool unsent)
 {
-	const struct agg_row *const *rows;
-	size_t count, i;
 	bool first = true;
 
-	rows = agg_sorted(agg, t, &count);
-	if (count == SIZE_MAX) {
-		db->err = CR_OUT_OF_MEMORY;
-		snprintf(db->errmsg, sizeof(db->errmsg), "out of memory sorting %s",
-			 agg_table_name[t]);
-		return -1;
-	}
-	for (i = 0; i < count; i++) {
+	for (size_t i = 0; i < count; i++) {
+		uint64_t n = unsent ? rows[i]->n - rows[i]->sent : rows[i]->n;
+		if (n == 0) {
+			continue;
+		}
 		if (first && stmt_begin(db, t) != 0) {
 			return -1;
 		}
-		if (stmt_row(db, t, rows[i], first) != 0) {
+		if (stmt_row(db, t, rows[i], n, first) != 0) {
 			return -1;
 		}
 		first = false;
@@ -690,9 +693,64 @@ static int table_upsert(struct db *db, struct agg *agg, enum agg_table t)
 	return 0;
 }
 
+static int table_upsert(struct db *db, struct agg *agg, enum agg_table t, bool unsent)
+{
+	const struct agg_row *const *rows;
+	size_t count;
+
+	rows = unsent ? agg_sorted_unsent(agg, t, &count) : agg_sorted(agg, t, &count);
+	if (count == SIZE_MAX) {
+		db->err = CR_OUT_OF_MEMORY;
+		snprintf(db->errmsg, sizeof(db->errmsg), "out of memory sorting %s",
+			 agg_table_name[t]);
+		return -1;
+	}
+	return rows_upsert(db, t, rows, count, unsent);
+}
+
+int db_stream_rows(struct db *db, const struct agg_batch *b)
+{
+	if (db->stream == DB_STREAM_FAILED) {
+		return -1;
+	}
+	if (db->stream == DB_STREAM_NONE) {
+		if (db_q(db, "START TRANSACTION") != 0) {
+			goto fail;
+		}
+		db->stream = DB_STREAM_OPEN;
+	}
+	for (int t = 0; t < AGG_TABLES; t++) {
+		if (rows_upsert(db, (enum agg_table)t, b->row + b->start[t],
+				b->start[t + 1] - b->start[t], false) != 0) {
+			goto fail;
+		}
+	}
+	crashpoint("db-stream-batch");
+	return 0;
+
+fail:
+	db->stream = DB_STREAM_FAILED;
+	return -1;
+}
+
+void db_stream_abort(struct db *db)
+{
+	if (db->stream == DB_STREAM_NONE) {
+		return;
+	}
+	/* After a lost connection there is nothing to roll back: the server has done it. */
+	bool lost = db->stream == DB_STREAM_FAILED && err_connection(db->err);
+	if (db->my != NULL && (lost || mysql_query(db->my, "ROLLBACK") != 0)) {
+		db_close(db);
+	}
+	db->stream = DB_STREAM_NONE;
+}
+
 struct ingest_arg {
 	const struct db_chunk *c;
 	struct agg *agg;
+	/* The first attempt finishes the transaction db_stream_rows opened. */
+	bool streamed;
 	/* A connection was lost during COMMIT: the commit may have happened. */
 	bool commit_unknown;
 };
@@ -700,15 +758,19 @@ struct ingest_arg {
 static int ingest_attempt(struct db *db, void *arg)
 {
 	struct ingest_arg *a = arg;
+	bool streamed = a->streamed;
 	int t;
 
-	if (db_q(db, "START TRANSACTION") != 0) {
+	/* A replay writes the whole chunk again, in a transaction of its own. */
+	a->streamed = false;
+	if (!streamed && db_q(db, "START TRANSACTION") != 0) {
 		return -1;
 	}
 	/*
 	 * The ledger row goes first: its primary key is the chunk's identity, so a second
 	 * ingester of the same chunk blocks here until the first one commits and then fails with
-	 * a duplicate key, before it has added a single count.
+	 * a duplicate key, before it has added a single count. (After a stream it comes after
+	 * the rows sent so far: a duplicate is then found here and rolled back all the same.)
 	 */
 	if (ledger_insert(db, a->c) != 0) {
 		if (db->err == ER_DUP_ENTRY) {
@@ -732,7 +794,7 @@ static int ingest_attempt(struct db *db, void *arg)
 		return a->c->counted != NULL ? parts_counted(db, a->c) : DB_DUPLICATE;
 	}
 	for (t = 0; t < AGG_TABLES; t++) {
-		if (table_upsert(db, a->agg, (enum agg_table)t) != 0) {
+		if (table_upsert(db, a->agg, (enum agg_table)t, streamed) != 0) {
 			return -1;
 		}
 	}
@@ -749,7 +811,7 @@ static int ingest_attempt(struct db *db, void *arg)
 
 enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg)
 {
-	struct ingest_arg a = {c, agg, false};
+	struct ingest_arg a = {c, agg, false, false};
 	char what[LOG_ESCAPE_SIZE + 16];
 	char esc[LOG_ESCAPE_SIZE];
 	int r;
@@ -767,6 +829,15 @@ enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct a
 	/* Messages name the chunk's source: the one line an admin needs to find it. */
 	log_escape(esc, sizeof(esc), c->source.p, c->source.n);
 	snprintf(what, sizeof(what), "ingest of %s", esc);
+	if (db->stream == DB_STREAM_OPEN) {
+		a.streamed = true;
+		db->stream = DB_STREAM_NONE;
+	} else if (db->stream == DB_STREAM_FAILED) {
+		log_escape(esc, sizeof(esc), db->errmsg, strlen(db->errmsg));
+		log_info("database: %s: %s (error %u) while writing ahead, replaying", what, esc,
+			 db->err);
+		db_stream_abort(db);
+	}
 	r = db_retry(db, what, ingest_attempt, &a);
 	return (enum db_result)r;
 }

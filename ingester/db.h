@@ -72,6 +72,20 @@ enum db_result {
  */
 enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct agg *agg);
 
+/*
+ * Overlapped ingest (overlap.c): while a chunk is still being scanned, its finished rows leave for
+ * the database from a writer thread, which owns the connection meanwhile. db_stream_rows opens
+ * the chunk's transaction on its first call and adds each row's n to the stored rows. The
+ * transaction stays open: db_ingest_chunk then writes the ledger row and the counts not yet sent
+ * (each row's n - sent) and commits, all or nothing. After any error of the stream (0 or -1
+ * here, with nothing logged: the replay decides what to say) db_ingest_chunk rolls it back and
+ * writes the whole chunk from agg as above, so a deadlock or a lost connection while the writer
+ * sends is replayed like any other. db_stream_abort rolls an open stream back (a chunk that is
+ * not to be counted after all); any other use of the connection does so first.
+ */
+int db_stream_rows(struct db *db, const struct agg_batch *b);
+void db_stream_abort(struct db *db);
+
 /* Whether the ledger holds the chunk. */
 enum db_exists {
 	DB_EXISTS_ERROR = -1, /* logged */

@@ -24,6 +24,8 @@ struct db {
 	/* Where an aggregate statement is cut: DB_STMT_TARGET, less on a small max_allowed_packet.
 	 */
 	size_t stmt_target;
+	/* A chunk's transaction opened by db_stream_rows, to be finished by db_ingest_chunk. */
+	enum { DB_STREAM_NONE, DB_STREAM_OPEN, DB_STREAM_FAILED } stream;
 	/* The last error of the current attempt. */
 	unsigned err;
 	char errmsg[512];

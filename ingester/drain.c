@@ -15,6 +15,7 @@
 #include "db.h"
 #include "digest.h"
 #include "dropdir.h"
+#include "ingest_config.h"
 #include "log.h"
 #include "manifest.h"
 #include "scan.h"
@@ -567,8 +568,8 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	}
 	d.vo = (struct verify_opts){
 		.bound_host = o->host,
-		.max_chunk = o->max_chunk ? o->max_chunk : VERIFY_MAX_CHUNK_DEFAULT,
-		.max_keys = o->max_keys ? o->max_keys : VERIFY_MAX_KEYS_DEFAULT,
+		.max_chunk = o->max_chunk ? o->max_chunk : INGEST_MAX_CHUNK_DEFAULT,
+		.max_keys = o->max_keys ? o->max_keys : INGEST_MAX_KEYS_DEFAULT,
 		.run_tz = d.run_tz,
 		.progress = o->progress,
 		.malformed_log_max = o->verbose ? SCAN_SAMPLES : 5,

@@ -11,14 +11,13 @@
 #include "config.h"
 #include "log.h"
 #include "manifest.h"
-#include "verify.h"
 
 void ingest_config_init(struct ingest_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->archive = true;
-	c->max_chunk = VERIFY_MAX_CHUNK_DEFAULT;
-	c->max_keys = VERIFY_MAX_KEYS_DEFAULT;
+	c->max_chunk = INGEST_MAX_CHUNK_DEFAULT;
+	c->max_keys = INGEST_MAX_KEYS_DEFAULT;
 	check_rules_init(&c->rules);
 	alert_command_init(&c->alert);
 }

@@ -38,6 +38,10 @@ struct ingest_incoming {
 	char *host;
 };
 
+/* Defaults of max_chunk and max_keys: the absolute caps of one chunk that verify.c applies. */
+#define INGEST_MAX_CHUNK_DEFAULT ((uint64_t)1 << 30)
+#define INGEST_MAX_KEYS_DEFAULT  500000
+
 struct ingest_config {
 	char *defaults_file; /* NULL: the standard MySQL option-file locations */
 	struct ingest_incoming *incoming;

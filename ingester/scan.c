@@ -378,6 +378,9 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 			ret = SCAN_TOO_MANY_KEYS;
 			goto out;
 		}
+		if (o->block_done != NULL && o->block_done(o->block_arg, agg, st) != 0) {
+			goto out;
+		}
 		if (o->progress && st->bytes >= next_progress) {
 			progress(name, (uint64_t)reader_raw_offset(r), o->progress_total, false);
 			next_progress = st->bytes + 16 * SCAN_BLOCK;

@@ -21,6 +21,8 @@
 #define SCAN_SAMPLES     8
 #define SCAN_SAMPLE_SIZE 320
 
+struct scan_stats;
+
 /* A byte range [start, end) of a chunk's uncompressed content. */
 struct scan_range {
 	uint64_t start, end;
@@ -57,6 +59,12 @@ struct scan_opts {
 	 */
 	const struct scan_range *skip;
 	size_t nskip;
+	/*
+	 * Called in the scanning thread after each block, with the counts so far (overlap.c takes
+	 * the finished rows there); non-zero fails the scan with SCAN_FAILED. NULL: none.
+	 */
+	int (*block_done)(void *arg, struct agg *agg, const struct scan_stats *st);
+	void *block_arg;
 };
 
 struct scan_stats {

@@ -17,10 +17,6 @@
  * length; the content and the distinct aggregate rows have absolute caps.
  */
 
-/* Defaults of ingest.conf's max_chunk and max_keys (see ingest_config.h). */
-#define VERIFY_MAX_CHUNK_DEFAULT ((uint64_t)1 << 30)
-#define VERIFY_MAX_KEYS_DEFAULT  500000
-
 struct verify_opts {
 	const char *bound_host; /* the drop directory's host; NULL: believe the manifest */
 	uint64_t max_chunk;     /* uncompressed bytes of one chunk */

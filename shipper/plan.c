@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "run.h"
+#include "ship.h"
 
 /*
  * Which of two files with the same content to read: the live one, and plain over gzip (cheaper;

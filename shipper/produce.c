@@ -11,6 +11,7 @@
 #include "manifest.h"
 #include "monoclock.h"
 #include "run.h"
+#include "ship.h"
 #include "upload.h"
 
 /* Read size: big enough for few syscalls, small next to the upload buffers. */

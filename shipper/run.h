@@ -8,9 +8,11 @@
 
 #include "chunk.h"
 #include "manifest.h"
-#include "ship.h"
 #include "ship_state.h"
+#include "shipconf.h"
 #include "sources.h"
+
+struct ship_options; /* ship.h: the run belongs to ship.c, which includes us */
 
 /*
  * The state of one run of relaywatch-ship, shared by the modules that carry it out, each doing

@@ -14,6 +14,7 @@
 #include "monoclock.h"
 #include "run.h"
 #include "sftp.h"
+#include "ship.h"
 #include "upload.h"
 
 enum lock_result {

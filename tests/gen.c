@@ -42,6 +42,9 @@ static const char usage[] =
 	"      --burst N        the incident's size: N lines from a fifth of the log on, each\n"
 	"                       line one of them at even odds (default: the lines between 40 %\n"
 	"                       and 45 % of the log, at even odds)\n"
+	"      --people         relaying like people: each account from one or two IPs, as its\n"
+	"                       own address, to a few dozen domains a day (default: the worst\n"
+	"                       case for the tables, where relay keys hardly repeat)\n"
 	"  -h, --help           this text\n";
 
 /* ---- random numbers: splitmix64, the same sequence on every platform ---- */
@@ -590,8 +593,54 @@ static const struct pick *pick_one(struct rng *r)
 	return &picks[0];
 }
 
+/*
+ * --people: the UTC hour of the line being made, and the domains an account (or application,
+ * after the accounts) writes to: PEOPLE_DOMAINS a day, drawn from the day and the account
+ * alone, of which PEOPLE_HOURLY in any one hour (people answer a few threads at a time).
+ */
+static bool people;
+static int64_t people_hour;
+#define PEOPLE_DOMAINS 30
+#define PEOPLE_HOURLY  4
+
+static const char *people_domain(struct rng *r, const struct world *w, unsigned who)
+{
+	uint64_t day = (uint64_t)(people_hour / 24);
+	uint64_t k = ((uint64_t)people_hour * 7 + below(r, PEOPLE_HOURLY)) % PEOPLE_DOMAINS;
+	struct rng d = {day * 0x9e3779b97f4a7c15ULL ^ (uint64_t)who << 32 ^ k};
+	return w->domains[below(&d, N_DOMAINS)];
+}
+
+static void make_relay_person(struct rng *r, struct chk *c, const struct world *w)
+{
+	c->relay = true;
+	c->helo = helos[below(r, N_HELOS)];
+	snprintf(c->rhost, sizeof(c->rhost), "dsl.isp.example");
+	unsigned who;
+	if (chance(r, 800)) {
+		who = below(r, N_ACCOUNTS);
+		const struct account *a = &w->acc[who];
+		c->auth = a->name;
+		/* At home one day, at the office another: one IP a day, of at most two. */
+		unsigned ip =
+			(unsigned)((uint64_t)people_hour / 24 + who) % (a->nips < 2 ? a->nips : 2);
+		snprintf(c->ip, sizeof(c->ip), "%s", a->ips[ip]);
+		snprintf(c->sender, sizeof(c->sender), "%s", chance(r, 980) ? a->addr : a->alias);
+	} else {
+		unsigned i = below(r, N_APPS);
+		who = N_ACCOUNTS + i;
+		snprintf(c->ip, sizeof(c->ip), "%s", w->app_ips[i]);
+		snprintf(c->sender, sizeof(c->sender), "%s", w->app_senders[i]);
+	}
+	rcpt_at(r, c, first_names[below(r, N_FIRST)], people_domain(r, w, who));
+}
+
 static void make_relay(struct rng *r, struct chk *c, const struct world *w)
 {
+	if (people) {
+		make_relay_person(r, c, w);
+		return;
+	}
 	c->relay = true;
 	c->helo = chance(r, 500) ? "" : helos[below(r, N_HELOS)];
 	snprintf(c->rhost, sizeof(c->rhost), "%s", chance(r, 600) ? "unknown" : "dsl.isp.example");
@@ -970,6 +1019,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"malformed", required_argument, NULL, 'm'},
 		{"incident", optional_argument, NULL, 'i'},
 		{"burst", required_argument, NULL, 'b'},
+		{"people", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1055,6 +1105,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_u64(optarg, &o->burst) != 0 || o->burst == 0) {
 				goto bad;
 			}
+			break;
+		case 'p':
+			people = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -1163,6 +1216,7 @@ int main(int argc, char **argv)
 			} else if (burst) {
 				make_burst(&r, &c, &w);
 			} else {
+				people_hour = sec / 3600;
 				make_chk(&r, &c, &w);
 			}
 			if (o.fmt != FMT_MULTILOG) {

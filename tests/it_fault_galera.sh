@@ -39,6 +39,10 @@ want_tables=$(tables 1)
 [[ $want_tables == *chunks*schema_version* ]] || die "migrate alone made only: $want_tables"
 for round in 1 2 3; do
 	galera_root 1 "DROP DATABASE relaywatch; CREATE DATABASE relaywatch"
+	# The other nodes apply that DDL a moment later: a read with wsrep_sync_wait (galera_root)
+	# waits until they have, so that the second migrate does not meet the old database or none.
+	galera_root 2 "SELECT 1" >/dev/null
+	galera_root 3 "SELECT 1" >/dev/null
 	rc1=0 rc2=0
 	ingest migrate --defaults-file="$(galera_mycnf 1)" >"$T/mig1" 2>&1 &
 	p1=$!

@@ -139,6 +139,7 @@ static void fixture_finish(struct fixture *f)
 
 static void chunk_init(struct db_chunk *c, struct scan_stats *st, char *id, unsigned seed)
 {
+	*c = (struct db_chunk){0};
 	memset(st, 0, sizeof(*st));
 	st->lines = 10 + seed;
 	st->events = 5;
@@ -374,6 +375,7 @@ static void pack_partial(void **state)
 	chunk_init(&c, &st, id, 2);
 	c.part_ids = parts;
 	c.nparts = 3;
+	c.counted = counted;
 	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_PARTIAL);
 	assert_false(counted[0]);
 	assert_true(counted[1]);
@@ -397,7 +399,9 @@ static void pack_partial(void **state)
 	memset(counted, 0, sizeof(counted));
 	chunk_init(&c, &st, id, 3);
 	memcpy(parts[1], parts[2], sizeof(parts[1]));
+	c.part_ids = parts;
 	c.nparts = 2;
+	c.counted = counted;
 	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_DUPLICATE);
 	assert_true(counted[0] && counted[1]);
 	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 2);
@@ -544,6 +548,96 @@ static void error_rolls_back(void **state)
 	fixture_finish(&f);
 }
 
+/*
+ * The stream of overlap.c, driven by hand: hour 1 streamed, then a late event of hour 1 and
+ * hour 2; the finish adds only what was not sent, and the ledger row commits with them.
+ */
+static void stream_finish(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	struct agg_batch *b = agg_batch_create(64 * 1024);
+
+	fixture_init(&f, "stream");
+	assert_non_null(b);
+	agg_track(f.agg, true);
+	add_event(f.agg, 1390973534, "a", 5);
+	add_event(f.agg, 1390973534, "b", 1);
+	/* Fewer rows than asked for: nothing taken. */
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 3), 0);
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 1), 2);
+	assert_int_equal(db_stream_rows(f.db, b), 0);
+	/* Streamed, not committed: nobody else sees the rows. */
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM event_hourly"), 0);
+	add_event(f.agg, 1390973534, "a", 2);
+	add_event(f.agg, 1390980000, "a", 3);
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 1), 1); /* the late one */
+	assert_int_equal(b->row[0]->n, 2);
+	assert_int_equal(db_stream_rows(f.db, b), 0);
+	add_event(f.agg, 1390973534, "b", 4);
+	chunk_init(&c, &st, id, 11);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 15);
+	assert_int_equal(admin_u64(f.admin, "SELECT n FROM event_hourly WHERE reason = 'a' AND "
+					    "hour_utc = '2014-01-29 05:00:00'"),
+			 7);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 1);
+	/* The same chunk again, streamed: rolled back at its ledger row. */
+	agg_reset(f.agg);
+	agg_track(f.agg, true);
+	add_event(f.agg, 1390973534, "a", 9);
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 1), 1);
+	assert_int_equal(db_stream_rows(f.db, b), 0);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_DUPLICATE);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 15);
+	/* A stream that is abandoned leaves nothing. */
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 0), 0);
+	add_event(f.agg, 1390973534, "a", 1);
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 1), 1);
+	assert_int_equal(db_stream_rows(f.db, b), 0);
+	db_stream_abort(f.db);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 15);
+	agg_batch_destroy(b);
+	fixture_finish(&f);
+}
+
+/*
+ * The connection killed while the stream is open: the next batch fails, and db_ingest_chunk
+ * replays the whole chunk from the table on a new connection, exactly once.
+ */
+static void stream_killed(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	char sql[64];
+	struct agg_batch *b = agg_batch_create(64 * 1024);
+
+	fixture_init(&f, "streamkill");
+	assert_non_null(b);
+	agg_track(f.agg, true);
+	add_event(f.agg, 1390973534, "a", 5);
+	assert_int_equal(agg_take(f.agg, b, 1390978800, 1), 1);
+	assert_int_equal(db_stream_rows(f.db, b), 0);
+	snprintf(sql, sizeof(sql), "KILL %lu", mysql_thread_id(db_handle(f.db)));
+	admin_exec(f.admin, sql);
+	add_event(f.agg, 1390980000, "a", 3);
+	assert_int_equal(agg_take(f.agg, b, 1390985000, 1), 1);
+	assert_int_equal(db_stream_rows(f.db, b), -1);
+	/* Once failed, the stream takes nothing more. */
+	assert_int_equal(db_stream_rows(f.db, b), -1);
+	add_event(f.agg, 1390980000, "a", 1);
+	chunk_init(&c, &st, id, 12);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	assert_int_equal(admin_u64(f.admin, "SELECT SUM(n) FROM event_hourly"), 9);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM chunks"), 1);
+	agg_batch_destroy(b);
+	fixture_finish(&f);
+}
+
 /* A missing or group-writable option file is refused before any connection. */
 static void defaults_file_checked(void **state)
 {
@@ -578,6 +672,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(defaults_file_checked),
 		cmocka_unit_test(pack_parts),
 		cmocka_unit_test(pack_partial),
+		cmocka_unit_test(stream_finish),
+		cmocka_unit_test(stream_killed),
 	};
 
 	if (argc > 1) {

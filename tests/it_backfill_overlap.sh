@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The database writes that overlap the scan (overlap.c): rows streamed while the file is still
+# being read count exactly once when the stream succeeds, when its connection is killed in the
+# middle (the ingest replays the whole chunk), when the ingester is killed in the middle (nothing
+# stays), and when the same file comes again (the streamed rows are rolled back).
+. "$(dirname "$0")/lib.sh"
+need_env RW_MYCNF
+db_fresh backfill_overlap
+
+# ~40 hours of log: the scan finishes many hours while it reads, so the writer has work.
+gen --lines 400000 --seed 301 --format syslog --host mx1 --service smtp --malformed 3 \
+	--out "$T/maillog" --expect "$T/want"
+ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+
+# 1. Stopped just after the writer sent its first batch; the connection is killed meanwhile.
+RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" backfill --defaults-file="$MYCNF" --verbose \
+	"$T/maillog" >"$T/out" 2>&1 &
+pid=$!
+on_exit "kill_child $pid KILL"
+st=
+for ((i = 0; i < 1200; i++)); do
+	state=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$T/out" >&2; die "backfill ended before its pause"; }
+	read -r st _ <<<"${state##*) }"
+	[[ $st == T ]] && break
+	sleep 0.1
+done
+[[ $st == T ]] || die "the backfill did not stop after its first streamed batch"
+# Its transaction holds rows already: nobody else sees them.
+[[ $(db_query "SELECT COUNT(*) FROM chunks") == 0 ]] || die "a ledger row before the commit"
+conn=$(db_query "SELECT id FROM information_schema.processlist
+	WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
+[[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
+db_query "KILL CONNECTION $conn"
+kill -CONT "$pid"
+rc=0
+wait "$pid" || rc=$?
+((rc == 0)) || { cat "$T/out" >&2; die "backfill whose stream lost its connection exited $rc"; }
+grep -q 'while writing ahead, replaying' "$T/out" || { cat "$T/out" >&2; die "no replay said"; }
+dump_views "$T/got"
+same_dir "$T/want" "$T/got" || die "counts after a replay of a killed stream"
+[[ $(db_query "SELECT COUNT(*) FROM chunks") == 1 ]] || die "expected one ledger row"
+
+# 2. The same file again: streamed, found in the ledger at the end, rolled back.
+ingest backfill --defaults-file="$MYCNF" "$T/maillog" >"$T/out" 2>&1 ||
+	{ cat "$T/out" >&2; die "the second backfill failed"; }
+grep -q 'already ingested' "$T/out" || { cat "$T/out" >&2; die "no 'already ingested'"; }
+dump_views "$T/got"
+same_dir "$T/want" "$T/got" || die "counts after the same file again"
+
+# 3. Killed (SIGKILL) after its second streamed batch: nothing of it stays; the next one counts.
+db_fresh backfill_overlap
+ingest migrate --defaults-file="$MYCNF" -q || die "migrate failed"
+rc=0
+RELAYWATCH_CRASH=db-stream-batch:2 "$INGEST" backfill --defaults-file="$MYCNF" \
+	"$T/maillog" >"$T/out" 2>&1 || rc=$?
+((rc == 137)) || { cat "$T/out" >&2; die "expected death by SIGKILL, got exit $rc"; }
+[[ $(db_query "SELECT (SELECT COUNT(*) FROM chunks) + (SELECT COUNT(*) FROM relay_hourly)
+	+ (SELECT COUNT(*) FROM event_hourly) + (SELECT COUNT(*) FROM denied_hourly)") == 0 ]] ||
+	die "rows of a killed backfill stayed"
+ingest backfill --defaults-file="$MYCNF" --verbose "$T/maillog" >"$T/out" 2>&1 ||
+	{ cat "$T/out" >&2; die "backfill after the crash failed"; }
+grep -Eq '[1-9][0-9]* batches written while scanning' "$T/out" ||
+	{ cat "$T/out" >&2; die "nothing was written while scanning"; }
+dump_views "$T/got"
+same_dir "$T/want" "$T/got" || die "counts after a crash in the middle of a stream"
