@@ -37,7 +37,9 @@ python3 "$PRODUCER" --from "$T/a.log" --to "$log" $(machinery_producer_args a "$
 producer=$!
 on_exit "kill_child $producer TERM"
 
-# dateext names a rotation by the second (logrotate skips a rotation whose name exists).
+# dateext names a rotation by the second (logrotate skips a rotation whose name exists): the next
+# rotation waits for a second after the one in which the last logrotate ended, since logrotate
+# takes the time for the name after it started.
 cat >"$T/logrotate.conf" <<EOF2
 $log {
 	rotate 100
@@ -54,8 +56,8 @@ rotate() {
 	while [[ $(date +%s) == "$last_second" ]]; do
 		sleep 0.05
 	done
+	logrotate -f -s "$T/logrotate.state" "$T/logrotate.conf" || return
 	last_second=$(date +%s)
-	logrotate -f -s "$T/logrotate.state" "$T/logrotate.conf"
 }
 
 machinery_loops_start "$T/ship.conf"
