@@ -99,7 +99,7 @@ machinery_gate_bytes() {
 machinery_wait_progress() {
 	local got last=-1 deadline=0
 	while :; do
-		read -r got _ <"$T/progress.$1" 2>/dev/null || got=0
+		{ read -r got _ <"$T/progress.$1"; } 2>/dev/null || got=0
 		((got >= $2)) && return 0
 		if ((got != last)); then
 			last=$got
