@@ -233,22 +233,12 @@ static int parse_hostname(const struct config_line *cl, struct ship_config *c)
 	return config_string(cl, &c->hostname);
 }
 
-static int parse_max_chunk(const struct config_line *cl, struct ship_config *c)
-{
-	return config_size(cl, 64 * 1024, (uint64_t)64 << 30, &c->max_chunk);
-}
-
-static int parse_coalesce_below(const struct config_line *cl, struct ship_config *c)
-{
-	return config_size(cl, 0, (uint64_t)64 << 30, &c->coalesce_below);
-}
-
 /* The keywords of ship.conf, as OpenSSH's readconf has them: a plain string, a bounded number,
- * or a parser of its own. */
+ * a bounded size (suffix k, M or G), or a parser of its own. */
 static const struct keyword {
 	const char *name;
-	enum { KW_STRING, KW_UINT, KW_PARSER } type;
-	size_t offset; /* of the char * or unsigned field */
+	enum { KW_STRING, KW_UINT, KW_SIZE, KW_PARSER } type;
+	size_t offset; /* of the char *, unsigned or uint64_t field */
 	uint64_t min, max;
 	int (*parse)(const struct config_line *cl, struct ship_config *c);
 } keywords[] = {
@@ -265,8 +255,10 @@ static const struct keyword {
 	{"timeout", KW_UINT, offsetof(struct ship_config, timeout), 1, 3600, NULL},
 	{"keepalive", KW_UINT, offsetof(struct ship_config, keepalive), 1, 3600, NULL},
 	{"parallel", KW_UINT, offsetof(struct ship_config, parallel), 1, 16, NULL},
-	{"max_chunk", KW_PARSER, 0, 0, 0, parse_max_chunk},
-	{"coalesce_below", KW_PARSER, 0, 0, 0, parse_coalesce_below},
+	{"max_chunk", KW_SIZE, offsetof(struct ship_config, max_chunk), 64 * 1024,
+	 (uint64_t)64 << 30, NULL},
+	{"coalesce_below", KW_SIZE, offsetof(struct ship_config, coalesce_below), 0,
+	 (uint64_t)64 << 30, NULL},
 	{"forget_days", KW_UINT, offsetof(struct ship_config, forget_days), 1, 3650, NULL},
 	{"source", KW_PARSER, 0, 0, 0, parse_source},
 };
@@ -290,6 +282,8 @@ static int shipconf_line(const struct config_line *cl, void *data)
 			}
 			*(unsigned *)(void *)field = (unsigned)v;
 			return 0;
+		case KW_SIZE:
+			return config_size(cl, kw->min, kw->max, (uint64_t *)(void *)field);
 		case KW_PARSER:
 			return kw->parse(cl, c);
 		}
