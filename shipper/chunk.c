@@ -35,10 +35,10 @@ void ship_chunk_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint
 void ship_pack_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
 		    uint64_t end, unsigned files, char out[static SHIP_NAME_MAX])
 {
-	char hex[DIGEST_HEX_LEN + 1];
-	digest_hex(fpr, hex);
-	snprintf(out, SHIP_NAME_MAX, "%s_%.16s_%" PRIu64 "-%" PRIu64 "p%u", host_label, hex, start,
-		 end, files);
+	/* A chunk's name and the number of files. */
+	ship_chunk_name(host_label, fpr, start, end, out);
+	size_t n = strlen(out);
+	snprintf(out + n, SHIP_NAME_MAX - n, "p%u", files);
 }
 
 void ship_temp_name(const char *host_label, const uint8_t fpr[DIGEST_LEN], uint64_t start,
