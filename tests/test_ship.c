@@ -47,6 +47,12 @@ static void chunk_names(void **unused)
 	snprintf(file, sizeof(file), "%s.manifest", name);
 	assert_true(manifest_name_valid(file));
 
+	/* A pack differs from a chunk of the same bytes by its number of files. */
+	ship_pack_name("mail1.example.org", fpr, 0, 1048576, 3, again);
+	assert_string_equal(again, "mail1.example.org_a0a1a2a3a4a5a6a7_0-1048576p3");
+	snprintf(file, sizeof(file), "%s.manifest", again);
+	assert_true(manifest_name_valid(file));
+
 	ship_temp_name("mail1.example.org", fpr, 4096, tmp);
 	assert_string_equal(tmp, ".mail1.example.org_a0a1a2a3a4a5a6a7_4096.gz.tmp");
 	assert_false(manifest_name_valid(tmp));
