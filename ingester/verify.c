@@ -77,6 +77,20 @@ enum verify_result verify_manifest(int mfd, const char *name, const char *gz,
 			 log_escape(esc, sizeof(esc), m->host, strlen(m->host)), o->bound_host);
 		goto out;
 	}
+	/*
+	 * The shipper packs a file once; a second ledger row of it would fail the ingest. Equal
+	 * fingerprint digits and range mean equal part ids (manifest_part_id).
+	 */
+	for (unsigned i = 0; i < m->nparts; i++) {
+		for (unsigned j = 0; j < i; j++) {
+			const struct manifest_part *a = &m->parts[i], *b = &m->parts[j];
+			if (strcmp(a->fpr, b->fpr) == 0 && a->offset == b->offset &&
+			    a->length == b->length) {
+				snprintf(why, n, "part %u repeats part %u", i + 1, j + 1);
+				goto out;
+			}
+		}
+	}
 	ret = VERIFY_OK;
 
 out:
