@@ -129,6 +129,19 @@ echo "keys: peak RSS $(cost "$T/cost" maxrss_kb) kB"
 exact "$T/want" "the good chunk beside a million keys"
 cases=$((cases + 1))
 
+# A pack manifest that lists a file twice: quarantined for that before the chunk is read (the
+# bomb behind it would otherwise be refused for its size).
+in=$T/in-repeat
+mkdir -p "$in"
+cp "$T/bomb.gz" "$in/repeat.gz"
+manifest "$in" repeat 20
+printf 'part = 0123456789abcdef 0 10\npart = 0123456789abcdef 0 10\n' >>"$in/repeat.manifest"
+rc=0
+"$INGEST" run --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 || rc=$?
+expect_status 1 "$rc" "$T/out" "run with a repeated part"
+quarantined "$in" repeat "part 2 repeats part 1" "a repeated part"
+cases=$((cases + 1))
+
 # A chunk whose reading gets the ingester killed (SIGKILL in the middle of its scan, as the OOM
 # killer would): the next run takes the claim over and is killed again; the one after that
 # quarantines it instead of dying on it forever, and drains the rest.
