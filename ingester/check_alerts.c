@@ -107,6 +107,22 @@ void check_alerts_sort(struct check_alerts *a)
 	}
 }
 
+void check_alerts_sort_unique(struct check_alerts *a)
+{
+	size_t k = 0;
+
+	check_alerts_sort(a);
+	for (size_t i = 0; i < a->count; i++) {
+		if (k > 0 && cmp_alert(&a->v[k - 1], &a->v[i]) == 0) {
+			free(a->v[i].host);
+			free(a->v[i].subject);
+			continue;
+		}
+		a->v[k++] = a->v[i];
+	}
+	a->count = k;
+}
+
 enum check_status check_worst(const struct check_alerts *a)
 {
 	enum check_status w = CHECK_OK;

@@ -43,6 +43,8 @@ int check_alerts_add(struct check_alerts *a, enum check_rule rule, enum check_st
 		     uint64_t value, uint64_t threshold, int64_t when, bool daily);
 /* Orders alerts: CRITICAL first, then by rule, time, host, subject. */
 void check_alerts_sort(struct check_alerts *a);
+/* Sorts as check_alerts_sort, then drops every alert equal in that order to the one before. */
+void check_alerts_sort_unique(struct check_alerts *a);
 
 /* The worst status among the alerts (CHECK_OK when there are none). */
 enum check_status check_worst(const struct check_alerts *a);
