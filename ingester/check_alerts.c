@@ -107,22 +107,6 @@ void check_alerts_sort(struct check_alerts *a)
 	}
 }
 
-void check_alerts_sort_unique(struct check_alerts *a)
-{
-	size_t k = 0;
-
-	check_alerts_sort(a);
-	for (size_t i = 0; i < a->count; i++) {
-		if (k > 0 && cmp_alert(&a->v[k - 1], &a->v[i]) == 0) {
-			free(a->v[i].host);
-			free(a->v[i].subject);
-			continue;
-		}
-		a->v[k++] = a->v[i];
-	}
-	a->count = k;
-}
-
 enum check_status check_worst(const struct check_alerts *a)
 {
 	enum check_status w = CHECK_OK;
@@ -547,7 +531,7 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 				       false, out) < 0)) {
 		return CHECK_COLLECT_ERROR;
 	}
-	empty = collect_stale(db, r, stale_ref, host, out);
+	empty = stale_ref == CHECK_NO_STALE ? 0 : collect_stale(db, r, stale_ref, host, out);
 	if (empty < 0) {
 		return CHECK_COLLECT_ERROR;
 	}

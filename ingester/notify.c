@@ -111,22 +111,22 @@ static enum check_collect_result judge(struct db *db, const struct check_rules *
 		}
 	}
 	ranges_merge(&days);
+	/* Freshness (and whether the ledger holds anything) once, with the first range. */
 	for (size_t i = 0; i < hours.count; i++) {
-		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, false, now,
-				    NULL, out);
+		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, false,
+				    i == 0 ? now : CHECK_NO_STALE, NULL, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < days.count; i++) {
-		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, false, now, NULL,
-				    out);
+		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, false,
+				    CHECK_NO_STALE, NULL, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
-	/* Stale is judged with every range: the same alert may come more than once. */
-	check_alerts_sort_unique(out);
+	check_alerts_sort(out);
 	ret = CHECK_COLLECT_OK;
 out:
 	free(hours.v);
