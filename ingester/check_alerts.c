@@ -531,7 +531,7 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 				       false, out) < 0)) {
 		return CHECK_COLLECT_ERROR;
 	}
-	empty = collect_stale(db, r, stale_ref, host, out);
+	empty = stale_ref == CHECK_NO_STALE ? 0 : collect_stale(db, r, stale_ref, host, out);
 	if (empty < 0) {
 		return CHECK_COLLECT_ERROR;
 	}

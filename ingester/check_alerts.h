@@ -56,8 +56,10 @@ struct db;
  * that the window touches, or, when daily_window is true, the 24 hours before until as one day
  * (the default of `check`: the current hour so far and the last complete one, and the 24 hourly
  * rows that end with the current one). Stale is judged
- * against stale_ref (now, or the end of a past window). See enum check_collect_result.
+ * against stale_ref (now, or the end of a past window); with CHECK_NO_STALE it is not judged,
+ * nor the ledger looked at (one query over all of it). See enum check_collect_result.
  */
+#define CHECK_NO_STALE INT64_MIN
 enum check_collect_result {
 	CHECK_COLLECT_ERROR = -1, /* a database error (logged), or no memory */
 	CHECK_COLLECT_OK = 0,

@@ -71,27 +71,6 @@ static int64_t day_floor(int64_t t)
 	return t - ((t % 86400) + 86400) % 86400;
 }
 
-/* Drops the second of two equal alerts (stale is judged with every range). */
-static void alerts_unique(struct check_alerts *a)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < a->count; i++) {
-		struct check_alert *x = &a->v[i], *prev = k > 0 ? &a->v[k - 1] : NULL;
-		if (prev != NULL && prev->rule == x->rule && prev->status == x->status &&
-		    prev->when == x->when && prev->host_len == x->host_len &&
-		    prev->subject_len == x->subject_len &&
-		    memcmp(prev->host, x->host, x->host_len) == 0 &&
-		    memcmp(prev->subject, x->subject, x->subject_len) == 0) {
-			free(x->host);
-			free(x->subject);
-			continue;
-		}
-		a->v[k++] = *x;
-	}
-	a->count = k;
-}
-
 /*
  * The alerts of the hours of u and the current hour (hourly rules, freshness) and of the UTC
  * days they touch (the daily rule).
@@ -132,22 +111,22 @@ static enum check_collect_result judge(struct db *db, const struct check_rules *
 		}
 	}
 	ranges_merge(&days);
+	/* Freshness (and whether the ledger holds anything) once, with the first range. */
 	for (size_t i = 0; i < hours.count; i++) {
-		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, false, now,
-				    NULL, out);
+		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, false,
+				    i == 0 ? now : CHECK_NO_STALE, NULL, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < days.count; i++) {
-		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, false, now, NULL,
-				    out);
+		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, false,
+				    CHECK_NO_STALE, NULL, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	check_alerts_sort(out);
-	alerts_unique(out);
 	ret = CHECK_COLLECT_OK;
 out:
 	free(hours.v);
