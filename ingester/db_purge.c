@@ -187,12 +187,18 @@ out:
 }
 
 /*
- * The alert ledger keeps an alert as long as the hour it is about: rows of periods before the
- * cutoff go, except those whose alert_command has yet to succeed. The table is small (one row per
- * alert ever reported) and has no index on period; each batch is still its own short statement.
+ * The alert ledger keeps an alert as long as what it is about: rows of periods before the cutoff
+ * go, except those whose alert_command has yet to succeed, and a stale alert (its period is the
+ * host's newest line) only once the ledger holds no chunk of that host: old logs ingested lately
+ * keep their chunks, and the host would be judged stale, and reported as new, after every purge.
+ * The table is small (one row per alert ever reported) and has no index on period; each batch
+ * is still its own short statement.
  */
 int db_purge_alerts(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *total)
 {
-	return purge_where(db, "FROM " SCHEMA_ALERTS_NAME " WHERE to_send = 0 AND period < ",
+	return purge_where(db,
+			   "FROM " SCHEMA_ALERTS_NAME " WHERE to_send = 0 AND (rule <> 'stale' OR "
+			   "NOT EXISTS (SELECT 1 FROM " SCHEMA_CHUNKS_NAME
+			   " c WHERE c.host = " SCHEMA_ALERTS_NAME ".host)) AND period < ",
 			   cutoff, batch, dry_run, total);
 }

@@ -166,6 +166,16 @@ crash_round() { # POINT WANT_AGAIN(yes|no) HOUR_OFFSET
 crash_round check-new-printed yes 1
 crash_round check-new-recorded no 2
 
+# A host whose only lines are two days old, ingested now: stale, reported once here, and (below)
+# never again after a purge, though its alert's period is older than the cutoff.
+lines --host mx9 background --start $((now - 50 * 3600)) --end $((now - 49 * 3600)) --accounts 2 \
+	>"$T/mx9.log"
+ingest backfill --defaults-file="$MYCNF" --host mx9 "$T/mx9.log" >"$T/out" 2>&1 ||
+	{ cat "$T/out" >&2; die "backfill of mx9 failed"; }
+rc=$(new "$T/mx9.out")
+[[ $rc == 2 ]] && grep -q '^CRITICAL stale host=mx9 ' "$T/mx9.out" ||
+	{ cat "$T/mx9.out" >&2; die "mx9's old lines: exit $rc, want a new CRITICAL stale alert"; }
+
 # Retention: purge takes the alerts of hours before its cutoff (the concurrent rounds' were more
 # than a day ago), and keeps the newer ones.
 before=$(db_query "SELECT COUNT(*) FROM alerts")
@@ -174,6 +184,11 @@ ingest purge --older-than 1d --defaults-file="$MYCNF" || die "purge failed"
 	die "purge did not take exactly the alerts older than a day ($before before)"
 [[ $(db_query "SELECT COUNT(*) FROM alerts WHERE subject = 'thief@example.org'") == 3 ]] ||
 	die "purge took the current hour's alerts"
+# Nothing purged comes back: a stale alert is about a host's newest line, which may be older
+# than the cutoff while its chunks stay in the ledger (old logs ingested lately).
+rc=$(new "$T/after-purge")
+[[ $rc == 0 && ! -s $T/after-purge ]] ||
+	{ cat "$T/after-purge" >&2; die "after purge, check --new reported again (exit $rc)"; }
 
 # An upgrade from schema version 1 (before the ledger): the chunks already there count as judged,
 # so the first --new reports what arrives from then on, not the whole history.
