@@ -9,7 +9,8 @@
 #                           lines_checked, lines_lost, lines_double; and from the
 #                           real-machinery tests (tests/it_machinery_*.sh) machinery_rotations,
 #                           machinery_copytruncate_lost.
-#   exact WANT [WHAT]       dumps the views, compares them with the --expect directory WANT
+#   exact WANT [WHAT [DUMP...]]  dumps the views (with `DUMP... DIR`, dump_views by default),
+#                           compares them with the --expect directory WANT
 #                           (rows and totals), tallies the CHKUSER lines checked, lost and
 #                           double-counted, and fails the test on any difference
 #   expect_status WANT RC OUT WHAT   fails unless RC == WANT (shows OUT)
@@ -73,8 +74,9 @@ fault__lost_double() { # WANT GOT -> "checked lost double"
 
 exact() {
 	local want=$1 what=${2:-the views} got checked lost double
+	shift $(($# < 2 ? $# : 2))
 	got=$(mktemp -d "$T/got.XXXXXX")
-	dump_views "$got"
+	"${@:-dump_views}" "$got"
 	read -r checked lost double < <(fault__lost_double "$want" "$got")
 	tally lines_checked "$checked"
 	tally lines_lost "$lost"

@@ -75,21 +75,11 @@ both=$(comm -12 <(ls "$INA" | grep '\.manifest$' | sort) <(ls "$INB" | grep '\.m
 # place, before that chunk's manifest): what it did not get goes to the second in the same run.
 drop_sshd_start a
 grow 12000
-RELAYWATCH_PAUSE=ship-after-rename:3 "$SHIP" --config "$T/ship.conf" --verbose \
-	>"$T/out" 2>"$T/err" &
-pid=$!
-on_exit "kill_child $pid KILL"
-for ((i = 0; i < 600; i++)); do
-	state=$(cat "/proc/$pid/stat" 2>/dev/null) || die "the shipper ended before its pause"
-	read -r st _ <<<"${state##*) }"
-	[[ $st == T ]] && break
-	sleep 0.1
-done
-[[ $st == T ]] || die "the shipper did not stop at its pause point"
+ship_paused ship-after-rename:3 --config "$T/ship.conf" --verbose
 drop_sshd_kill a
-kill -CONT "$pid"
+kill -CONT "$SHIP_PID"
 rc=0
-wait "$pid" || rc=$?
+wait "$SHIP_PID" || rc=$?
 ((rc == 0)) || die "the run with a failover exited $rc: $(cat "$T/err")"
 grep -q "connection to \[127.0.0.1\]:${DROP_PORT[a]} lost" "$T/err" || die "$(cat "$T/err")"
 grep -q "shipping the rest to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || die "$(cat "$T/err")"

@@ -135,23 +135,50 @@ print(s.getsockname()[1])')
 	echo "[127.0.0.1]:$OWN_PORT $(cut -d' ' -f2,3 "$RW_SSH_KNOWN_HOSTS")" >"$OWN/known_hosts"
 	on_exit '[[ -n $OWN_PID ]] && kill "$OWN_PID" 2>/dev/null && wait "$OWN_PID" 2>/dev/null'
 }
-own_sshd_start() {
-	local i
-	/usr/sbin/sshd -D -f "$OWN/sshd_config" -E "$OWN/sshd.log" </dev/null &
-	OWN_PID=$!
+# ship__sshd_start DIR PORT WHAT PIDVAR: starts `sshd -D -f DIR/sshd_config` (log DIR/sshd.log)
+# in the background, stores its PID in the variable PIDVAR at once (so that on_exit can stop it),
+# and returns once it listens on PORT; dies if it exits or has not listened within 30 s (WHAT
+# names it in those messages).
+ship__sshd_start() {
+	local dir=$1 port=$2 what=$3 pidvar=$4 i pid
+	/usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null &
+	pid=$!
+	printf -v "$pidvar" %s "$pid"
 	for ((i = 0; i < 300; i++)); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$OWN_PORT") 2>/dev/null; then
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			return 0
 		fi
-		kill -0 "$OWN_PID" 2>/dev/null || die "sshd did not start: $(cat "$OWN/sshd.log")"
+		kill -0 "$pid" 2>/dev/null || die "$what did not start: $(cat "$dir/sshd.log")"
 		sleep 0.1
 	done
-	die "sshd did not listen within 30 s"
+	die "$what did not listen within 30 s"
+}
+own_sshd_start() {
+	ship__sshd_start "$OWN" "$OWN_PORT" sshd OWN_PID
 }
 own_sshd_stop() {
 	kill "$OWN_PID"
 	wait "$OWN_PID" 2>/dev/null || true
 	OWN_PID=
+}
+
+# ship_paused POINT ARGS...: starts the shipper with ARGS in the background with
+# RELAYWATCH_PAUSE=POINT (it stops itself with SIGSTOP there), stdout to $T/out and stderr to
+# $T/err, sets SHIP_PID (killed on exit) and returns once it is stopped; dies if it ends first or
+# has not stopped within 60 s. `kill -CONT "$SHIP_PID"` lets it go on.
+ship_paused() {
+	local point=$1 i st
+	shift
+	RELAYWATCH_PAUSE=$point "$SHIP" "$@" >"$T/out" 2>"$T/err" &
+	SHIP_PID=$!
+	on_exit "kill_child $SHIP_PID KILL"
+	for ((i = 0; i < 600; i++)); do
+		st=$(cat "/proc/$SHIP_PID/stat" 2>/dev/null) || die "the shipper ended before its pause"
+		read -r st _ <<<"${st##*) }"
+		[[ $st == T ]] && return 0
+		sleep 0.1
+	done
+	die "the shipper did not stop at $point"
 }
 
 # Several stats servers, each a private sshd with its own drop directory (for failover):
@@ -182,18 +209,8 @@ print(s.getsockname()[1])')
 	on_exit "drop_sshd_kill $name"
 }
 drop_sshd_start() {
-	local name=$1 dir=$T/sshd-$1 i pid
-	/usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null &
-	pid=$!
-	DROP_PID[$name]=$pid
-	for ((i = 0; i < 300; i++)); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/${DROP_PORT[$name]}") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || die "sshd $name did not start: $(cat "$dir/sshd.log")"
-		sleep 0.1
-	done
-	die "sshd $name did not listen within 30 s"
+	local name=$1
+	ship__sshd_start "$T/sshd-$name" "${DROP_PORT[$name]}" "sshd $name" "DROP_PID[$name]"
 }
 drop__descendants() {
 	local child
