@@ -169,6 +169,8 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct o
 		break;
 	case DB_DUPLICATE:
 		log_notice("%s: already ingested (chunk %.12s...), skipped", name, id);
+		log_info("%s: %lu batches written while scanning, rolled back", name,
+			 overlap_batches(ov));
 		ret = CMD_OK;
 		break;
 	case DB_UNAVAILABLE: /* db.c has said why, naming the file */
