@@ -197,6 +197,7 @@ static int db_open(struct db *db)
 
 static void db_close(struct db *db)
 {
+	db_rows_close(db, false);
 	if (db->my != NULL) {
 		mysql_close(db->my);
 		db->my = NULL;
@@ -213,6 +214,7 @@ struct db *db_connect(const char *defaults_file, bool *config_error)
 		log_error("database: out of memory");
 		return NULL;
 	}
+	db->bulk = true;
 	/* Backoff jitter: ingesters started by the same cron minute must not retry in step. */
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	if (defaults_file != NULL) {
@@ -259,6 +261,7 @@ void db_destroy(struct db *db)
 		return;
 	}
 	db_close(db);
+	db_rows_close(db, true);
 	free(db->defaults_file);
 	free(db->buf);
 	free(db);
@@ -309,7 +312,7 @@ nomem:
 	return -1;
 }
 
-static int buf_lit(struct db *db, const char *s, size_t n)
+int db_buf_lit(struct db *db, const char *s, size_t n)
 {
 	if (buf_reserve(db, n + 1) != 0) {
 		return -1;
@@ -320,18 +323,17 @@ static int buf_lit(struct db *db, const char *s, size_t n)
 	return 0;
 }
 
-static int buf_str(struct db *db, const char *s)
+int db_buf_str(struct db *db, const char *s)
 {
-	return buf_lit(db, s, strlen(s));
+	return db_buf_lit(db, s, strlen(s));
 }
 
 /*
- * Appends a quoted string literal. Log bytes reach SQL only through here: the connection's
- * character set is binary, so mysql_real_escape_string() escapes byte by byte (quote, backslash,
- * NUL, CR, LF, ^Z; quotes doubled instead under NO_BACKSLASH_ESCAPES) and nothing in the value
- * can end the literal.
+ * The connection's character set is binary, so mysql_real_escape_string() escapes byte by byte
+ * (quote, backslash, NUL, CR, LF, ^Z; quotes doubled instead under NO_BACKSLASH_ESCAPES) and
+ * nothing in the value can end the literal.
  */
-static int buf_quoted(struct db *db, const char *s, size_t n)
+int db_buf_quoted(struct db *db, const char *s, size_t n)
 {
 	unsigned long w;
 
@@ -351,37 +353,36 @@ static int buf_quoted(struct db *db, const char *s, size_t n)
 	return 0;
 }
 
-static int buf_u64(struct db *db, uint64_t v)
+int db_buf_u64(struct db *db, uint64_t v)
 {
 	char tmp[24];
 	int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
 
-	return buf_lit(db, tmp, (size_t)n);
+	return db_buf_lit(db, tmp, (size_t)n);
 }
 
 /* DATETIME holds 1000-01-01 .. 9999-12-31; the epoch bounds of that range. */
 #define DB_DATETIME_MIN (-30610224000LL)
 #define DB_DATETIME_MAX 253402300799LL
 
-/*
- * A DATETIME literal in UTC (the session zone does not apply to DATETIME). A stamp outside the
- * column's range (a hostile TAI64N label) would be rejected by strict mode and fail the whole
- * chunk; it is stored under the undated hour 1970-01-01 00:00 instead, as the line is still
- * counted. as_null: write NULL for LOGTIME_NONE and out-of-range values (ledger columns).
- */
-static int buf_datetime(struct db *db, int64_t utc, bool as_null)
+bool db_datetime_fits(int64_t utc)
+{
+	return utc != LOGTIME_NONE && utc >= DB_DATETIME_MIN && utc <= DB_DATETIME_MAX;
+}
+
+int db_buf_datetime(struct db *db, int64_t utc, bool as_null)
 {
 	char tmp[24];
 
-	if (utc == LOGTIME_NONE || utc < DB_DATETIME_MIN || utc > DB_DATETIME_MAX) {
+	if (!db_datetime_fits(utc)) {
 		if (as_null) {
-			return buf_lit(db, "NULL", 4);
+			return db_buf_lit(db, "NULL", 4);
 		}
 		utc = 0;
 	}
 	tmp[0] = '\'';
 	logtime_format(utc, tmp + 1);
-	return buf_str(db, tmp) == 0 ? buf_lit(db, "'", 1) : -1;
+	return db_buf_str(db, tmp) == 0 ? db_buf_lit(db, "'", 1) : -1;
 }
 
 /* --- retry --- */
@@ -499,7 +500,7 @@ static bool id_valid(const char *id)
 	return id[i] == '\0';
 }
 
-static struct span span_cut(struct span s, size_t max)
+struct span db_span_cut(struct span s, size_t max)
 {
 	if (s.n > max) {
 		s.n = max;
@@ -511,23 +512,23 @@ static int ledger_insert(struct db *db, const struct db_chunk *c)
 {
 	const struct scan_stats *st = c->st;
 	const struct schema_column *cols = schema_tables[SCHEMA_CHUNKS].col;
-	struct span host = span_cut(c->host, cols[SCHEMA_CHUNK_HOST].width);
-	struct span source = span_cut(c->source, cols[SCHEMA_CHUNK_SOURCE].width);
+	struct span host = db_span_cut(c->host, cols[SCHEMA_CHUNK_HOST].width);
+	struct span source = db_span_cut(c->source, cols[SCHEMA_CHUNK_SOURCE].width);
 
 	db->len = 0;
-	if (buf_str(db, "INSERT INTO " SCHEMA_CHUNKS_NAME
-			" (chunk_id, host, source, first_utc, last_utc,"
-			" line_count, event_count, malformed_count, bytes, ingested_at)"
-			" VALUES (_ascii'") != 0 ||
-	    buf_str(db, c->id_hex) != 0 || buf_lit(db, "',", 2) != 0 ||
-	    buf_quoted(db, host.p, host.n) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_quoted(db, source.p, source.n) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_datetime(db, st->first_utc, true) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_datetime(db, st->last_utc, true) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_u64(db, st->lines) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_u64(db, st->events) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_u64(db, st->malformed) != 0 || buf_lit(db, ",", 1) != 0 ||
-	    buf_u64(db, st->bytes) != 0 || buf_str(db, ", UTC_TIMESTAMP())") != 0) {
+	if (db_buf_str(db, "INSERT INTO " SCHEMA_CHUNKS_NAME
+			   " (chunk_id, host, source, first_utc, last_utc,"
+			   " line_count, event_count, malformed_count, bytes, ingested_at)"
+			   " VALUES (_ascii'") != 0 ||
+	    db_buf_str(db, c->id_hex) != 0 || db_buf_lit(db, "',", 2) != 0 ||
+	    db_buf_quoted(db, host.p, host.n) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_quoted(db, source.p, source.n) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_datetime(db, st->first_utc, true) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_datetime(db, st->last_utc, true) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_u64(db, st->lines) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_u64(db, st->events) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_u64(db, st->malformed) != 0 || db_buf_lit(db, ",", 1) != 0 ||
+	    db_buf_u64(db, st->bytes) != 0 || db_buf_str(db, ", UTC_TIMESTAMP())") != 0) {
 		return -1;
 	}
 	return db_query(db, db->buf, db->len);
@@ -543,7 +544,7 @@ static int parts_insert(struct db *db, const struct db_chunk *c)
 		return 0;
 	}
 	db->len = 0;
-	if (buf_str(db, "INSERT INTO " SCHEMA_CHUNK_PARTS_NAME " (part_id, chunk_id) VALUES ") !=
+	if (db_buf_str(db, "INSERT INTO " SCHEMA_CHUNK_PARTS_NAME " (part_id, chunk_id) VALUES ") !=
 	    0) {
 		return -1;
 	}
@@ -552,9 +553,9 @@ static int parts_insert(struct db *db, const struct db_chunk *c)
 		if (c->counted != NULL && c->counted[i]) {
 			continue;
 		}
-		if (buf_str(db, first ? "(_ascii'" : ",(_ascii'") != 0 ||
-		    buf_str(db, c->part_ids[i]) != 0 || buf_str(db, "',_ascii'") != 0 ||
-		    buf_str(db, c->id_hex) != 0 || buf_str(db, "')") != 0) {
+		if (db_buf_str(db, first ? "(_ascii'" : ",(_ascii'") != 0 ||
+		    db_buf_str(db, c->part_ids[i]) != 0 || db_buf_str(db, "',_ascii'") != 0 ||
+		    db_buf_str(db, c->id_hex) != 0 || db_buf_str(db, "')") != 0) {
 			return -1;
 		}
 		first = false;
@@ -574,17 +575,17 @@ static int parts_counted(struct db *db, const struct db_chunk *c)
 	size_t found = 0, all = 0;
 
 	db->len = 0;
-	if (buf_str(db, "SELECT part_id FROM " SCHEMA_CHUNK_PARTS_NAME " WHERE part_id IN (") !=
+	if (db_buf_str(db, "SELECT part_id FROM " SCHEMA_CHUNK_PARTS_NAME " WHERE part_id IN (") !=
 	    0) {
 		return -1;
 	}
 	for (size_t i = 0; i < c->nparts; i++) {
-		if (buf_str(db, i ? ",_ascii'" : "_ascii'") != 0 ||
-		    buf_str(db, c->part_ids[i]) != 0 || buf_lit(db, "'", 1) != 0) {
+		if (db_buf_str(db, i ? ",_ascii'" : "_ascii'") != 0 ||
+		    db_buf_str(db, c->part_ids[i]) != 0 || db_buf_lit(db, "'", 1) != 0) {
 			return -1;
 		}
 	}
-	if (buf_lit(db, ")", 1) != 0 || db_query(db, db->buf, db->len) != 0) {
+	if (db_buf_lit(db, ")", 1) != 0 || db_query(db, db->buf, db->len) != 0) {
 		return -1;
 	}
 	res = mysql_store_result(db->my);
@@ -612,87 +613,6 @@ static int parts_counted(struct db *db, const struct db_chunk *c)
 	return all == c->nparts ? DB_DUPLICATE : DB_PARTIAL;
 }
 
-static int stmt_begin(struct db *db, enum agg_table t)
-{
-	unsigned i;
-
-	db->len = 0;
-	if (buf_str(db, "INSERT INTO ") != 0 || buf_str(db, agg_table_name[t]) != 0 ||
-	    buf_str(db, " (hour_utc") != 0) {
-		return -1;
-	}
-	for (i = 0; i < agg_nfields(t); i++) {
-		if (buf_lit(db, ",", 1) != 0 ||
-		    buf_str(db, schema_field((enum schema_table_id)t, i)->name) != 0) {
-			return -1;
-		}
-	}
-	return buf_str(db, ",n) VALUES ");
-}
-
-static int stmt_end(struct db *db)
-{
-	if (buf_str(db, " ON DUPLICATE KEY UPDATE n = n + VALUES(n)") != 0) {
-		return -1;
-	}
-	return db_query(db, db->buf, db->len);
-}
-
-static int stmt_row(struct db *db, enum agg_table t, const struct agg_row *row, uint64_t n,
-		    bool first)
-{
-	unsigned i;
-
-	if (buf_lit(db, first ? "(" : ",(", first ? 1 : 2) != 0 ||
-	    buf_datetime(db, row->hour, false) != 0) {
-		return -1;
-	}
-	for (i = 0; i < agg_nfields(t); i++) {
-		/* agg cut every field to its bound already; cut again so no row is rejected. */
-		struct span f = span_cut(agg_field(row, i),
-					 schema_field((enum schema_table_id)t, i)->width);
-
-		if (buf_lit(db, ",", 1) != 0 || buf_quoted(db, f.p, f.n) != 0) {
-			return -1;
-		}
-	}
-	return buf_lit(db, ",", 1) == 0 && buf_u64(db, n) == 0 ? buf_lit(db, ")", 1) : -1;
-}
-
-/*
- * Upserts rows[0..count) of t in statements of about db->stmt_target bytes. unsent: add only
- * each row's n - sent (the rest went with the stream), skipping rows that have nothing left.
- */
-static int rows_upsert(struct db *db, enum agg_table t, const struct agg_row *const *rows,
-		       size_t count, bool unsent)
-{
-	bool first = true;
-
-	for (size_t i = 0; i < count; i++) {
-		uint64_t n = unsent ? rows[i]->n - rows[i]->sent : rows[i]->n;
-		if (n == 0) {
-			continue;
-		}
-		if (first && stmt_begin(db, t) != 0) {
-			return -1;
-		}
-		if (stmt_row(db, t, rows[i], n, first) != 0) {
-			return -1;
-		}
-		first = false;
-		if (db->len >= db->stmt_target) {
-			if (stmt_end(db) != 0) {
-				return -1;
-			}
-			first = true;
-		}
-	}
-	if (!first && stmt_end(db) != 0) {
-		return -1;
-	}
-	return 0;
-}
-
 static int table_upsert(struct db *db, struct agg *agg, enum agg_table t, bool unsent)
 {
 	const struct agg_row *const *rows;
@@ -705,7 +625,7 @@ static int table_upsert(struct db *db, struct agg *agg, enum agg_table t, bool u
 			 agg_table_name[t]);
 		return -1;
 	}
-	return rows_upsert(db, t, rows, count, unsent);
+	return db_rows_upsert(db, t, rows, count, unsent);
 }
 
 int db_stream_rows(struct db *db, const struct agg_batch *b)
@@ -720,8 +640,8 @@ int db_stream_rows(struct db *db, const struct agg_batch *b)
 		db->stream = DB_STREAM_OPEN;
 	}
 	for (int t = 0; t < AGG_TABLES; t++) {
-		if (rows_upsert(db, (enum agg_table)t, b->row + b->start[t],
-				b->start[t + 1] - b->start[t], false) != 0) {
+		if (db_rows_upsert(db, (enum agg_table)t, b->row + b->start[t],
+				   b->start[t + 1] - b->start[t], false) != 0) {
 			goto fail;
 		}
 	}
@@ -853,8 +773,8 @@ static int exists_attempt(struct db *db, void *arg)
 	int found;
 
 	db->len = 0;
-	if (buf_str(db, "SELECT 1 FROM " SCHEMA_CHUNKS_NAME " WHERE chunk_id = _ascii'") != 0 ||
-	    buf_str(db, a->id) != 0 || buf_lit(db, "'", 1) != 0 ||
+	if (db_buf_str(db, "SELECT 1 FROM " SCHEMA_CHUNKS_NAME " WHERE chunk_id = _ascii'") != 0 ||
+	    db_buf_str(db, a->id) != 0 || db_buf_lit(db, "'", 1) != 0 ||
 	    db_query(db, db->buf, db->len) != 0) {
 		return -1;
 	}

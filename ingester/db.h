@@ -10,8 +10,8 @@
  * The MySQL/MariaDB side of the ingester. Credentials come only from MySQL option files: the
  * given --defaults-file, or the standard locations, reading the groups [client] and [relaywatch]
  * (later groups override), as the mysql tools do. Every string that came from a log line reaches
- * SQL only through mysql_real_escape_string() (the connection's character set is binary, and
- * the session's sql_mode keeps backslash escapes).
+ * the server only as a bound value of a prepared statement or through mysql_real_escape_string()
+ * (the connection's character set is binary, and the session's sql_mode keeps backslash escapes).
  */
 struct db;
 

@@ -24,6 +24,14 @@ struct db {
 	/* Where an aggregate statement is cut: DB_STMT_TARGET, less on a small max_allowed_packet.
 	 */
 	size_t stmt_target;
+	/*
+	 * Aggregate rows go by MariaDB's bulk protocol where the client library and the server
+	 * have it (db_rows.c): a prepared statement per table, made on first use on a connection,
+	 * and the arrays its rows are bound from. bulk is false once the server lacked it.
+	 */
+	bool bulk;
+	MYSQL_STMT *upsert[AGG_TABLES];
+	struct db_bulk *arrays;
 	/* A chunk's transaction opened by db_stream_rows, to be finished by db_ingest_chunk. */
 	enum { DB_STREAM_NONE, DB_STREAM_OPEN, DB_STREAM_FAILED } stream;
 	/* The last error of the current attempt. */
@@ -40,6 +48,38 @@ void db_log_error(struct db *db, const char *what);
 /* Sends one statement. 0, or -1 with db->err set (nothing logged). */
 int db_query(struct db *db, const char *sql, size_t len);
 int db_q(struct db *db, const char *sql);
+
+/*
+ * The statement buffer db->buf: each appends to it, 0 or -1 with db->err set (no memory).
+ * db_buf_quoted appends a quoted string literal; log bytes reach SQL text only through it, or as
+ * bound values (db_rows.c). db_buf_datetime appends a DATETIME literal in UTC (the session zone
+ * does not apply to DATETIME); a stamp that does not fit the column (db_datetime_fits: a hostile
+ * TAI64N label) is written as NULL when as_null, else as 1970-01-01 00:00:00, the undated hour
+ * (strict mode would reject it and fail the whole chunk, and the line is still counted).
+ */
+int db_buf_lit(struct db *db, const char *s, size_t n);
+int db_buf_str(struct db *db, const char *s);
+int db_buf_quoted(struct db *db, const char *s, size_t n);
+int db_buf_u64(struct db *db, uint64_t v);
+int db_buf_datetime(struct db *db, int64_t utc, bool as_null);
+bool db_datetime_fits(int64_t utc);
+
+/* s, cut to at most max bytes (a column's width). */
+struct span db_span_cut(struct span s, size_t max);
+
+/*
+ * Upserts rows[0..count) of table t (adding n to a row that exists), in statements of about
+ * db->stmt_target bytes. unsent: add only each row's n - sent (the rest went with the stream),
+ * skipping rows with nothing left. 0, or -1 with db->err set.
+ */
+int db_rows_upsert(struct db *db, enum agg_table t, const struct agg_row *const *rows, size_t count,
+		   bool unsent);
+
+/* Whether rows may go by the bulk protocol (on by default); tests turn it off for the text path. */
+void db_set_bulk(struct db *db, bool on);
+
+/* Frees the prepared statements of the connection (before it closes) and, when all, the arrays. */
+void db_rows_close(struct db *db, bool all);
 
 /* One attempt of a unit of work: 0 or a positive result, or -1 with db->err set. */
 typedef int (*db_attempt_fn)(struct db *db, void *arg);

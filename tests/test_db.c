@@ -16,9 +16,13 @@
 
 #include "agg.h"
 #include "db.h"
+#include "db_int.h"
 #include "log.h"
 #include "logtime.h"
 #include "schema.h"
+
+/* Rows go as multi-row text statements (the path of servers without the bulk protocol). */
+static bool text_rows;
 
 struct fixture {
 	MYSQL *admin;
@@ -120,6 +124,7 @@ static void fixture_init(struct fixture *f, const char *tag)
 	bool bad_config;
 	f->db = db_connect(f->cnf, &bad_config);
 	assert_non_null(f->db);
+	db_set_bulk(f->db, !text_rows);
 	assert_int_equal(db_migrate(f->db), 0);
 	f->agg = agg_create();
 	assert_non_null(f->agg);
@@ -210,6 +215,8 @@ static void bytes_exact(void **state)
 	chunk_init(&c, &st, id, 1);
 	c.host = (struct span){all + 1, 255};
 	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	/* The path asked for was the one taken: this server has the bulk protocol. */
+	assert_int_equal(f.db->upsert[AGG_RELAY] != NULL, !text_rows);
 
 	for (i = 0; i < 255; i++) {
 		sprintf(hex + 2 * i, "%02X", i);
@@ -658,6 +665,34 @@ static void defaults_file_checked(void **state)
 	unlink(path);
 }
 
+/* The cases whose rows could go either way, on the text path. */
+static void on_text_path(void **state, void (*test)(void **))
+{
+	text_rows = true;
+	test(state);
+	text_rows = false;
+}
+
+static void bytes_exact_text(void **state)
+{
+	on_text_path(state, bytes_exact);
+}
+
+static void duplicate_text(void **state)
+{
+	on_text_path(state, duplicate);
+}
+
+static void big_chunk_text(void **state)
+{
+	on_text_path(state, big_chunk);
+}
+
+static void stream_killed_text(void **state)
+{
+	on_text_path(state, stream_killed);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +709,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(pack_partial),
 		cmocka_unit_test(stream_finish),
 		cmocka_unit_test(stream_killed),
+		cmocka_unit_test(bytes_exact_text),
+		cmocka_unit_test(duplicate_text),
+		cmocka_unit_test(big_chunk_text),
+		cmocka_unit_test(stream_killed_text),
 	};
 
 	if (argc > 1) {
