@@ -1,6 +1,7 @@
 /*
- * db.c against the real MariaDB of the test servers (RW_MYCNF; a missing variable fails the
- * test, it never skips). Each case works in a database of its own, dropped at the end.
+ * db.c (and check_collect, which reads through it) against the real MariaDB of the test servers
+ * (RW_MYCNF; a missing variable fails the test, it never skips). Each case works in a database of
+ * its own, dropped at the end.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "unit.h"
 
 #include "agg.h"
+#include "check_alerts.h"
 #include "db.h"
 #include "log.h"
 #include "logtime.h"
@@ -638,6 +640,67 @@ static void stream_killed(void **state)
 	fixture_finish(&f);
 }
 
+/*
+ * check_collect reads the window's account hours only when something uses them: with every
+ * account rule off (notify's daily pass judges relay_ips alone) it reads nothing, while the
+ * plugin's performance data (CHECK_PERF) and each account rule still read them. The table moved
+ * out of the way makes a read fail, so that a read shows.
+ */
+static void collect_accounts_read(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	struct span rf[6] = {SPAN_LIT("mx1"),           SPAN_LIT("smtp"),
+			     SPAN_LIT("a@example.org"), SPAN_LIT("a@example.org"),
+			     SPAN_LIT("192.0.2.1"),     SPAN_LIT("example.com")};
+	const struct check_level off = {0, 0}, on = {500, 2000};
+	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
+	struct check_rules r, one;
+	struct check_alerts out;
+
+	fixture_init(&f, "collect");
+	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
+	chunk_init(&c, &st, id, 9);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	check_rules_init(&r);
+	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = off;
+	r.baseline_factor = r.stale = off;
+
+	/* The performance data reads the hours: the account's one is the busiest. */
+	check_alerts_init(&out);
+	assert_int_equal(
+		check_collect(f.db, &r, hour, hour + 3600, CHECK_PERF, CHECK_NO_STALE, NULL, &out),
+		CHECK_COLLECT_OK);
+	assert_int_equal(out.max_account_rcpt, 700);
+	assert_int_equal(out.count, 0);
+	check_alerts_finish(&out);
+
+	admin_exec(f.admin, "RENAME TABLE relay_hourly TO relay_hourly_away");
+	/* Every rule off and no performance data: nothing is read, so nothing fails. */
+	check_alerts_init(&out);
+	assert_int_equal(check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &out),
+			 CHECK_COLLECT_OK);
+	assert_int_equal(out.max_account_rcpt, 0);
+	check_alerts_finish(&out);
+	/* The performance data, or any one account rule, reads them (and so fails here). */
+	for (int i = 0; i < 4; i++) {
+		one = r;
+		one.relay_rcpt = i == 0 ? on : off;
+		one.relay_domains = i == 1 ? on : off;
+		one.baseline_factor = i == 2 ? on : off;
+		check_alerts_init(&out);
+		assert_int_equal(check_collect(f.db, &one, hour, hour + 3600,
+					       i == 3 ? CHECK_PERF : 0, CHECK_NO_STALE, NULL, &out),
+				 CHECK_COLLECT_ERROR);
+		check_alerts_finish(&out);
+	}
+	admin_exec(f.admin, "RENAME TABLE relay_hourly_away TO relay_hourly");
+	check_rules_finish(&r);
+	fixture_finish(&f);
+}
+
 /* A missing or group-writable option file is refused before any connection. */
 static void defaults_file_checked(void **state)
 {
@@ -674,6 +737,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(pack_partial),
 		cmocka_unit_test(stream_finish),
 		cmocka_unit_test(stream_killed),
+		cmocka_unit_test(collect_accounts_read),
 	};
 
 	if (argc > 1) {
