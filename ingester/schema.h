@@ -63,7 +63,8 @@ enum {
 	SCHEMA_CHUNK_SOURCE = 2, /* and of source */
 };
 
-/* The alert ledger's text columns (check --new, db_alerts.c). */
+/* The alert ledger's text columns (check --new, db_alerts.c): as wide as the columns that
+ * alerts take their host and subject from, so that they are kept whole. */
 enum {
 	SCHEMA_ALERT_HOST = 2,    /* alerts.col[] index of host */
 	SCHEMA_ALERT_SUBJECT = 3, /* and of subject */

@@ -18,6 +18,7 @@
 #include "agg.h"
 #include "check_alerts.h"
 #include "db.h"
+#include "db_alerts.h"
 #include "log.h"
 #include "logtime.h"
 #include "schema.h"
@@ -701,6 +702,79 @@ static void collect_accounts_read(void **state)
 	fixture_finish(&f);
 }
 
+/* The width of column name of table t (a VARBINARY one). */
+static unsigned width_of(enum schema_table_id t, const char *name)
+{
+	for (unsigned i = 0; i < schema_tables[t].ncols; i++) {
+		if (strcmp(schema_tables[t].col[i].name, name) == 0) {
+			return schema_tables[t].col[i].width;
+		}
+	}
+	fail_msg("%s has no column %s", schema_name(t), name);
+	return 0;
+}
+
+/*
+ * The alert ledger keeps host and subject whole: its columns are as wide as every column an
+ * alert takes them from, and two alerts whose names differ only in their last byte are two.
+ */
+static void alert_long_names(void **state)
+{
+	static const struct {
+		enum schema_table_id t;
+		const char *col;
+	} hosts[] = {{SCHEMA_RELAY_HOURLY, "host"},
+		     {SCHEMA_DENIED_HOURLY, "host"},
+		     {SCHEMA_CHUNKS, "host"}},
+	  subjects[] = {{SCHEMA_RELAY_HOURLY, "auth_user"},
+			{SCHEMA_DENIED_HOURLY, "remote_ip"},
+			{SCHEMA_CHUNKS, "host"}};
+	const struct schema_table *al = &schema_tables[SCHEMA_ALERTS];
+	unsigned hw = al->col[SCHEMA_ALERT_HOST].width, sw = al->col[SCHEMA_ALERT_SUBJECT].width;
+	char host[2][256], subject[2][256];
+	struct fixture f;
+	bool is_new;
+
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		assert_true(width_of(hosts[i].t, hosts[i].col) <= hw);
+		assert_true(width_of(subjects[i].t, subjects[i].col) <= sw);
+	}
+	assert_int_equal(hw, sizeof(host[0]) - 1);
+	assert_int_equal(sw, sizeof(subject[0]) - 1);
+	for (int k = 0; k < 2; k++) {
+		memset(host[k], 'h', hw);
+		memset(subject[k], 's', sw);
+		host[k][hw - 1] = subject[k][sw - 1] = (char)('0' + k);
+	}
+
+	fixture_init(&f, "alerts");
+	assert_int_equal(db_alerts_begin(f.db), 0);
+	for (int k = 0; k < 4; k++) {
+		/* (host 0, subject 0), (0, 1), (1, 0), then (0, 0) again */
+		struct db_alert a = {
+			.rule = "relay_rcpt",
+			.host = {host[k == 2], hw},
+			.subject = {subject[k == 1], sw},
+			.period = 1390971600,
+			.level = 2,
+			.value = 700,
+			.threshold = 500,
+		};
+		assert_int_equal(db_alerts_record(f.db, &a, false, &is_new), 0);
+		assert_int_equal(is_new, k < 3);
+	}
+	assert_int_equal(db_alerts_commit(f.db), 0);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM alerts"), 3);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM alerts WHERE LENGTH(host) = 255"
+					    " AND LENGTH(subject) = 255"),
+			 3);
+	assert_int_equal(admin_u64(f.admin,
+				   "SELECT COUNT(DISTINCT RIGHT(host, 1), RIGHT(subject, 1))"
+				   " FROM alerts"),
+			 3);
+	fixture_finish(&f);
+}
+
 /* A missing or group-writable option file is refused before any connection. */
 static void defaults_file_checked(void **state)
 {
@@ -738,6 +812,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(stream_finish),
 		cmocka_unit_test(stream_killed),
 		cmocka_unit_test(collect_accounts_read),
+		cmocka_unit_test(alert_long_names),
 	};
 
 	if (argc > 1) {
