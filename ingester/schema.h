@@ -18,7 +18,7 @@
  * an entry below with the version that adds it; other changes are statements of that step in
  * db_schema.c.
  */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* The table names as literals, so that queries can spell them inside their SQL text. */
 #define SCHEMA_EVENT_HOURLY_NAME  "event_hourly"
