@@ -13,6 +13,9 @@
 #   quiet_but_malformed FILE  fails when FILE (a command's output) holds anything but the
 #                       reports of malformed lines, which a clean run is allowed to print
 #   db_snapshot FILE    writes the whole content of the four tables (for "nothing changed")
+#   wait_stopped PID WHAT [OUT]  returns once PID (a program run with RELAYWATCH_PAUSE) has
+#                       stopped itself with SIGSTOP; dies (showing OUT, its output) if it ends
+#                       first or has not stopped within 120 s
 #   $INGEST $SHIP $GEN  the programs under test; ingest/ship/gen run them
 # The test runs under `set -euo pipefail`.
 set -euo pipefail
@@ -57,6 +60,18 @@ kill_child() {
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	read -r _ ppid _ <<<"${stat##*) }"
 	[[ $ppid == "$$" ]] && kill -s "${2:-KILL}" "$1" 2>/dev/null
+}
+
+wait_stopped() {
+	local pid=$1 what=$2 out=${3:-/dev/null} i st
+	for ((i = 0; i < 1200; i++)); do
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$out" >&2; die "$what ended before its pause"; }
+		read -r st _ <<<"${st##*) }"
+		[[ $st == T ]] && return 0
+		sleep 0.1
+	done
+	cat "$out" >&2
+	die "$what did not stop at its pause"
 }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/rw-it.XXXXXX")
