@@ -25,28 +25,6 @@
 
 galera_start 3
 
-# at_once WHAT OUT1 OUT2 ARGS1... -- ARGS2...: `relaywatch-ingest ARGS1` (output in OUT1) and
-# `relaywatch-ingest ARGS2` (in OUT2) started at the same moment; both must exit 0.
-at_once() {
-	local what=$1 out1=$2 out2=$3 args1=() rc1=0 rc2=0 p1 p2
-	shift 3
-	while [[ $1 != -- ]]; do
-		args1+=("$1")
-		shift
-	done
-	shift
-	ingest "${args1[@]}" >"$out1" 2>&1 &
-	p1=$!
-	ingest "$@" >"$out2" 2>&1 &
-	p2=$!
-	wait "$p1" || rc1=$?
-	wait "$p2" || rc2=$?
-	[[ $rc1 == 0 && $rc2 == 0 ]] || {
-		cat "$out1" "$out2" >&2
-		die "$what: exit $rc1 and $rc2, not 0 and 0"
-	}
-}
-
 # --- 1. migrate on two nodes at once ---
 # The version this build creates, and the tables of a migrate run alone (on a plain schema).
 want_version=$(sed -n 's/^#define SCHEMA_VERSION \([0-9]*\).*/\1/p' "$RW_SRC/ingester/schema.h")
