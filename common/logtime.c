@@ -1,6 +1,12 @@
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "log.h"
 #include "logtime.h"
 
 /* H. Hinnant's algorithm. */
@@ -315,5 +321,79 @@ int logtime_parse_time(const char *s, int64_t now, int64_t *utc)
 		return -1;
 	}
 	*utc = logtime_days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + sec);
+	return 0;
+}
+
+/*
+ * A POSIX TZ rule such as "CET-1CEST,M3.5.0,M10.5.0/3" or "<+03>-3": a name of three or more
+ * letters (or one in <>), then an offset; glibc parses the rest. A zone name with a typo
+ * ("Europe/Rome1") is none: glibc would fall back to UTC without a word.
+ */
+static bool posix_rule(const char *p)
+{
+	size_t n = 0;
+	if (*p == '<') {
+		const char *e = strchr(p, '>');
+		if (e == NULL || e - p < 4) {
+			return false;
+		}
+		p = e + 1;
+	} else {
+		while (isalpha((unsigned char)*p)) {
+			p++;
+			n++;
+		}
+		if (n < 3) {
+			return false;
+		}
+	}
+	if (*p == '+' || *p == '-') {
+		p++;
+	}
+	if (!isdigit((unsigned char)*p)) {
+		return false;
+	}
+	const char *slash = strchr(p, '/'), *comma = strchr(p, ',');
+	return slash == NULL || (comma != NULL && slash > comma);
+}
+
+bool logtime_zone_known(const char *zone)
+{
+	const char *dir = getenv("TZDIR");
+	char path[4096];
+	const char *p;
+	struct stat sb;
+
+	p = zone[0] == ':' ? zone + 1 : zone;
+	if (*p == '\0' || strstr(p, "..") != NULL) {
+		return false;
+	}
+	if (p[0] == '/') {
+		return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", p) <
+		    sizeof(path) &&
+	    stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		return true;
+	}
+	return zone[0] != ':' && posix_rule(p);
+}
+
+int logtime_zone_set(const char *zone)
+{
+	char esc[LOG_ESCAPE_SIZE];
+
+	if (zone != NULL) {
+		if (!logtime_zone_known(zone)) {
+			log_error("unknown time zone '%s'",
+				  log_escape(esc, sizeof(esc), zone, strlen(zone)));
+			return -1;
+		}
+		if (setenv("TZ", zone, 1) != 0) {
+			log_error("TZ: %s", strerror(errno));
+			return -1;
+		}
+	}
+	tzset();
 	return 0;
 }

@@ -73,4 +73,17 @@ void logtime_format(int64_t utc, char out[static 20]);
 int logtime_parse_duration(const char *s, int64_t *seconds);
 int logtime_parse_time(const char *s, int64_t now, int64_t *utc);
 
+/*
+ * The zone of syslog dates: one check for every place that takes a zone (ingest.conf's tz, the
+ * --tz options, a manifest's zone). glibc silently falls back to UTC for a zone it cannot find,
+ * which would shift every syslog-stamped hour without a word: a name must exist under TZDIR
+ * (/usr/share/zoneinfo) as a regular file, a POSIX rule ("CET-1CEST,M3.5.0,M10.5.0/3",
+ * "<+03>-3") must carry its offset.
+ * logtime_zone_known: whether zone passes that check (nothing logged).
+ * logtime_zone_set: sets TZ to zone (NULL: leaves the system zone) and calls tzset(), so that
+ * logtime_init and logtime_syslog read local dates in it. 0, or -1 after logging.
+ */
+bool logtime_zone_known(const char *zone);
+int logtime_zone_set(const char *zone);
+
 #endif

@@ -347,7 +347,8 @@ int cmd_backfill(int argc, char **argv)
 		goto out;
 	}
 	bo->verbose = log_get_level() >= LOG_INFO;
-	if (cmd_config(&cmd.cfg, cmd.config) != 0 || ingest_tz_set(a.tz ? a.tz : cmd.cfg.tz) != 0) {
+	if (cmd_config(&cmd.cfg, cmd.config) != 0 ||
+	    logtime_zone_set(a.tz ? a.tz : cmd.cfg.tz) != 0) {
 		ret = CMD_USAGE;
 		goto out;
 	}

@@ -51,22 +51,29 @@ struct db;
 
 /*
  * Evaluates every rule over the hours [since, until) for one host when host is not NULL, and
- * appends the alerts to out, with max_account_rcpt, hosts and stale_hosts (the window's totals
- * and max_ip_denied are check's own query). Daily rules (relay_ips) judge each UTC day
- * that the window touches, or, when daily_window is true, the 24 hours before until as one day
- * (the default of `check`: the current hour so far and the last complete one, and the 24 hourly
- * rows that end with the current one). Stale is judged
- * against stale_ref (now, or the end of a past window); with CHECK_NO_STALE it is not judged,
- * nor the ledger looked at (one query over all of it). See enum check_collect_result.
+ * appends the alerts to out, with hosts and stale_hosts, and max_account_rcpt when an account
+ * rule is on or flags hold CHECK_PERF (the window's totals and max_ip_denied are check's own
+ * query). Daily rules (relay_ips) judge each UTC day that the window touches, or, with
+ * CHECK_DAILY_WINDOW, the 24 hours before until as one day (the default of `check`: the current
+ * hour so far and the last complete one, and the 24 hourly rows that end with the current one).
+ * Stale is judged against stale_ref (now, or the end of a past window); with CHECK_NO_STALE it is
+ * not judged, nor the ledger looked at (one query over all of it). A rule that is off reads
+ * nothing. See enum check_collect_result.
  */
 #define CHECK_NO_STALE INT64_MIN
+enum check_collect_flags {
+	CHECK_DAILY_WINDOW = 1 << 0,
+	/* max_account_rcpt (the plugin's performance data) even when no account rule needs the
+	 * scan of the window's account hours that yields it. */
+	CHECK_PERF = 1 << 1,
+};
 enum check_collect_result {
 	CHECK_COLLECT_ERROR = -1, /* a database error (logged), or no memory */
 	CHECK_COLLECT_OK = 0,
 	CHECK_COLLECT_EMPTY = 1, /* the ledger holds no chunk at all: nothing could be judged */
 };
 enum check_collect_result check_collect(struct db *db, const struct check_rules *r, int64_t since,
-					int64_t until, bool daily_window, int64_t stale_ref,
+					int64_t until, unsigned flags, int64_t stale_ref,
 					const char *host, struct check_alerts *out);
 
 /* A copy of n bytes, NUL-terminated (NUL bytes inside are kept); NULL on no memory (nothing

@@ -149,7 +149,8 @@ int cmd_check(int argc, char **argv)
 	}
 	/* A past window is judged as of its end, the default one as of now. */
 	enum check_collect_result got =
-		check_collect(db, &cmd.cfg.rules, w.since, w.until, cmd.since == NULL,
+		check_collect(db, &cmd.cfg.rules, w.since, w.until,
+			      CHECK_PERF | (cmd.since == NULL ? CHECK_DAILY_WINDOW : 0),
 			      cmd.until != NULL ? w.end : now, cmd.host, &alerts);
 	struct db_window dw = {w.since, w.until, cmd.host};
 	struct db_totals t;

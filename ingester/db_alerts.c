@@ -131,19 +131,13 @@ int db_alerts_begin(struct db *db)
 	return tx_plain(db, "START TRANSACTION");
 }
 
-static struct span cut(struct span s, size_t max)
-{
-	if (s.n > max) {
-		s.n = max;
-	}
-	return s;
-}
-
+/*
+ * host and subject go in whole: their columns are as wide as those they are read from (schema.c;
+ * db@alert_long_names checks it). Cut, two alerts about long names that differ only past the
+ * width would share the unique key, and the second would never be reported.
+ */
 int db_alerts_record(struct db *db, const struct db_alert *a, bool to_send, bool *is_new)
 {
-	const struct schema_table *t = &schema_tables[SCHEMA_ALERTS];
-	struct span host = cut(a->host, t->col[SCHEMA_ALERT_HOST].width);
-	struct span subject = cut(a->subject, t->col[SCHEMA_ALERT_SUBJECT].width);
 	struct db_sql q;
 	int ret = -1;
 
@@ -152,9 +146,9 @@ int db_alerts_record(struct db *db, const struct db_alert *a, bool to_send, bool
 		       " level, daily, value, threshold, found_at, to_send) VALUES (");
 	db_sql_bytes(&q, a->rule, strlen(a->rule));
 	db_sql_add(&q, ", ");
-	db_sql_bytes(&q, host.p, host.n);
+	db_sql_bytes(&q, a->host.p, a->host.n);
 	db_sql_add(&q, ", ");
-	db_sql_bytes(&q, subject.p, subject.n);
+	db_sql_bytes(&q, a->subject.p, a->subject.n);
 	db_sql_add(&q, ", ");
 	db_sql_time(&q, a->period);
 	db_sql_add(&q, ", %u, %d, %" PRIu64 ", %" PRIu64 ", UTC_TIMESTAMP(), %d)", a->level,

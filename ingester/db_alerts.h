@@ -38,7 +38,7 @@ int db_alerts_mark_judged(struct db *db, const struct db_unjudged *u);
 /* One alert as the ledger keeps it. */
 struct db_alert {
 	const char *rule;          /* its name, "relay_rcpt", ... */
-	struct span host, subject; /* cut to their columns' 255 bytes */
+	struct span host, subject; /* whole: never wider than their columns (see schema.h) */
 	int64_t period;            /* the start of its hour or day, or a stale host's newest line */
 	unsigned level;            /* 1 warning, 2 critical */
 	bool daily;

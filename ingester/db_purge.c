@@ -124,9 +124,10 @@ int db_purge_hours(struct db *db, enum agg_table t, int64_t cutoff, unsigned bat
 }
 
 /*
- * Chunks have no index on their times: a DELETE with that condition would scan and lock the
- * whole ledger, blocking `run`'s inserts. The ids are read without locks, then deleted by
- * primary key (the condition repeated, in case a row changed in between).
+ * The ids are read without locks through the (ingested_at, last_utc) index (schema version 4;
+ * before it each batch scanned the whole ledger): a range at its old end, whose entries hold the
+ * condition's columns and the id. They are then deleted by primary key (the condition repeated,
+ * in case a row changed in between), so that only the rows that go are locked.
  */
 int db_purge_chunks(struct db *db, int64_t cutoff, unsigned batch, bool dry_run, uint64_t *total)
 {

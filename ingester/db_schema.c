@@ -28,7 +28,17 @@ static const char *const alters_v2[] = {
 	"ALTER TABLE " SCHEMA_CHUNKS_NAME " ADD INDEX IF NOT EXISTS judged (judged)",
 	NULL,
 };
-static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters, alters_v2, no_alters};
+/*
+ * Version 4: purge reads the old end of the ledger by when a chunk was ingested (and when its data
+ * ends) through an index, instead of scanning every row for each batch.
+ */
+static const char *const alters_v4[] = {
+	"ALTER TABLE " SCHEMA_CHUNKS_NAME
+	" ADD INDEX IF NOT EXISTS ingested_last (ingested_at, last_utc)",
+	NULL,
+};
+static const char *const *const schema_alters[SCHEMA_VERSION] = {no_alters, alters_v2, no_alters,
+								 alters_v4};
 
 /* CREATE TABLE IF NOT EXISTS of table t, into out[size]. 0, or -1 when it does not fit. */
 static int create_table_sql(const struct schema_table *t, char *out, size_t size)

@@ -1,15 +1,14 @@
 #include "ingest_config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "config.h"
 #include "log.h"
+#include "logtime.h"
 #include "manifest.h"
 
 void ingest_config_init(struct ingest_config *c)
@@ -34,61 +33,6 @@ void ingest_config_finish(struct ingest_config *c)
 	check_rules_finish(&c->rules);
 	alert_command_finish(&c->alert);
 	memset(c, 0, sizeof(*c));
-}
-
-/*
- * A POSIX TZ rule such as "CET-1CEST,M3.5.0,M10.5.0/3" or "<+03>-3": a name of three or more
- * letters (or one in <>), then an offset; glibc parses the rest. A zone name with a typo
- * ("Europe/Rome1") is none: glibc would fall back to UTC without a word.
- */
-static bool posix_rule(const char *p)
-{
-	size_t n = 0;
-	if (*p == '<') {
-		const char *e = strchr(p, '>');
-		if (e == NULL || e - p < 4) {
-			return false;
-		}
-		p = e + 1;
-	} else {
-		while (isalpha((unsigned char)*p)) {
-			p++;
-			n++;
-		}
-		if (n < 3) {
-			return false;
-		}
-	}
-	if (*p == '+' || *p == '-') {
-		p++;
-	}
-	if (!isdigit((unsigned char)*p)) {
-		return false;
-	}
-	const char *slash = strchr(p, '/'), *comma = strchr(p, ',');
-	return slash == NULL || (comma != NULL && slash > comma);
-}
-
-static bool tz_valid(const char *zone)
-{
-	const char *dir = getenv("TZDIR");
-	char path[4096];
-	const char *p;
-	struct stat sb;
-
-	p = zone[0] == ':' ? zone + 1 : zone;
-	if (*p == '\0' || strstr(p, "..") != NULL) {
-		return false;
-	}
-	if (p[0] == '/') {
-		return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", p) <
-		    sizeof(path) &&
-	    stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		return true;
-	}
-	return zone[0] != ':' && posix_rule(p);
 }
 
 /* "DIR" or "DIR host=NAME" (DIR may hold spaces: only a last word host=... is taken off). */
@@ -142,7 +86,7 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 		return config_bool(cl, &c->archive);
 	}
 	if (strcmp(cl->key, "tz") == 0) {
-		if (!tz_valid(cl->value)) {
+		if (!logtime_zone_known(cl->value)) {
 			char esc[LOG_ESCAPE_SIZE];
 
 			log_error("%s:%u: tz: unknown time zone '%s'", cl->file, cl->line,
@@ -178,28 +122,4 @@ int ingest_config_load(struct ingest_config *c, const char *path, bool missing_o
 		return 0;
 	}
 	return config_parse(path, CONFIG_SECURE, ingest_config_line, c);
-}
-
-bool ingest_tz_known(const char *zone)
-{
-	return tz_valid(zone);
-}
-
-int ingest_tz_set(const char *zone)
-{
-	char esc[LOG_ESCAPE_SIZE];
-
-	if (zone != NULL) {
-		if (!tz_valid(zone)) {
-			log_error("unknown time zone '%s'",
-				  log_escape(esc, sizeof(esc), zone, strlen(zone)));
-			return -1;
-		}
-		if (setenv("TZ", zone, 1) != 0) {
-			log_error("TZ: %s", strerror(errno));
-			return -1;
-		}
-	}
-	tzset();
-	return 0;
 }

@@ -67,16 +67,4 @@ void ingest_config_finish(struct ingest_config *c);
  */
 int ingest_config_load(struct ingest_config *c, const char *path, bool missing_ok);
 
-/*
- * Sets TZ to zone (NULL: leave the system zone) and calls tzset(), so that logtime reads syslog
- * dates in it. glibc silently falls back to UTC for a zone it cannot find, which would shift
- * every syslog-stamped hour without a word: a name must exist under TZDIR
- * (/usr/share/zoneinfo), a POSIX rule ("CET-1CEST,M3.5.0,M10.5.0/3") must carry its offset.
- * Returns 0, or -1 after logging.
- */
-int ingest_tz_set(const char *zone);
-
-/* Whether zone would be accepted by ingest_tz_set (checked the same way, nothing logged). */
-bool ingest_tz_known(const char *zone);
-
 #endif

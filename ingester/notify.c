@@ -113,15 +113,15 @@ static enum check_collect_result judge(struct db *db, const struct check_rules *
 	ranges_merge(&days);
 	/* Freshness (and whether the ledger holds anything) once, with the first range. */
 	for (size_t i = 0; i < hours.count; i++) {
-		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, false,
+		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, 0,
 				    i == 0 ? now : CHECK_NO_STALE, NULL, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < days.count; i++) {
-		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, false,
-				    CHECK_NO_STALE, NULL, out);
+		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, 0, CHECK_NO_STALE,
+				    NULL, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}

@@ -435,7 +435,7 @@ static int report_anomalies(struct report *r)
 int report_gather(struct db *db, struct report *r)
 {
 	struct db_window w = window(r);
-	enum check_collect_result got = check_collect(db, r->rules, r->since, r->until, false,
+	enum check_collect_result got = check_collect(db, r->rules, r->since, r->until, 0,
 						      r->stale_ref, r->host, &r->alerts);
 
 	if (got == CHECK_COLLECT_ERROR) {

@@ -6,6 +6,7 @@
 #include "drain.h"
 #include "ingest_config.h"
 #include "log.h"
+#include "logtime.h"
 
 /* `relaywatch-ingest run`: options and config, then one drain_run per drop directory. */
 
@@ -133,7 +134,7 @@ int cmd_run(int argc, char **argv)
 	o.max_chunk = cmd.cfg.max_chunk;
 	o.max_keys = (size_t)cmd.cfg.max_keys;
 	o.progress = log_get_level() >= LOG_NOTICE && isatty(STDERR_FILENO);
-	if (ingest_tz_set(cmd.cfg.tz) != 0) {
+	if (logtime_zone_set(cmd.cfg.tz) != 0) {
 		goto out;
 	}
 	switch (drain_all(in, nin, &o, &st)) {

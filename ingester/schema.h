@@ -18,7 +18,7 @@
  * an entry below with the version that adds it; other changes are statements of that step in
  * db_schema.c.
  */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* The table names as literals, so that queries can spell them inside their SQL text. */
 #define SCHEMA_EVENT_HOURLY_NAME  "event_hourly"
@@ -63,7 +63,8 @@ enum {
 	SCHEMA_CHUNK_SOURCE = 2, /* and of source */
 };
 
-/* The alert ledger's text columns (check --new, db_alerts.c). */
+/* The alert ledger's text columns (check --new, db_alerts.c): as wide as the columns that
+ * alerts take their host and subject from, so that they are kept whole. */
 enum {
 	SCHEMA_ALERT_HOST = 2,    /* alerts.col[] index of host */
 	SCHEMA_ALERT_SUBJECT = 3, /* and of subject */

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "fileio.h"
-#include "ingest_config.h"
 #include "log.h"
+#include "logtime.h"
 #include "reader.h"
 
 /* The smallest gzip file: a 10-byte header, an empty deflate block, an 8-byte trailer. */
@@ -107,7 +107,7 @@ static void zone_for(const char *esc, const struct manifest *m, const char *run_
 {
 	const char *zone = run_tz;
 	if (m->tz[0] != '\0') {
-		if (ingest_tz_known(m->tz)) {
+		if (logtime_zone_known(m->tz)) {
 			zone = m->tz;
 		} else {
 			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",

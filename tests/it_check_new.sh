@@ -19,11 +19,6 @@ plugin() { # plugin ARGS: the exit status; output in $T/plugin.out
 		2>"$T/plugin.err" || rc=$?
 	echo "$rc"
 }
-new() { # new OUT: one check --new, its output in OUT; prints the exit status
-	local rc=0
-	ingest check --new -c "$T/ingest.conf" --defaults-file="$MYCNF" >"$1" 2>"$1.err" || rc=$?
-	echo "$rc"
-}
 want_lines() { # want_lines FILE LINE...: FILE holds exactly these lines, in any order
 	local f=$1
 	shift
@@ -144,12 +139,10 @@ done
 # Killed after printing, before recording: the next run reports the same alerts again (at
 # least once across a crash; never lost).
 crash_round() { # POINT WANT_AGAIN(yes|no) HOUR_OFFSET
-	local point=$1 again=$2 hr=$((H - $3 * 3600 - 2 * 86400)) rc=0
+	local point=$1 again=$2 hr=$((H - $3 * 3600 - 2 * 86400)) rc
 	feed denied --ip 192.0.2.99 --start "$hr" --end $((hr + 3000)) --count 1200
 	local l="CRITICAL denied host=mx1 ip=192.0.2.99 value=1200 threshold=1000 hour=$(iso "$hr")"
-	{ RELAYWATCH_CRASH=$point:1 "$INGEST" check --new -c "$T/ingest.conf" \
-		--defaults-file="$MYCNF" >"$T/crash.out" 2>&1; } 2>/dev/null || rc=$?
-	[[ $rc == 137 ]] || { cat "$T/crash.out" >&2; die "check --new with RELAYWATCH_CRASH=$point:1 exited $rc, want 137"; }
+	new_killed "$point" "$T/crash.out"
 	grep -qxF "$l" "$T/crash.out" || die "the killed run did not print its alert before $point"
 	rc=$(new "$T/after")
 	if [[ $again == yes ]]; then

@@ -36,6 +36,10 @@ for ((h = 1; h <= shippers; h++)); do
 	fi
 	expects+=("$T/e-$h")
 	mkdir -p "$LOGS/$host/ml"
+	# The syslog hosts' rotation is Debian's logrotate with `create` (one file kept; the test
+	# closes the log at a line end first, as syslogd does before it reopens). multilog rotates its
+	# own files: current, finished, becomes @TAI64N.s, done here by hand between runs.
+	logrotate_conf "rotate-$h" "$LOGS/$host/maillog" "rotate 1" create
 	ship_conf "$T/ship-$h.conf" "hostname=$host" "state_dir=$T/state-$h" max_chunk=200k \
 		<<<"$src"
 done
@@ -64,11 +68,11 @@ ship_loop() {
 			head -c "$rest" < <(tail -c "+$((fed[$h] + 1))" "$T/full-$h") >>"$cur"
 			fed[$h]=$((fed[$h] + rest))
 			if ((h % 2 == 0)); then
-				mv "$cur" "$cur.1"
+				logrotate_f "rotate-$h"
 			else
 				mv "$cur" "$LOGS/$host/ml/@4000000052e8$(printf '%04x' "$h")00000000.s"
+				: >"$cur"
 			fi
-			: >"$cur"
 		fi
 		rc=0
 		"$SHIP" --config "$T/ship-$h.conf" >"$T/ship-$h.out.$step" 2>&1 || rc=$?

@@ -186,24 +186,24 @@ faults=$((faults + 2))
 ship_and_run "zero-byte logs"
 faults=$((faults + 1))
 
-# 6. copytruncate between two runs: lines written after the last run are in the copy, the live
-# file starts again from zero. Both parts are shipped, once.
+# 6. copytruncate between two runs (the real logrotate's): lines written after the last run are
+# in the copy, the live file starts again from zero. Both parts are shipped, once.
 piece c1 4000 --host mx3 --service smtp
 piece c2 3000 --host mx3 --service smtp
 piece c3 2000 --host mx3 --service smtp
 rm -f "$log.1"
+logrotate_conf copytruncate "$log" "rotate 2" copytruncate
 head -c 200000 "$T/c1" >"$log"
 "$SHIP" --config "$T/ship.conf" >"$T/out" 2>&1 || die "relaywatch-ship failed: $(cat "$T/out")"
 tail -c +200001 "$T/c1" >>"$log"
-cp "$log" "$log.1"
-: >"$log"
+logrotate_f copytruncate
+[[ -f $log.1 && ! -s $log ]] || die "logrotate's copytruncate left no copy or a live file not empty"
 cat "$T/c2" >>"$log"
 counted c1 c2
 ship_and_run "copytruncate between two runs"
-# ... and again, the live file truncated a second time (the copy replaces the first one).
-mv "$log.1" "$log.2"
-cp "$log" "$log.1"
-: >"$log"
+# ... and again, the live file truncated a second time (the first copy moves on to $log.2).
+logrotate_f copytruncate
+[[ -f $log.2 && -f $log.1 && ! -s $log ]] || die "logrotate's second copytruncate did not rotate"
 cat "$T/c3" >>"$log"
 counted c3
 ship_and_run "a second copytruncate"

@@ -43,17 +43,8 @@ for round in 1 2 3; do
 	# waits until they have, so that the second migrate does not meet the old database or none.
 	galera_root 2 "SELECT 1" >/dev/null
 	galera_root 3 "SELECT 1" >/dev/null
-	rc1=0 rc2=0
-	ingest migrate --defaults-file="$(galera_mycnf 1)" >"$T/mig1" 2>&1 &
-	p1=$!
-	ingest migrate --defaults-file="$(galera_mycnf 2)" >"$T/mig2" 2>&1 &
-	p2=$!
-	wait "$p1" || rc1=$?
-	wait "$p2" || rc2=$?
-	[[ $rc1 == 0 && $rc2 == 0 ]] || {
-		cat "$T/mig1" "$T/mig2" >&2
-		die "migrate round $round on two nodes at once: exit $rc1 and $rc2, not 0 and 0"
-	}
+	at_once "migrate round $round on two nodes at once" "$T/mig1" "$T/mig2" \
+		migrate --defaults-file="$(galera_mycnf 1)" -- migrate --defaults-file="$(galera_mycnf 2)"
 	for i in 1 2 3; do
 		v=$(galera_root "$i" "SELECT version FROM relaywatch.schema_version WHERE id = 1")
 		[[ $v == "$want_version" ]] ||
@@ -123,17 +114,9 @@ chunks_of mx2-a mx2 16000 32
 drop mx1-a "$d1" "$d2"
 drop mx2-a "$d2" "$d1"
 nchunks=$(($(ls "$T/split-mx1-a" | wc -l) + $(ls "$T/split-mx2-a" | wc -l)))
-rc1=0 rc2=0
-ingest run --verbose --defaults-file="$(galera_mycnf 1)" --incoming "$d1" >"$T/run1" 2>&1 &
-p1=$!
-ingest run --verbose --defaults-file="$(galera_mycnf 2)" --incoming "$d2" >"$T/run2" 2>&1 &
-p2=$!
-wait "$p1" || rc1=$?
-wait "$p2" || rc2=$?
-[[ $rc1 == 0 && $rc2 == 0 ]] || {
-	cat "$T/run1" "$T/run2" >&2
-	die "the same chunks on two nodes at once: exit $rc1 and $rc2, not 0 and 0"
-}
+at_once "the same chunks on two nodes at once" "$T/run1" "$T/run2" \
+	run --verbose --defaults-file="$(galera_mycnf 1)" --incoming "$d1" -- \
+	run --verbose --defaults-file="$(galera_mycnf 2)" --incoming "$d2"
 drained "$d1" "$d2"
 merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a"
 galera_exact "$T/want" "the same chunks on two nodes at once"
@@ -241,15 +224,9 @@ grow() {
 }
 # both_ingest: A and B drain their drop directories at the same moment.
 both_ingest() {
-	local rc1=0 rc2=0 p1
-	ingest run --defaults-file="$(galera_mycnf 1)" --incoming "$ina" >"$T/runa" 2>&1 &
-	p1=$!
-	ingest run --defaults-file="$(galera_mycnf 3)" --incoming "$inb" >"$T/runb" 2>&1 || rc2=$?
-	wait "$p1" || rc1=$?
-	[[ $rc1 == 0 && $rc2 == 0 ]] || {
-		cat "$T/runa" "$T/runb" >&2
-		die "$1: the stats servers' runs exited $rc1 and $rc2, not 0 and 0"
-	}
+	at_once "$1: the stats servers' runs" "$T/runa" "$T/runb" \
+		run --defaults-file="$(galera_mycnf 1)" --incoming "$ina" -- \
+		run --defaults-file="$(galera_mycnf 3)" --incoming "$inb"
 	drained "$ina" "$inb"
 }
 

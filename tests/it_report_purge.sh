@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `purge`: --dry-run counts exactly what a purge deletes and deletes nothing; a purge in small
 # batches removes every aggregate row before its cutoff and nothing after it, and only the ledger
-# rows whose data and ingestion are both older; bad ages are refused.
+# rows whose data and ingestion are both older, reading them through the ledger's
+# (ingested_at, last_utc) index, which `migrate` adds to a database of schema version 3; bad ages
+# are refused.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF RW_SRC
 db_fresh report_purge
@@ -24,6 +26,16 @@ db_query "INSERT INTO chunks (chunk_id, host, source, first_utc, last_utc, line_
 	(REPEAT('b', 64), 'new', 'x', '2023-01-01 00:00:00', '2023-01-02 00:00:00', 1, 0, 0, 1,
 	 UTC_TIMESTAMP()),
 	(REPEAT('c', 64), 'old', 'x', NULL, NULL, 1, 0, 0, 1, '2023-01-03 00:00:00')"
+
+# The database as schema version 3 left it (no index on the ledger's times): migrate adds the
+# index and keeps every row.
+db_query "ALTER TABLE chunks DROP INDEX ingested_last; UPDATE schema_version SET version = 3"
+ingest migrate --defaults-file="$MYCNF" || die "the upgrade from schema version 3 failed"
+[[ $(db_query "SELECT version FROM schema_version") == 4 ]] || die "migrate did not reach version 4"
+cols=$(db_query "SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) FROM information_schema.statistics
+	WHERE table_schema = DATABASE() AND table_name = 'chunks' AND index_name = 'ingested_last'")
+[[ $cols == ingested_at,last_utc ]] || die "the upgrade did not add the ledger's (ingested_at, last_utc) index"
+[[ $(db_query "SELECT COUNT(*) FROM chunks") == 6 ]] || die "the upgrade changed the ledger"
 
 # The cutoff falls inside the planted data: about 2024-03-06 (now minus a whole number of days).
 age=$(python3 -c 'import calendar, time
@@ -48,8 +60,13 @@ cmp -s "$T/before" "$T/after-dry" || die "--dry-run changed the database"
 for t in event_hourly relay_hourly denied_hourly; do
 	db_query "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM $t WHERE hour_utc >= '$cutoff'" >"$T/keep.$t"
 done
-ingest purge --defaults-file="$MYCNF" -c "$T/ingest.conf" --older-than "${age}d" --batch 500 -v \
+ingest purge --defaults-file="$MYCNF" -c "$T/ingest.conf" --older-than "${age}d" --batch 500 -vv \
 	>"$T/out" 2>&1 || { cat "$T/out" >&2; die "purge failed"; }
+# Its batches of ledger ids (the statements, as -vv logs them) can read the index.
+sel=$(sed -n 's/.*sql: \(SELECT chunk_id FROM chunks .*\)$/\1/p' "$T/out" | head -n 1)
+[[ -n $sel ]] || { cat "$T/out" >&2; die "purge -vv logged no SELECT of ledger ids"; }
+db_query "EXPLAIN $sel" | cut -f 5 | grep -qw ingested_last ||
+	{ db_query "EXPLAIN $sel" >&2; die "the ledger's batch cannot use the (ingested_at, last_utc) index"; }
 # The cutoff is now minus the age, so it may have moved on by an hour since the dry run.
 cut2=$(sed -n 's/.*event_hourly: deleted [0-9]* rows before \(.*\) UTC$/\1/p' "$T/out")
 [[ -n $cut2 ]] || { cat "$T/out" >&2; die "purge -v does not say what it deleted"; }

@@ -37,17 +37,9 @@ for round in $(seq 1 $rounds); do
 	done
 	make_chunks "$in" mx1 smtp syslog "${args[@]}"
 
-	rc1=0 rc2=0
-	ingest run --defaults-file="$MYCNF" --incoming "$in" 2>"$T/err1-$round" &
-	p1=$!
-	ingest run --defaults-file="$MYCNF" --incoming "$in" 2>"$T/err2-$round" &
-	p2=$!
-	wait "$p1" || rc1=$?
-	wait "$p2" || rc2=$?
-	[[ $rc1 == 0 && $rc2 == 0 ]] || {
-		cat "$T/err1-$round" "$T/err2-$round" >&2
-		die "round $round: exit statuses $rc1 and $rc2, not 0 and 0"
-	}
+	at_once "round $round" "$T/err1-$round" "$T/err2-$round" \
+		run --defaults-file="$MYCNF" --incoming "$in" -- \
+		run --defaults-file="$MYCNF" --incoming "$in"
 	[[ ! -s $T/err1-$round && ! -s $T/err2-$round ]] || {
 		cat "$T/err1-$round" "$T/err2-$round" >&2
 		die "round $round: a run printed something"

@@ -13,6 +13,12 @@
 #   quiet_but_malformed FILE  fails when FILE (a command's output) holds anything but the
 #                       reports of malformed lines, which a clean run is allowed to print
 #   db_snapshot FILE    writes the whole content of the four tables (for "nothing changed")
+#   at_once WHAT OUT1 OUT2 ARGS1... -- ARGS2...
+#                       `relaywatch-ingest ARGS1` (stdout and stderr in OUT1) and `... ARGS2` (in
+#                       OUT2) started at the same moment; dies unless both exit 0
+#   wait_stopped PID WHAT [OUT]  returns once PID (a program run with RELAYWATCH_PAUSE) has
+#                       stopped itself with SIGSTOP; dies (showing OUT, its output) if it ends
+#                       first or has not stopped within 120 s
 #   $INGEST $SHIP $GEN  the programs under test; ingest/ship/gen run them
 # The test runs under `set -euo pipefail`.
 set -euo pipefail
@@ -57,6 +63,38 @@ kill_child() {
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	read -r _ ppid _ <<<"${stat##*) }"
 	[[ $ppid == "$$" ]] && kill -s "${2:-KILL}" "$1" 2>/dev/null
+}
+
+at_once() {
+	local what=$1 out1=$2 out2=$3 args1=() rc1=0 rc2=0 p1 p2
+	shift 3
+	while [[ $1 != -- ]]; do
+		args1+=("$1")
+		shift
+	done
+	shift
+	ingest "${args1[@]}" >"$out1" 2>&1 &
+	p1=$!
+	ingest "$@" >"$out2" 2>&1 &
+	p2=$!
+	wait "$p1" || rc1=$?
+	wait "$p2" || rc2=$?
+	[[ $rc1 == 0 && $rc2 == 0 ]] || {
+		cat "$out1" "$out2" >&2
+		die "$what: exit $rc1 and $rc2, not 0 and 0"
+	}
+}
+
+wait_stopped() {
+	local pid=$1 what=$2 out=${3:-/dev/null} i st
+	for ((i = 0; i < 1200; i++)); do
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$out" >&2; die "$what ended before its pause"; }
+		read -r st _ <<<"${st##*) }"
+		[[ $st == T ]] && return 0
+		sleep 0.1
+	done
+	cat "$out" >&2
+	die "$what did not stop at its pause"
 }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/rw-it.XXXXXX")

@@ -5,6 +5,10 @@
 #   iso T               T as check prints an hour: 2024-03-10T13:00Z
 #   lines ARGS...       CHKUSER lines of tests/chkuser_lines.py on stdout
 #   feed ARGS...        writes `lines --host mx1 ARGS` into a new file and backfills it as mx1
+#   new OUT             one `check --new` with $T/ingest.conf: output in OUT, stderr in OUT.err;
+#                       prints its exit status
+#   new_killed POINT OUT  one `check --new` killed (SIGKILL) the first time it passes the crash
+#                       point POINT, its output in OUT; dies unless it was killed there
 need_env RW_MYCNF RW_SRC
 
 alerts_db() {
@@ -29,4 +33,18 @@ feed() {
 	lines --host mx1 "$@" >"$T/feed$feed_n.log"
 	ingest backfill --defaults-file="$MYCNF" --host mx1 "$T/feed$feed_n.log" >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; die "backfill of feed$feed_n failed"; }
+}
+
+new() {
+	local rc=0
+	ingest check --new -c "$T/ingest.conf" --defaults-file="$MYCNF" >"$1" 2>"$1.err" || rc=$?
+	echo "$rc"
+}
+
+new_killed() {
+	local point=$1 out=$2 rc=0
+	# (bash's own "Killed" notice for the expected kill goes to /dev/null, the run's to OUT.)
+	{ RELAYWATCH_CRASH=$point:1 "$INGEST" check --new -c "$T/ingest.conf" \
+		--defaults-file="$MYCNF" >"$out" 2>&1; } 2>/dev/null || rc=$?
+	[[ $rc == 137 ]] || { cat "$out" >&2; die "check --new with RELAYWATCH_CRASH=$point:1 exited $rc, want 137"; }
 }

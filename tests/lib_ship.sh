@@ -164,21 +164,15 @@ own_sshd_stop() {
 
 # ship_paused POINT ARGS...: starts the shipper with ARGS in the background with
 # RELAYWATCH_PAUSE=POINT (it stops itself with SIGSTOP there), stdout to $T/out and stderr to
-# $T/err, sets SHIP_PID (killed on exit) and returns once it is stopped; dies if it ends first or
-# has not stopped within 60 s. `kill -CONT "$SHIP_PID"` lets it go on.
+# $T/err, sets SHIP_PID (killed on exit) and returns once it is stopped (lib.sh's wait_stopped).
+# `kill -CONT "$SHIP_PID"` lets it go on.
 ship_paused() {
-	local point=$1 i st
+	local point=$1
 	shift
 	RELAYWATCH_PAUSE=$point "$SHIP" "$@" >"$T/out" 2>"$T/err" &
 	SHIP_PID=$!
 	on_exit "kill_child $SHIP_PID KILL"
-	for ((i = 0; i < 600; i++)); do
-		st=$(cat "/proc/$SHIP_PID/stat" 2>/dev/null) || die "the shipper ended before its pause"
-		read -r st _ <<<"${st##*) }"
-		[[ $st == T ]] && return 0
-		sleep 0.1
-	done
-	die "the shipper did not stop at $point"
+	wait_stopped "$SHIP_PID" "the shipper paused at $point" "$T/err"
 }
 
 # Several stats servers, each a private sshd with its own drop directory (for failover):

@@ -1,6 +1,7 @@
 /*
- * db.c against the real MariaDB of the test servers (RW_MYCNF; a missing variable fails the
- * test, it never skips). Each case works in a database of its own, dropped at the end.
+ * db.c (and check_collect, which reads through it) against the real MariaDB of the test servers
+ * (RW_MYCNF; a missing variable fails the test, it never skips). Each case works in a database of
+ * its own, dropped at the end.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +16,9 @@
 #include "unit.h"
 
 #include "agg.h"
+#include "check_alerts.h"
 #include "db.h"
+#include "db_alerts.h"
 #include "db_int.h"
 #include "log.h"
 #include "logtime.h"
@@ -645,6 +648,140 @@ static void stream_killed(void **state)
 	fixture_finish(&f);
 }
 
+/*
+ * check_collect reads the window's account hours only when something uses them: with every
+ * account rule off (notify's daily pass judges relay_ips alone) it reads nothing, while the
+ * plugin's performance data (CHECK_PERF) and each account rule still read them. The table moved
+ * out of the way makes a read fail, so that a read shows.
+ */
+static void collect_accounts_read(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+	struct span rf[6] = {SPAN_LIT("mx1"),           SPAN_LIT("smtp"),
+			     SPAN_LIT("a@example.org"), SPAN_LIT("a@example.org"),
+			     SPAN_LIT("192.0.2.1"),     SPAN_LIT("example.com")};
+	const struct check_level off = {0, 0}, on = {500, 2000};
+	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
+	struct check_rules r, one;
+	struct check_alerts out;
+
+	fixture_init(&f, "collect");
+	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
+	chunk_init(&c, &st, id, 9);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	check_rules_init(&r);
+	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = off;
+	r.baseline_factor = r.stale = off;
+
+	/* The performance data reads the hours: the account's one is the busiest. */
+	check_alerts_init(&out);
+	assert_int_equal(
+		check_collect(f.db, &r, hour, hour + 3600, CHECK_PERF, CHECK_NO_STALE, NULL, &out),
+		CHECK_COLLECT_OK);
+	assert_int_equal(out.max_account_rcpt, 700);
+	assert_int_equal(out.count, 0);
+	check_alerts_finish(&out);
+
+	admin_exec(f.admin, "RENAME TABLE relay_hourly TO relay_hourly_away");
+	/* Every rule off and no performance data: nothing is read, so nothing fails. */
+	check_alerts_init(&out);
+	assert_int_equal(check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &out),
+			 CHECK_COLLECT_OK);
+	assert_int_equal(out.max_account_rcpt, 0);
+	check_alerts_finish(&out);
+	/* The performance data, or any one account rule, reads them (and so fails here). */
+	for (int i = 0; i < 4; i++) {
+		one = r;
+		one.relay_rcpt = i == 0 ? on : off;
+		one.relay_domains = i == 1 ? on : off;
+		one.baseline_factor = i == 2 ? on : off;
+		check_alerts_init(&out);
+		assert_int_equal(check_collect(f.db, &one, hour, hour + 3600,
+					       i == 3 ? CHECK_PERF : 0, CHECK_NO_STALE, NULL, &out),
+				 CHECK_COLLECT_ERROR);
+		check_alerts_finish(&out);
+	}
+	admin_exec(f.admin, "RENAME TABLE relay_hourly_away TO relay_hourly");
+	check_rules_finish(&r);
+	fixture_finish(&f);
+}
+
+/* The width of column name of table t (a VARBINARY one). */
+static unsigned width_of(enum schema_table_id t, const char *name)
+{
+	for (unsigned i = 0; i < schema_tables[t].ncols; i++) {
+		if (strcmp(schema_tables[t].col[i].name, name) == 0) {
+			return schema_tables[t].col[i].width;
+		}
+	}
+	fail_msg("%s has no column %s", schema_name(t), name);
+	return 0;
+}
+
+/*
+ * The alert ledger keeps host and subject whole: its columns are as wide as every column an
+ * alert takes them from, and two alerts whose names differ only in their last byte are two.
+ */
+static void alert_long_names(void **state)
+{
+	static const struct {
+		enum schema_table_id t;
+		const char *col;
+	} hosts[] = {{SCHEMA_RELAY_HOURLY, "host"},
+		     {SCHEMA_DENIED_HOURLY, "host"},
+		     {SCHEMA_CHUNKS, "host"}},
+	  subjects[] = {{SCHEMA_RELAY_HOURLY, "auth_user"},
+			{SCHEMA_DENIED_HOURLY, "remote_ip"},
+			{SCHEMA_CHUNKS, "host"}};
+	const struct schema_table *al = &schema_tables[SCHEMA_ALERTS];
+	unsigned hw = al->col[SCHEMA_ALERT_HOST].width, sw = al->col[SCHEMA_ALERT_SUBJECT].width;
+	char host[2][256], subject[2][256];
+	struct fixture f;
+	bool is_new;
+
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		assert_true(width_of(hosts[i].t, hosts[i].col) <= hw);
+		assert_true(width_of(subjects[i].t, subjects[i].col) <= sw);
+	}
+	assert_int_equal(hw, sizeof(host[0]) - 1);
+	assert_int_equal(sw, sizeof(subject[0]) - 1);
+	for (int k = 0; k < 2; k++) {
+		memset(host[k], 'h', hw);
+		memset(subject[k], 's', sw);
+		host[k][hw - 1] = subject[k][sw - 1] = (char)('0' + k);
+	}
+
+	fixture_init(&f, "alerts");
+	assert_int_equal(db_alerts_begin(f.db), 0);
+	for (int k = 0; k < 4; k++) {
+		/* (host 0, subject 0), (0, 1), (1, 0), then (0, 0) again */
+		struct db_alert a = {
+			.rule = "relay_rcpt",
+			.host = {host[k == 2], hw},
+			.subject = {subject[k == 1], sw},
+			.period = 1390971600,
+			.level = 2,
+			.value = 700,
+			.threshold = 500,
+		};
+		assert_int_equal(db_alerts_record(f.db, &a, false, &is_new), 0);
+		assert_int_equal(is_new, k < 3);
+	}
+	assert_int_equal(db_alerts_commit(f.db), 0);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM alerts"), 3);
+	assert_int_equal(admin_u64(f.admin, "SELECT COUNT(*) FROM alerts WHERE LENGTH(host) = 255"
+					    " AND LENGTH(subject) = 255"),
+			 3);
+	assert_int_equal(admin_u64(f.admin,
+				   "SELECT COUNT(DISTINCT RIGHT(host, 1), RIGHT(subject, 1))"
+				   " FROM alerts"),
+			 3);
+	fixture_finish(&f);
+}
+
 /* A missing or group-writable option file is refused before any connection. */
 static void defaults_file_checked(void **state)
 {
@@ -713,6 +850,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(duplicate_text),
 		cmocka_unit_test(big_chunk_text),
 		cmocka_unit_test(stream_killed_text),
+		cmocka_unit_test(collect_accounts_read),
+		cmocka_unit_test(alert_long_names),
 	};
 
 	if (argc > 1) {

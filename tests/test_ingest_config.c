@@ -111,29 +111,13 @@ static void missing(void **state)
 	ingest_config_finish(&c);
 }
 
-static void tz(void **state)
-{
-	log_init("test", LOG_ERROR);
-	assert_int_equal(ingest_tz_set("UTC"), 0);
-	assert_string_equal(getenv("TZ"), "UTC");
-	assert_int_equal(ingest_tz_set("CET-1CEST,M3.5.0,M10.5.0/3"), 0);
-	assert_int_equal(ingest_tz_set(":America/New_York"), 0);
-	assert_int_equal(ingest_tz_set("Nowhere/Special"), -1);
-	/* A typo with a digit is no POSIX rule: glibc would read it as UTC without a word. */
-	assert_int_equal(ingest_tz_set("Europe/Rome1"), -1);
-	assert_int_equal(ingest_tz_set("X1"), -1);
-	assert_int_equal(ingest_tz_set("UTC0"), 0);
-	assert_int_equal(ingest_tz_set("<+03>-3"), 0);
-	assert_int_equal(ingest_tz_set("Etc/GMT+5"), 0);
-	assert_int_equal(ingest_tz_set(""), -1);
-	assert_int_equal(ingest_tz_set(NULL), 0);
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(keys),    cmocka_unit_test(errors), cmocka_unit_test(insecure),
-		cmocka_unit_test(missing), cmocka_unit_test(tz),
+		cmocka_unit_test(keys),
+		cmocka_unit_test(errors),
+		cmocka_unit_test(insecure),
+		cmocka_unit_test(missing),
 	};
 
 	if (argc > 1) {
