@@ -154,8 +154,6 @@ try_run() { # POINT N [POINT2:N2 for the rerun]
 
 for point in "${points[@]}"; do
 	[[ $point != check-* ]] || continue
-	# Only backfill streams rows while it scans (overlap.c); run writes after the scan.
-	[[ $point != db-stream-* ]] || continue
 	n=1
 	while try_run "$point" "$n"; do
 		n=$((n + 1))
