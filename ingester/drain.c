@@ -412,22 +412,23 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 		.nparts = c->m.nparts,
 		.counted = c->counted,
 	};
-	/* The previous chunk is committed (and moved on) before this one. */
-	settle(d);
-	if (d->db_failed) {
-		/* The run stops; this claim stays in work/ for the next run, its rows rolled back.
-		 */
-		overlap_abort(d->ov);
-		return;
-	}
-	overlap_ingest_start(d->ov, &c->dc, c->agg);
-	d->pending = c;
 	/*
 	 * NAME.takeover must stand only while its own chunk is read, so that a kill is blamed on
 	 * the chunk being read: a takeover is committed before the next claim is read. A big table
 	 * is committed before the next one grows beside it: memory stays about max_keys rows.
 	 */
-	if (takeover || chunk_rows(c) > d->vo.max_keys / 8) {
+	bool alone = takeover || chunk_rows(c) > d->vo.max_keys / 8;
+	/* The previous chunk is committed (and moved on) before this one. */
+	settle(d);
+	if (d->db_failed) {
+		/* The run stops; this claim stays too, what it streamed rolled back. */
+		overlap_abort(d->ov);
+		log_info("%s: not ingested; it stays in work/ for the next run", c->esc);
+		return;
+	}
+	overlap_ingest_start(d->ov, &c->dc, c->agg);
+	d->pending = c;
+	if (alone) {
 		settle(d);
 	}
 }

@@ -17,20 +17,10 @@ RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" backfill --defaults-file="$MYCNF" -
 	"$T/maillog" >"$T/out" 2>&1 &
 pid=$!
 on_exit "kill_child $pid KILL"
-st=
-for ((i = 0; i < 1200; i++)); do
-	state=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$T/out" >&2; die "backfill ended before its pause"; }
-	read -r st _ <<<"${state##*) }"
-	[[ $st == T ]] && break
-	sleep 0.1
-done
-[[ $st == T ]] || die "the backfill did not stop after its first streamed batch"
+wait_paused "$pid" "$T/out" "the backfill"
 # Its transaction holds rows already: nobody else sees them.
 [[ $(db_query "SELECT COUNT(*) FROM chunks") == 0 ]] || die "a ledger row before the commit"
-conn=$(db_query "SELECT id FROM information_schema.processlist
-	WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
-[[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
-db_query "KILL CONNECTION $conn"
+kill_db_connection
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?

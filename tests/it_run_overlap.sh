@@ -53,26 +53,6 @@ drained() { # WHAT N: every chunk counted, N archived, nothing claimed or quaran
 	[[ $(count_files "$in/archive" '*.gz') == "$2" ]] || die "$1: not every chunk was archived"
 }
 
-# The database after a kill: exactly the chunks of its ledger, each whole.
-ledger_consistent() { # WHAT
-	local ids=() id dirs=()
-	wait_for "the killed ingester's connection to end" db_idle
-	mapfile -t ids < <(db_query "SELECT chunk_id FROM chunks")
-	for id in "${ids[@]}"; do
-		[[ -n ${expect_of[$id]:-} ]] || die "$1: the ledger holds an unknown chunk $id"
-		dirs+=("${expect_of[$id]}")
-	done
-	if ((${#dirs[@]} == 0)); then
-		[[ $(db_query "SELECT (SELECT COUNT(*) FROM event_hourly) +
-			(SELECT COUNT(*) FROM relay_hourly) + (SELECT COUNT(*) FROM denied_hourly)") == 0 ]] ||
-			die "$1: rows without a chunk in the ledger"
-		return 0
-	fi
-	merge_expect "$T/partial" "${dirs[@]}"
-	exact "$T/partial" "$1 (${#ids[@]} chunks in the ledger)"
-	rm -rf "$T/partial"
-}
-
 # 0. Undisturbed: rows go ahead while the chunks are read.
 fresh
 run_ok "an undisturbed run"
@@ -86,22 +66,11 @@ RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" run --verbose --defaults-file="$MYC
 	--incoming "$in" >"$T/out" 2>&1 &
 pid=$!
 on_exit "kill_child $pid KILL"
-st=
-for ((i = 0; i < 1200; i++)); do
-	state=$(cat "/proc/$pid/stat" 2>/dev/null) ||
-		{ cat "$T/out" >&2; die "the run ended before its pause"; }
-	read -r st _ <<<"${state##*) }"
-	[[ $st == T ]] && break
-	sleep 0.1
-done
-[[ $st == T ]] || die "the run did not stop after its first streamed batch"
+wait_paused "$pid" "$T/out" "the run"
 # Its transaction holds rows already: nobody else sees them.
 [[ $(db_query "SELECT COUNT(*) FROM chunks") == 0 ]] || die "a ledger row before the commit"
 [[ $(db_query "SELECT COUNT(*) FROM relay_hourly") == 0 ]] || die "streamed rows are visible"
-conn=$(db_query "SELECT id FROM information_schema.processlist
-	WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
-[[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
-db_query "KILL CONNECTION $conn"
+kill_db_connection
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?

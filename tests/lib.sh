@@ -13,6 +13,10 @@
 #   quiet_but_malformed FILE  fails when FILE (a command's output) holds anything but the
 #                       reports of malformed lines, which a clean run is allowed to print
 #   db_snapshot FILE    writes the whole content of the four tables (for "nothing changed")
+#   wait_paused PID OUT WHAT  waits until PID stops at its RELAYWATCH_PAUSE point; fails (showing
+#                       OUT, its output) when it ends first
+#   kill_db_connection  KILL CONNECTION of the one other session on the test's database (the
+#                       ingester's)
 #   $INGEST $SHIP $GEN  the programs under test; ingest/ship/gen run them
 # The test runs under `set -euo pipefail`.
 set -euo pipefail
@@ -169,4 +173,24 @@ db_snapshot() {
 		cat "$T/snapshot.$$"/*.tsv
 	} >"$1"
 	rm -rf "$T/snapshot.$$"
+}
+
+wait_paused() {
+	local pid=$1 out=$2 what=$3 i state st
+	for ((i = 0; i < 1200; i++)); do
+		state=$(cat "/proc/$pid/stat" 2>/dev/null) ||
+			{ cat "$out" >&2; die "$what ended before its pause"; }
+		read -r st _ <<<"${state##*) }"
+		[[ $st == T ]] && return 0
+		sleep 0.1
+	done
+	die "$what did not stop at its pause"
+}
+
+kill_db_connection() {
+	local conn
+	conn=$(db_query "SELECT id FROM information_schema.processlist
+		WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
+	[[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
+	db_query "KILL CONNECTION $conn"
 }
