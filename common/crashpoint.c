@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,14 @@ static void hook_pass(struct hook *h, const char *name)
 	}
 }
 
+/* Passed from several threads at once (a scan's, the database writer's): one at a time. */
+static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
+
 void crashpoint(const char *name)
 {
+	pthread_mutex_lock(&hooks_mu);
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
 		hook_pass(&hooks[i], name);
 	}
+	pthread_mutex_unlock(&hooks_mu);
 }

@@ -29,6 +29,13 @@ enum log_level log_get_level(void)
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool log_holding, log_held;
 static char log_held_msg[1024];
+/* This thread's lines are never held (log_hold_exempt). */
+static _Thread_local bool log_exempt;
+
+void log_hold_exempt(void)
+{
+	log_exempt = true;
+}
 
 void log_hold(void)
 {
@@ -76,7 +83,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	size_t len = (size_t)n + escape_text(line + n, sizeof(line) - (size_t)n - 2, msg, mlen,
 					     ESCAPE_BACKSLASH);
 	pthread_mutex_lock(&log_mu);
-	if (log_holding && level <= LOG_WARN) {
+	if (log_holding && !log_exempt && level <= LOG_WARN) {
 		if (!log_held) {
 			size_t k = len - (size_t)n;
 			k = k < sizeof(log_held_msg) ? k : sizeof(log_held_msg) - 1;

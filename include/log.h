@@ -38,10 +38,13 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * problem: from log_hold() to log_release(), errors and warnings (from any thread) are not
  * printed; the first is kept, the rest dropped. log_release() copies the kept message (without
  * the program name) into buf and returns true, or returns false when none came. Not nested,
- * and process-wide: never around work that other threads do at the same time.
+ * and process-wide: never around work that other threads do at the same time, unless those
+ * threads called log_hold_exempt().
  */
 void log_hold(void);
 bool log_release(char *buf, size_t size);
+/* The calling thread's lines are printed even during a hold: it works beside the holder. */
+void log_hold_exempt(void);
 
 /*
  * Renders n untrusted bytes as printable ASCII into out (always NUL-terminated when size > 0):

@@ -94,12 +94,12 @@ struct backfill_opts {
 };
 
 /*
- * Scans one file into agg and writes it, the writes overlapping the scan through ov (NULL for
- * --dry-run). Returns CMD_OK, CMD_FAILED (this file failed; go on) or CMD_DB (the database is
+ * Scans one file into agg and writes it through ov (NULL for --dry-run), the writes overlapping
+ * the scan. Returns CMD_OK, CMD_FAILED (this file failed; go on) or CMD_DB (the database is
  * gone; stop).
  */
-static int backfill_file(const struct backfill_opts *bo, struct db *db, struct overlap *ov,
-			 struct agg *agg, const char *path)
+static int backfill_file(const struct backfill_opts *bo, struct overlap *ov, struct agg *agg,
+			 const char *path)
 {
 	struct reader *r = NULL;
 	struct scan_opts so = {0};
@@ -157,7 +157,7 @@ static int backfill_file(const struct backfill_opts *bo, struct db *db, struct o
 	}
 	chunk.source = (struct span){path, strlen(path)};
 	chunk.st = &st;
-	res = db_ingest_chunk(db, &chunk, agg);
+	res = overlap_ingest(ov, &chunk, agg);
 	switch (res) {
 	case DB_OK:
 		scan_report_malformed(name, &st);
@@ -223,7 +223,7 @@ static void *backfill_work(void *arg)
 		if (path == NULL) {
 			break;
 		}
-		int r = backfill_file(p->bo, w->db, w->ov, w->agg, path);
+		int r = backfill_file(p->bo, w->ov, w->agg, path);
 		pthread_mutex_lock(&p->mu);
 		if (r == CMD_DB || (r != CMD_OK && p->ret == CMD_OK)) {
 			p->ret = r == CMD_DB ? CMD_DB : CMD_FAILED;

@@ -15,9 +15,9 @@
 #include "db.h"
 #include "digest.h"
 #include "dropdir.h"
-#include "ingest_config.h"
 #include "log.h"
 #include "manifest.h"
+#include "overlap.h"
 #include "scan.h"
 #include "verify.h"
 
@@ -30,7 +30,12 @@ struct drain {
 	struct verify_opts vo;
 	int in_fd, work_fd, archive_fd, quar_fd;
 	struct db *db;
-	struct agg *agg;
+	/* The database writer beside the scans (overlap.c), made with the connection. */
+	struct overlap *ov;
+	/* Two chunks, each with its own aggregate table: one scanned while the other is written. */
+	struct chunk *chunks;
+	/* The chunk whose ingest the writer is finishing while the next one is read, or NULL. */
+	struct chunk *pending;
 	/* The run must stop: the database failed. */
 	bool db_failed;
 	bool db_config_bad; /* the database's option file, not the server, failed */
@@ -51,8 +56,14 @@ struct chunk {
 	int dir_fd;   /* where manifest and gz are: work/ (incoming/ in a dry run) */
 	bool reading; /* NAME.takeover stands in work/ while this takeover reads the chunk */
 	struct manifest m;
+	struct agg *agg;
 	struct scan_stats st;
+	unsigned long batches; /* written while it was scanned */
 	char id[DIGEST_HEX_LEN + 1];
+	/* Its ledger rows: the chunk's, and each of a pack's files under its own identity. */
+	struct db_chunk dc;
+	char part_ids[MANIFEST_PARTS_MAX][DIGEST_HEX_LEN + 1];
+	bool counted[MANIFEST_PARTS_MAX];
 };
 
 static void chunk_names(struct chunk *c, const char *manifest_name)
@@ -174,6 +185,10 @@ fail:
 
 /* --- ingesting one chunk --- */
 
+/*
+ * Connects when the first chunk needs the database, and starts its writer. -1 when it cannot:
+ * the run stops (db_failed), or, out of memory, the chunk fails.
+ */
 static int ensure_db(struct drain *d)
 {
 	int r;
@@ -187,7 +202,100 @@ static int ensure_db(struct drain *d)
 			return -1;
 		}
 	}
+	if (d->ov == NULL && (d->ov = overlap_create(d->db)) == NULL) {
+		d->st->failed++;
+		return -1;
+	}
 	return 0;
+}
+
+/*
+ * A pack some of whose files another chunk counted (a pack rebuilt without a file deleted
+ * since, ingested first): reads it again, still verified whole, but counts only the others.
+ * false after counting the failure (the claim stays in work/ for the next run).
+ */
+static bool rescan_partial(struct drain *d, struct chunk *c)
+{
+	char why[1024] = "";
+	unsigned skipped = 0;
+
+	for (unsigned i = 0; i < c->m.nparts; i++) {
+		skipped += c->counted[i];
+	}
+	log_info("%s: %u of its %u files were counted by another chunk: counting the other %u",
+		 c->esc, skipped, c->m.nparts, c->m.nparts - skipped);
+	if (verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, c->counted, &d->vo, d->ov, c->agg, &c->st,
+			 why, sizeof(why)) != VERIFY_OK) {
+		/* The same bytes verified a moment ago: whatever changed, let the next run judge.
+		 */
+		log_error("%s: reading it again failed%s%s", c->esc, why[0] ? ": " : "", why);
+		d->st->failed++;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Collects the ingest of the pending chunk, which the writer finished while the next chunk was
+ * being read, and moves the chunk out of work/ once it is counted. Then its lock goes.
+ */
+static void settle(struct drain *d)
+{
+	struct chunk *c = d->pending;
+	enum db_result res;
+
+	if (c == NULL) {
+		return;
+	}
+	d->pending = NULL;
+	res = overlap_ingest_wait(d->ov);
+	if (res == DB_PARTIAL) {
+		/*
+		 * This chunk needs the connection again: what the next chunk's scan streamed
+		 * meanwhile is rolled back, and that chunk is written whole after this one.
+		 */
+		overlap_abort(d->ov);
+	}
+	/* Each round finds more files counted, so this ends (at most nparts rounds). */
+	while (res == DB_PARTIAL) {
+		if (!rescan_partial(d, c)) {
+			goto out;
+		}
+		res = overlap_ingest(d->ov, &c->dc, c->agg);
+	}
+	if (res == DB_ERROR || res == DB_UNAVAILABLE) {
+		/*
+		 * Leave the claim in work/ (unlocked once we close it): the next run retries. The
+		 * database layer logged the one error line (naming the chunk's source); this is
+		 * detail for --verbose, not a second line in the cron mail.
+		 */
+		log_info("%s: not ingested; it stays in work/ for the next run", c->esc);
+		d->db_failed = true;
+		goto out;
+	}
+	crashpoint("run-after-commit");
+	if (res == DB_DUPLICATE) {
+		log_info(
+			"%s: already ingested (chunk %.12s...; %lu batches written while scanning, "
+			"rolled back)",
+			c->esc, c->id, c->batches);
+		d->st->duplicates++;
+	} else {
+		scan_report_malformed(c->esc, &c->st);
+		log_info("%s: %llu lines, %llu events, %llu malformed (%lu batches written while "
+			 "scanning)",
+			 c->esc, (unsigned long long)c->st.lines, (unsigned long long)c->st.events,
+			 (unsigned long long)c->st.malformed, c->batches);
+		d->st->ingested++;
+	}
+	finish(d, c);
+
+out:
+	/* Its table may be large: give the memory back before the next chunk grows the other. */
+	agg_reset(c->agg);
+	/* Closing releases the lock, after the manifest has left work/ (or on failure). */
+	close(c->mfd);
+	c->mfd = -1;
 }
 
 /*
@@ -215,7 +323,9 @@ static void process_missing(struct drain *d, struct chunk *c)
 		}
 		return;
 	}
-	if (ensure_db(d) != 0) {
+	/* The connection is the writer's while it finishes the previous chunk. */
+	settle(d);
+	if (d->db_failed || ensure_db(d) != 0) {
 		return;
 	}
 	e = db_chunk_exists(d->db, c->id);
@@ -229,44 +339,39 @@ static void process_missing(struct drain *d, struct chunk *c)
 	}
 }
 
-/*
- * A pack some of whose files another chunk counted (a pack rebuilt without a file deleted
- * since, ingested first): reads it again, still verified whole, but counts only the others.
- * false after counting the failure (the claim stays in work/ for the next run).
- */
-static bool rescan_partial(struct drain *d, struct chunk *c, const bool *counted)
+/* The distinct rows of a chunk's table. */
+static size_t chunk_rows(const struct chunk *c)
 {
-	char why[1024] = "";
-	unsigned skipped = 0;
-
-	for (unsigned i = 0; i < c->m.nparts; i++) {
-		skipped += counted[i];
-	}
-	log_info("%s: %u of its %u files were counted by another chunk: counting the other %u",
-		 c->esc, skipped, c->m.nparts, c->m.nparts - skipped);
-	if (verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, counted, &d->vo, d->agg, &c->st, why,
-			 sizeof(why)) != VERIFY_OK) {
-		/* The same bytes verified a moment ago: whatever changed, let the next run judge.
-		 */
-		log_error("%s: reading it again failed%s%s", c->esc, why[0] ? ": " : "", why);
-		d->st->failed++;
-		return false;
-	}
-	return true;
+	return agg_rows(c->agg, AGG_EVENT) + agg_rows(c->agg, AGG_RELAY) +
+	       agg_rows(c->agg, AGG_DENIED);
 }
 
-/* Works on a claimed chunk (c->mfd locked, both files in work/). */
-static void process(struct drain *d, struct chunk *c)
+/*
+ * Works on a claimed chunk (c->mfd locked, both files in work/). A chunk that is to be counted is
+ * left pending (d->pending): the writer commits it while the caller claims and reads the next
+ * one, and settle() moves it on.
+ */
+static void process(struct drain *d, struct chunk *c, bool takeover)
 {
-	struct db_chunk dc = {0};
-	enum db_result res;
 	enum verify_result v;
 	char why[1024];
 
+	memset(c->counted, 0, sizeof(c->counted));
 	v = verify_manifest(c->mfd, c->manifest, c->gz, &d->vo, &c->m, why, sizeof(why));
+	for (unsigned i = 0; v == VERIFY_OK && i < c->m.nparts; i++) {
+		/* Distinct: verify_manifest refused a repeated part. */
+		if (manifest_part_id(&c->m, i, c->part_ids[i]) != 0) {
+			v = VERIFY_LOCAL;
+		}
+	}
+	/* The rows go to the database while the chunk is read: connect first. */
+	if (v == VERIFY_OK && !d->o->dry_run && ensure_db(d) != 0) {
+		reading_done(d, c);
+		return;
+	}
 	if (v == VERIFY_OK) {
-		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo, d->agg, &c->st, why,
-				 sizeof(why));
+		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo,
+				 d->o->dry_run ? NULL : d->ov, c->agg, &c->st, why, sizeof(why));
 	}
 	/* Whatever came of it, reading did not kill us. */
 	reading_done(d, c);
@@ -291,62 +396,41 @@ static void process(struct drain *d, struct chunk *c)
 		       "%s %zu, %s %zu; chunk %s\n",
 		       c->esc, (unsigned long long)c->st.lines, (unsigned long long)c->st.events,
 		       (unsigned long long)c->st.malformed, agg_table_name[AGG_EVENT],
-		       agg_rows(d->agg, AGG_EVENT), agg_table_name[AGG_RELAY],
-		       agg_rows(d->agg, AGG_RELAY), agg_table_name[AGG_DENIED],
-		       agg_rows(d->agg, AGG_DENIED), c->id);
+		       agg_rows(c->agg, AGG_EVENT), agg_table_name[AGG_RELAY],
+		       agg_rows(c->agg, AGG_RELAY), agg_table_name[AGG_DENIED],
+		       agg_rows(c->agg, AGG_DENIED), c->id);
 		d->st->ingested++;
 		return;
 	}
-	if (ensure_db(d) != 0) {
-		return;
-	}
-	dc.id_hex = c->id;
-	dc.host = (struct span){c->m.host, strlen(c->m.host)};
-	dc.source = (struct span){c->m.source, strlen(c->m.source)};
-	dc.st = &c->st;
-	/* A pack's files go into the ledger each under its own identity as well. */
-	char part_ids[MANIFEST_PARTS_MAX][DIGEST_HEX_LEN + 1];
-	bool counted[MANIFEST_PARTS_MAX] = {false};
-	for (unsigned i = 0; i < c->m.nparts; i++) {
-		/* Distinct: verify_manifest refused a repeated part. */
-		if (manifest_part_id(&c->m, i, part_ids[i]) != 0) {
-			d->st->failed++;
-			return;
-		}
-	}
-	dc.part_ids = part_ids;
-	dc.nparts = c->m.nparts;
-	dc.counted = counted;
-	res = db_ingest_chunk(d->db, &dc, d->agg);
-	/* Each round finds more files counted, so this ends (at most nparts rounds). */
-	while (res == DB_PARTIAL) {
-		if (!rescan_partial(d, c, counted)) {
-			return;
-		}
-		res = db_ingest_chunk(d->db, &dc, d->agg);
-	}
-	if (res == DB_ERROR || res == DB_UNAVAILABLE) {
-		/*
-		 * Leave the claim in work/ (unlocked once we close it): the next run retries. The
-		 * database layer logged the one error line (naming the chunk's source); this is
-		 * detail for --verbose, not a second line in the cron mail.
-		 */
+	c->batches = overlap_batches(d->ov);
+	c->dc = (struct db_chunk){
+		.id_hex = c->id,
+		.host = {c->m.host, strlen(c->m.host)},
+		.source = {c->m.source, strlen(c->m.source)},
+		.st = &c->st,
+		.part_ids = c->part_ids,
+		.nparts = c->m.nparts,
+		.counted = c->counted,
+	};
+	/*
+	 * NAME.takeover must stand only while its own chunk is read, so that a kill is blamed on
+	 * the chunk being read: a takeover is committed before the next claim is read. A big table
+	 * is committed before the next one grows beside it: memory stays about max_keys rows.
+	 */
+	bool alone = takeover || chunk_rows(c) > d->vo.max_keys / 8;
+	/* The previous chunk is committed (and moved on) before this one. */
+	settle(d);
+	if (d->db_failed) {
+		/* The run stops; this claim stays too, what it streamed rolled back. */
+		overlap_abort(d->ov);
 		log_info("%s: not ingested; it stays in work/ for the next run", c->esc);
-		d->db_failed = true;
 		return;
 	}
-	crashpoint("run-after-commit");
-	if (res == DB_DUPLICATE) {
-		log_info("%s: already ingested (chunk %.12s...)", c->esc, c->id);
-		d->st->duplicates++;
-	} else {
-		scan_report_malformed(c->esc, &c->st);
-		log_info("%s: %llu lines, %llu events, %llu malformed", c->esc,
-			 (unsigned long long)c->st.lines, (unsigned long long)c->st.events,
-			 (unsigned long long)c->st.malformed);
-		d->st->ingested++;
+	overlap_ingest_start(d->ov, &c->dc, c->agg);
+	d->pending = c;
+	if (alone) {
+		settle(d);
 	}
-	finish(d, c);
 }
 
 /* --- claiming --- */
@@ -478,7 +562,7 @@ static int drain_dir(struct drain *d, bool takeover)
 	int dir_fd = takeover ? d->work_fd : d->in_fd;
 	char **names = NULL;
 	size_t n = 0, i;
-	struct chunk *c = NULL;
+	struct chunk *c;
 	int ret = -1;
 
 	if (dir_fd < 0) {
@@ -488,12 +572,9 @@ static int drain_dir(struct drain *d, bool takeover)
 			 takeover || d->o->dry_run ? -1 : d->quar_fd, &names, &n) != 0) {
 		goto out;
 	}
-	c = malloc(sizeof(*c));
-	if (c == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
 	for (i = 0; i < n && !d->db_failed; i++) {
+		/* The other one may be pending: its claim stands until it is settled. */
+		c = d->pending == &d->chunks[0] ? &d->chunks[1] : &d->chunks[0];
 		chunk_names(c, names[i]);
 		if (d->o->dry_run) {
 			c->mfd = open_locked(d, dir_fd, c);
@@ -512,14 +593,16 @@ static int drain_dir(struct drain *d, bool takeover)
 		if (c->mfd < 0) {
 			continue;
 		}
-		process(d, c);
-		/* Closing releases the lock, after the manifest has left work/ (or on failure). */
-		close(c->mfd);
+		process(d, c, takeover);
+		/* A pending claim is closed by settle(); this one releases its lock now. */
+		if (d->pending != c) {
+			close(c->mfd);
+		}
 	}
 	ret = 0;
 
 out:
-	free(c);
+	settle(d);
 	dropdir_names_free(names, n);
 	return ret;
 }
@@ -562,8 +645,8 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	}
 	d.vo = (struct verify_opts){
 		.bound_host = o->host,
-		.max_chunk = o->max_chunk ? o->max_chunk : INGEST_MAX_CHUNK_DEFAULT,
-		.max_keys = o->max_keys ? o->max_keys : INGEST_MAX_KEYS_DEFAULT,
+		.max_chunk = o->max_chunk,
+		.max_keys = o->max_keys,
 		.run_tz = d.run_tz,
 		.progress = o->progress,
 		.malformed_log_max = o->verbose ? SCAN_SAMPLES : 5,
@@ -571,8 +654,9 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	if (open_subdirs(&d) != 0) {
 		goto out;
 	}
-	d.agg = agg_create();
-	if (d.agg == NULL) {
+	d.chunks = calloc(2, sizeof(*d.chunks));
+	if (d.chunks == NULL || (d.chunks[0].agg = agg_create()) == NULL ||
+	    (d.chunks[1].agg = agg_create()) == NULL) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -595,8 +679,12 @@ out:
 	if (d.db_failed) {
 		ret = d.db_config_bad ? DRAIN_SETUP : DRAIN_DB;
 	}
-	agg_destroy(d.agg);
+	overlap_destroy(d.ov);
 	db_destroy(d.db);
+	for (int i = 0; d.chunks != NULL && i < 2; i++) {
+		agg_destroy(d.chunks[i].agg);
+	}
+	free(d.chunks);
 	free(d.run_tz);
 	if (d.quar_fd >= 0) {
 		close(d.quar_fd);

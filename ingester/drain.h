@@ -34,22 +34,32 @@
  * the manifest (ingester/verify.c), ingest (ledger + aggregates in one transaction), then move
  * NAME.gz and NAME.manifest out of work/ (to archive/, or unlink), fsync the directories. A claim
  * whose takeover died while reading it is quarantined by the next takeover.
+ *
+ * The database works beside the scan (ingester/overlap.c): the rows of the hours a chunk has
+ * finished go into its open transaction while it is still read, and its ledger row, its other
+ * rows and the COMMIT go while the next chunk is claimed and read; that chunk's rows follow in a
+ * transaction of their own once the commit is done, and the committed chunk is moved out of
+ * work/ before the next one is ingested. Nothing commits before its chunk is verified: a chunk
+ * that fails (quarantined, a local error, the run stopping) has its transaction rolled back. A
+ * takeover is committed before the next claim is read (NAME.takeover must blame only the chunk
+ * being read), and so is a chunk of more than max_keys / 8 rows (memory stays bounded).
  */
 
 struct db;
 
 struct drain_opts {
 	/*
-	 * Connects to the database when the first chunk needs it (a dry run, or a run with nothing
-	 * to count, never does): DRAIN_OK with *db set, DRAIN_SETUP when the option file is at
-	 * fault, DRAIN_DB when the server is (each logged). arg is connect_arg.
+	 * Connects to the database before the first chunk with a valid manifest is read (a dry
+	 * run, or a run with nothing to read, never does): DRAIN_OK with *db set, DRAIN_SETUP when
+	 * the option file is at fault, DRAIN_DB when the server is (each logged). arg is
+	 * connect_arg.
 	 */
 	int (*connect)(void *arg, struct db **db);
 	void *connect_arg;
 	const char *incoming;
 	const char *host;   /* the one mail server that uploads here; NULL: any (shared) */
-	uint64_t max_chunk; /* uncompressed bytes of one chunk (0: the default) */
-	size_t max_keys;    /* distinct aggregate rows of one chunk (0: the default) */
+	uint64_t max_chunk; /* uncompressed bytes of one chunk (ingest.conf's max_chunk) */
+	size_t max_keys;    /* distinct aggregate rows of one chunk (ingest.conf's max_keys) */
 	bool archive;       /* keep ingested chunks in archive/ (else delete them) */
 	bool dry_run;       /* check and count, print what would happen; no DB, no renames */
 	bool verbose;

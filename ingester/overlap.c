@@ -19,16 +19,85 @@
  */
 #define OVERLAP_ANY_ROWS (64 * 1024)
 
+enum overlap_job {
+	OVERLAP_JOB_NONE,   /* the writer idles */
+	OVERLAP_JOB_STREAM, /* db_stream_rows of batch */
+	OVERLAP_JOB_INGEST, /* db_ingest_chunk of chunk and agg */
+};
+
 struct overlap {
 	struct db *db;
-	struct agg_batch *batch; /* the writer's while busy, the scan's otherwise */
+	struct agg_batch *batch; /* the writer's during a batch job, the scan's otherwise */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool busy;   /* a batch is handed over and not yet written */
-	bool done;   /* the scan has ended: the writer leaves when idle */
-	bool failed; /* the writer met an error: no more batches, db_ingest_chunk replays */
+	pthread_t tid;
+	bool threaded; /* the writer thread runs (else jobs are done by the caller) */
+	bool quit;
+	enum overlap_job job; /* handed over and not yet done */
+	bool stream_failed;   /* the current scan's stream met an error: no more batches */
+	const struct db_chunk *chunk;
+	struct agg *agg;
+	enum db_result result; /* of the last ingest job */
 	unsigned long batches;
 };
+
+/* Does one job with the lock released; its result is recorded and the writer idles again. */
+static void overlap_do(struct overlap *o, enum overlap_job job)
+{
+	int r;
+
+	if (job == OVERLAP_JOB_STREAM) {
+		r = db_stream_rows(o->db, o->batch);
+	} else {
+		r = (int)db_ingest_chunk(o->db, o->chunk, o->agg);
+	}
+	pthread_mutex_lock(&o->mu);
+	if (job == OVERLAP_JOB_STREAM) {
+		o->stream_failed = o->stream_failed || r != 0;
+		o->batches += r == 0;
+	} else {
+		o->result = (enum db_result)r;
+	}
+	o->job = OVERLAP_JOB_NONE;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void *overlap_writer(void *arg)
+{
+	struct overlap *o = arg;
+
+	/* Its lines (a replay, a lost server) must not become the reason of the chunk being read.
+	 */
+	log_hold_exempt();
+	pthread_mutex_lock(&o->mu);
+	for (;;) {
+		while (o->job == OVERLAP_JOB_NONE && !o->quit) {
+			pthread_cond_wait(&o->cv, &o->mu);
+		}
+		if (o->job == OVERLAP_JOB_NONE) {
+			break;
+		}
+		enum overlap_job job = o->job;
+		pthread_mutex_unlock(&o->mu);
+		overlap_do(o, job);
+		pthread_mutex_lock(&o->mu);
+	}
+	pthread_mutex_unlock(&o->mu);
+	return NULL;
+}
+
+/* Hands a job to the writer (the caller's thread does it when there is no writer). */
+static void overlap_hand(struct overlap *o, enum overlap_job job)
+{
+	pthread_mutex_lock(&o->mu);
+	o->job = job;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	if (!o->threaded) {
+		overlap_do(o, job);
+	}
+}
 
 struct overlap *overlap_create(struct db *db)
 {
@@ -42,6 +111,12 @@ struct overlap *overlap_create(struct db *db)
 	o->db = db;
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
+	o->threaded = pthread_create(&o->tid, NULL, overlap_writer, o) == 0;
+	if (!o->threaded) {
+		/* Not worth failing for: the chunks are written after their scans, as they used to.
+		 */
+		log_info("cannot start a writer thread; writing after each scan");
+	}
 	return o;
 }
 
@@ -49,6 +124,13 @@ void overlap_destroy(struct overlap *o)
 {
 	if (o == NULL) {
 		return;
+	}
+	if (o->threaded) {
+		pthread_mutex_lock(&o->mu);
+		o->quit = true;
+		pthread_cond_broadcast(&o->cv);
+		pthread_mutex_unlock(&o->mu);
+		pthread_join(o->tid, NULL);
 	}
 	agg_batch_destroy(o->batch);
 	pthread_cond_destroy(&o->cv);
@@ -61,28 +143,13 @@ unsigned long overlap_batches(const struct overlap *o)
 	return o->batches;
 }
 
-static void *overlap_writer(void *arg)
+void overlap_wait_idle(struct overlap *o)
 {
-	struct overlap *o = arg;
-
 	pthread_mutex_lock(&o->mu);
-	for (;;) {
-		while (!o->busy && !o->done) {
-			pthread_cond_wait(&o->cv, &o->mu);
-		}
-		if (!o->busy) {
-			break;
-		}
-		pthread_mutex_unlock(&o->mu);
-		int r = db_stream_rows(o->db, o->batch);
-		pthread_mutex_lock(&o->mu);
-		o->failed = o->failed || r != 0;
-		o->busy = false;
-		o->batches += r == 0;
-		pthread_cond_broadcast(&o->cv);
+	while (o->job != OVERLAP_JOB_NONE) {
+		pthread_cond_wait(&o->cv, &o->mu);
 	}
 	pthread_mutex_unlock(&o->mu);
-	return NULL;
 }
 
 /* After each block, in the scanning thread: hand the complete hours over if the writer idles. */
@@ -93,7 +160,7 @@ static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st
 	long n;
 
 	pthread_mutex_lock(&o->mu);
-	idle = !o->busy && !o->failed;
+	idle = o->job == OVERLAP_JOB_NONE && !o->stream_failed;
 	pthread_mutex_unlock(&o->mu);
 	if (!idle || st->last_utc == LOGTIME_NONE) {
 		return 0;
@@ -107,10 +174,7 @@ static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st
 		return -1;
 	}
 	if (n > 0) {
-		pthread_mutex_lock(&o->mu);
-		o->busy = true;
-		pthread_cond_broadcast(&o->cv);
-		pthread_mutex_unlock(&o->mu);
+		overlap_hand(o, OVERLAP_JOB_STREAM);
 	}
 	return 0;
 }
@@ -119,27 +183,53 @@ int overlap_scan(struct overlap *o, struct reader *r, const char *name, const st
 		 struct agg *agg, struct scan_stats *st)
 {
 	struct scan_opts s = *so;
-	pthread_t tid;
 	int ret;
 
-	o->busy = o->done = o->failed = false;
-	o->batches = 0;
-	if (pthread_create(&tid, NULL, overlap_writer, o) != 0) {
-		/* Not worth failing the chunk: it is written after the scan, as it used to be. */
-		log_info("%s: cannot start a writer thread; writing after the scan", name);
-		return scan_chunk(r, name, so, agg, st);
-	}
-	s.block_done = overlap_block;
-	s.block_arg = o;
-	agg_track(agg, true);
-	ret = scan_chunk(r, name, &s, agg, st);
 	pthread_mutex_lock(&o->mu);
-	o->done = true;
-	pthread_cond_broadcast(&o->cv);
+	o->stream_failed = false;
+	o->batches = 0;
 	pthread_mutex_unlock(&o->mu);
-	pthread_join(tid, NULL);
+	if (o->threaded) {
+		s.block_done = overlap_block;
+		s.block_arg = o;
+		agg_track(agg, true);
+	}
+	ret = scan_chunk(r, name, &s, agg, st);
+	overlap_wait_idle(o);
 	if (ret != 0) {
 		db_stream_abort(o->db);
 	}
 	return ret;
+}
+
+void overlap_abort(struct overlap *o)
+{
+	overlap_wait_idle(o);
+	db_stream_abort(o->db);
+}
+
+void overlap_ingest_start(struct overlap *o, const struct db_chunk *c, struct agg *agg)
+{
+	/* The stream of agg's scan, or the last ingest, must be done: one job at a time. */
+	overlap_wait_idle(o);
+	o->chunk = c;
+	o->agg = agg;
+	overlap_hand(o, OVERLAP_JOB_INGEST);
+}
+
+enum db_result overlap_ingest_wait(struct overlap *o)
+{
+	enum db_result r;
+
+	overlap_wait_idle(o);
+	pthread_mutex_lock(&o->mu);
+	r = o->result;
+	pthread_mutex_unlock(&o->mu);
+	return r;
+}
+
+enum db_result overlap_ingest(struct overlap *o, const struct db_chunk *c, struct agg *agg)
+{
+	overlap_ingest_start(o, c, agg);
+	return overlap_ingest_wait(o);
 }

@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "logtime.h"
+#include "overlap.h"
 #include "reader.h"
 
 /* The smallest gzip file: a 10-byte header, an empty deflate block, an 8-byte trailer. */
@@ -103,9 +104,10 @@ out:
  * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
  * already refused any zone that could name a file outside zoneinfo.)
  */
-static void zone_for(const char *esc, const struct manifest *m, const char *run_tz)
+static void zone_for(const char *esc, const struct manifest *m, const char *run_tz,
+		     struct overlap *ov)
 {
-	const char *zone = run_tz;
+	const char *zone = run_tz, *now = getenv("TZ");
 	if (m->tz[0] != '\0') {
 		if (logtime_zone_known(m->tz)) {
 			zone = m->tz;
@@ -114,10 +116,20 @@ static void zone_for(const char *esc, const struct manifest *m, const char *run_
 				 esc, m->tz);
 		}
 	}
-	if (zone != NULL) {
-		setenv("TZ", zone, 1);
-	} else {
-		unsetenv("TZ");
+	if (zone == NULL ? now != NULL : now == NULL || strcmp(zone, now) != 0) {
+		/*
+		 * setenv may move the environment while another thread reads it: the database
+		 * writer, which may be reconnecting for the previous chunk (the client library
+		 * finds its option files through the environment). The zone seldom changes.
+		 */
+		if (ov != NULL) {
+			overlap_wait_idle(ov);
+		}
+		if (zone != NULL) {
+			setenv("TZ", zone, 1);
+		} else {
+			unsetenv("TZ");
+		}
 	}
 	tzset();
 }
@@ -166,8 +178,8 @@ static enum verify_result check_before_reading(int fd, const char *gz, const str
 
 enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 				const struct manifest *m, const bool *counted,
-				const struct verify_opts *o, struct agg *agg, struct scan_stats *st,
-				char *why, size_t n)
+				const struct verify_opts *o, struct overlap *ov, struct agg *agg,
+				struct scan_stats *st, char *why, size_t n)
 {
 	struct reader *r = NULL;
 	struct scan_opts so = {0};
@@ -227,11 +239,12 @@ enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 		pos += m->parts[i].length;
 	}
 	so.skip = skip;
-	zone_for(esc, m, o->run_tz);
+	zone_for(esc, m, o->run_tz, ov);
 	agg_reset(agg);
 	/* The reader's reason ("NAME.gz: truncated gzip data ...") goes into that line. */
 	log_hold();
-	int scanned = scan_chunk(r, esc, &so, agg, st);
+	int scanned = ov != NULL ? overlap_scan(ov, r, esc, &so, agg, st)
+				 : scan_chunk(r, esc, &so, agg, st);
 	if (!log_release(held, sizeof(held))) {
 		snprintf(held, sizeof(held), "%s: cannot be read", gz);
 	} else if (scanned == 0 || scanned < SCAN_FAILED) {
@@ -289,6 +302,14 @@ enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 	ret = VERIFY_OK;
 
 out:
+	/* Rows of a chunk that is not counted may have gone ahead: they must never commit. */
+	if (ret != VERIFY_OK && ov != NULL) {
+		if (overlap_batches(ov) > 0) {
+			log_info("%s: %lu batches written while scanning, rolled back", esc,
+				 overlap_batches(ov));
+		}
+		overlap_abort(ov);
+	}
 	reader_destroy(r);
 	return ret;
 }

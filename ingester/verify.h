@@ -9,6 +9,8 @@
 #include "manifest.h"
 #include "scan.h"
 
+struct overlap;
+
 /*
  * Checking one claimed chunk of the drop directory against its manifest, with bounded work:
  * everything in NAME.manifest and NAME.gz comes from the SFTP account, which may be a stolen
@@ -47,12 +49,14 @@ enum verify_result verify_manifest(int mfd, const char *name, const char *gz,
  * and compares it with m: length, line count, SHA-256. Sets TZ to the manifest's zone when this
  * machine knows it (else to o->run_tz) for syslog dates. counted is NULL, or m->nparts flags:
  * the pack's files counted already, whose bytes are verified but whose lines are not parsed
- * (st's counts, bytes and lines leave them out). why (size n) receives the reason of a
- * VERIFY_BAD. Returns any verify_result.
+ * (st's counts, bytes and lines leave them out). ov is NULL, or the database writer that
+ * streams the rows while the chunk is scanned (overlap_scan): on VERIFY_OK the chunk's
+ * transaction may be open for overlap_ingest; on any other result it is rolled back. why (size
+ * n) receives the reason of a VERIFY_BAD. Returns any verify_result.
  */
 enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 				const struct manifest *m, const bool *counted,
-				const struct verify_opts *o, struct agg *agg, struct scan_stats *st,
-				char *why, size_t n);
+				const struct verify_opts *o, struct overlap *ov, struct agg *agg,
+				struct scan_stats *st, char *why, size_t n);
 
 #endif

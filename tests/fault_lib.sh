@@ -24,6 +24,9 @@
 #   db_idle                 true when no other connection uses the test's database (a killed
 #                           client's server thread may still be finishing its statement or its
 #                           COMMIT: check the database only after it is gone)
+#   ledger_consistent WHAT  after a kill: the database holds exactly the chunks its ledger lists,
+#                           each whole (the caller's associative array expect_of maps each
+#                           chunk id, the SHA-256 of its plain bytes, to its --expect directory)
 #   fault_mariadb_start DIR    a private MariaDB in DIR (for faults that would disturb the
 #                           shared one); exports MYCNF=DIR/my.cnf (database relaywatch) and
 #                           ROOTCNF; stopped when the test exits
@@ -140,6 +143,28 @@ wait_for() {
 db_idle() {
 	[[ $(db_query "SELECT COUNT(*) FROM information_schema.PROCESSLIST
 		WHERE DB = DATABASE() AND ID <> CONNECTION_ID()") == 0 ]]
+}
+
+ledger_consistent() {
+	local ids=() id dirs=()
+	# The server may still commit what the killed client sent: wait for its connection to end.
+	wait_for "the killed ingester's connection to end" db_idle
+	mapfile -t ids < <(db_query "SELECT chunk_id FROM chunks")
+	for id in "${ids[@]}"; do
+		[[ -n ${expect_of[$id]:-} ]] || die "$1: the ledger holds an unknown chunk $id"
+		dirs+=("${expect_of[$id]}")
+	done
+	rm -rf "$T/partial"
+	if ((${#dirs[@]} == 0)); then
+		mkdir -p "$T/partial"
+		: >"$T/partial/event_hourly.tsv"
+		: >"$T/partial/relay_hourly.tsv"
+		: >"$T/partial/denied_hourly.tsv"
+		printf 'lines\t0\nevents\t0\nmalformed\t0\n' >"$T/partial/totals.tsv"
+	else
+		merge_expect "$T/partial" "${dirs[@]}"
+	fi
+	exact "$T/partial" "$1 (${#ids[@]} chunks in the ledger)"
 }
 
 # --- private servers ---

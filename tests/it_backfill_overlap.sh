@@ -20,10 +20,7 @@ on_exit "kill_child $pid KILL"
 wait_stopped "$pid" "the backfill paused after its first streamed batch" "$T/out"
 # Its transaction holds rows already: nobody else sees them.
 [[ $(db_query "SELECT COUNT(*) FROM chunks") == 0 ]] || die "a ledger row before the commit"
-conn=$(db_query "SELECT id FROM information_schema.processlist
-	WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
-[[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
-db_query "KILL CONNECTION $conn"
+kill_db_connection
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?

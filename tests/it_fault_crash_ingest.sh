@@ -44,29 +44,6 @@ reset_db() {
 		TRUNCATE denied_hourly"
 }
 
-# The database after a crash: exactly the chunks of the ledger, each whole. (First the server
-# must have finished with the killed client's connection: it may still commit what it was sent.)
-ledger_consistent() { # WHAT
-	local ids=() id dirs=()
-	wait_for "the killed ingester's connection to end" db_idle
-	mapfile -t ids < <(db_query "SELECT chunk_id FROM chunks")
-	for id in "${ids[@]}"; do
-		[[ -n ${expect_of[$id]:-} ]] || die "$1: the ledger holds an unknown chunk $id"
-		dirs+=("${expect_of[$id]}")
-	done
-	rm -rf "$T/partial"
-	if ((${#dirs[@]} == 0)); then
-		mkdir -p "$T/partial"
-		: >"$T/partial/event_hourly.tsv"
-		: >"$T/partial/relay_hourly.tsv"
-		: >"$T/partial/denied_hourly.tsv"
-		printf 'lines\t0\nevents\t0\nmalformed\t0\n' >"$T/partial/totals.tsv"
-	else
-		merge_expect "$T/partial" "${dirs[@]}"
-	fi
-	exact "$T/partial" "$1 (${#ids[@]} chunks in the ledger)"
-}
-
 crashes=0
 
 # try_backfill POINT N: 0 when the run was killed there, 1 when it ran to its end (the point
@@ -154,8 +131,6 @@ try_run() { # POINT N [POINT2:N2 for the rerun]
 
 for point in "${points[@]}"; do
 	[[ $point != check-* ]] || continue
-	# Only backfill streams rows while it scans (overlap.c); run writes after the scan.
-	[[ $point != db-stream-* ]] || continue
 	n=1
 	while try_run "$point" "$n"; do
 		n=$((n + 1))

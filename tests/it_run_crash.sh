@@ -4,6 +4,8 @@
 # and archived. The points, in the order a chunk passes them:
 #   run-claim         manifest renamed into work/, NAME.gz still in the drop directory
 #   scan-block        in the middle of decompressing and counting
+#   db-stream-batch   rows of the hours read so far sent inside the open transaction, while
+#                     the rest is still being read (a batch's first chunk is big enough)
 #   db-before-commit  every row sent, transaction open
 #   db-after-commit   committed, nothing moved yet
 #   run-after-commit  the same, one level up
@@ -21,10 +23,12 @@ chunks=0
 batch=0
 crashes=0
 
-# new_batch: three chunks (two hosts, one multilog) that no earlier batch had.
+# new_batch [LINES]: three chunks (two hosts, one multilog) that no earlier batch had; the first
+# has LINES lines (3000).
 new_batch() {
 	batch=$((batch + 1))
-	gen --lines 3000 --seed "$((700 + batch))" --host mx1 --out "$T/a$batch" --expect "$T/ea$batch"
+	gen --lines "${1:-3000}" --seed "$((700 + batch))" --host mx1 --out "$T/a$batch" \
+		--expect "$T/ea$batch"
 	gen --lines 2000 --seed "$((800 + batch))" --host mx2 --format labelled --out "$T/b$batch" \
 		--expect "$T/eb$batch"
 	gen --lines 1000 --seed "$((900 + batch))" --host mx3 --service smtp-mx --format multilog \
@@ -47,10 +51,14 @@ check_clean() {
 	[[ $(count_files "$in/quarantine" '*') == 0 ]] || die "$1: something was quarantined"
 }
 
-for point in run-claim:1 run-claim:3 scan-block:1 scan-block:2 db-before-commit:1 \
-	db-before-commit:3 db-after-commit:1 db-after-commit:2 run-after-commit:1 \
-	run-after-commit:3 run-archive:1 run-archive:2; do
-	new_batch
+for point in run-claim:1 run-claim:3 scan-block:1 scan-block:2 db-stream-batch:1 \
+	db-before-commit:1 db-before-commit:3 db-after-commit:1 db-after-commit:2 \
+	run-after-commit:1 run-after-commit:3 run-archive:1 run-archive:2; do
+	if [[ $point == db-stream-* ]]; then
+		new_batch 40000 # 5 MB over three hours: its first hour goes while the rest is read
+	else
+		new_batch
+	fi
 	rc=0
 	RELAYWATCH_CRASH=$point ingest run --defaults-file="$MYCNF" --incoming "$in" \
 		>"$T/out" 2>&1 || rc=$?
@@ -64,7 +72,7 @@ for point in run-claim:1 run-claim:3 scan-block:1 scan-block:2 db-before-commit:
 		[[ $rc == 137 ]] || { cat "$T/out" >&2; die "$point again: exit status $rc, not 137"; }
 		crashes=$((crashes + 1))
 	fi
-	if [[ $point == scan-block:1 ]]; then
+	if [[ $point == scan-block:1 || $point == db-stream-batch:1 ]]; then
 		# Killed twice while reading one chunk, the second time in the takeover: the next run
 		# quarantines it rather than die on it forever (issue 10); put back, it counts once.
 		rc=0

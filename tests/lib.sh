@@ -19,6 +19,8 @@
 #   wait_stopped PID WHAT [OUT]  returns once PID (a program run with RELAYWATCH_PAUSE) has
 #                       stopped itself with SIGSTOP; dies (showing OUT, its output) if it ends
 #                       first or has not stopped within 120 s
+#   kill_db_connection  KILL CONNECTION of the one other session on the test's database (the
+#                       ingester's)
 #   $INGEST $SHIP $GEN  the programs under test; ingest/ship/gen run them
 # The test runs under `set -euo pipefail`.
 set -euo pipefail
@@ -207,4 +209,12 @@ db_snapshot() {
 		cat "$T/snapshot.$$"/*.tsv
 	} >"$1"
 	rm -rf "$T/snapshot.$$"
+}
+
+kill_db_connection() {
+	local conn
+	conn=$(db_query "SELECT id FROM information_schema.processlist
+		WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
+	[[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
+	db_query "KILL CONNECTION $conn"
 }
