@@ -406,6 +406,26 @@ static void job_run(struct run *r, size_t ji)
 }
 
 /*
+ * Ends the gzip member of the pack's file before the next one: each file of a pack is a gzip
+ * member of its own, deflated from an empty window as if it were shipped alone (the reader takes
+ * concatenated members as one stream). One stream across the whole pack compresses some 6 %
+ * better, but deflate then searches its matches back through the files before, which costs some
+ * 8 % more CPU for 64 files of 100 kB: the time a backlog of small files takes is what packs are
+ * for.
+ */
+static enum chunk_fill pack_member_end(struct run *r, struct chunk_out *co)
+{
+	if (!co->active || r->opt->dry_run || r->z.total_in == 0) {
+		return FILL_EOF;
+	}
+	if (chunk_deflate(r, co, NULL, 0, Z_FINISH) != 0) {
+		return r->stop ? FILL_STOPPED : FILL_FAILED;
+	}
+	deflateReset(&r->z);
+	return FILL_EOF;
+}
+
+/*
  * Streams the pack headed by ji as one chunk: each member from its offset to its end, in pack
  * order. A member that cannot be read fails the pack for this run; the next run rebuilds it from
  * the members it finds.
@@ -430,6 +450,9 @@ static void pack_run(struct run *r, size_t ji)
 		struct job_input in = {.ct = {.fd = -1}, .pos = j->entry->offset};
 		if (k != ji) {
 			crashpoint("ship-pack-member");
+			if ((fill = pack_member_end(r, &co)) != FILL_EOF) {
+				break;
+			}
 		}
 		/* Lines must not run from one member into the next (checked when packed). */
 		if (co.last != '\n') {
