@@ -798,6 +798,8 @@ void uploader_destroy(struct uploader *up)
 		notify_writer(up);
 		pthread_mutex_unlock(&up->mu);
 		pthread_join(up->thread, NULL);
+		log_debug("%u SFTP channel(s), %u upload buffer(s) of %d kB", up->nlanes, up->nbufs,
+			  UPLOAD_BUF_SIZE / 1024);
 	}
 	for (unsigned i = 0; i < up->nlanes; i++) {
 		sftp_lane_destroy(up->lanes[i].sl);
