@@ -23,8 +23,9 @@ void content_close(struct content *ct)
 
 enum content_open content_open(const struct source_file *f, uint64_t offset, struct content *ct)
 {
-	/* As when it was listed (sources_open): a link swapped in since is refused. */
-	ct->fd = sources_open(f->path, false);
+	/* As when it was listed: a link swapped in since is refused. */
+	struct stat sb;
+	ct->fd = sources_open_file(f, &sb);
 	ct->r = NULL;
 	if (ct->fd < 0) {
 		if (errno == ENOENT) {
@@ -35,12 +36,6 @@ enum content_open content_open(const struct source_file *f, uint64_t offset, str
 			return CONTENT_CHANGED;
 		}
 		log_error("%s: %s", f->path, strerror(errno));
-		return CONTENT_ERROR;
-	}
-	struct stat sb;
-	if (fstat(ct->fd, &sb) != 0) {
-		log_error("%s: %s", f->path, strerror(errno));
-		content_close(ct);
 		return CONTENT_ERROR;
 	}
 	/* Another file under the planned name would be shipped under the wrong identity. */
@@ -86,7 +81,7 @@ enum content_open content_open(const struct source_file *f, uint64_t offset, str
 		content_close(ct);
 		return CONTENT_CHANGED;
 	}
-	if (lseek(ct->fd, (off_t)offset, SEEK_SET) == (off_t)-1) {
+	if (offset > 0 && lseek(ct->fd, (off_t)offset, SEEK_SET) == (off_t)-1) {
 		log_error("%s: %s", f->path, strerror(errno));
 		content_close(ct);
 		return CONTENT_ERROR;

@@ -1,10 +1,7 @@
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "run.h"
@@ -71,33 +68,18 @@ static bool plan_entry(struct run *r, struct job *j)
 }
 
 /*
- * Whether the finished plain file f ends with '\n': only such files are packed, since the first
- * line of the next member would otherwise continue its last line, and the pack would be read
- * differently from the files shipped alone.
+ * Whether the job's file may join a new pack: finished, plain, with a small rest to ship and no
+ * plan from an earlier run (whose chunks may have been delivered already), and ending with '\n':
+ * the first line of the next member would otherwise continue its last line, and the pack would
+ * be read differently from the files shipped alone.
  */
-static bool ends_with_newline(const struct source_file *f)
-{
-	unsigned char c = 0;
-	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
-	struct stat sb;
-	bool ok = fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_dev == f->dev &&
-		  (uint64_t)sb.st_ino == f->ino && f->size > 0 &&
-		  pread(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
-	if (fd >= 0) {
-		close(fd);
-	}
-	return ok;
-}
-
-/* Whether the job's file may join a new pack: finished, plain, with a small rest to ship
- * and no plan from an earlier run (whose chunks may have been delivered already). */
 static bool packable(const struct run *r, const struct job *j)
 {
 	const struct ship_entry *e = j->entry;
 	const struct source_file *f = j->file;
 	return j->fresh && !f->live && !f->gz && !e->packed && e->nbounds == 1 &&
 	       e->bounds[0] == SHIP_STATE_EOF && f->size > e->offset &&
-	       f->size - e->offset < r->cfg->coalesce_below && ends_with_newline(f);
+	       f->size - e->offset < r->cfg->coalesce_below && f->ends_nl;
 }
 
 /* Makes the files of v[0..n) one pack, in that order (a single file stays a plain chunk). */
@@ -148,21 +130,35 @@ static void plan_new_packs(struct run *r)
 	pack_make(r, v, n);
 }
 
-struct pack_member {
-	const uint8_t *pack;
-	unsigned index;
-	size_t job;
+/* An item (a file, a job) under a digest (a fingerprint, a pack), for grouping by sorting. */
+struct by_digest {
+	const uint8_t *key;
+	size_t order; /* within the group */
+	size_t item;
 };
 
-static int cmp_member(const void *a, const void *b)
+static int cmp_by_digest(const void *a, const void *b)
 {
-	const struct pack_member *x = a;
-	const struct pack_member *y = b;
-	int c = memcmp(x->pack, y->pack, DIGEST_LEN);
+	const struct by_digest *x = a;
+	const struct by_digest *y = b;
+	int c = memcmp(x->key, y->key, DIGEST_LEN);
 	if (c != 0) {
 		return c;
 	}
-	return x->index < y->index ? -1 : x->index > y->index;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Sorts v[0..n) by key, then order (qsort(NULL, 0, ...) is undefined). */
+static void by_digest_sort(struct by_digest *v, size_t n)
+{
+	if (n > 0) {
+		qsort(v, n, sizeof(*v), cmp_by_digest);
+	}
+}
+
+static bool same_key(const struct by_digest *v, size_t k)
+{
+	return k > 0 && memcmp(v[k - 1].key, v[k].key, DIGEST_LEN) == 0;
 }
 
 /*
@@ -172,7 +168,7 @@ static int cmp_member(const void *a, const void *b)
  */
 static int plan_chain_packs(struct run *r)
 {
-	struct pack_member *m = malloc((r->njobs ? r->njobs : 1) * sizeof(*m));
+	struct by_digest *m = malloc((r->njobs ? r->njobs : 1) * sizeof(*m));
 	size_t n = 0;
 	if (!m) {
 		log_error("out of memory");
@@ -182,23 +178,65 @@ static int plan_chain_packs(struct run *r)
 		struct job *j = &r->jobs[i];
 		j->pack_next = SIZE_MAX;
 		if (j->entry->packed) {
-			m[n++] = (struct pack_member){j->entry->pack, j->entry->pack_index, i};
+			m[n++] = (struct by_digest){j->entry->pack, j->entry->pack_index, i};
 		}
 	}
-	if (n > 0) {
-		qsort(m, n, sizeof(*m), cmp_member);
-	}
+	by_digest_sort(m, n);
 	for (size_t k = 0; k < n; k++) {
-		struct job *j = &r->jobs[m[k].job];
-		bool first = k == 0 || memcmp(m[k - 1].pack, m[k].pack, DIGEST_LEN) != 0;
+		struct job *j = &r->jobs[m[k].item];
+		bool first = !same_key(m, k);
 		j->in_pack = true;
 		j->pack_head = first;
 		if (!first) {
-			r->jobs[m[k - 1].job].pack_next = m[k].job;
+			r->jobs[m[k - 1].item].pack_next = m[k].item;
 		}
 	}
 	free(m);
 	return 0;
+}
+
+/*
+ * Makes r->jobs of the fingerprinted files: the same content under several names (rotation under
+ * way, a source listed twice) is one job, at the place of its first name, reading the
+ * better_file() of them. Grouped by sorting, not by comparing each file with the jobs so far: a
+ * backlog of thousands of multilog files stays n log n.
+ */
+static int plan_jobs(struct run *r)
+{
+	size_t nf = r->files.n ? r->files.n : 1, n = 0;
+	struct by_digest *v = malloc(nf * sizeof(*v));
+	struct source_file **pick = calloc(nf, sizeof(*pick));
+	int ret = -1;
+	if (!v || !pick) {
+		log_error("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r->files.n; i++) {
+		if (r->files.v[i].has_fpr) {
+			v[n++] = (struct by_digest){r->files.v[i].fpr, i, i};
+		}
+	}
+	by_digest_sort(v, n);
+	for (size_t k = 0, first = 0; k < n; k++) {
+		struct source_file *f = &r->files.v[v[k].item];
+		if (!same_key(v, k)) {
+			first = v[k].item;
+			pick[first] = f;
+		} else if (better_file(f, pick[first])) {
+			pick[first] = f;
+		}
+	}
+	for (size_t i = 0; i < r->files.n; i++) {
+		if (pick[i]) {
+			r->jobs[r->njobs++] = (struct job){
+				.file = pick[i], .first_rec = SIZE_MAX, .last_rec = SIZE_MAX};
+		}
+	}
+	ret = 0;
+out:
+	free(v);
+	free(pick);
+	return ret;
 }
 
 int plan_run(struct run *r)
@@ -217,30 +255,12 @@ int plan_run(struct run *r)
 		return -1;
 	}
 	for (size_t i = 0; i < r->files.n; i++) {
-		struct source_file *f = &r->files.v[i];
-		if (sources_fingerprint(f) != 0) {
+		if (sources_fingerprint(&r->files.v[i]) != 0) {
 			r->failed = true;
-			continue;
 		}
-		if (!f->has_fpr) {
-			continue;
-		}
-		/* The same content under several names (rotation under way, a source listed
-		 * twice): one job, at the place of its first name. */
-		struct job *same = NULL;
-		for (size_t k = 0; k < r->njobs && !same; k++) {
-			if (memcmp(r->jobs[k].file->fpr, f->fpr, DIGEST_LEN) == 0) {
-				same = &r->jobs[k];
-			}
-		}
-		if (same) {
-			if (better_file(f, same->file)) {
-				same->file = f;
-			}
-			continue;
-		}
-		r->jobs[r->njobs++] =
-			(struct job){.file = f, .first_rec = SIZE_MAX, .last_rec = SIZE_MAX};
+	}
+	if (plan_jobs(r) != 0) {
+		return -1;
 	}
 	size_t keep = 0;
 	for (size_t i = 0; i < r->njobs; i++) {

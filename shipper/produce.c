@@ -7,6 +7,7 @@
 
 #include "content.h"
 #include "crashpoint.h"
+#include "hasher.h"
 #include "log.h"
 #include "manifest.h"
 #include "monoclock.h"
@@ -120,7 +121,7 @@ static int chunk_begin(struct run *r, size_t ji, struct chunk_out *co)
 static void chunk_abort(struct run *r, struct chunk_out *co, bool local)
 {
 	uint8_t dummy[DIGEST_LEN];
-	digest_final(r->dg, dummy); /* resets it for the next chunk */
+	hasher_final(r->hs, dummy); /* resets it for the next chunk */
 	if (!co->active) {
 		return;
 	}
@@ -191,7 +192,7 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	char name[SHIP_NAME_MAX];
 	char text[MANIFEST_MAX_SIZE];
 
-	digest_final(r->dg, m.sha256);
+	hasher_final(r->hs, m.sha256);
 	m.lines = co->lines + (co->last != '\n');
 	if (co->pack) {
 		ship_pack_name(r->host, j->entry->fpr, co->start, end, c->pack_files, name);
@@ -244,17 +245,6 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	int ret = uploader_end(r->up, co->uc, name, text, (size_t)len);
 	co->uc = NULL;
 	return ret;
-}
-
-static uint64_t count_lines(const unsigned char *p, size_t n)
-{
-	uint64_t c = 0;
-	const unsigned char *end = p + n;
-	while ((p = memchr(p, '\n', (size_t)(end - p)))) {
-		c++;
-		p++;
-	}
-	return c;
 }
 
 /* Where the producer is in the job's file: r->in holds bytes [at, have) of what was read. */
@@ -325,10 +315,12 @@ static enum chunk_fill chunk_fill(struct run *r, size_t ji, struct job_input *in
 		if (!co->active && chunk_begin(r, co->job, co) != 0) {
 			return r->stop ? FILL_STOPPED : FILL_FAILED;
 		}
-		digest_update(r->dg, p, take);
-		co->lines += count_lines(p, take);
+		/* Hashed beside the deflate (on another core), done before p changes. */
+		hasher_post(r->hs, p, take);
+		int zr = r->opt->dry_run ? 0 : chunk_deflate(r, co, p, take, Z_NO_FLUSH);
+		co->lines += hasher_wait(r->hs);
 		co->last = p[take - 1];
-		if (!r->opt->dry_run && chunk_deflate(r, co, p, take, Z_NO_FLUSH) != 0) {
+		if (zr != 0) {
 			return r->stop ? FILL_STOPPED : FILL_FAILED;
 		}
 		crashpoint("ship-deflate");
@@ -406,6 +398,26 @@ static void job_run(struct run *r, size_t ji)
 }
 
 /*
+ * Ends the gzip member of the pack's file before the next one: each file of a pack is a gzip
+ * member of its own, deflated from an empty window as if it were shipped alone (the reader takes
+ * concatenated members as one stream). One stream across the whole pack compresses some 6 %
+ * better, but deflate then searches its matches back through the files before, which costs some
+ * 8 % more CPU for 64 files of 100 kB: the time a backlog of small files takes is what packs are
+ * for.
+ */
+static enum chunk_fill pack_member_end(struct run *r, struct chunk_out *co)
+{
+	if (!co->active || r->opt->dry_run || r->z.total_in == 0) {
+		return FILL_EOF;
+	}
+	if (chunk_deflate(r, co, NULL, 0, Z_FINISH) != 0) {
+		return r->stop ? FILL_STOPPED : FILL_FAILED;
+	}
+	deflateReset(&r->z);
+	return FILL_EOF;
+}
+
+/*
  * Streams the pack headed by ji as one chunk: each member from its offset to its end, in pack
  * order. A member that cannot be read fails the pack for this run; the next run rebuilds it from
  * the members it finds.
@@ -430,6 +442,9 @@ static void pack_run(struct run *r, size_t ji)
 		struct job_input in = {.ct = {.fd = -1}, .pos = j->entry->offset};
 		if (k != ji) {
 			crashpoint("ship-pack-member");
+			if ((fill = pack_member_end(r, &co)) != FILL_EOF) {
+				break;
+			}
 		}
 		/* Lines must not run from one member into the next (checked when packed). */
 		if (co.last != '\n') {
@@ -492,7 +507,7 @@ int produce_init(struct run *r)
 		return -1;
 	}
 	r->zinit = true;
-	if (!(r->dg = digest_create())) {
+	if (!(r->hs = hasher_create())) {
 		return -1;
 	}
 	if (!(r->in = malloc(IN_BUF_SIZE))) {
@@ -530,8 +545,8 @@ void produce_finish(struct run *r)
 		deflateEnd(&r->z);
 		r->zinit = false;
 	}
-	digest_destroy(r->dg);
-	r->dg = NULL;
+	hasher_destroy(r->hs);
+	r->hs = NULL;
 	free(r->in);
 	r->in = NULL;
 }

@@ -13,13 +13,14 @@
 #include "sources.h"
 
 struct ship_options; /* ship.h: the run belongs to ship.c, which includes us */
+struct hasher;
 
 /*
  * The state of one run of relaywatch-ship, shared by the modules that carry it out, each doing
  * one step:
  *   plan.c      which files to ship and up to where (bounds in the state entries)
- *   produce.c   reads a job's file (content.c), cuts, hashes and deflates its chunks, and hands
- *               them to the uploader
+ *   produce.c   reads a job's file (content.c), cuts, hashes (hasher.c, beside it) and deflates
+ *               its chunks, and hands them to the uploader
  *   delivery.c  applies the uploader's results to the state, in file order, and saves it
  *   ship.c      the run itself: lock, plan, connect (and fail over), produce, save, exit status
  * Nothing here is used outside the shipper's run.
@@ -74,7 +75,7 @@ struct run {
 	struct uploader *up;
 	z_stream z;
 	bool zinit;
-	struct digest *dg;
+	struct hasher *hs; /* the chunk's SHA-256 and lines (hasher.h) */
 	unsigned char *in;
 	double last_save;
 	bool dirty;

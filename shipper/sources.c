@@ -27,6 +27,12 @@ void source_list_finish(struct source_list *l)
 		free(l->v[i].path);
 	}
 	free(l->v);
+	while (l->dirs) {
+		struct source_dir *d = l->dirs;
+		l->dirs = d->next;
+		close(d->fd);
+		free(d);
+	}
 	memset(l, 0, sizeof(*l));
 }
 
@@ -126,8 +132,8 @@ static int cmp_candidate(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int add_file(struct source_list *l, const struct ship_source *src, const char *dir,
-		    const char *name, bool live)
+static int add_file(struct source_list *l, const struct ship_source *src,
+		    const struct source_dir *sd, const char *dir, const char *name, bool live)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
@@ -146,8 +152,30 @@ static int add_file(struct source_list *l, const struct ship_source *src, const 
 		return -1;
 	}
 	snprintf(path, len, "%s/%s", dir, name);
-	l->v[l->n++] = (struct source_file){.path = path, .source = src, .live = live};
+	l->v[l->n++] = (struct source_file){.path = path,
+					    .dir = sd,
+					    .name = path + len - 1 - strlen(name),
+					    .source = src,
+					    .live = live};
 	return 0;
+}
+
+/* The flags every log file is opened with: never through a symbolic link, never as a terminal. */
+#define FILE_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+/* Fills *sb and refuses a regular file with more than one link (see sources_open). Returns fd,
+ * or -1 with errno set (fd closed). */
+static int check_links(int fd, struct stat *sb)
+{
+	int err = EMLINK;
+	if (fstat(fd, sb) != 0) {
+		err = errno;
+	} else if (!S_ISREG(sb->st_mode) || sb->st_nlink <= 1) {
+		return fd;
+	}
+	close(fd);
+	errno = err;
+	return -1;
 }
 
 int sources_open(const char *path, bool dir)
@@ -182,8 +210,7 @@ int sources_open(const char *path, bool dir)
 		p += n;
 		bool last = strspn(p, "/") == strlen(p);
 		if (last && !dir) {
-			next = openat(fd, comp,
-				      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+			next = openat(fd, comp, FILE_FLAGS);
 		} else {
 			next = openat(fd, comp, dir_flags);
 		}
@@ -202,12 +229,14 @@ int sources_open(const char *path, bool dir)
 	if (fd < 0) {
 		return -1;
 	}
-	if (!dir && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink > 1) {
-		close(fd);
-		errno = EMLINK;
-		return -1;
-	}
-	return fd;
+	return dir ? fd : check_links(fd, &sb);
+}
+
+int sources_open_file(const struct source_file *f, struct stat *sb)
+{
+	/* f->name is a directory entry's name: one component, no '/' to follow. */
+	int fd = f->dir ? openat(f->dir->fd, f->name, FILE_FLAGS) : sources_open(f->path, false);
+	return fd < 0 ? -1 : check_links(fd, sb);
 }
 
 bool sources_refused(const char *path, int err)
@@ -247,6 +276,7 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 {
 	char *dir = NULL;
 	const char *base = NULL;
+	struct source_dir *sd = NULL;
 	DIR *d = NULL;
 	struct candidate *c = NULL;
 	size_t n = 0, cap = 0;
@@ -269,13 +299,25 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 		ret = 0; /* nothing of this source is shipped; the warning says why */
 		goto out;
 	}
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
+	if (dfd < 0) {
 		log_error("%s: %s", dir, strerror(errno));
-		if (dfd >= 0) {
-			close(dfd);
-		}
 		goto out;
 	}
+	/* The files are opened in this very directory later, even if a name on its path leads
+	 * elsewhere by then. */
+	if (!(sd = calloc(1, sizeof(*sd)))) {
+		log_error("out of memory");
+		close(dfd);
+		goto out;
+	}
+	if ((sd->fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) < 0 || !(d = fdopendir(dfd))) {
+		log_error("%s: %s", dir, strerror(errno));
+		close(dfd);
+		goto out;
+	}
+	sd->next = l->dirs;
+	l->dirs = sd;
+	sd = NULL; /* l's now */
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(d);
@@ -330,7 +372,7 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 		qsort(c, n, sizeof(*c), cmp_candidate);
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (add_file(l, src, dir, c[i].name, c[i].group == 2) != 0) {
+		if (add_file(l, src, l->dirs, dir, c[i].name, c[i].group == 2) != 0) {
 			goto out;
 		}
 	}
@@ -342,6 +384,12 @@ out:
 	free(c);
 	if (d) {
 		closedir(d);
+	}
+	if (sd) {
+		if (sd->fd >= 0) {
+			close(sd->fd);
+		}
+		free(sd);
 	}
 	free(dir);
 	return ret;
@@ -461,11 +509,13 @@ out:
 int sources_fingerprint(struct source_file *f)
 {
 	f->has_fpr = false;
+	f->ends_nl = false;
 	/*
 	 * No symlink anywhere in the path, no hard link: whoever may write the log directory (the
 	 * log user) must not make us, as root, ship /etc/shadow under the name of a rotated log.
 	 */
-	int fd = sources_open(f->path, false);
+	struct stat sb;
+	int fd = sources_open_file(f, &sb);
 	int ret = -1;
 	if (fd < 0) {
 		/* Rotated away or deleted between listing and opening: next run sees it anew. */
@@ -474,11 +524,6 @@ int sources_fingerprint(struct source_file *f)
 		}
 		log_error("%s: %s", f->path, strerror(errno));
 		return -1;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) != 0) {
-		log_error("%s: %s", f->path, strerror(errno));
-		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		log_debug("%s: not a regular file, ignored", f->path);
@@ -500,6 +545,10 @@ int sources_fingerprint(struct source_file *f)
 	if (sources_fingerprint_plain(fd, f->path, !f->live, f->fpr, &f->has_fpr) != 0) {
 		goto out;
 	}
+	/* Whether a finished file may be packed (see plan.c), read while it is open anyway. */
+	unsigned char c;
+	f->ends_nl = !f->live && f->size > 0 &&
+		     fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
 	/* From the same open file as the fingerprint, so a rotation in between cannot pair one
 	 * file's identity with another's length. */
 	if (f->live && f->has_fpr &&
@@ -510,6 +559,9 @@ int sources_fingerprint(struct source_file *f)
 out:
 	if (fd >= 0) {
 		close(fd);
+	}
+	if (ret != 0) {
+		f->has_fpr = false; /* nothing of a file that failed is shipped this run */
 	}
 	return ret;
 }

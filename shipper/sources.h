@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "digest.h"
 #include "shipconf.h"
@@ -22,8 +23,16 @@
  * Functions that fail log why (with the path) and return -1; errno is not part of their contract.
  */
 
+/* A directory a source's files were listed in, held open for the run (see sources_open_file). */
+struct source_dir {
+	struct source_dir *next;
+	int fd;
+};
+
 struct source_file {
 	char *path;
+	const struct source_dir *dir; /* where it was listed (NULL: opened by path) */
+	const char *name;             /* its name in dir: the last component of path */
 	const struct ship_source *source;
 	bool live;     /* current / the live syslog file: it may still grow */
 	bool gz;       /* content is gzip (from the magic bytes, valid after fingerprinting) */
@@ -32,31 +41,37 @@ struct source_file {
 	int64_t mtime;
 	uint64_t dev, ino; /* the file fingerprinted: a later open must find the same one */
 	uint64_t line_end; /* live plain file: offset just past its last '\n' */
+	bool ends_nl;      /* finished plain file: its last byte is '\n' */
 	uint8_t fpr[DIGEST_LEN];
 };
 
 struct source_list {
 	struct source_file *v;
 	size_t n, cap;
+	struct source_dir *dirs; /* the listed directories, open */
 };
 
 void source_list_init(struct source_list *l);
+/* Frees the files and closes the directories. */
 void source_list_finish(struct source_list *l);
 
 /*
- * Appends the files of src to l in the order above (no content is read). A source whose
- * directory cannot be read is an error: returns -1 after logging it. A missing live file is
- * not an error (a rotation may be under way).
+ * Appends the files of src to l in the order above (no content is read), and keeps the directory
+ * they were listed in open in l, so that each file is later opened by its name in it: one
+ * openat() instead of one per component of its path. A source whose directory cannot be read is
+ * an error: returns -1 after logging it. A missing live file is not an error (a rotation may be
+ * under way).
  */
 int sources_discover(const struct ship_source *src, struct source_list *l);
 
 /*
- * Fills f's fingerprint, gz, size, mtime, dev, ino and (live plain files) line_end: the SHA-256 of
+ * Fills f's fingerprint, gz, size, mtime, dev, ino, (live plain files) line_end and (finished
+ * plain files) ends_nl, from one open of the file: the SHA-256 of
  * the first complete line including its '\n', read as content through reader (gzip or plain). A
  * finished (not live) file with content but no '\n' at all is fingerprinted over all of its content
  * instead, which can never equal a line fingerprint since it lacks the '\n'. Returns 0 (with
  * has_fpr false when there is nothing to ship yet, also when the file vanished since discovery), or
- * -1 after logging why.
+ * -1 after logging why (has_fpr false).
  */
 int sources_fingerprint(struct source_file *f);
 
@@ -108,6 +123,14 @@ int sources_open(const char *path, bool dir);
  * so that a planted link is reported without flooding. Returns whether errno was such a refusal.
  */
 bool sources_refused(const char *path, int err);
+
+/*
+ * Opens f for reading as sources_open() does: by its name in the directory it was listed in
+ * (which sources_open() opened, refusing symbolic links on the way) with O_NOFOLLOW, or by its
+ * path when it was not listed (f->dir NULL). Fills *sb (fstat) for the caller's identity checks.
+ * Returns the descriptor; or -1 with errno set as sources_open() does. Logs nothing.
+ */
+int sources_open_file(const struct source_file *f, struct stat *sb);
 
 /* Whether name is a finished multilog file ("@" + 24 lowercase hex + ".s" or ".u"). */
 bool sources_multilog_finished(const char *name);

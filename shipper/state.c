@@ -344,6 +344,20 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A pack member's plan: "pack=<64 hex>:<index>" (word is cut at the ':'). 0, or -1. */
+static int parse_pack(char *word, uint8_t pack[DIGEST_LEN], unsigned *index)
+{
+	const size_t colon = 5 + DIGEST_HEX_LEN;
+	uint64_t idx;
+	if (strncmp(word, "pack=", 5) != 0 || strlen(word) < colon + 2 || word[colon] != ':' ||
+	    parse_u64(word + colon + 1, &idx) != 0 || idx > UINT_MAX) {
+		return -1;
+	}
+	word[colon] = '\0';
+	*index = (unsigned)idx;
+	return digest_unhex(word + 5, pack);
+}
+
 static int parse_line(struct ship_state *st, char *line)
 {
 	char *save = NULL;
@@ -372,22 +386,14 @@ static int parse_line(struct ship_state *st, char *line)
 			return -2;
 		}
 	} else if (strcmp(w[3], "plan") == 0 && (n == 6 || n == 7)) {
-		uint64_t max, idx = 0;
-		uint8_t pack[DIGEST_LEN] = {0};
-		if (parse_u64(w[5], &max) != 0) {
+		uint64_t max;
+		unsigned idx = 0;
+		uint8_t pack[DIGEST_LEN];
+		bool packed = n == 7;
+		/* A pack member's plan is its end of file only. */
+		if (parse_u64(w[5], &max) != 0 ||
+		    (packed && (strcmp(w[4], "eof") != 0 || parse_pack(w[6], pack, &idx) != 0))) {
 			return -1;
-		}
-		/* A pack member's plan is its end of file only: "pack=<64 hex>:<index>". */
-		if (n == 7 && (strncmp(w[6], "pack=", 5) != 0 || strlen(w[6]) < 5 + 64 + 2 ||
-			       w[6][5 + 64] != ':' || strcmp(w[4], "eof") != 0 ||
-			       parse_u64(w[6] + 5 + 64 + 1, &idx) != 0 || idx > UINT_MAX)) {
-			return -1;
-		}
-		if (n == 7) {
-			w[6][5 + 64] = '\0';
-			if (digest_unhex(w[6] + 5, pack) != 0) {
-				return -1;
-			}
 		}
 		if (!(e = ship_state_add(st, fpr))) {
 			return -2;
@@ -409,9 +415,9 @@ static int parse_line(struct ship_state *st, char *line)
 		if (e->nbounds == 0) {
 			return -1;
 		}
-		if (n == 7) {
+		if (packed) {
 			e->packed = true;
-			e->pack_index = (unsigned)idx;
+			e->pack_index = idx;
 			memcpy(e->pack, pack, DIGEST_LEN);
 		}
 	} else {

@@ -62,7 +62,7 @@ struct lane {
 struct uploader {
 	struct sftp_conn *c;
 	char *remote_dir;
-	unsigned nlanes;
+	unsigned nlanes, want_lanes;
 	struct lane *lanes;
 	unsigned timeout;
 	pthread_t thread;
@@ -394,11 +394,35 @@ static void assign_lanes(struct uploader *up)
 	}
 }
 
+/*
+ * Opens the lanes after the first (blocking), then switches the session to non-blocking mode.
+ * Done by the writer while the producer already compresses into the buffers: each channel costs
+ * round trips and a process on the server (some 8 ms each here), which would otherwise delay
+ * the first byte of a run.
+ */
+static void open_lanes(struct uploader *up)
+{
+	while (up->nlanes < up->want_lanes) {
+		struct sftp_lane *sl = sftp_lane_create(up->c, true);
+		if (!sl) {
+			/* Fewer than asked (the server's MaxSessions) only costs speed. */
+			log_info("using %u SFTP channels instead of %u", up->nlanes,
+				 up->want_lanes);
+			break;
+		}
+		up->lanes[up->nlanes++].sl = sl; /* the lanes are the writer's alone */
+	}
+	sftp_conn_set_nonblocking(up->c);
+}
+
 static void *writer_main(void *arg)
 {
 	struct uploader *up = arg;
-	double last_progress = monoclock_now();
+	double last_progress;
 	bool sock_ready = true;
+
+	open_lanes(up);
+	last_progress = monoclock_now();
 
 	for (;;) {
 		pthread_mutex_lock(&up->mu);
@@ -518,6 +542,7 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 	}
 	up->c = c;
 	up->timeout = timeout;
+	up->want_lanes = lanes > 0 ? lanes : 1;
 	up->wake[0] = up->wake[1] = -1;
 	/* Small chunks hold a buffer only until it is written, so a few more than the lanes that
 	 * can be writing big chunks at once keep every lane busy within the memory bound. */
@@ -525,7 +550,7 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 	pthread_mutex_init(&up->mu, NULL);
 	pthread_cond_init(&up->cv, NULL);
 	if (!(up->remote_dir = strdup(remote_dir)) ||
-	    !(up->lanes = calloc(lanes, sizeof(*up->lanes)))) {
+	    !(up->lanes = calloc(up->want_lanes, sizeof(*up->lanes)))) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -537,19 +562,12 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 		fcntl(up->wake[i], F_SETFL, fcntl(up->wake[i], F_GETFL) | O_NONBLOCK);
 		fcntl(up->wake[i], F_SETFD, FD_CLOEXEC);
 	}
-	for (unsigned i = 0; i < lanes; i++) {
-		if (!(up->lanes[i].sl = sftp_lane_create(c, i > 0))) {
-			/* The first channel must open; fewer than asked (the server's MaxSessions)
-			 * only costs speed. */
-			if (i == 0) {
-				goto out;
-			}
-			log_info("using %u SFTP channels instead of %u", i, lanes);
-			break;
-		}
-		up->nlanes++;
+	/* The first channel must open here: a server without SFTP fails the run now. The writer
+	 * opens the others. */
+	if (!(up->lanes[0].sl = sftp_lane_create(c, false))) {
+		goto out;
 	}
-	sftp_conn_set_nonblocking(c);
+	up->nlanes = 1;
 	if (pthread_create(&up->thread, NULL, writer_main, up) != 0) {
 		log_error("cannot start the upload thread");
 		goto out;
@@ -780,6 +798,8 @@ void uploader_destroy(struct uploader *up)
 		notify_writer(up);
 		pthread_mutex_unlock(&up->mu);
 		pthread_join(up->thread, NULL);
+		log_debug("%u SFTP channel(s), %u upload buffer(s) of %d kB", up->nlanes, up->nbufs,
+			  UPLOAD_BUF_SIZE / 1024);
 	}
 	for (unsigned i = 0; i < up->nlanes; i++) {
 		sftp_lane_destroy(up->lanes[i].sl);

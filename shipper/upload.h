@@ -49,8 +49,9 @@ struct uploader;
 struct upload_chunk;
 
 /*
- * Opens up to `lanes` SFTP channels on c (blocking; at least one) and starts the writer thread,
- * which owns c until uploader_destroy(). remote_dir is prepended to every name. timeout: seconds
+ * Opens one SFTP channel on c (blocking) and starts the writer thread, which owns c until
+ * uploader_destroy() and opens up to `lanes` - 1 more (fewer when the server refuses them) while
+ * the producer starts compressing. remote_dir is prepended to every name. timeout: seconds
  * without any progress on a busy connection before it is declared dead. NULL on failure (logged).
  */
 struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, unsigned lanes,

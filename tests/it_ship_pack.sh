@@ -50,6 +50,21 @@ if [[ $rc != 137 ]]; then
 fi
 (($(chunks) == 1)) || die "expected the 10 files in one pack, got $(chunks) chunks"
 grep -c '^part = ' "$DROP"/*.manifest | grep -qx 10 || die "the pack does not list its 10 files"
+# Each file is a gzip member of its own (deflated as if shipped alone), its length the part's.
+python3 - "$DROP"/*.gz "$DROP"/*.manifest <<'EOF' || die "the pack's gzip members are not its parts"
+import sys, zlib
+data = open(sys.argv[1], "rb").read()
+members = []
+while data:
+    d = zlib.decompressobj(16 + 15)
+    members.append(len(d.decompress(data)))
+    if not d.eof:
+        sys.exit("truncated gzip member")
+    data = d.unused_data
+parts = [int(l.split()[4]) for l in open(sys.argv[2]) if l.startswith("part = ")]
+if members != parts:
+    sys.exit("members %s, parts %s" % (members, parts))
+EOF
 if [[ $late ]]; then
 	# Held back: the ingester takes it after the rebuilt pack.
 	mkdir "$T/held"

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -227,6 +228,58 @@ static void fingerprint_long_line(void **unused)
 	free(big);
 }
 
+/*
+ * Listed files are opened in the directory they were listed in, by name, never through a link:
+ * the directory moved away since is still the one read, and a symlink or a hard link put under a
+ * listed name is refused. ends_nl comes from the same open as the fingerprint.
+ */
+static void fingerprint_listed(void **unused)
+{
+	static const char a[] = "@400000005e0000000000000a.s", b[] = "@400000005e0000010000000a.s";
+	put(a, "one\ntwo\n");
+	put(b, "three\nno newline at the end");
+	put("current", "live\n");
+	put("secret", "not a log\n");
+	struct ship_source src = {.path = dir, .kind = SHIP_KIND_MULTILOG, .service = "smtp"};
+	struct source_list l;
+	source_list_init(&l);
+	assert_int_equal(sources_discover(&src, &l), 0);
+	assert_int_equal(l.n, 3);
+	for (size_t i = 0; i < l.n; i++) {
+		assert_non_null(l.v[i].dir);
+		assert_string_equal(l.v[i].name, strrchr(l.v[i].path, '/') + 1);
+		assert_int_equal(sources_fingerprint(&l.v[i]), 0);
+		assert_true(l.v[i].has_fpr);
+	}
+	assert_true(l.v[0].ends_nl);
+	assert_false(l.v[1].ends_nl);
+	assert_false(l.v[2].ends_nl); /* live: not asked */
+
+	char moved[128], path[256], target[256];
+	snprintf(moved, sizeof(moved), "%s.moved", dir);
+	assert_int_equal(rename(dir, moved), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(sources_fingerprint(&l.v[0]), 0);
+	assert_true(l.v[0].has_fpr);
+
+	/* The log user swaps a link in under a listed name. */
+	snprintf(path, sizeof(path), "%s/%s", moved, a);
+	snprintf(target, sizeof(target), "%s/secret", moved);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(sources_fingerprint(&l.v[0]), 0);
+	assert_false(l.v[0].has_fpr);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(link(target, path), 0);
+	assert_int_equal(sources_fingerprint(&l.v[0]), 0);
+	assert_false(l.v[0].has_fpr);
+	source_list_finish(&l);
+
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", moved);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void last_line_end(void **unused)
 {
 	char path[128];
@@ -261,6 +314,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(fingerprint_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(fingerprint_partial, setup, teardown),
 		cmocka_unit_test_setup_teardown(fingerprint_long_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(fingerprint_listed, setup, teardown),
 		cmocka_unit_test_setup_teardown(last_line_end, setup, teardown),
 	};
 	log_init("test_sources", LOG_ERROR);
