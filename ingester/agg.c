@@ -164,6 +164,12 @@ static int mark_dirty(struct agg_map *t, struct agg_row *r)
 	return 0;
 }
 
+/*
+ * memset through a pointer the compiler cannot follow: malloc followed by memset of zeros is
+ * otherwise turned into calloc, which is what grow() avoids.
+ */
+static void *(*const volatile zero_fill)(void *, int, size_t) = memset;
+
 static int grow(struct agg_map *t)
 {
 	size_t cap = t->cap ? t->cap * 2 : 1024;
@@ -176,7 +182,7 @@ static int grow(struct agg_map *t)
 	if (!slots) {
 		return -1;
 	}
-	memset(slots, 0, cap * sizeof(*slots));
+	zero_fill(slots, 0, cap * sizeof(*slots));
 	for (size_t i = 0; i < t->cap; i++) {
 		if (t->slots[i].row) {
 			size_t j = t->slots[i].hash & (cap - 1);
