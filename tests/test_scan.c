@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +203,104 @@ static void only_newlines(void **state)
 	free(b.p);
 }
 
+/* What the scan must find, line by line, the slow way: lines, events and malformed lines. */
+static void count_naive(const struct buf *b, uint64_t *lines, uint64_t *events, uint64_t *malformed)
+{
+	struct logtime lt;
+	logtime_init(&lt, 1393632000);
+	*lines = *events = *malformed = 0;
+	for (size_t i = 0; i < b->n;) {
+		const char *nl = memchr(b->p + i, '\n', b->n - i);
+		size_t len = nl ? (size_t)(nl - (b->p + i)) : b->n - i;
+		const char *line = b->p + i;
+		(*lines)++;
+		i += len + 1;
+		struct log_header h;
+		struct chk_event ev;
+		if (!memmem(line, len, "CHKUSER ", 8)) {
+			continue;
+		}
+		log_header_parse(line, len, &lt, &h);
+		if (!chkuser_is(h.msg)) {
+			continue;
+		}
+		if (len > SCAN_LINE_MAX || chk_parse(h.msg, &ev) != CHK_EVENT) {
+			(*malformed)++;
+		} else {
+			(*events)++;
+		}
+	}
+}
+
+/*
+ * The scan finds "CHKUSER " and counts newlines in one vector pass over pieces of each block: a
+ * marker cut by a piece's or a block's edge, one in a line's last bytes, two in one line, and
+ * near-misses ('C' with ' ' seven bytes on) must all come out as a line-by-line reading says.
+ */
+static void finds_like_line_by_line(void **state)
+{
+	static const char *const parts[] = {
+		"CHKUSER ",
+		"CHKUSER",
+		"C      ",
+		"CHKUSEr ",
+		"C",
+		" ",
+		"x",
+		"\n",
+		"\r\n",
+		"1390973534.709575 ",
+		relay,
+		noise,
+		broken,
+		"CHKUSER relaying rcpt: from <a::> remote <h:u:192.0.2.9> rcpt <b@c> : client "
+		"allowed to relay CHKUSER \n",
+	};
+	const size_t nparts = sizeof(parts) / sizeof(parts[0]);
+	struct agg *agg = agg_create();
+	unsigned seed = 12;
+	for (int round = 0; round < 4; round++) {
+		struct buf b = {0};
+		/*
+		 * At the first piece's edge, then at the first block's: a short CHKUSER line
+		 * whose '\n' is the edge's last byte (it lies in the few bytes after the last
+		 * whole vector), or a relay line cut by the edge.
+		 */
+		size_t edge = round < 2 ? 128 * 1024 : 2 * 1024 * 1024;
+		const char *at_edge = round % 2 ? relay : "CHKUSER a\n";
+		size_t before = round % 2 ? 50 : strlen(at_edge);
+		while (b.n < edge - 200) {
+			put(&b, noise, sizeof(noise) - 1);
+		}
+		put(&b, "\n", 1);
+		while (b.n < edge - before - 1) {
+			put(&b, "x", 1);
+		}
+		put(&b, "\n", 1);
+		put(&b, at_edge, strlen(at_edge));
+		/* Then a random mix, to a bit past the second block. */
+		while (b.n < 4 * 1024 * 1024 + 300000) {
+			seed = seed * 1103515245 + 12345;
+			const char *part = parts[(seed >> 16) % nparts];
+			put(&b, part, strlen(part));
+		}
+		if (round % 2) {
+			/* The content ends in a marker, without a '\n'. */
+			put(&b, "CHKUSER ", 8);
+		}
+		uint64_t lines, events, malformed;
+		count_naive(&b, &lines, &events, &malformed);
+		struct scan_stats st;
+		assert_int_equal(scan_bytes(&b, agg, &st), 0);
+		assert_true(events > 1000);
+		assert_int_equal(st.lines, lines);
+		assert_int_equal(st.events, events);
+		assert_int_equal(st.malformed, malformed);
+		free(b.p);
+	}
+	agg_destroy(agg);
+}
+
 /*
  * A gzip stream cut short is bad input, told apart from a failure of the process; held, the
  * reader's reason is the caller's to print (drain puts it into its one quarantine line).
@@ -227,7 +326,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(only_newlines),  cmocka_unit_test(counts),
 	cmocka_unit_test(skip_ranges),    cmocka_unit_test(last_line_without_newline),
 	cmocka_unit_test(overlong_lines), cmocka_unit_test(crlf_and_multilog_host),
-	cmocka_unit_test(truncated_gzip),
+	cmocka_unit_test(truncated_gzip), cmocka_unit_test(finds_like_line_by_line),
 };
 
 int main(int argc, char **argv)
