@@ -203,6 +203,46 @@ static void only_newlines(void **state)
 	free(b.p);
 }
 
+/*
+ * max_keys is checked after each piece rather than each event: the verdict must stay exact,
+ * one row over the bound is too many, the bound itself is not.
+ */
+static void max_keys_exact(void **state)
+{
+	struct buf b = {0};
+	char line[512];
+	for (int i = 0; i < 5000; i++) {
+		int n = snprintf(
+			line, sizeof(line),
+			"Jan 28 21:32:14 mx1 smtp: 1390973534.709575 CHKUSER relaying rcpt: "
+			"from <a@b.example:a@b.example:> remote <h:unknown:192.0.2.1> rcpt "
+			"<x@d%d.example> : client allowed to relay\n",
+			i);
+		put(&b, line, (size_t)n);
+	}
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	char path[] = "/tmp/rw-scan-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b.p, b.n), (ssize_t)b.n);
+	close(fd);
+	/* 5000 relay rows and one event row. */
+	const size_t bounds[] = {5001, 5000, 100};
+	const int want[] = {0, SCAN_TOO_MANY_KEYS, SCAN_TOO_MANY_KEYS};
+	for (int k = 0; k < 3; k++) {
+		struct reader *r = reader_open(path);
+		struct scan_opts o = {
+			.host = SPAN_LIT("fallback"), .ref_utc = 1393632000, .max_keys = bounds[k]};
+		agg_reset(agg);
+		assert_int_equal(scan_chunk(r, path, &o, agg, &st), want[k]);
+		reader_destroy(r);
+	}
+	unlink(path);
+	agg_destroy(agg);
+	free(b.p);
+}
+
 /* What the scan must find, line by line, the slow way: lines, events and malformed lines. */
 static void count_naive(const struct buf *b, uint64_t *lines, uint64_t *events, uint64_t *malformed)
 {
@@ -327,6 +367,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(skip_ranges),    cmocka_unit_test(last_line_without_newline),
 	cmocka_unit_test(overlong_lines), cmocka_unit_test(crlf_and_multilog_host),
 	cmocka_unit_test(truncated_gzip), cmocka_unit_test(finds_like_line_by_line),
+	cmocka_unit_test(max_keys_exact),
 };
 
 int main(int argc, char **argv)
