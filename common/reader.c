@@ -247,7 +247,7 @@ static int fail(struct reader *r, const char *why)
 }
 
 /*
- * At the start of a gzip member (r->in[r->in_pos] is its first byte): zlib's crc32 was a tenth
+ * At the start of a gzip member (r->in[r->in_pos] is its first byte): zlib's crc32 was a twentieth
  * of the scan's time, so the member's CRC-32 and length are checked here, with the faster CRC,
  * unless that is not available, or the header carries its own CRC (FHCRC), which only zlib
  * checks, or the header's flags are not in the buffer yet: then zlib checks it all, as before.
