@@ -229,7 +229,7 @@ static void key_make(struct agg_key *k, enum agg_table tn, int64_t utc, const st
 
 /*
  * Starts loading the slot where k's probe begins: in a table of hundreds of thousands of rows it
- * is rarely in the cache, and the wait for it was most of agg_add's time.
+ * is rarely in the cache, and perf put most of agg_add's time on the wait for it.
  */
 static void key_prefetch(const struct agg *a, const struct agg_key *k)
 {
