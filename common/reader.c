@@ -106,13 +106,10 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc_fold(const unsigned
 	return (uint32_t)_mm_extract_epi32(acc, 1);
 }
 
+/* Asked at each member (a read of libgcc's CPU model, set up before main): no shared state. */
 static bool crc_fast(void)
 {
-	static int have = -1;
-	if (have < 0) {
-		have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-	}
-	return have;
+	return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
 }
 #else
 static bool crc_fast(void)
