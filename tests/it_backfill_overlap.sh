@@ -13,10 +13,21 @@ gen --lines 400000 --seed 301 --format syslog --host mx1 --service smtp --malfor
 ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 
 # 1. Stopped just after the writer sent its first batch; the connection is killed meanwhile.
+# The log comes through a pipe whose second half is written only after that: the scan still has
+# hours to hand to the writer, which finds its connection gone, however fast the scan is.
+mkfifo "$T/pipe"
 RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" backfill --defaults-file="$MYCNF" --verbose \
-	"$T/maillog" >"$T/out" 2>&1 &
+	"$T/pipe" >"$T/out" 2>&1 &
 pid=$!
 on_exit "kill_child $pid KILL"
+half=$(($(wc -l <"$T/maillog") / 2))
+{
+	head -n "$half" "$T/maillog"
+	until [[ -e $T/go ]]; do sleep 0.1; done
+	tail -n +"$((half + 1))" "$T/maillog"
+} >"$T/pipe" &
+feeder=$!
+on_exit "kill_child $feeder KILL"
 st=
 for ((i = 0; i < 1200; i++)); do
 	state=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$T/out" >&2; die "backfill ended before its pause"; }
@@ -31,6 +42,7 @@ conn=$(db_query "SELECT id FROM information_schema.processlist
 	WHERE db = '$DB_NAME' AND id <> CONNECTION_ID()")
 [[ $conn =~ ^[0-9]+$ ]] || die "cannot find the ingester's connection: '$conn'"
 db_query "KILL CONNECTION $conn"
+touch "$T/go"
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?
