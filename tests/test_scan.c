@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include "log.h"
+#include "naive_scan.h"
 #include "scan.h"
 
 static const char relay[] = "Jan 28 21:32:14 mx1 smtp: 1390973534.709575 CHKUSER relaying rcpt: "
@@ -243,35 +244,6 @@ static void max_keys_exact(void **state)
 	free(b.p);
 }
 
-/* What the scan must find, line by line, the slow way: lines, events and malformed lines. */
-static void count_naive(const struct buf *b, uint64_t *lines, uint64_t *events, uint64_t *malformed)
-{
-	struct logtime lt;
-	logtime_init(&lt, 1393632000);
-	*lines = *events = *malformed = 0;
-	for (size_t i = 0; i < b->n;) {
-		const char *nl = memchr(b->p + i, '\n', b->n - i);
-		size_t len = nl ? (size_t)(nl - (b->p + i)) : b->n - i;
-		const char *line = b->p + i;
-		(*lines)++;
-		i += len + 1;
-		struct log_header h;
-		struct chk_event ev;
-		if (!memmem(line, len, "CHKUSER ", 8)) {
-			continue;
-		}
-		log_header_parse(line, len, &lt, &h);
-		if (!chkuser_is(h.msg)) {
-			continue;
-		}
-		if (len > SCAN_LINE_MAX || chk_parse(h.msg, &ev) != CHK_EVENT) {
-			(*malformed)++;
-		} else {
-			(*events)++;
-		}
-	}
-}
-
 /*
  * The scan finds "CHKUSER " and counts newlines in one vector pass over pieces of each block: a
  * marker cut by a piece's or a block's edge, one in a line's last bytes, two in one line, and
@@ -329,7 +301,7 @@ static void finds_like_line_by_line(void **state)
 			put(&b, "CHKUSER ", 8);
 		}
 		uint64_t lines, events, malformed;
-		count_naive(&b, &lines, &events, &malformed);
+		naive_scan_count(b.p, b.n, &lines, &events, &malformed);
 		struct scan_stats st;
 		assert_int_equal(scan_bytes(&b, agg, &st), 0);
 		assert_true(events > 1000);
