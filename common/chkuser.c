@@ -1,3 +1,5 @@
+/* memrchr */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -26,14 +28,18 @@ static const char *rfind(const char *p, size_t n, const char *lit, size_t m)
 	if (n < m) {
 		return NULL;
 	}
-	for (const char *c = p + n - m;; c--) {
-		if (*c == lit[0] && memcmp(c, lit, m) == 0) {
-			return c;
-		}
-		if (c == p) {
+	/* memrchr for the first byte: the searches here pass tens of bytes without one. */
+	for (size_t k = n - m + 1; k > 0;) {
+		const char *c = memrchr(p, lit[0], k);
+		if (!c) {
 			return NULL;
 		}
+		if (memcmp(c, lit, m) == 0) {
+			return c;
+		}
+		k = (size_t)(c - p);
 	}
+	return NULL;
 }
 
 #define FIND(p, n, s)  find((p), (n), (s), sizeof(s) - 1)
@@ -113,41 +119,76 @@ void log_header_parse(const char *line, size_t len, struct logtime *lt, struct l
 
 struct title_entry {
 	const char *text;
+	size_t len;
 	enum chk_kind kind;
 };
 
+#define TITLE(s, k)                                                                                \
+	{                                                                                          \
+		(s), sizeof(s) - 1, (k)                                                            \
+	}
+
 static const struct title_entry titles[] = {
-	{"accepted rcpt", CHK_ACCEPTED_RCPT},
-	{"accepted any rcpt", CHK_ACCEPTED_ANY_RCPT},
-	{"relaying rcpt", CHK_RELAYING_RCPT},
-	{"rejected relaying", CHK_REJECTED_RELAYING},
-	{"rejected rcpt", CHK_REJECTED_RCPT},
-	{"intrusion threshold", CHK_INTRUSION_THRESHOLD},
-	{"rejected intrusion", CHK_REJECTED_INTRUSION},
-	{"no auth resource", CHK_NO_AUTH_RESOURCE},
-	{"must auth", CHK_MUST_AUTH},
-	{"mbx overquota", CHK_MBX_OVERQUOTA},
-	{"accepted sender", CHK_ACCEPTED_SENDER},
-	{"accepted null sender", CHK_ACCEPTED_NULL_SENDER},
-	{"accepted doublebounce", CHK_ACCEPTED_DOUBLEBOUNCE},
-	{"rejected sender", CHK_REJECTED_SENDER},
+	TITLE("accepted rcpt", CHK_ACCEPTED_RCPT),
+	TITLE("accepted any rcpt", CHK_ACCEPTED_ANY_RCPT),
+	TITLE("relaying rcpt", CHK_RELAYING_RCPT),
+	TITLE("rejected relaying", CHK_REJECTED_RELAYING),
+	TITLE("rejected rcpt", CHK_REJECTED_RCPT),
+	TITLE("intrusion threshold", CHK_INTRUSION_THRESHOLD),
+	TITLE("rejected intrusion", CHK_REJECTED_INTRUSION),
+	TITLE("no auth resource", CHK_NO_AUTH_RESOURCE),
+	TITLE("must auth", CHK_MUST_AUTH),
+	TITLE("mbx overquota", CHK_MBX_OVERQUOTA),
+	TITLE("accepted sender", CHK_ACCEPTED_SENDER),
+	TITLE("accepted null sender", CHK_ACCEPTED_NULL_SENDER),
+	TITLE("accepted doublebounce", CHK_ACCEPTED_DOUBLEBOUNCE),
+	TITLE("rejected sender", CHK_REJECTED_SENDER),
 };
 
 enum chk_kind chk_kind_of(struct span title)
 {
 	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++) {
-		size_t m = strlen(titles[i].text);
-		if (title.n == m && memcmp(title.p, titles[i].text, m) == 0) {
+		if (title.n == titles[i].len && memcmp(title.p, titles[i].text, title.n) == 0) {
 			return titles[i].kind;
 		}
 	}
 	return CHK_OTHER;
 }
 
+/* The bytes of IPv4 and IPv6 addresses: hex digits, ':' and '.'. */
+static const bool ip_chars[256] = {
+	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true,
+	['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true, ['a'] = true, ['b'] = true,
+	['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true, ['A'] = true, ['B'] = true,
+	['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, [':'] = true, ['.'] = true,
+};
+
 static bool ip_char(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-	       c == ':' || c == '.';
+	return ip_chars[(unsigned char)c];
+}
+
+bool chk_is_ipv4(const char *s, size_t n)
+{
+	size_t i = 0;
+	for (int octet = 0; octet < 4; octet++) {
+		if (octet > 0) {
+			if (i == n || s[i] != '.') {
+				return false;
+			}
+			i++;
+		}
+		size_t start = i;
+		unsigned v = 0;
+		while (i < n && i - start < 3 && s[i] >= '0' && s[i] <= '9') {
+			v = v * 10 + (unsigned)(s[i++] - '0');
+		}
+		/* A leading zero ("01") is refused, as glibc refuses it. */
+		if (i == start || v > 255 || (s[start] == '0' && i - start > 1)) {
+			return false;
+		}
+	}
+	return i == n;
 }
 
 #define IP_MAX 45
@@ -170,9 +211,12 @@ static const char *ip_before(const char *lo, const char *q)
 		char buf[IP_MAX + 1];
 		unsigned char addr[16];
 		size_t n = (size_t)(q - s);
+		if (chk_is_ipv4(s, n)) {
+			return s;
+		}
 		memcpy(buf, s, n);
 		buf[n] = '\0';
-		if (inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1) {
+		if (inet_pton(AF_INET6, buf, addr) == 1) {
 			return s;
 		}
 	}

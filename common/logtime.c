@@ -80,6 +80,13 @@ int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n)
 	if (n < 15 || p[3] != ' ' || p[6] != ' ' || p[9] != ':' || p[12] != ':') {
 		return LOGTIME_NONE;
 	}
+	if (lt->last_valid && memcmp(p, lt->last_hour, sizeof(lt->last_hour)) == 0) {
+		int min = digits(p + 10, 2), sec = digits(p + 13, 2);
+		if (min < 0 || min > 59 || sec < 0 || sec > 60) {
+			return LOGTIME_NONE;
+		}
+		return lt->last_hour_utc + min * 60 + sec;
+	}
 	int mon = month_of(p);
 	int day = p[4] == ' ' ? digits(p + 5, 1) : digits(p + 4, 2);
 	int hour = digits(p + 7, 2), min = digits(p + 10, 2), sec = digits(p + 13, 2);
@@ -109,6 +116,9 @@ int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n)
 		lt->cache_key = key;
 		lt->cache_off = local_hour - (int64_t)t;
 	}
+	memcpy(lt->last_hour, p, sizeof(lt->last_hour));
+	lt->last_hour_utc = local_hour - lt->cache_off;
+	lt->last_valid = true;
 	return local_hour + min * 60 + sec - lt->cache_off;
 }
 

@@ -110,6 +110,13 @@ enum chk_result {
  */
 enum chk_result chk_parse(struct span msg, struct chk_event *ev);
 
+/*
+ * Whether s[0..n) is an IPv4 address as glibc's inet_pton(AF_INET) reads one: four decimal
+ * octets of at most 255, without leading zeros, joined by single dots (the parser's remote IP
+ * test, without inet_pton's copy into a NUL-terminated buffer).
+ */
+bool chk_is_ipv4(const char *s, size_t n);
+
 /* The table of known titles: the kind of a title, or CHK_OTHER. */
 enum chk_kind chk_kind_of(struct span title);
 

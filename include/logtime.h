@@ -22,6 +22,13 @@ struct logtime {
 	/* one-entry cache: local hour key -> UTC offset in seconds */
 	int64_t cache_key;
 	int64_t cache_off;
+	/*
+	 * The last date read, "Mon DD HH" (its first 9 bytes), and its hour in UTC: the lines of
+	 * one hour share them, and only minutes and seconds are read again.
+	 */
+	char last_hour[9];
+	int64_t last_hour_utc;
+	bool last_valid;
 };
 
 void logtime_init(struct logtime *lt, int64_t ref_utc);

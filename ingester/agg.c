@@ -116,10 +116,16 @@ void agg_reset(struct agg *a)
 	}
 }
 
-/* Eight bytes a step: the keys are ~150 bytes and this runs for every event. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+/*
+ * Eight bytes a step: the keys are ~150 bytes and this runs for every event. The last 1-7 bytes
+ * are read in place (two overlapping words, or three bytes) and n is mixed in with them, so that
+ * ("ab", "c") and ("a", "bc") differ; copying a short tail into a word on the stack made every
+ * field wait for a store to be forwarded.
+ */
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
 {
-	const unsigned char *s = p;
+	const unsigned char *s = (const unsigned char *)p;
+	const size_t len = n;
 	while (n >= 8) {
 		uint64_t w;
 		memcpy(&w, s, 8);
@@ -129,11 +135,15 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
 		n -= 8;
 	}
 	uint64_t w = 0;
-	/* An empty field may be a span with p == NULL: memcpy from NULL is undefined even for 0. */
-	if (n > 0) {
-		memcpy(&w, s, n);
+	if (n >= 4) {
+		uint32_t lo, hi;
+		memcpy(&lo, s, 4);
+		memcpy(&hi, s + n - 4, 4);
+		w = (uint64_t)hi << 32 | lo;
+	} else if (n > 0) {
+		w = (uint64_t)s[0] << 16 | (uint64_t)s[n / 2] << 8 | s[n - 1];
 	}
-	h = (h ^ w ^ (uint64_t)n << 56) * 0x9e3779b97f4a7c15ULL;
+	h = (h ^ w ^ (uint64_t)len << 56) * 0x9e3779b97f4a7c15ULL;
 	return h ^ (h >> 29);
 }
 
@@ -154,13 +164,25 @@ static int mark_dirty(struct agg_map *t, struct agg_row *r)
 	return 0;
 }
 
+/*
+ * memset through a pointer the compiler cannot follow: malloc followed by memset of zeros is
+ * otherwise turned into calloc, which is what grow() avoids.
+ */
+static void *(*const volatile zero_fill)(void *, int, size_t) = memset;
+
 static int grow(struct agg_map *t)
 {
 	size_t cap = t->cap ? t->cap * 2 : 1024;
-	struct agg_slot *slots = calloc(cap, sizeof(*slots));
+	/*
+	 * Written now rather than calloc'ed: calloc leaves fresh pages unmapped, a probe's read
+	 * then maps the shared zero page, and the first insert into each page copied it on write
+	 * and flushed the TLB of the other scan thread's CPU (an interrupt) every time.
+	 */
+	struct agg_slot *slots = malloc(cap * sizeof(*slots));
 	if (!slots) {
 		return -1;
 	}
+	zero_fill(slots, 0, cap * sizeof(*slots));
 	for (size_t i = 0; i < t->cap; i++) {
 		if (t->slots[i].row) {
 			size_t j = t->slots[i].hash & (cap - 1);
@@ -176,27 +198,59 @@ static int grow(struct agg_map *t)
 	return 0;
 }
 
-int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f, uint64_t n)
-{
-	struct agg_map *t = &a->t[tn];
-	unsigned nf = agg_nfields(tn);
-	struct span cut[AGG_MAX_FIELDS];
-	int64_t hour = logtime_hour_floor(utc);
+/* A row's key, cut and hashed, before it is looked up. */
+struct agg_key {
+	enum agg_table t;
+	int64_t hour;
+	uint64_t hash;
+	size_t total; /* bytes of the fields */
+	struct span f[AGG_MAX_FIELDS];
+};
 
-	uint64_t h = hash_bytes(0xcbf29ce484222325ULL, &hour, sizeof(hour));
-	size_t total = 0;
+static void key_make(struct agg_key *k, enum agg_table tn, int64_t utc, const struct span *f)
+{
+	unsigned nf = agg_nfields(tn);
+
+	k->t = tn;
+	k->hour = logtime_hour_floor(utc);
+	k->total = 0;
+	/*
+	 * Each field is hashed from its own seed (its position and the hour) and the results are
+	 * summed: the fields' multiply chains run side by side instead of one after the other.
+	 */
+	uint64_t h = 0, seed = 0xcbf29ce484222325ULL ^ (uint64_t)k->hour;
 	for (unsigned i = 0; i < nf; i++) {
-		cut[i] = f[i];
+		k->f[i] = f[i];
 		/* Cut to the column's width: strict mode would reject the whole chunk. */
 		uint16_t width = schema_field((enum schema_table_id)tn, i)->width;
-		if (cut[i].n > width) {
-			cut[i].n = width;
+		if (k->f[i].n > width) {
+			k->f[i].n = width;
 		}
-		/* The length goes into the hash too, so ("ab","c") and ("a","bc") differ. */
-		h = hash_bytes(h, &cut[i].n, sizeof(cut[i].n));
-		h = hash_bytes(h, cut[i].p, cut[i].n);
-		total += cut[i].n;
+		h += hash_bytes(seed + i * 0x9e3779b97f4a7c15ULL, k->f[i].p, k->f[i].n);
+		k->total += k->f[i].n;
 	}
+	h = (h ^ (h >> 32)) * 0x9e3779b97f4a7c15ULL;
+	k->hash = h ^ (h >> 29);
+}
+
+/*
+ * Starts loading the slot where k's probe begins: in a table of hundreds of thousands of rows it
+ * is rarely in the cache, and perf put most of agg_add's time on the wait for it.
+ */
+static void key_prefetch(const struct agg *a, const struct agg_key *k)
+{
+	const struct agg_map *t = &a->t[k->t];
+	if (t->cap > 0) {
+		__builtin_prefetch(&t->slots[k->hash & (t->cap - 1)]);
+	}
+}
+
+static int key_add(struct agg *a, const struct agg_key *k, uint64_t n)
+{
+	struct agg_map *t = &a->t[k->t];
+	unsigned nf = agg_nfields(k->t);
+	const struct span *cut = k->f;
+	uint64_t h = k->hash;
 
 	if ((t->count + 1) * 10 > t->cap * 7 && grow(t) != 0) {
 		return -1;
@@ -204,7 +258,7 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 	size_t j = h & (t->cap - 1);
 	for (; t->slots[j].row; j = (j + 1) & (t->cap - 1)) {
 		struct agg_row *r = t->slots[j].row;
-		if (t->slots[j].hash != h || r->hour != hour) {
+		if (t->slots[j].hash != h || r->hour != k->hour) {
 			continue;
 		}
 		const char *s = (const char *)(r + 1);
@@ -220,12 +274,12 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 		}
 	}
 
-	struct agg_row *r = arena_alloc(a, sizeof(*r) + total);
+	struct agg_row *r = arena_alloc(a, sizeof(*r) + k->total);
 	if (!r) {
 		return -1;
 	}
 	char *s = (char *)(r + 1);
-	r->hour = hour;
+	r->hour = k->hour;
 	r->n = n;
 	r->sent = 0;
 	r->dirty = false;
@@ -244,6 +298,13 @@ int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f,
 	return 0;
 }
 
+int agg_add(struct agg *a, enum agg_table tn, int64_t utc, const struct span *f, uint64_t n)
+{
+	struct agg_key k;
+	key_make(&k, tn, utc, f);
+	return key_add(a, &k, n);
+}
+
 /* Domains compare without case; keep one spelling per domain. */
 static struct span lower(struct span s, char *buf, size_t size)
 {
@@ -259,22 +320,31 @@ int agg_add_event(struct agg *a, int64_t utc, struct span host, struct span serv
 		  const struct chk_event *ev)
 {
 	struct span f[AGG_MAX_FIELDS] = {host, service, ev->title, ev->desc};
-	if (agg_add(a, AGG_EVENT, utc, f, 1) != 0) {
-		return -1;
-	}
+	struct agg_key ek, rk;
+	bool rk_set = false;
 	char dom[256];
+
+	/* The relay or denied key first, so that its slot loads while the event row is counted. */
 	if (ev->kind == CHK_RELAYING_RCPT) {
 		struct span g[AGG_MAX_FIELDS] = {
 			host,       service,       ev->auth_user,
 			ev->sender, ev->remote_ip, lower(ev->rcpt_domain, dom, sizeof(dom))};
-		return agg_add(a, AGG_RELAY, utc, g, 1);
-	}
-	if (ev->kind == CHK_REJECTED_RELAYING) {
+		key_make(&rk, AGG_RELAY, utc, g);
+		rk_set = true;
+	} else if (ev->kind == CHK_REJECTED_RELAYING) {
 		struct span g[AGG_MAX_FIELDS] = {host, service, ev->remote_ip, ev->sender,
 						 lower(ev->rcpt_domain, dom, sizeof(dom))};
-		return agg_add(a, AGG_DENIED, utc, g, 1);
+		key_make(&rk, AGG_DENIED, utc, g);
+		rk_set = true;
 	}
-	return 0;
+	if (rk_set) {
+		key_prefetch(a, &rk);
+	}
+	key_make(&ek, AGG_EVENT, utc, f);
+	if (key_add(a, &ek, 1) != 0) {
+		return -1;
+	}
+	return rk_set ? key_add(a, &rk, 1) : 0;
 }
 
 size_t agg_rows(const struct agg *a, enum agg_table t)

@@ -11,7 +11,8 @@
 
 /*
  * One pass over a chunk's uncompressed bytes: counts lines, hashes them, finds the CHKUSER
- * messages, parses and aggregates them. Lines without "CHKUSER " cost a memchr.
+ * messages, parses and aggregates them. Lines without "CHKUSER " cost the vector compares that
+ * count their newline.
  */
 
 /* Longest line kept whole; a longer CHKUSER line is malformed, a longer other line is noise. */

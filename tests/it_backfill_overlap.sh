@@ -12,15 +12,33 @@ gen --lines 400000 --seed 301 --format syslog --host mx1 --service smtp --malfor
 	--out "$T/maillog" --expect "$T/want"
 ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 
+# The log through a pipe (feed_halves PIPE): its second half is written only once $T/go exists,
+# so that a backfill stopped at its first streamed batch still has hours to hand to the writer
+# when it goes on, however fast its scan is.
+feed_halves() {
+	rm -f "$T/go" "$1"
+	mkfifo "$1"
+	local half
+	half=$(($(wc -l <"$T/maillog") / 2))
+	{
+		head -n "$half" "$T/maillog"
+		until [[ -e $T/go ]]; do sleep 0.1; done
+		tail -n +"$((half + 1))" "$T/maillog"
+	} >"$1" &
+	on_exit "kill_child $! KILL"
+}
+
 # 1. Stopped just after the writer sent its first batch; the connection is killed meanwhile.
+feed_halves "$T/pipe"
 RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" backfill --defaults-file="$MYCNF" --verbose \
-	"$T/maillog" >"$T/out" 2>&1 &
+	"$T/pipe" >"$T/out" 2>&1 &
 pid=$!
 on_exit "kill_child $pid KILL"
 wait_stopped "$pid" "the backfill paused after its first streamed batch" "$T/out"
 # Its transaction holds rows already: nobody else sees them.
 [[ $(db_query "SELECT COUNT(*) FROM chunks") == 0 ]] || die "a ledger row before the commit"
 kill_db_connection
+touch "$T/go"
 kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -40,11 +58,19 @@ dump_views "$T/got"
 same_dir "$T/want" "$T/got" || die "counts after the same file again"
 
 # 3. Killed (SIGKILL) after its second streamed batch: nothing of it stays; the next one counts.
+# Held at its first batch until the second half of the log comes, so that there is a second.
 db_fresh backfill_overlap
 ingest migrate --defaults-file="$MYCNF" -q || die "migrate failed"
+feed_halves "$T/pipe"
+RELAYWATCH_PAUSE=db-stream-batch:1 RELAYWATCH_CRASH=db-stream-batch:2 "$INGEST" backfill \
+	--defaults-file="$MYCNF" "$T/pipe" >"$T/out" 2>&1 &
+pid=$!
+on_exit "kill_child $pid KILL"
+wait_stopped "$pid" "the backfill paused at its first streamed batch" "$T/out"
+touch "$T/go"
+kill -CONT "$pid"
 rc=0
-RELAYWATCH_CRASH=db-stream-batch:2 "$INGEST" backfill --defaults-file="$MYCNF" \
-	"$T/maillog" >"$T/out" 2>&1 || rc=$?
+wait "$pid" || rc=$?
 ((rc == 137)) || { cat "$T/out" >&2; die "expected death by SIGKILL, got exit $rc"; }
 [[ $(db_query "SELECT (SELECT COUNT(*) FROM chunks) + (SELECT COUNT(*) FROM relay_hourly)
 	+ (SELECT COUNT(*) FROM event_hourly) + (SELECT COUNT(*) FROM denied_hourly)") == 0 ]] ||

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,67 @@ static void huge_line(void **state)
 	free(l);
 }
 
+/* chk_is_ipv4 stands in for inet_pton(AF_INET): it must agree with it on every string. */
+static void ipv4_like_inet_pton(void **state)
+{
+	static const char alphabet[] = "012569.";
+	const size_t a = sizeof(alphabet) - 1;
+	char buf[32];
+	unsigned char addr[4];
+	/* Every string of up to 7 bytes over the alphabet... */
+	for (size_t len = 0; len <= 7; len++) {
+		size_t total = 1;
+		for (size_t k = 0; k < len; k++) {
+			total *= a;
+		}
+		for (size_t x = 0; x < total; x++) {
+			size_t y = x;
+			for (size_t k = 0; k < len; k++, y /= a) {
+				buf[k] = alphabet[y % a];
+			}
+			buf[len] = '\0';
+			assert_int_equal(chk_is_ipv4(buf, len), inet_pton(AF_INET, buf, addr) == 1);
+		}
+	}
+	/* ...and dotted quads of octets near the edges, with a stray byte or not. */
+	static const char *const octets[] = {"",    "0",   "00",  "01",  "1",    "9",
+					     "25",  "99",  "100", "199", "249",  "255",
+					     "256", "260", "300", "999", "1000", "0255"};
+	const size_t no = sizeof(octets) / sizeof(octets[0]);
+	unsigned seed = 7;
+	for (int i = 0; i < 200000; i++) {
+		size_t len = 0;
+		for (int k = 0; k < 4; k++) {
+			seed = seed * 1103515245 + 12345;
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", k ? "." : "",
+						octets[(seed >> 16) % no]);
+		}
+		if (seed % 5 == 0) {
+			buf[len++] = seed % 3 ? '.' : 'x';
+			buf[len] = '\0';
+		}
+		assert_int_equal(chk_is_ipv4(buf, len), inet_pton(AF_INET, buf, addr) == 1);
+	}
+}
+
+/* The syslog date of the line before is reused for its hour: it must read as a fresh one. */
+static void syslog_same_hour(void **state)
+{
+	static const char *const stamps[] = {
+		"Jan 28 21:32:14", "Jan 28 21:59:60", "Jan 28 21:61:00", "Jan 28 21:5x:00",
+		"Jan 28 22:00:00", "Jan 28 21:00:00", "Jan 28 21:00:61", "Jan 2x 21:00:00",
+		"Dec 31 23:59:59", "Jan  1 00:00:00", "Jan  1 00:00:01", "Jan 28 21:32:14",
+	};
+	struct logtime cached;
+	logtime_init(&cached, 1393632000);
+	for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+		struct logtime fresh;
+		logtime_init(&fresh, 1393632000);
+		assert_int_equal(logtime_syslog(&cached, stamps[i], 15),
+				 logtime_syslog(&fresh, stamps[i], 15));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +444,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(not_chkuser),
 		cmocka_unit_test(nul_bytes),
 		cmocka_unit_test(huge_line),
+		cmocka_unit_test(ipv4_like_inet_pton),
+		cmocka_unit_test(syslog_same_hour),
 	};
 	setenv("TZ", "UTC", 1);
 	if (argc > 1) {

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,90 @@ static void skip_ahead(void **state)
 	unlink(path);
 }
 
+/* gzip of in[0..n) with a header of extra_len bytes of FEXTRA (0: none) and FHCRC or not. */
+static size_t gzip_header_buf(const void *in, size_t n, unsigned char *out, size_t cap,
+			      unsigned extra_len, bool hcrc)
+{
+	static unsigned char extra[65535];
+	gz_header head = {.extra = extra, .extra_len = extra_len, .hcrc = hcrc, .os = 3};
+	z_stream z = {0};
+	assert_int_equal(deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	if (extra_len > 0 || hcrc) {
+		if (extra_len == 0) {
+			head.extra = NULL;
+		}
+		assert_int_equal(deflateSetHeader(&z, &head), Z_OK);
+	}
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	size_t len = z.total_out;
+	deflateEnd(&z);
+	return len;
+}
+
+/* Reads path to its end in large reads; the content's length, or -1 on a reader error. */
+static ssize_t slurp_big(const char *path, char *out, size_t cap)
+{
+	struct reader *r = reader_open(path);
+	assert_non_null(r);
+	size_t len = 0;
+	ssize_t n;
+	while ((n = reader_read(r, out + len, cap - len)) > 0) {
+		len += (size_t)n;
+	}
+	reader_destroy(r);
+	unlink(path);
+	return n < 0 ? -1 : (ssize_t)len;
+}
+
+/*
+ * The reader checks a member's CRC-32 and length itself (with a faster CRC than zlib's), from
+ * the trailer bytes inflate consumed: a trailer cut by the edge of the reader's 256 kB input
+ * buffer at every byte, a member after it, a wrong CRC or length, and a header with its own CRC
+ * (which zlib checks) must all read as zlib alone reads them.
+ */
+static void gzip_checks(void **state)
+{
+	const size_t n = 200 * 1024, in_size = 256 * 1024;
+	char *text = malloc(n), *out = malloc(2 * n);
+	unsigned char *gz = malloc(2 * in_size);
+	assert_non_null(text);
+	assert_non_null(out);
+	assert_non_null(gz);
+	unsigned seed = 5;
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245 + 12345;
+		text[i] = (char)(seed >> 16);
+	}
+	/* The FEXTRA field moves the member's end byte by byte: its trailer ends at edge + k. */
+	size_t bare = gzip_header_buf(text, n, gz, 2 * in_size, 1, false) - 1;
+	for (size_t k = 1; k <= 8; k++) {
+		size_t a = gzip_header_buf(text, n, gz, 2 * in_size, (unsigned)(in_size + k - bare),
+					   false);
+		assert_int_equal(a, in_size + k);
+		size_t b = gzip_buf("after\n", 6, gz + a, 2 * in_size - a);
+		assert_int_equal(slurp_big(tmpfile_with(gz, a + b), out, 2 * n), n + 6);
+		assert_memory_equal(out, text, n);
+		assert_memory_equal(out + n, "after\n", 6);
+		/* A byte of the CRC, then of the length, flipped. */
+		gz[a - 8 + k - 1] ^= 0x01;
+		assert_int_equal(slurp_big(tmpfile_with(gz, a + b), out, 2 * n), -1);
+		gz[a - 8 + k - 1] ^= 0x01;
+	}
+	/* A header with its own CRC: right, then wrong. */
+	size_t h = gzip_header_buf(text, 1000, gz, 2 * in_size, 0, true);
+	assert_int_equal(slurp_big(tmpfile_with(gz, h), out, 2 * n), 1000);
+	assert_true(gz[3] & 0x02);
+	gz[10] ^= 0x01;
+	assert_int_equal(slurp_big(tmpfile_with(gz, h), out, 2 * n), -1);
+	free(text);
+	free(out);
+	free(gz);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(plain),
 	cmocka_unit_test(gzip_multi_member),
@@ -129,6 +214,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(gzip_truncated),
 	cmocka_unit_test(gzip_trailing_garbage),
 	cmocka_unit_test(skip_ahead),
+	cmocka_unit_test(gzip_checks),
 };
 
 int main(int argc, char **argv)

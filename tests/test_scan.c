@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include "unit.h"
 
 #include "log.h"
+#include "naive_scan.h"
 #include "scan.h"
 
 static const char relay[] = "Jan 28 21:32:14 mx1 smtp: 1390973534.709575 CHKUSER relaying rcpt: "
@@ -203,6 +205,115 @@ static void only_newlines(void **state)
 }
 
 /*
+ * max_keys is checked after each piece rather than each event: the verdict must stay exact,
+ * one row over the bound is too many, the bound itself is not.
+ */
+static void max_keys_exact(void **state)
+{
+	struct buf b = {0};
+	char line[512];
+	for (int i = 0; i < 5000; i++) {
+		int n = snprintf(
+			line, sizeof(line),
+			"Jan 28 21:32:14 mx1 smtp: 1390973534.709575 CHKUSER relaying rcpt: "
+			"from <a@b.example:a@b.example:> remote <h:unknown:192.0.2.1> rcpt "
+			"<x@d%d.example> : client allowed to relay\n",
+			i);
+		put(&b, line, (size_t)n);
+	}
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	char path[] = "/tmp/rw-scan-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b.p, b.n), (ssize_t)b.n);
+	close(fd);
+	/* 5000 relay rows and one event row. */
+	const size_t bounds[] = {5001, 5000, 100};
+	const int want[] = {0, SCAN_TOO_MANY_KEYS, SCAN_TOO_MANY_KEYS};
+	for (int k = 0; k < 3; k++) {
+		struct reader *r = reader_open(path);
+		struct scan_opts o = {
+			.host = SPAN_LIT("fallback"), .ref_utc = 1393632000, .max_keys = bounds[k]};
+		agg_reset(agg);
+		assert_int_equal(scan_chunk(r, path, &o, agg, &st), want[k]);
+		reader_destroy(r);
+	}
+	unlink(path);
+	agg_destroy(agg);
+	free(b.p);
+}
+
+/*
+ * The scan finds "CHKUSER " and counts newlines in one vector pass over pieces of each block: a
+ * marker cut by a piece's or a block's edge, one in a line's last bytes, two in one line, and
+ * near-misses ('C' with ' ' seven bytes on) must all come out as a line-by-line reading says.
+ */
+static void finds_like_line_by_line(void **state)
+{
+	static const char *const parts[] = {
+		"CHKUSER ",
+		"CHKUSER",
+		"C      ",
+		"CHKUSEr ",
+		"C",
+		" ",
+		"x",
+		"\n",
+		"\r\n",
+		"1390973534.709575 ",
+		relay,
+		noise,
+		broken,
+		"CHKUSER relaying rcpt: from <a::> remote <h:u:192.0.2.9> rcpt <b@c> : client "
+		"allowed to relay CHKUSER \n",
+	};
+	const size_t nparts = sizeof(parts) / sizeof(parts[0]);
+	struct agg *agg = agg_create();
+	unsigned seed = 12;
+	for (int round = 0; round < 4; round++) {
+		struct buf b = {0};
+		/*
+		 * At the first piece's edge, then at the first block's: a short CHKUSER line
+		 * whose '\n' is the edge's last byte (it lies in the few bytes after the last
+		 * whole vector), or a relay line cut by the edge.
+		 */
+		size_t edge = round < 2 ? 128 * 1024 : 2 * 1024 * 1024;
+		const char *at_edge = round % 2 ? relay : "CHKUSER a\n";
+		size_t before = round % 2 ? 50 : strlen(at_edge);
+		while (b.n < edge - 200) {
+			put(&b, noise, sizeof(noise) - 1);
+		}
+		put(&b, "\n", 1);
+		while (b.n < edge - before - 1) {
+			put(&b, "x", 1);
+		}
+		put(&b, "\n", 1);
+		put(&b, at_edge, strlen(at_edge));
+		/* Then a random mix, to a bit past the second block. */
+		while (b.n < 4 * 1024 * 1024 + 300000) {
+			seed = seed * 1103515245 + 12345;
+			const char *part = parts[(seed >> 16) % nparts];
+			put(&b, part, strlen(part));
+		}
+		if (round % 2) {
+			/* The content ends in a marker, without a '\n'. */
+			put(&b, "CHKUSER ", 8);
+		}
+		uint64_t lines, events, malformed;
+		naive_scan_count(b.p, b.n, &lines, &events, &malformed);
+		struct scan_stats st;
+		assert_int_equal(scan_bytes(&b, agg, &st), 0);
+		assert_true(events > 1000);
+		assert_int_equal(st.lines, lines);
+		assert_int_equal(st.events, events);
+		assert_int_equal(st.malformed, malformed);
+		free(b.p);
+	}
+	agg_destroy(agg);
+}
+
+/*
  * A gzip stream cut short is bad input, told apart from a failure of the process; held, the
  * reader's reason is the caller's to print (drain puts it into its one quarantine line).
  */
@@ -227,7 +338,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(only_newlines),  cmocka_unit_test(counts),
 	cmocka_unit_test(skip_ranges),    cmocka_unit_test(last_line_without_newline),
 	cmocka_unit_test(overlong_lines), cmocka_unit_test(crlf_and_multilog_host),
-	cmocka_unit_test(truncated_gzip),
+	cmocka_unit_test(truncated_gzip), cmocka_unit_test(finds_like_line_by_line),
+	cmocka_unit_test(max_keys_exact),
 };
 
 int main(int argc, char **argv)
