@@ -1,7 +1,10 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "logtime.h"
@@ -18,6 +21,43 @@
  * many rows wait, whatever their hour: a row that gains counts later is sent again with those.
  */
 #define OVERLAP_ANY_ROWS (64 * 1024)
+
+/*
+ * The scan runs this much nicer than the writer. Where the database runs on the same machine, its
+ * work for the rows is the serial part (one connection, one server thread): a scan competing
+ * with it on equal terms (inflate and parse, two threads) leaves it behind, to finish alone after
+ * the scan while a core idles. Yielding, the scan takes what the database leaves, and both end
+ * nearly together (the README's Performance section has the measurement).
+ */
+#define OVERLAP_SCAN_NICE 10
+
+static pthread_once_t scan_nice_once = PTHREAD_ONCE_INIT;
+static int scan_nice;
+
+/* The process's nice value as the first writer started, plus OVERLAP_SCAN_NICE. */
+static void scan_nice_init(void)
+{
+	int base;
+
+	errno = 0;
+	base = getpriority(PRIO_PROCESS, 0);
+	if (errno != 0) {
+		base = 0;
+	}
+	scan_nice = base + OVERLAP_SCAN_NICE < 19 ? base + OVERLAP_SCAN_NICE : 19;
+}
+
+/*
+ * Lowers the calling thread's priority to scan_nice (an absolute value: calling it again changes
+ * nothing). On Linux the nice value is a thread's, so the writer keeps its own; threads the scan
+ * starts (the reader's inflater) inherit it. Where it is the process's, everything yields alike.
+ */
+static void scan_yield(void)
+{
+	if (setpriority(PRIO_PROCESS, 0, scan_nice) != 0) {
+		log_debug("cannot lower the scan's priority: %s", strerror(errno));
+	}
+}
 
 enum overlap_job {
 	OVERLAP_JOB_NONE,   /* the writer idles */
@@ -111,6 +151,7 @@ struct overlap *overlap_create(struct db *db)
 	o->db = db;
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
+	pthread_once(&scan_nice_once, scan_nice_init);
 	o->threaded = pthread_create(&o->tid, NULL, overlap_writer, o) == 0;
 	if (!o->threaded) {
 		/* Not worth failing for: the chunks are written after their scans, as they used to.
@@ -190,6 +231,7 @@ int overlap_scan(struct overlap *o, struct reader *r, const char *name, const st
 	o->batches = 0;
 	pthread_mutex_unlock(&o->mu);
 	if (o->threaded) {
+		scan_yield();
 		s.block_done = overlap_block;
 		s.block_arg = o;
 		agg_track(agg, true);
