@@ -23,106 +23,6 @@ static const char *tmpfile_with(const void *data, size_t n)
 	return path;
 }
 
-static size_t gzip_buf(const void *in, size_t n, unsigned char *out, size_t cap)
-{
-	z_stream z = {0};
-	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (unsigned char *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	size_t len = z.total_out;
-	deflateEnd(&z);
-	return len;
-}
-
-/* Reads the whole stream; returns its length, or -1 on a reader error. */
-static ssize_t slurp(const char *path, char *out, size_t cap)
-{
-	struct reader *r = reader_open(path);
-	assert_non_null(r);
-	size_t len = 0;
-	ssize_t n;
-	while ((n = reader_read(r, out + len, cap - len > 7 ? 7 : cap - len)) > 0) {
-		len += (size_t)n;
-	}
-	reader_destroy(r);
-	unlink(path);
-	return n < 0 ? -1 : (ssize_t)len;
-}
-
-static void plain(void **state)
-{
-	char out[64];
-	assert_int_equal(slurp(tmpfile_with("hello\nworld", 11), out, sizeof(out)), 11);
-	assert_memory_equal(out, "hello\nworld", 11);
-	assert_int_equal(slurp(tmpfile_with("", 0), out, sizeof(out)), 0);
-	/* One byte that starts like gzip is still a plain file. */
-	assert_int_equal(slurp(tmpfile_with("\x1f", 1), out, sizeof(out)), 1);
-}
-
-static void gzip_multi_member(void **state)
-{
-	unsigned char gz[512];
-	size_t a = gzip_buf("first\n", 6, gz, sizeof(gz));
-	size_t b = gzip_buf("second\n", 7, gz + a, sizeof(gz) - a);
-	char out[64];
-	assert_int_equal(slurp(tmpfile_with(gz, a + b), out, sizeof(out)), 13);
-	assert_memory_equal(out, "first\nsecond\n", 13);
-}
-
-static void gzip_corrupt(void **state)
-{
-	char text[4096];
-	for (size_t i = 0; i < sizeof(text); i++) {
-		text[i] = (char)('a' + (i * 7919) % 26);
-	}
-	unsigned char gz[8192];
-	size_t n = gzip_buf(text, sizeof(text), gz, sizeof(gz));
-	char out[8192];
-	gz[n / 2] ^= 0x55;
-	assert_int_equal(slurp(tmpfile_with(gz, n), out, sizeof(out)), -1);
-}
-
-static void gzip_truncated(void **state)
-{
-	unsigned char gz[512];
-	size_t n = gzip_buf("some text that will be cut\n", 27, gz, sizeof(gz));
-	char out[64];
-	for (size_t cut = 2; cut < n; cut += 3) {
-		assert_int_equal(slurp(tmpfile_with(gz, cut), out, sizeof(out)), -1);
-	}
-}
-
-static void gzip_trailing_garbage(void **state)
-{
-	unsigned char gz[512];
-	size_t n = gzip_buf("text\n", 5, gz, sizeof(gz));
-	memcpy(gz + n, "junk", 4);
-	char out[64];
-	assert_int_equal(slurp(tmpfile_with(gz, n + 4), out, sizeof(out)), -1);
-}
-
-static void skip_ahead(void **state)
-{
-	unsigned char gz[512];
-	size_t n = gzip_buf("0123456789\n", 11, gz, sizeof(gz));
-	const char *path = tmpfile_with(gz, n);
-	struct reader *r = reader_open(path);
-	char out[16];
-	assert_int_equal(reader_skip(r, 4), 0);
-	assert_int_equal(reader_read(r, out, sizeof(out)), 7);
-	assert_memory_equal(out, "456789\n", 7);
-	assert_true(reader_is_gzip(r));
-	reader_destroy(r);
-	/* Content that ends before the skip is a result, not an error. */
-	r = reader_open(path);
-	assert_int_equal(reader_skip(r, 12), 1);
-	reader_destroy(r);
-	unlink(path);
-}
-
 /* gzip of in[0..n) with a header of extra_len bytes of FEXTRA (0: none) and FHCRC or not. */
 static size_t gzip_header_buf(const void *in, size_t n, unsigned char *out, size_t cap,
 			      unsigned extra_len, bool hcrc)
@@ -147,19 +47,98 @@ static size_t gzip_header_buf(const void *in, size_t n, unsigned char *out, size
 	return len;
 }
 
-/* Reads path to its end in large reads; the content's length, or -1 on a reader error. */
-static ssize_t slurp_big(const char *path, char *out, size_t cap)
+static size_t gzip_buf(const void *in, size_t n, unsigned char *out, size_t cap)
+{
+	return gzip_header_buf(in, n, out, cap, 0, false);
+}
+
+/*
+ * Reads path to its end, at most step bytes a read (0: as many as fit), and removes it; the
+ * content's length, or -1 on a reader error.
+ */
+static ssize_t slurp_by(const char *path, char *out, size_t cap, size_t step)
 {
 	struct reader *r = reader_open(path);
 	assert_non_null(r);
 	size_t len = 0;
 	ssize_t n;
-	while ((n = reader_read(r, out + len, cap - len)) > 0) {
+	while ((n = reader_read(r, out + len, step && cap - len > step ? step : cap - len)) > 0) {
 		len += (size_t)n;
 	}
 	reader_destroy(r);
 	unlink(path);
 	return n < 0 ? -1 : (ssize_t)len;
+}
+
+static void plain(void **state)
+{
+	char out[64];
+	assert_int_equal(slurp_by(tmpfile_with("hello\nworld", 11), out, sizeof(out), 7), 11);
+	assert_memory_equal(out, "hello\nworld", 11);
+	assert_int_equal(slurp_by(tmpfile_with("", 0), out, sizeof(out), 7), 0);
+	/* One byte that starts like gzip is still a plain file. */
+	assert_int_equal(slurp_by(tmpfile_with("\x1f", 1), out, sizeof(out), 7), 1);
+}
+
+static void gzip_multi_member(void **state)
+{
+	unsigned char gz[512];
+	size_t a = gzip_buf("first\n", 6, gz, sizeof(gz));
+	size_t b = gzip_buf("second\n", 7, gz + a, sizeof(gz) - a);
+	char out[64];
+	assert_int_equal(slurp_by(tmpfile_with(gz, a + b), out, sizeof(out), 7), 13);
+	assert_memory_equal(out, "first\nsecond\n", 13);
+}
+
+static void gzip_corrupt(void **state)
+{
+	char text[4096];
+	for (size_t i = 0; i < sizeof(text); i++) {
+		text[i] = (char)('a' + (i * 7919) % 26);
+	}
+	unsigned char gz[8192];
+	size_t n = gzip_buf(text, sizeof(text), gz, sizeof(gz));
+	char out[8192];
+	gz[n / 2] ^= 0x55;
+	assert_int_equal(slurp_by(tmpfile_with(gz, n), out, sizeof(out), 7), -1);
+}
+
+static void gzip_truncated(void **state)
+{
+	unsigned char gz[512];
+	size_t n = gzip_buf("some text that will be cut\n", 27, gz, sizeof(gz));
+	char out[64];
+	for (size_t cut = 2; cut < n; cut += 3) {
+		assert_int_equal(slurp_by(tmpfile_with(gz, cut), out, sizeof(out), 7), -1);
+	}
+}
+
+static void gzip_trailing_garbage(void **state)
+{
+	unsigned char gz[512];
+	size_t n = gzip_buf("text\n", 5, gz, sizeof(gz));
+	memcpy(gz + n, "junk", 4);
+	char out[64];
+	assert_int_equal(slurp_by(tmpfile_with(gz, n + 4), out, sizeof(out), 7), -1);
+}
+
+static void skip_ahead(void **state)
+{
+	unsigned char gz[512];
+	size_t n = gzip_buf("0123456789\n", 11, gz, sizeof(gz));
+	const char *path = tmpfile_with(gz, n);
+	struct reader *r = reader_open(path);
+	char out[16];
+	assert_int_equal(reader_skip(r, 4), 0);
+	assert_int_equal(reader_read(r, out, sizeof(out)), 7);
+	assert_memory_equal(out, "456789\n", 7);
+	assert_true(reader_is_gzip(r));
+	reader_destroy(r);
+	/* Content that ends before the skip is a result, not an error. */
+	r = reader_open(path);
+	assert_int_equal(reader_skip(r, 12), 1);
+	reader_destroy(r);
+	unlink(path);
 }
 
 /*
@@ -188,20 +167,20 @@ static void gzip_checks(void **state)
 					   false);
 		assert_int_equal(a, in_size + k);
 		size_t b = gzip_buf("after\n", 6, gz + a, 2 * in_size - a);
-		assert_int_equal(slurp_big(tmpfile_with(gz, a + b), out, 2 * n), n + 6);
+		assert_int_equal(slurp_by(tmpfile_with(gz, a + b), out, 2 * n, 0), n + 6);
 		assert_memory_equal(out, text, n);
 		assert_memory_equal(out + n, "after\n", 6);
 		/* A byte of the CRC, then of the length, flipped. */
 		gz[a - 8 + k - 1] ^= 0x01;
-		assert_int_equal(slurp_big(tmpfile_with(gz, a + b), out, 2 * n), -1);
+		assert_int_equal(slurp_by(tmpfile_with(gz, a + b), out, 2 * n, 0), -1);
 		gz[a - 8 + k - 1] ^= 0x01;
 	}
 	/* A header with its own CRC: right, then wrong. */
 	size_t h = gzip_header_buf(text, 1000, gz, 2 * in_size, 0, true);
-	assert_int_equal(slurp_big(tmpfile_with(gz, h), out, 2 * n), 1000);
+	assert_int_equal(slurp_by(tmpfile_with(gz, h), out, 2 * n, 0), 1000);
 	assert_true(gz[3] & 0x02);
 	gz[10] ^= 0x01;
-	assert_int_equal(slurp_big(tmpfile_with(gz, h), out, 2 * n), -1);
+	assert_int_equal(slurp_by(tmpfile_with(gz, h), out, 2 * n, 0), -1);
 	free(text);
 	free(out);
 	free(gz);
