@@ -224,9 +224,31 @@ galera_stop() {
 	galera__signal "$1" TERM
 }
 
+# galera__evicted N: until every running node counts only the running ones, so that none still
+# holds the instance of node N that was killed. A node that comes back before that can be
+# partitioned away again while it catches up (seen under load: it then leaves and exits).
+galera__evicted() {
+	local n=$1 k i live=() ok
+	for ((k = 1; k <= GALERA_NODES; k++)); do
+		if ((k != n)) && galera__alive "$k"; then
+			live+=("$k")
+		fi
+	done
+	for ((i = 0; i < 600; i++)); do
+		ok=true
+		for k in "${live[@]}"; do
+			[[ $(galera_size "$k" 2>/dev/null) == "${#live[@]}" ]] || ok=false
+		done
+		$ok && return 0
+		sleep 0.1
+	done
+	die "the running nodes still count node $n after 60 s"
+}
+
 galera_restart() {
 	galera__alive "$1" && die "galera_restart: node $1 is still running"
 	local d=$GALERA/n$1 galera__argv pos=
+	galera__evicted "$1"
 	echo "--- restart" >>"$d/error.log"
 	# A node that crashed left no position in grastate.dat (seqno -1): without one it would ask
 	# for a whole copy (SST). What the init scripts do (galera_recovery): read the position InnoDB
