@@ -356,13 +356,8 @@ static int read_known_hosts(LIBSSH2_KNOWNHOSTS *kh, const struct sftp_conn *c, c
 	if (config_check_secure(fd, path) != 0) {
 		goto out;
 	}
-	if (!(buf = malloc(KNOWN_HOSTS_MAX))) {
-		log_error("out of memory");
-		goto out;
-	}
-	ssize_t len = fileio_read_at(fd, buf, KNOWN_HOSTS_MAX, 0);
-	if (len < 0 || len == KNOWN_HOSTS_MAX) {
-		log_error("%s: %s", path, len < 0 ? strerror(errno) : "too large");
+	size_t len;
+	if (fileio_read_file(fd, path, KNOWN_HOSTS_MAX, &buf, &len) != 0) {
 		goto out;
 	}
 	unsigned line = 1;
