@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "fileio.h"
 #include "log.h"
 #include "sftp.h"
@@ -353,7 +352,7 @@ static int read_known_hosts(LIBSSH2_KNOWNHOSTS *kh, const struct sftp_conn *c, c
 		log_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (config_check_secure(fd, path) != 0) {
+	if (fileio_check_private(fd, path, "known_hosts", FILEIO_FILE) != 0) {
 		goto out;
 	}
 	size_t len;
