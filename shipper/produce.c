@@ -247,6 +247,24 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	return ret;
 }
 
+/*
+ * Ends co's file (or pack) at co->start without a chunk, nothing being left to read: an empty
+ * record at the end of the file, delivered, so that the file (every member of the pack) is
+ * done once the chunks before it are.
+ */
+static void chunk_none(struct run *r, const struct chunk_out *co)
+{
+	size_t rec = delivery_rec_add(r, co->job, co->start);
+	if (rec == SIZE_MAX) {
+		r->failed = true;
+		return;
+	}
+	r->recs[rec].pack_files = co->pack ? 1 : 0;
+	r->recs[rec].at_eof = true;
+	r->recs[rec].status = CHUNK_DELIVERED;
+	delivery_advance(r, co->job);
+}
+
 /* Where the producer is in the job's file: r->in holds bytes [at, have) of what was read. */
 struct job_input {
 	struct content ct;
@@ -370,14 +388,7 @@ static void job_run(struct run *r, size_t ji)
 		if (!co.active) {
 			/* Nothing left before the end of a finished file: it is done once the
 			 * chunks before are delivered. */
-			size_t rec = delivery_rec_add(r, ji, in.pos);
-			if (rec == SIZE_MAX) {
-				r->failed = true;
-				break;
-			}
-			r->recs[rec].at_eof = true;
-			r->recs[rec].status = CHUNK_DELIVERED;
-			delivery_advance(r, ji);
+			chunk_none(r, &co);
 			break;
 		}
 		if (chunk_end(r, ji, &co, in.pos, fill == FILL_EOF, in.ct.mtime) != 0) {
@@ -481,15 +492,7 @@ static void pack_run(struct run *r, size_t ji)
 	}
 	if (!co.active) {
 		/* No member had anything new: the pack is done without a chunk. */
-		size_t rec = delivery_rec_add(r, ji, co.start);
-		if (rec == SIZE_MAX) {
-			r->failed = true;
-			return;
-		}
-		r->recs[rec].pack_files = 1;
-		r->recs[rec].at_eof = true;
-		r->recs[rec].status = CHUNK_DELIVERED;
-		delivery_advance(r, ji);
+		chunk_none(r, &co);
 		return;
 	}
 	if (chunk_end(r, ji, &co, co.start + total, true, mtime) != 0 && !r->stop) {
