@@ -52,11 +52,12 @@ enum content_open content_open(const struct source_file *f, uint64_t offset, str
 		if (!(ct->r = reader_fdopen(fd, f->path))) {
 			return CONTENT_ERROR;
 		}
-		int s = offset > 0 ? reader_skip(ct->r, (off_t)offset) : 0;
-		if (s != 0) {
+		enum reader_skip_result s =
+			offset > 0 ? reader_skip(ct->r, (off_t)offset) : READER_SKIP_OK;
+		if (s != READER_SKIP_OK) {
 			content_close(ct);
 		}
-		if (s > 0) {
+		if (s == READER_SKIP_SHORT) {
 			/*
 			 * A compressed copy that ends before what was shipped of its original
 			 * (lines logged between logrotate's copy and its truncate, shipped from the
@@ -66,7 +67,7 @@ enum content_open content_open(const struct source_file *f, uint64_t offset, str
 				 f->path, offset);
 			return CONTENT_NOTHING_NEW;
 		}
-		return s < 0 ? CONTENT_ERROR : CONTENT_OK;
+		return s == READER_SKIP_ERROR ? CONTENT_ERROR : CONTENT_OK;
 	}
 	/* A live file can be truncated and rewritten in place (copytruncate) between listing and
 	 * reading: check it is still the same. Rotated files are only renamed. */
