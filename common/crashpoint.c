@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +11,7 @@
 struct hook {
 	const char *env;
 	int sig;
-	int state; /* 0 unread, 1 armed, -1 off */
+	bool armed;
 	char name[64];
 	unsigned long left;
 };
@@ -20,24 +21,33 @@ static struct hook hooks[] = {
 	{.env = "RELAYWATCH_PAUSE", .sig = SIGSTOP},
 };
 
-static void hook_pass(struct hook *h, const char *name)
+/* Whether the environment armed any hook: unset, a crashpoint returns without taking the lock. */
+static bool hooks_any;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void hooks_read(void)
 {
-	if (h->state == 0) {
-		h->state = -1;
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		struct hook *h = &hooks[i];
 		const char *env = getenv(h->env);
 		const char *colon = env ? strrchr(env, ':') : NULL;
 		if (colon && (size_t)(colon - env) < sizeof(h->name)) {
 			memcpy(h->name, env, (size_t)(colon - env));
 			h->name[colon - env] = '\0';
 			h->left = strtoul(colon + 1, NULL, 10);
-			h->state = h->left > 0 ? 1 : -1;
+			h->armed = h->left > 0;
+			hooks_any |= h->armed;
 		}
 	}
-	if (h->state < 0 || strcmp(name, h->name) != 0) {
+}
+
+static void hook_pass(struct hook *h, const char *name)
+{
+	if (!h->armed || strcmp(name, h->name) != 0) {
 		return;
 	}
 	if (--h->left == 0) {
-		h->state = -1;
+		h->armed = false;
 		kill(getpid(), h->sig);
 	}
 }
@@ -47,6 +57,10 @@ static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void crashpoint(const char *name)
 {
+	pthread_once(&hooks_once, hooks_read);
+	if (!hooks_any) {
+		return;
+	}
 	pthread_mutex_lock(&hooks_mu);
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
 		hook_pass(&hooks[i], name);
