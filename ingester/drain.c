@@ -665,9 +665,8 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	if (drain_dir(&d, true) != 0 || (!d.db_failed && drain_dir(&d, false) != 0)) {
 		goto out;
 	}
-	if (d.db_failed) {
-		ret = DRAIN_DB;
-	} else if (st->quarantined == 0 && st->failed == 0) {
+	/* A database failure sets the result below, with the other ways out. */
+	if (!d.db_failed && st->quarantined == 0 && st->failed == 0) {
 		ret = DRAIN_OK;
 	}
 
