@@ -352,6 +352,15 @@ size_t agg_rows(const struct agg *a, enum agg_table t)
 	return a->t[t].count;
 }
 
+size_t agg_rows_total(const struct agg *a)
+{
+	size_t n = 0;
+	for (int i = 0; i < AGG_TABLES; i++) {
+		n += a->t[i].count;
+	}
+	return n;
+}
+
 static int row_cmp(const void *pa, const void *pb)
 {
 	const struct agg_row *x = *(struct agg_row *const *)pa;

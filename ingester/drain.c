@@ -339,13 +339,6 @@ static void process_missing(struct drain *d, struct chunk *c)
 	}
 }
 
-/* The distinct rows of a chunk's table. */
-static size_t chunk_rows(const struct chunk *c)
-{
-	return agg_rows(c->agg, AGG_EVENT) + agg_rows(c->agg, AGG_RELAY) +
-	       agg_rows(c->agg, AGG_DENIED);
-}
-
 /*
  * Works on a claimed chunk (c->mfd locked, both files in work/). A chunk that is to be counted is
  * left pending (d->pending): the writer commits it while the caller claims and reads the next
@@ -417,7 +410,7 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 	 * the chunk being read: a takeover is committed before the next claim is read. A big table
 	 * is committed before the next one grows beside it: memory stays about max_keys rows.
 	 */
-	bool alone = takeover || chunk_rows(c) > d->vo.max_keys / 8;
+	bool alone = takeover || agg_rows_total(c->agg) > d->vo.max_keys / 8;
 	/* The previous chunk is committed (and moved on) before this one. */
 	settle(d);
 	if (d->db_failed) {
