@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agg.h"
@@ -673,6 +674,17 @@ out:
 	}
 	overlap_destroy(d.ov);
 	db_destroy(d.db);
+	/*
+	 * zone_for left TZ at the last chunk's zone: the next drop directory's run (run.c drains
+	 * them in turn) must start from this run's zone, not read another server's dates in it.
+	 * The writer thread has ended.
+	 */
+	if (d.run_tz != NULL) {
+		setenv("TZ", d.run_tz, 1);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
 	for (int i = 0; d.chunks != NULL && i < 2; i++) {
 		agg_destroy(d.chunks[i].agg);
 	}
