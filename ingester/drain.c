@@ -625,10 +625,24 @@ static int open_subdirs(struct drain *d)
 	return 0;
 }
 
-enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
+void drain_close(struct drain_conn *conn)
 {
-	struct drain d = {
-		.o = o, .st = st, .in_fd = -1, .work_fd = -1, .archive_fd = -1, .quar_fd = -1};
+	overlap_destroy(conn->ov);
+	db_destroy(conn->db);
+	*conn = (struct drain_conn){0};
+}
+
+enum drain_result drain_run(const struct drain_opts *o, struct drain_conn *conn,
+			    struct drain_stats *st)
+{
+	struct drain d = {.o = o,
+			  .st = st,
+			  .in_fd = -1,
+			  .work_fd = -1,
+			  .archive_fd = -1,
+			  .quar_fd = -1,
+			  .db = conn->db,
+			  .ov = conn->ov};
 	enum drain_result ret = DRAIN_SETUP;
 
 	memset(st, 0, sizeof(*st));
@@ -672,12 +686,17 @@ out:
 	if (d.db_failed) {
 		ret = d.db_config_bad ? DRAIN_SETUP : DRAIN_DB;
 	}
-	overlap_destroy(d.ov);
-	db_destroy(d.db);
+	/* The next drop directory goes on with the connection, unless it failed. */
+	*conn = (struct drain_conn){d.db, d.ov};
+	if (d.db_failed) {
+		drain_close(conn);
+	} else if (d.ov != NULL) {
+		overlap_wait_idle(d.ov); /* idle already: every chunk was settled */
+	}
 	/*
 	 * zone_for left TZ at the last chunk's zone: the next drop directory's run (run.c drains
 	 * them in turn) must start from this run's zone, not read another server's dates in it.
-	 * The writer thread has ended.
+	 * The writer idles (it reads the environment only to reconnect, within a job).
 	 */
 	if (d.run_tz != NULL) {
 		setenv("TZ", d.run_tz, 1);

@@ -59,17 +59,19 @@ static enum drain_result drain_all(const struct ingest_incoming *in, size_t n, s
 				   struct drain_stats *total)
 {
 	enum drain_result ret = DRAIN_OK;
+	struct drain_conn conn = {0};
 	struct drain_stats st;
 
 	for (size_t i = 0; i < n && ret != DRAIN_DB; i++) {
 		o->incoming = in[i].dir;
 		o->host = in[i].host;
-		ret = worse(ret, drain_run(o, &st));
+		ret = worse(ret, drain_run(o, &conn, &st));
 		total->ingested += st.ingested;
 		total->duplicates += st.duplicates;
 		total->quarantined += st.quarantined;
 		total->failed += st.failed;
 	}
+	drain_close(&conn);
 	return ret;
 }
 
