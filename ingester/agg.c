@@ -352,6 +352,15 @@ size_t agg_rows(const struct agg *a, enum agg_table t)
 	return a->t[t].count;
 }
 
+size_t agg_rows_total(const struct agg *a)
+{
+	size_t n = 0;
+	for (int i = 0; i < AGG_TABLES; i++) {
+		n += a->t[i].count;
+	}
+	return n;
+}
+
 static int row_cmp(const void *pa, const void *pb)
 {
 	const struct agg_row *x = *(struct agg_row *const *)pa;
@@ -376,6 +385,20 @@ static int row_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
+/* Makes t->sorted hold at least n rows (kept for the next chunk). 0, or -1 on no memory. */
+static int sorted_reserve(struct agg_map *t, size_t n)
+{
+	if (t->sorted_cap < n) {
+		struct agg_row **s = realloc(t->sorted, n * sizeof(*s));
+		if (!s) {
+			return -1;
+		}
+		t->sorted = s;
+		t->sorted_cap = n;
+	}
+	return 0;
+}
+
 const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table tn, size_t *count)
 {
 	struct agg_map *t = &a->t[tn];
@@ -383,14 +406,9 @@ const struct agg_row *const *agg_sorted(struct agg *a, enum agg_table tn, size_t
 	if (t->count == 0) {
 		return NULL;
 	}
-	if (t->sorted_cap < t->count) {
-		struct agg_row **s = realloc(t->sorted, t->count * sizeof(*s));
-		if (!s) {
-			*count = SIZE_MAX;
-			return NULL;
-		}
-		t->sorted = s;
-		t->sorted_cap = t->count;
+	if (sorted_reserve(t, t->count) != 0) {
+		*count = SIZE_MAX;
+		return NULL;
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < t->cap; i++) {
@@ -482,13 +500,8 @@ long agg_take(struct agg *a, struct agg_batch *b, int64_t before, size_t min_row
 		size_t m = 0, keep = 0, j;
 		b->start[i] = k;
 		/* The qualifying rows go into sorted[] (as big as the table), the others stay. */
-		if (t->sorted_cap < t->count) {
-			struct agg_row **s = realloc(t->sorted, t->count * sizeof(*s));
-			if (!s) {
-				return -1;
-			}
-			t->sorted = s;
-			t->sorted_cap = t->count;
+		if (sorted_reserve(t, t->count) != 0) {
+			return -1;
 		}
 		for (j = 0; j < t->ndirty; j++) {
 			struct agg_row *r = t->dirty[j];
@@ -538,14 +551,9 @@ const struct agg_row *const *agg_sorted_unsent(struct agg *a, enum agg_table tn,
 	if (t->ndirty == 0) {
 		return NULL;
 	}
-	if (t->sorted_cap < t->ndirty) {
-		struct agg_row **s = realloc(t->sorted, t->ndirty * sizeof(*s));
-		if (!s) {
-			*count = SIZE_MAX;
-			return NULL;
-		}
-		t->sorted = s;
-		t->sorted_cap = t->ndirty;
+	if (sorted_reserve(t, t->ndirty) != 0) {
+		*count = SIZE_MAX;
+		return NULL;
 	}
 	memcpy(t->sorted, t->dirty, t->ndirty * sizeof(*t->dirty));
 	qsort(t->sorted, t->ndirty, sizeof(*t->sorted), row_cmp);

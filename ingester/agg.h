@@ -75,6 +75,8 @@ int agg_add_event(struct agg *a, int64_t utc, struct span host, struct span serv
 
 /* Number of distinct rows of t. */
 size_t agg_rows(const struct agg *a, enum agg_table t);
+/* Number of distinct rows of all the tables (what max_keys bounds). */
+size_t agg_rows_total(const struct agg *a);
 
 /*
  * The rows of t in key order, valid until the next agg_add/agg_reset/agg_destroy. NULL (with

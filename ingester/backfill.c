@@ -131,8 +131,7 @@ static int backfill_file(const struct backfill_opts *bo, struct overlap *ov, str
 		so.progress_total = (uint64_t)sb.st_size;
 	}
 	agg_reset(agg);
-	if ((ov ? overlap_scan(ov, r, name, &so, agg, &st) : scan_chunk(r, name, &so, agg, &st)) !=
-	    0) {
+	if (overlap_scan(ov, r, name, &so, agg, &st) != 0) {
 		goto out;
 	}
 	digest_hex(st.sha256, id);

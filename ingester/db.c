@@ -272,15 +272,6 @@ struct st_mysql *db_handle(struct db *db)
 	return db->my;
 }
 
-int db_exec(struct db *db, const char *sql)
-{
-	if (db_q(db, sql) != 0) {
-		db_log_error(db, "query failed");
-		return -1;
-	}
-	return 0;
-}
-
 /* --- statement buffer --- */
 
 static int buf_reserve(struct db *db, size_t more)

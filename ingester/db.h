@@ -101,9 +101,6 @@ enum db_exists db_chunk_exists(struct db *db, const char *id_hex);
  */
 struct st_mysql *db_handle(struct db *db);
 
-/* Runs one statement that returns no rows. 0, or -1 after logging the server's message. */
-int db_exec(struct db *db, const char *sql);
-
 /* After a failure: whether the server was lost for good (not only a statement refused). */
 bool db_unavailable(const struct db *db);
 

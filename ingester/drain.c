@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agg.h"
@@ -339,13 +340,6 @@ static void process_missing(struct drain *d, struct chunk *c)
 	}
 }
 
-/* The distinct rows of a chunk's table. */
-static size_t chunk_rows(const struct chunk *c)
-{
-	return agg_rows(c->agg, AGG_EVENT) + agg_rows(c->agg, AGG_RELAY) +
-	       agg_rows(c->agg, AGG_DENIED);
-}
-
 /*
  * Works on a claimed chunk (c->mfd locked, both files in work/). A chunk that is to be counted is
  * left pending (d->pending): the writer commits it while the caller claims and reads the next
@@ -417,7 +411,7 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 	 * the chunk being read: a takeover is committed before the next claim is read. A big table
 	 * is committed before the next one grows beside it: memory stays about max_keys rows.
 	 */
-	bool alone = takeover || chunk_rows(c) > d->vo.max_keys / 8;
+	bool alone = takeover || agg_rows_total(c->agg) > d->vo.max_keys / 8;
 	/* The previous chunk is committed (and moved on) before this one. */
 	settle(d);
 	if (d->db_failed) {
@@ -631,10 +625,24 @@ static int open_subdirs(struct drain *d)
 	return 0;
 }
 
-enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
+void drain_close(struct drain_conn *conn)
 {
-	struct drain d = {
-		.o = o, .st = st, .in_fd = -1, .work_fd = -1, .archive_fd = -1, .quar_fd = -1};
+	overlap_destroy(conn->ov);
+	db_destroy(conn->db);
+	*conn = (struct drain_conn){0};
+}
+
+enum drain_result drain_run(const struct drain_opts *o, struct drain_conn *conn,
+			    struct drain_stats *st)
+{
+	struct drain d = {.o = o,
+			  .st = st,
+			  .in_fd = -1,
+			  .work_fd = -1,
+			  .archive_fd = -1,
+			  .quar_fd = -1,
+			  .db = conn->db,
+			  .ov = conn->ov};
 	enum drain_result ret = DRAIN_SETUP;
 
 	memset(st, 0, sizeof(*st));
@@ -665,9 +673,8 @@ enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st)
 	if (drain_dir(&d, true) != 0 || (!d.db_failed && drain_dir(&d, false) != 0)) {
 		goto out;
 	}
-	if (d.db_failed) {
-		ret = DRAIN_DB;
-	} else if (st->quarantined == 0 && st->failed == 0) {
+	/* A database failure sets the result below, with the other ways out. */
+	if (!d.db_failed && st->quarantined == 0 && st->failed == 0) {
 		ret = DRAIN_OK;
 	}
 
@@ -679,8 +686,24 @@ out:
 	if (d.db_failed) {
 		ret = d.db_config_bad ? DRAIN_SETUP : DRAIN_DB;
 	}
-	overlap_destroy(d.ov);
-	db_destroy(d.db);
+	/* The next drop directory goes on with the connection, unless it failed. */
+	*conn = (struct drain_conn){d.db, d.ov};
+	if (d.db_failed) {
+		drain_close(conn);
+	} else if (d.ov != NULL) {
+		overlap_wait_idle(d.ov); /* idle already: every chunk was settled */
+	}
+	/*
+	 * zone_for left TZ at the last chunk's zone: the next drop directory's run (run.c drains
+	 * them in turn) must start from this run's zone, not read another server's dates in it.
+	 * The writer idles (it reads the environment only to reconnect, within a job).
+	 */
+	if (d.run_tz != NULL) {
+		setenv("TZ", d.run_tz, 1);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
 	for (int i = 0; d.chunks != NULL && i < 2; i++) {
 		agg_destroy(d.chunks[i].agg);
 	}

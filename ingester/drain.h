@@ -80,7 +80,25 @@ enum drain_result {
 	DRAIN_DB = 3,     /* the database failed: the run stopped, the chunk stays in work/ */
 };
 
-/* One pass over the drop directory. */
-enum drain_result drain_run(const struct drain_opts *o, struct drain_stats *st);
+struct overlap;
+
+/*
+ * The database connection and its writer thread (ingester/overlap.c), kept from one drain_run to
+ * the next: run drains each drop directory in turn, and connects once. The writer must also be
+ * started before the first scan lowers the main thread's priority, or it would inherit the
+ * scan's nice value (as a writer started for a second drop directory did). Zeroed before the
+ * first drain_run, which connects when a chunk needs it; a run whose database failed leaves it
+ * zeroed again. drain_close ends both.
+ */
+struct drain_conn {
+	struct db *db;
+	struct overlap *ov;
+};
+
+void drain_close(struct drain_conn *conn);
+
+/* One pass over the drop directory, on conn's connection (made when first needed). */
+enum drain_result drain_run(const struct drain_opts *o, struct drain_conn *conn,
+			    struct drain_stats *st);
 
 #endif

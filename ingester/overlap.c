@@ -226,6 +226,9 @@ int overlap_scan(struct overlap *o, struct reader *r, const char *name, const st
 	struct scan_opts s = *so;
 	int ret;
 
+	if (o == NULL) {
+		return scan_chunk(r, name, so, agg, st);
+	}
 	pthread_mutex_lock(&o->mu);
 	o->stream_failed = false;
 	o->batches = 0;

@@ -43,7 +43,8 @@ void overlap_destroy(struct overlap *o);
  * scan_chunk (same arguments and results) with the writer beside it; returns once the writer
  * idles (it may first finish an ingest started before). On 0 the chunk's transaction may be
  * open: the caller either counts the chunk with overlap_ingest(_start), or discards it with
- * overlap_abort. On failure the transaction is rolled back already.
+ * overlap_abort. On failure the transaction is rolled back already. o may be NULL (a dry run,
+ * no database): then it is scan_chunk alone.
  */
 int overlap_scan(struct overlap *o, struct reader *r, const char *name, const struct scan_opts *so,
 		 struct agg *agg, struct scan_stats *st);

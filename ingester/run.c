@@ -59,18 +59,45 @@ static enum drain_result drain_all(const struct ingest_incoming *in, size_t n, s
 				   struct drain_stats *total)
 {
 	enum drain_result ret = DRAIN_OK;
+	struct drain_conn conn = {0};
 	struct drain_stats st;
 
 	for (size_t i = 0; i < n && ret != DRAIN_DB; i++) {
 		o->incoming = in[i].dir;
 		o->host = in[i].host;
-		ret = worse(ret, drain_run(o, &st));
+		ret = worse(ret, drain_run(o, &conn, &st));
 		total->ingested += st.ingested;
 		total->duplicates += st.duplicates;
 		total->quarantined += st.quarantined;
 		total->failed += st.failed;
 	}
+	drain_close(&conn);
 	return ret;
+}
+
+/* The command line of run beyond the shared options. */
+struct run_args {
+	struct ingest_incoming cli; /* --incoming DIR and --host NAME */
+	bool dry_run;
+};
+
+static enum cmd_opt run_option(int c, void *data)
+{
+	struct run_args *a = data;
+
+	switch (c) {
+	case CMD_LONG_OWN:
+		a->cli.dir = optarg;
+		return CMD_OPT_NEXT;
+	case CMD_LONG_HOST:
+		a->cli.host = optarg;
+		return CMD_OPT_NEXT;
+	case 'n':
+		a->dry_run = true;
+		return CMD_OPT_NEXT;
+	default:
+		return CMD_OPT_OWN;
+	}
 }
 
 int cmd_run(int argc, char **argv)
@@ -83,47 +110,29 @@ int cmd_run(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct cmd cmd;
+	struct run_args a = {0};
 	struct drain_opts o = {.connect = run_connect, .connect_arg = &cmd};
 	struct drain_stats st = {0};
-	struct ingest_incoming cli = {0};
 	const struct ingest_incoming *in;
 	size_t nin;
-	int c, ret = CMD_USAGE;
+	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, usage_run);
-	while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
-		if (c == CMD_LONG_OWN) {
-			cli.dir = optarg;
-			continue;
-		}
-		if (c == CMD_LONG_HOST) {
-			cli.host = optarg;
-			continue;
-		}
-		if (c == 'n') {
-			o.dry_run = true;
-			continue;
-		}
-		switch (cmd_parse(&cmd, c, argv)) {
-		case CMD_OPT_OWN:
-		case CMD_OPT_NEXT:
-			continue;
-		case CMD_OPT_DONE:
-			ret = CMD_OK;
-			goto out;
-		default:
-			goto out;
-		}
+	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:nvqhV", opts, run_option, &a);
+	if (got != CMD_OPT_NEXT) {
+		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+		goto out;
 	}
+	o.dry_run = a.dry_run;
 	if (cmd_load(&cmd, argc, argv) != 0) {
 		goto out;
 	}
-	if (cli.host != NULL && cli.dir == NULL) {
+	if (a.cli.host != NULL && a.cli.dir == NULL) {
 		log_error("--host NAME binds the drop directory of --incoming DIR: give both");
 		goto out;
 	}
-	in = cli.dir != NULL ? &cli : cmd.cfg.incoming;
-	nin = cli.dir != NULL ? 1 : cmd.cfg.nincoming;
+	in = a.cli.dir != NULL ? &a.cli : cmd.cfg.incoming;
+	nin = a.cli.dir != NULL ? 1 : cmd.cfg.nincoming;
 	if (nin == 0) {
 		log_error("no drop directory: give --incoming DIR or set 'incoming' in %s",
 			  cmd.config ? cmd.config : INGEST_CONFIG_DEFAULT);

@@ -108,9 +108,7 @@ struct scan_state {
  */
 static void check_keys(struct scan_state *s)
 {
-	if (s->o->max_keys > 0 && agg_rows(s->agg, AGG_EVENT) + agg_rows(s->agg, AGG_RELAY) +
-						  agg_rows(s->agg, AGG_DENIED) >
-					  s->o->max_keys) {
+	if (s->o->max_keys > 0 && agg_rows_total(s->agg) > s->o->max_keys) {
 		s->too_many_keys = true;
 	}
 }

@@ -243,8 +243,7 @@ enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 	agg_reset(agg);
 	/* The reader's reason ("NAME.gz: truncated gzip data ...") goes into that line. */
 	log_hold();
-	int scanned = ov != NULL ? overlap_scan(ov, r, esc, &so, agg, st)
-				 : scan_chunk(r, esc, &so, agg, st);
+	int scanned = overlap_scan(ov, r, esc, &so, agg, st);
 	if (!log_release(held, sizeof(held))) {
 		snprintf(held, sizeof(held), "%s: cannot be read", gz);
 	} else if (scanned == 0 || scanned < SCAN_FAILED) {

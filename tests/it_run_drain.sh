@@ -180,4 +180,27 @@ grep -q "ingest.conf:5: unknown key 'bogus_key'" "$T/out" || { cat "$T/out" >&2;
 rc=0
 ingest run --config /dev/null/none --incoming "$in" >/dev/null 2>&1 || rc=$?
 [[ $rc == 2 ]] || die "a missing --config file: exit status $rc, not 2"
+
+# Two drop directories in one run: the first one's chunk names its zone (Asia/Tokyo), the
+# second's names none, so its syslog dates are read in the config's tz (UTC), not in the zone
+# the first directory's chunk left behind.
+mkdir "$T/tz1" "$T/tz2"
+line='CHKUSER accepted rcpt: from <a@b.example::> remote <h:h:198.51.100.7> rcpt <c@d.example> : found existing recipient'
+printf 'Jan 29 05:32:14 mx5 smtp: %s\n' "$line" >"$T/tz1.log"
+printf 'Jan 29 05:32:14 mx6 smtp: %s\n' "$line" >"$T/tz2.log"
+make_chunk "$T/tz1" mx5-0001 "$T/tz1.log" mx5 smtp
+echo 'tz = Asia/Tokyo' >>"$T/tz1/mx5-0001.manifest"
+make_chunk "$T/tz2" mx6-0001 "$T/tz2.log" mx6 smtp
+cat >"$T/tz.conf" <<EOF
+defaults_file = $MYCNF
+incoming = $T/tz1
+incoming = $T/tz2
+tz = UTC
+EOF
+chmod 600 "$T/tz.conf"
+ingest run --config "$T/tz.conf" 2>"$T/out" || { cat "$T/out" >&2; die "the two-directory run failed"; }
+[[ $(db_query "SELECT HOUR(hour_utc) FROM event_hourly WHERE host = 'mx5'") == 20 ]] ||
+	die "mx5's line was not read in its manifest's zone"
+[[ $(db_query "SELECT HOUR(hour_utc) FROM event_hourly WHERE host = 'mx6'") == 5 ]] ||
+	die "mx6's line was read in the zone of the other drop directory's chunk, not the config's"
 exit 0
