@@ -42,18 +42,6 @@ int cmd_config(struct ingest_config *cfg, const char *path)
 	return ingest_config_load(cfg, path ? path : INGEST_CONFIG_DEFAULT, path == NULL);
 }
 
-int cmd_setup(int argc, char **argv, const char *config, struct ingest_config *cfg,
-	      const char **defaults)
-{
-	if (!cli_no_operands(argc, argv) || cmd_config(cfg, config) != 0) {
-		return -1;
-	}
-	if (*defaults == NULL) {
-		*defaults = cfg->defaults_file;
-	}
-	return 0;
-}
-
 void cmd_init(struct cmd *cmd, const char *usage)
 {
 	*cmd = (struct cmd){.usage = usage};
@@ -123,7 +111,13 @@ int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, un
 
 int cmd_load(struct cmd *cmd, int argc, char **argv)
 {
-	return cmd_setup(argc, argv, cmd->config, &cmd->cfg, &cmd->defaults);
+	if (!cli_no_operands(argc, argv) || cmd_config(&cmd->cfg, cmd->config) != 0) {
+		return -1;
+	}
+	if (cmd->defaults == NULL) {
+		cmd->defaults = cmd->cfg.defaults_file;
+	}
+	return 0;
 }
 
 int cmd_window(const struct cmd *cmd, int64_t now, int64_t default_until, int64_t length,

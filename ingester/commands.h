@@ -48,14 +48,6 @@ enum cmd_opt cmd_option(int c, char **argv, const char *usage);
  */
 int cmd_config(struct ingest_config *cfg, const char *path);
 
-/*
- * After the options of a command that takes no operands: refuses any operand, loads the config
- * (cmd_config) into cfg (initialised) and, when *defaults is NULL, takes the config's
- * defaults_file. 0, or -1 after logging why (a usage or configuration error).
- */
-int cmd_setup(int argc, char **argv, const char *config, struct ingest_config *cfg,
-	      const char **defaults);
-
 /* ---- the front-end that the subcommands share ---- */
 
 /* getopt_long values of the shared long-only options; a command's own start at CMD_LONG_OWN. */
@@ -124,7 +116,11 @@ enum cmd_opt cmd_getopt(struct cmd *cmd, int argc, char **argv, const char *opts
  */
 int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, unsigned *out);
 
-/* After the options of a command that takes no operands: cmd_setup on cmd's fields. */
+/*
+ * After the options of a command that takes no operands: refuses any operand, loads the config
+ * (cmd_config) into cmd->cfg and, when cmd->defaults is NULL, takes the config's defaults_file.
+ * 0, or -1 after logging why (a usage or configuration error).
+ */
 int cmd_load(struct cmd *cmd, int argc, char **argv);
 
 /*
