@@ -542,6 +542,5 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 	if (empty < 0) {
 		return CHECK_COLLECT_ERROR;
 	}
-	check_alerts_sort(out);
 	return empty ? CHECK_COLLECT_EMPTY : CHECK_COLLECT_OK;
 }

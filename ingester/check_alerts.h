@@ -58,7 +58,8 @@ struct db;
  * hour so far and the last complete one, and the 24 hourly rows that end with the current one).
  * Stale is judged against stale_ref (now, or the end of a past window); with CHECK_NO_STALE it is
  * not judged, nor the ledger looked at (one query over all of it). A rule that is off reads
- * nothing. See enum check_collect_result.
+ * nothing. The alerts come in no order: a caller that collects several windows sorts once, at
+ * the end (check_alerts_sort). See enum check_collect_result.
  */
 #define CHECK_NO_STALE INT64_MIN
 enum check_collect_flags {

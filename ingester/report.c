@@ -441,6 +441,7 @@ int report_gather(struct db *db, struct report *r)
 	if (got == CHECK_COLLECT_ERROR) {
 		return -1;
 	}
+	check_alerts_sort(&r->alerts);
 	r->ledger_empty = got == CHECK_COLLECT_EMPTY;
 	if (report_anomalies(r) < 0 || query_hourly(db, r) < 0 ||
 	    fill_section(db_event_types(db, &w), &r->sec[SEC_TYPES], 3) < 0 ||
