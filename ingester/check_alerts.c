@@ -4,7 +4,6 @@
 #include "check_alerts.h"
 #include "db.h"
 #include "log.h"
-#include "logtime.h"
 
 void check_alerts_init(struct check_alerts *a)
 {
@@ -525,7 +524,7 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 					int64_t until, unsigned flags, int64_t stale_ref,
 					const char *host, struct check_alerts *out)
 {
-	struct db_window w = {logtime_hour_floor(since), logtime_hour_floor(until + 3599), host};
+	struct db_window w = {since, until, host};
 	uint64_t ips = level_min(&r->relay_ips), denied = level_min(&r->denied);
 	bool daily_window = flags & CHECK_DAILY_WINDOW;
 	int empty;
