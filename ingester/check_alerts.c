@@ -159,7 +159,7 @@ static void candidates_finish(struct candidates *c)
 static int candidates_add(struct candidates *c, const char *s, size_t n)
 {
 	for (size_t i = 0; i < c->count; i++) {
-		if (c->v[i].n == n && memcmp(c->v[i].p, s, n) == 0) {
+		if (span_eq(c->v[i], (struct span){s, n})) {
 			return 0;
 		}
 	}
@@ -286,8 +286,8 @@ static int scan_accounts(struct db_rows *rs, struct acct_ctx *x)
 		struct db_row row;
 		bool more = db_rows_next(rs, &row);
 		struct span h = row.key[0], a = row.key[1];
-		bool same = more && ghost != NULL && h.n == ghn && a.n == gan &&
-			    memcmp(h.p, ghost, ghn) == 0 && memcmp(a.p, gacct, gan) == 0;
+		bool same = more && ghost != NULL && span_eq(h, (struct span){ghost, ghn}) &&
+			    span_eq(a, (struct span){gacct, gan});
 		if (!same && ghost != NULL) {
 			if (judge_account(x, ghost, ghn, gacct, gan, v, count) < 0) {
 				goto out;
@@ -437,9 +437,9 @@ static int collect_mismatch(struct db *db, const struct check_rules *r, const st
 		struct db_row row;
 		bool more = db_rows_next(rs, &row);
 		struct span h = row.key[0], a = row.key[1], sender = row.key[2];
-		bool same = more && ghost != NULL && row.when[0] == ghour && h.n == ghn &&
-			    a.n == gan && memcmp(h.p, ghost, ghn) == 0 &&
-			    memcmp(a.p, gacct, gan) == 0;
+		bool same = more && ghost != NULL && row.when[0] == ghour &&
+			    span_eq(h, (struct span){ghost, ghn}) &&
+			    span_eq(a, (struct span){gacct, gan});
 		if (!same && ghost != NULL) {
 			enum check_status st = check_judge(gsum, &r->sender_mismatch);
 			if (st != CHECK_OK &&

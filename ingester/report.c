@@ -246,8 +246,9 @@ static enum check_status alert_status(const struct report *r, unsigned rules, co
 
 	for (size_t i = 0; i < r->alerts.count; i++) {
 		const struct check_alert *a = &r->alerts.v[i];
-		if ((rules & (1u << a->rule)) && a->subject_len == n &&
-		    (n == 0 || memcmp(a->subject, s, n) == 0) && a->status > st) {
+		if ((rules & (1u << a->rule)) &&
+		    span_eq((struct span){a->subject, a->subject_len}, (struct span){s, n}) &&
+		    a->status > st) {
 			st = a->status;
 		}
 	}
@@ -274,7 +275,7 @@ static size_t section_find(const struct section *s, struct span key)
 {
 	for (size_t i = 0; i < s->rows; i++) {
 		const struct cell *c = &s->cells[i * s->ncols];
-		if (c->n == key.n && memcmp(c->s, key.p, key.n) == 0) {
+		if (span_eq((struct span){c->s, c->n}, key)) {
 			return i;
 		}
 	}
