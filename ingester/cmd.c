@@ -13,7 +13,8 @@
 #include "log.h"
 #include "logtime.h"
 
-enum cmd_opt cmd_option(int c, char **argv, const char *usage)
+/* The options every subcommand shares; see cmd_parse. */
+static enum cmd_opt cmd_option(int c, char **argv, const char *usage)
 {
 	switch (c) {
 	case 'v':

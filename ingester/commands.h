@@ -26,21 +26,13 @@ enum cmd_exit {
 
 struct db;
 
-/* What cmd_option() made of an option. */
+/* What an option parser (cmd_parse, a command's cmd_own_fn, cmd_getopt) made of an option. */
 enum cmd_opt {
 	CMD_OPT_OWN,  /* not a shared option: the command handles it */
 	CMD_OPT_NEXT, /* applied (-v, -q): go on parsing */
 	CMD_OPT_DONE, /* printed (-h, -V): exit with success */
 	CMD_OPT_BAD,  /* unknown option or missing value, said on stderr: exit as a usage error */
 };
-
-/*
- * The options every subcommand shares, for the default branch of a getopt_long loop whose
- * optstring starts with ':' (so that getopt itself prints nothing): -v/--verbose raises the log
- * level a step, -q/--quiet lowers it to warnings and errors, -h/--help prints usage on stdout,
- * -V/--version the version; ':' and '?' become one error line that points to --help.
- */
-enum cmd_opt cmd_option(int c, char **argv, const char *usage);
 
 /*
  * Loads the ingester config from path, or from INGEST_CONFIG_DEFAULT when path is NULL (then a
@@ -90,7 +82,10 @@ void cmd_finish(struct cmd *cmd);
 
 /*
  * For the default branch of a command's getopt_long loop: stores -c, --defaults-file, --since,
- * --until and --host (CMD_OPT_NEXT), else as cmd_option.
+ * --until and --host (CMD_OPT_NEXT); -v/--verbose raises the log level a step, -q/--quiet lowers
+ * it to warnings and errors, -h/--help prints usage on stdout, -V/--version the version; ':' and
+ * '?' (optstring starts with ':', so that getopt itself prints nothing) become one error line that
+ * points to --help.
  */
 enum cmd_opt cmd_parse(struct cmd *cmd, int c, char **argv);
 
