@@ -4,7 +4,6 @@
 #include "check_alerts.h"
 #include "db.h"
 #include "log.h"
-#include "logtime.h"
 
 void check_alerts_init(struct check_alerts *a)
 {
@@ -160,7 +159,7 @@ static void candidates_finish(struct candidates *c)
 static int candidates_add(struct candidates *c, const char *s, size_t n)
 {
 	for (size_t i = 0; i < c->count; i++) {
-		if (c->v[i].n == n && memcmp(c->v[i].p, s, n) == 0) {
+		if (span_eq(c->v[i], (struct span){s, n})) {
 			return 0;
 		}
 	}
@@ -271,13 +270,46 @@ static int judge_account(struct acct_ctx *x, const char *host, size_t hn, const 
 	return 0;
 }
 
+/* The (host, account) of the rows being read, copied: a row's bytes last until the next row. */
+struct group {
+	char *host, *acct; /* NULL: no group yet */
+	size_t hn, an;
+};
+
+static void group_end(struct group *g)
+{
+	free(g->host);
+	free(g->acct);
+	*g = (struct group){0};
+}
+
+/* 0, or -1 on no memory (logged; group_end frees what was copied). */
+static int group_start(struct group *g, struct span h, struct span a)
+{
+	group_end(g);
+	g->host = check_bytes_dup(h.p, h.n);
+	g->acct = check_bytes_dup(a.p, a.n);
+	g->hn = h.n;
+	g->an = a.n;
+	if (g->host == NULL || g->acct == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static bool group_is(const struct group *g, struct span h, struct span a)
+{
+	return g->host != NULL && span_eq(h, (struct span){g->host, g->hn}) &&
+	       span_eq(a, (struct span){g->acct, g->an});
+}
+
 /* Reads rows (host, account, hour, n[, domains], ordered so) and judges them group by group. */
 static int scan_accounts(struct db_rows *rs, struct acct_ctx *x)
 {
 	struct acct_hour *v = NULL;
 	size_t count = 0, cap = 0;
-	char *ghost = NULL, *gacct = NULL;
-	size_t ghn = 0, gan = 0;
+	struct group g = {0};
 	int ret = -1;
 
 	if (rs == NULL) {
@@ -287,29 +319,19 @@ static int scan_accounts(struct db_rows *rs, struct acct_ctx *x)
 		struct db_row row;
 		bool more = db_rows_next(rs, &row);
 		struct span h = row.key[0], a = row.key[1];
-		bool same = more && ghost != NULL && h.n == ghn && a.n == gan &&
-			    memcmp(h.p, ghost, ghn) == 0 && memcmp(a.p, gacct, gan) == 0;
-		if (!same && ghost != NULL) {
-			if (judge_account(x, ghost, ghn, gacct, gan, v, count) < 0) {
+		bool same = more && group_is(&g, h, a);
+		if (!same && g.host != NULL) {
+			if (judge_account(x, g.host, g.hn, g.acct, g.an, v, count) < 0) {
 				goto out;
 			}
-			free(ghost);
-			free(gacct);
-			ghost = gacct = NULL;
+			group_end(&g);
 			count = 0;
 		}
 		if (!more) {
 			break;
 		}
-		if (ghost == NULL) {
-			ghost = check_bytes_dup(h.p, h.n);
-			gacct = check_bytes_dup(a.p, a.n);
-			ghn = h.n;
-			gan = a.n;
-			if (ghost == NULL || gacct == NULL) {
-				log_error("out of memory");
-				goto out;
-			}
+		if (g.host == NULL && group_start(&g, h, a) < 0) {
+			goto out;
 		}
 		if (count == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
@@ -325,8 +347,7 @@ static int scan_accounts(struct db_rows *rs, struct acct_ctx *x)
 	}
 	ret = 0;
 out:
-	free(ghost);
-	free(gacct);
+	group_end(&g);
 	free(v);
 	db_rows_free(rs);
 	return ret;
@@ -423,8 +444,7 @@ static int collect_mismatch(struct db *db, const struct check_rules *r, const st
 	int ret = -1;
 	/* the current (hour, host, account) group */
 	int64_t ghour = INT64_MIN;
-	char *ghost = NULL, *gacct = NULL;
-	size_t ghn = 0, gan = 0;
+	struct group g = {0};
 	uint64_t gsum = 0;
 
 	if (level_min(&r->sender_mismatch) == 0) {
@@ -438,45 +458,35 @@ static int collect_mismatch(struct db *db, const struct check_rules *r, const st
 		struct db_row row;
 		bool more = db_rows_next(rs, &row);
 		struct span h = row.key[0], a = row.key[1], sender = row.key[2];
-		bool same = more && ghost != NULL && row.when[0] == ghour && h.n == ghn &&
-			    a.n == gan && memcmp(h.p, ghost, ghn) == 0 &&
-			    memcmp(a.p, gacct, gan) == 0;
-		if (!same && ghost != NULL) {
+		bool same = more && row.when[0] == ghour && group_is(&g, h, a);
+		if (!same && g.host != NULL) {
 			enum check_status st = check_judge(gsum, &r->sender_mismatch);
 			if (st != CHECK_OK &&
-			    check_alerts_add(out, CHECK_SENDER_MISMATCH, st, ghost, ghn, gacct, gan,
-					     gsum, level_reached(&r->sender_mismatch, st), ghour,
-					     false) < 0) {
+			    check_alerts_add(out, CHECK_SENDER_MISMATCH, st, g.host, g.hn, g.acct,
+					     g.an, gsum, level_reached(&r->sender_mismatch, st),
+					     ghour, false) < 0) {
 				goto out;
 			}
-			free(ghost);
-			free(gacct);
-			ghost = gacct = NULL;
+			group_end(&g);
 		}
 		if (!more) {
 			break;
 		}
-		if (ghost == NULL) {
+		if (g.host == NULL) {
 			ghour = row.when[0];
-			ghn = h.n;
-			gan = a.n;
-			ghost = check_bytes_dup(h.p, ghn);
-			gacct = check_bytes_dup(a.p, gan);
 			gsum = 0;
-			if (ghost == NULL || gacct == NULL) {
-				log_error("out of memory");
+			if (group_start(&g, h, a) < 0) {
 				goto out;
 			}
 		}
-		if (!check_sender_allowed(r, gacct, gan) &&
-		    !check_sender_matches(sender.p, sender.n, gacct, gan)) {
+		if (!check_sender_allowed(r, g.acct, g.an) &&
+		    !check_sender_matches(sender.p, sender.n, g.acct, g.an)) {
 			gsum += row.n[0];
 		}
 	}
 	ret = 0;
 out:
-	free(ghost);
-	free(gacct);
+	group_end(&g);
 	db_rows_free(rs);
 	return ret;
 }
@@ -525,7 +535,7 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 					int64_t until, unsigned flags, int64_t stale_ref,
 					const char *host, struct check_alerts *out)
 {
-	struct db_window w = {logtime_hour_floor(since), logtime_hour_floor(until + 3599), host};
+	struct db_window w = {since, until, host};
 	uint64_t ips = level_min(&r->relay_ips), denied = level_min(&r->denied);
 	bool daily_window = flags & CHECK_DAILY_WINDOW;
 	int empty;
@@ -542,6 +552,5 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 	if (empty < 0) {
 		return CHECK_COLLECT_ERROR;
 	}
-	check_alerts_sort(out);
 	return empty ? CHECK_COLLECT_EMPTY : CHECK_COLLECT_OK;
 }

@@ -50,15 +50,16 @@ enum check_status check_worst(const struct check_alerts *a);
 struct db;
 
 /*
- * Evaluates every rule over the hours [since, until) for one host when host is not NULL, and
- * appends the alerts to out, with hosts and stale_hosts, and max_account_rcpt when an account
- * rule is on or flags hold CHECK_PERF (the window's totals and max_ip_denied are check's own
- * query). Daily rules (relay_ips) judge each UTC day that the window touches, or, with
- * CHECK_DAILY_WINDOW, the 24 hours before until as one day (the default of `check`: the current
- * hour so far and the last complete one, and the 24 hourly rows that end with the current one).
- * Stale is judged against stale_ref (now, or the end of a past window); with CHECK_NO_STALE it is
- * not judged, nor the ledger looked at (one query over all of it). A rule that is off reads
- * nothing. See enum check_collect_result.
+ * Evaluates every rule over the hours [since, until) (whole hours: cmd_window rounds, once) for
+ * one host when host is not NULL, and appends the alerts to out, with hosts and stale_hosts, and
+ * max_account_rcpt when an account rule is on or flags hold CHECK_PERF (the window's totals and
+ * max_ip_denied are check's own query). Daily rules (relay_ips) judge each UTC day that the
+ * window touches, or, with CHECK_DAILY_WINDOW, the 24 hours before until as one day (the default
+ * of `check`: the current hour so far and the last complete one, and the 24 hourly rows that end
+ * with the current one). Stale is judged against stale_ref (now, or the end of a past window);
+ * with CHECK_NO_STALE it is not judged, nor the ledger looked at (one query over all of it). A
+ * rule that is off reads nothing. The alerts come in no order: a caller that collects several
+ * windows sorts once, at the end (check_alerts_sort). See enum check_collect_result.
  */
 #define CHECK_NO_STALE INT64_MIN
 enum check_collect_flags {

@@ -129,27 +129,30 @@ static int add_allow(struct check_rules *r, const char *v)
 	return 0;
 }
 
-static struct check_level *level_of(struct check_rules *r, const char *name, size_t n)
+int check_rule_of(const char *name, size_t n)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} levels[] = {
-		{"relay_rcpt", offsetof(struct check_rules, relay_rcpt)},
-		{"relay_domains", offsetof(struct check_rules, relay_domains)},
-		{"relay_ips", offsetof(struct check_rules, relay_ips)},
-		{"sender_mismatch", offsetof(struct check_rules, sender_mismatch)},
-		{"denied", offsetof(struct check_rules, denied)},
-		{"baseline", offsetof(struct check_rules, baseline_factor)},
-		{"stale", offsetof(struct check_rules, stale)},
-	};
-
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		if (strlen(levels[i].name) == n && memcmp(levels[i].name, name, n) == 0) {
-			return (struct check_level *)((char *)r + levels[i].off);
+	for (int i = 0; i < CHECK_RULES; i++) {
+		if (strlen(check_rule_name[i]) == n && memcmp(check_rule_name[i], name, n) == 0) {
+			return i;
 		}
 	}
-	return NULL;
+	return -1;
+}
+
+static struct check_level *level_of(struct check_rules *r, const char *name, size_t n)
+{
+	static const size_t off[CHECK_RULES] = {
+		[CHECK_RELAY_RCPT] = offsetof(struct check_rules, relay_rcpt),
+		[CHECK_RELAY_DOMAINS] = offsetof(struct check_rules, relay_domains),
+		[CHECK_RELAY_IPS] = offsetof(struct check_rules, relay_ips),
+		[CHECK_SENDER_MISMATCH] = offsetof(struct check_rules, sender_mismatch),
+		[CHECK_DENIED] = offsetof(struct check_rules, denied),
+		[CHECK_BASELINE] = offsetof(struct check_rules, baseline_factor),
+		[CHECK_STALE] = offsetof(struct check_rules, stale),
+	};
+	int rule = check_rule_of(name, n);
+
+	return rule < 0 ? NULL : (struct check_level *)((char *)r + off[rule]);
 }
 
 enum check_rules_set_result check_rules_set(struct check_rules *r, const struct config_line *cl)

@@ -49,6 +49,8 @@ enum check_rule {
 
 /* "relay_rcpt", ... (the name used in config keys, alert lines and JSON). */
 extern const char *const check_rule_name[CHECK_RULES];
+/* The rule whose check_rule_name is the n bytes at name (any bytes), or -1. */
+int check_rule_of(const char *name, size_t n);
 /* "OK", "WARNING", "CRITICAL", "UNKNOWN". */
 extern const char *const check_status_name[4];
 

@@ -13,7 +13,8 @@
 #include "log.h"
 #include "logtime.h"
 
-enum cmd_opt cmd_option(int c, char **argv, const char *usage)
+/* The options every subcommand shares; see cmd_parse. */
+static enum cmd_opt cmd_option(int c, char **argv, const char *usage)
 {
 	switch (c) {
 	case 'v':
@@ -40,18 +41,6 @@ enum cmd_opt cmd_option(int c, char **argv, const char *usage)
 int cmd_config(struct ingest_config *cfg, const char *path)
 {
 	return ingest_config_load(cfg, path ? path : INGEST_CONFIG_DEFAULT, path == NULL);
-}
-
-int cmd_setup(int argc, char **argv, const char *config, struct ingest_config *cfg,
-	      const char **defaults)
-{
-	if (!cli_no_operands(argc, argv) || cmd_config(cfg, config) != 0) {
-		return -1;
-	}
-	if (*defaults == NULL) {
-		*defaults = cfg->defaults_file;
-	}
-	return 0;
 }
 
 void cmd_init(struct cmd *cmd, const char *usage)
@@ -123,7 +112,13 @@ int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, un
 
 int cmd_load(struct cmd *cmd, int argc, char **argv)
 {
-	return cmd_setup(argc, argv, cmd->config, &cmd->cfg, &cmd->defaults);
+	if (!cli_no_operands(argc, argv) || cmd_config(&cmd->cfg, cmd->config) != 0) {
+		return -1;
+	}
+	if (cmd->defaults == NULL) {
+		cmd->defaults = cmd->cfg.defaults_file;
+	}
+	return 0;
 }
 
 int cmd_window(const struct cmd *cmd, int64_t now, int64_t default_until, int64_t length,

@@ -173,6 +173,7 @@ int cmd_check(int argc, char **argv)
 			       : "no chunk in the ledger yet";
 		goto print;
 	}
+	check_alerts_sort(&alerts);
 	st = check_worst(&alerts);
 	goto print;
 bad:

@@ -26,7 +26,7 @@ enum cmd_exit {
 
 struct db;
 
-/* What cmd_option() made of an option. */
+/* What an option parser (cmd_parse, a command's cmd_own_fn, cmd_getopt) made of an option. */
 enum cmd_opt {
 	CMD_OPT_OWN,  /* not a shared option: the command handles it */
 	CMD_OPT_NEXT, /* applied (-v, -q): go on parsing */
@@ -35,26 +35,10 @@ enum cmd_opt {
 };
 
 /*
- * The options every subcommand shares, for the default branch of a getopt_long loop whose
- * optstring starts with ':' (so that getopt itself prints nothing): -v/--verbose raises the log
- * level a step, -q/--quiet lowers it to warnings and errors, -h/--help prints usage on stdout,
- * -V/--version the version; ':' and '?' become one error line that points to --help.
- */
-enum cmd_opt cmd_option(int c, char **argv, const char *usage);
-
-/*
  * Loads the ingester config from path, or from INGEST_CONFIG_DEFAULT when path is NULL (then a
  * missing file is no error). cfg must be initialised. 0, or -1 after logging file:line.
  */
 int cmd_config(struct ingest_config *cfg, const char *path);
-
-/*
- * After the options of a command that takes no operands: refuses any operand, loads the config
- * (cmd_config) into cfg (initialised) and, when *defaults is NULL, takes the config's
- * defaults_file. 0, or -1 after logging why (a usage or configuration error).
- */
-int cmd_setup(int argc, char **argv, const char *config, struct ingest_config *cfg,
-	      const char **defaults);
 
 /* ---- the front-end that the subcommands share ---- */
 
@@ -98,7 +82,10 @@ void cmd_finish(struct cmd *cmd);
 
 /*
  * For the default branch of a command's getopt_long loop: stores -c, --defaults-file, --since,
- * --until and --host (CMD_OPT_NEXT), else as cmd_option.
+ * --until and --host (CMD_OPT_NEXT); -v/--verbose raises the log level a step, -q/--quiet lowers
+ * it to warnings and errors, -h/--help prints usage on stdout, -V/--version the version; ':' and
+ * '?' (optstring starts with ':', so that getopt itself prints nothing) become one error line that
+ * points to --help.
  */
 enum cmd_opt cmd_parse(struct cmd *cmd, int c, char **argv);
 
@@ -124,7 +111,11 @@ enum cmd_opt cmd_getopt(struct cmd *cmd, int argc, char **argv, const char *opts
  */
 int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, unsigned *out);
 
-/* After the options of a command that takes no operands: cmd_setup on cmd's fields. */
+/*
+ * After the options of a command that takes no operands: refuses any operand, loads the config
+ * (cmd_config) into cmd->cfg and, when cmd->defaults is NULL, takes the config's defaults_file.
+ * 0, or -1 after logging why (a usage or configuration error).
+ */
 int cmd_load(struct cmd *cmd, int argc, char **argv);
 
 /*

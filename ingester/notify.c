@@ -193,16 +193,6 @@ out:
 	return res;
 }
 
-static int rule_of(struct span name)
-{
-	for (int i = 0; i < CHECK_RULES; i++) {
-		if (span_eq(name, (struct span){check_rule_name[i], strlen(check_rule_name[i])})) {
-			return i;
-		}
-	}
-	return -1;
-}
-
 /*
  * Runs the command for every alert still to send, each under its claim in the ledger, so that
  * two runs never send the same alert and an alert whose run died is sent by the next. *failed
@@ -227,7 +217,7 @@ static int send_pending(struct db *db, const struct alert_command *cmd, size_t *
 		goto out;
 	}
 	while (db_rows_next(rs, &row)) {
-		int rule = rule_of(row.key[0]);
+		int rule = check_rule_of(row.key[0].p, row.key[0].n);
 		/* A rule this version does not know, or a damaged row: not ours to send. */
 		if (rule < 0 || row.n[1] < CHECK_WARNING || row.n[1] > CHECK_CRITICAL) {
 			continue;

@@ -246,8 +246,9 @@ static enum check_status alert_status(const struct report *r, unsigned rules, co
 
 	for (size_t i = 0; i < r->alerts.count; i++) {
 		const struct check_alert *a = &r->alerts.v[i];
-		if ((rules & (1u << a->rule)) && a->subject_len == n &&
-		    (n == 0 || memcmp(a->subject, s, n) == 0) && a->status > st) {
+		if ((rules & (1u << a->rule)) &&
+		    span_eq((struct span){a->subject, a->subject_len}, (struct span){s, n}) &&
+		    a->status > st) {
 			st = a->status;
 		}
 	}
@@ -274,7 +275,7 @@ static size_t section_find(const struct section *s, struct span key)
 {
 	for (size_t i = 0; i < s->rows; i++) {
 		const struct cell *c = &s->cells[i * s->ncols];
-		if (c->n == key.n && memcmp(c->s, key.p, key.n) == 0) {
+		if (span_eq((struct span){c->s, c->n}, key)) {
 			return i;
 		}
 	}
@@ -441,6 +442,7 @@ int report_gather(struct db *db, struct report *r)
 	if (got == CHECK_COLLECT_ERROR) {
 		return -1;
 	}
+	check_alerts_sort(&r->alerts);
 	r->ledger_empty = got == CHECK_COLLECT_EMPTY;
 	if (report_anomalies(r) < 0 || query_hourly(db, r) < 0 ||
 	    fill_section(db_event_types(db, &w), &r->sec[SEC_TYPES], 3) < 0 ||

@@ -51,6 +51,13 @@ if set(got) != lines or len(got) != len(lines):
     print("missing:", sorted(lines - set(got)), "\nunexpected:", sorted(set(got) - lines),
           file=sys.stderr)
     sys.exit(1)
+# In check_alerts_sort's order: critical first, then by rule (enum check_rule).
+rules = ["relay_rcpt", "relay_domains", "relay_ips", "sender_mismatch", "denied", "baseline",
+         "stale"]
+order = [(l.split()[0] != "CRITICAL", rules.index(l.split()[1])) for l in got]
+if order != sorted(order):
+    print("alerts out of order:", *got, sep="\n", file=sys.stderr)
+    sys.exit(1)
 EOF
 
 # The same as JSON, compared field by field.
