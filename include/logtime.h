@@ -60,10 +60,15 @@ int64_t logtime_epoch(const char *p, size_t n, size_t *used);
 /* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12). */
 int64_t logtime_days_from_civil(int64_t y, unsigned m, unsigned d);
 
-/* The start of the hour that holds t (also for t before 1970). */
+/* The start of the hour, or of the UTC day, that holds t (also for t before 1970). */
 static inline int64_t logtime_hour_floor(int64_t t)
 {
 	return t - ((t % 3600) + 3600) % 3600;
+}
+
+static inline int64_t logtime_day_floor(int64_t t)
+{
+	return t - ((t % 86400) + 86400) % 86400;
 }
 
 /* Formats UTC seconds as "YYYY-MM-DD HH:MM:SS" (20 bytes with the NUL). */

@@ -66,11 +66,6 @@ static void ranges_merge(struct ranges *r)
 	r->count = k + 1;
 }
 
-static int64_t day_floor(int64_t t)
-{
-	return t - ((t % 86400) + 86400) % 86400;
-}
-
 /*
  * The alerts of the hours of u and the current hour (hourly rules, freshness) and of the UTC
  * days they touch (the daily rule).
@@ -105,8 +100,8 @@ static enum check_collect_result judge(struct db *db, const struct check_rules *
 	}
 	ranges_merge(&hours);
 	for (size_t i = 0; i < hours.count; i++) {
-		if (ranges_add(&days, day_floor(hours.v[i].since),
-			       day_floor(hours.v[i].until - 1) + 86400) < 0) {
+		if (ranges_add(&days, logtime_day_floor(hours.v[i].since),
+			       logtime_day_floor(hours.v[i].until - 1) + 86400) < 0) {
 			goto out;
 		}
 	}
