@@ -207,3 +207,12 @@ int config_unknown(const struct config_line *cl)
 		  log_escape(esc, sizeof(esc), cl->key, strlen(cl->key)));
 	return -1;
 }
+
+int config_bad_value(const struct config_line *cl, const char *what)
+{
+	char esc[LOG_ESCAPE_SIZE];
+
+	log_error("%s:%u: %s: '%s' %s", cl->file, cl->line, cl->key,
+		  log_escape(esc, sizeof(esc), cl->value, strlen(cl->value)), what);
+	return -1;
+}

@@ -55,4 +55,7 @@ int config_string(const struct config_line *cl, char **out);
 /* Logs "file:line: unknown key 'key'" and returns -1. */
 int config_unknown(const struct config_line *cl);
 
+/* Logs "FILE:LINE: KEY: 'VALUE' WHAT" (the value escaped) for a value the caller refused; -1. */
+int config_bad_value(const struct config_line *cl, const char *what);
+
 #endif

@@ -45,15 +45,6 @@ void alert_command_finish(struct alert_command *c)
 	alert_command_init(c);
 }
 
-static int bad_value(const struct config_line *cl, const char *what)
-{
-	char esc[LOG_ESCAPE_SIZE];
-
-	log_error("%s:%u: %s: '%s' %s", cl->file, cl->line, cl->key,
-		  log_escape(esc, sizeof(esc), cl->value, strlen(cl->value)), what);
-	return -1;
-}
-
 static int parse_words(const struct config_line *cl, char ***out)
 {
 	char **argv = calloc(ARGS_MAX + 1, sizeof(*argv));
@@ -72,7 +63,7 @@ static int parse_words(const struct config_line *cl, char ***out)
 			break;
 		}
 		if (n == ARGS_MAX) {
-			bad_value(cl, "has more than 64 words");
+			config_bad_value(cl, "has more than 64 words");
 			goto out;
 		}
 		argv[n] = strndup(p, len);
@@ -84,7 +75,7 @@ static int parse_words(const struct config_line *cl, char ***out)
 	}
 	/* No PATH search: cron's and systemd's PATH differ, and a PATH entry may be writable. */
 	if (n == 0 || argv[0][0] != '/') {
-		bad_value(cl, "does not start with an absolute path");
+		config_bad_value(cl, "does not start with an absolute path");
 		goto out;
 	}
 	*out = argv;
@@ -112,7 +103,7 @@ enum alert_command_set_result alert_command_set(struct alert_command *c,
 		int64_t s;
 
 		if (logtime_parse_duration(cl->value, &s) < 0 || s > 3600) {
-			bad_value(cl, "is not a duration up to 1h (e.g. 30s, 2m)");
+			config_bad_value(cl, "is not a duration up to 1h (e.g. 30s, 2m)");
 			return ALERT_COMMAND_SET_BAD;
 		}
 		c->timeout_ms = s * 1000;

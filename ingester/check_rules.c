@@ -51,15 +51,6 @@ static bool is_off(const char *v)
 	return strcmp(v, "off") == 0 || strcmp(v, "0") == 0;
 }
 
-static enum check_rules_set_result bad_value(const struct config_line *cl, const char *what)
-{
-	char esc[LOG_ESCAPE_SIZE];
-
-	log_error("%s:%u: %s: '%s' is not %s", cl->file, cl->line, cl->key,
-		  log_escape(esc, sizeof(esc), cl->value, strlen(cl->value)), what);
-	return CHECK_RULES_BAD;
-}
-
 /* "3", "2.5", "2.25" -> hundredths; 0 means off. */
 static int parse_factor(const char *s, uint64_t *out)
 {
@@ -206,12 +197,14 @@ enum check_rules_set_result check_rules_set(struct check_rules *r, const struct 
 	}
 	if (l == &r->baseline_factor) {
 		if (parse_factor(cl->value, &v) < 0) {
-			return bad_value(cl, "a factor (e.g. 3 or 2.5, or off)");
+			config_bad_value(cl, "is not a factor (e.g. 3 or 2.5, or off)");
+			return CHECK_RULES_BAD;
 		}
 	} else if (l == &r->stale) {
 		int64_t s;
 		if (logtime_parse_duration(cl->value, &s) < 0) {
-			return bad_value(cl, "a duration (e.g. 90m, 6h, 2d, or off)");
+			config_bad_value(cl, "is not a duration (e.g. 90m, 6h, 2d, or off)");
+			return CHECK_RULES_BAD;
 		}
 		v = (uint64_t)s;
 	} else if (config_uint(cl, 0, UINT64_MAX, &v) < 0) {
