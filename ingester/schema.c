@@ -10,6 +10,10 @@
 	{                                                                                          \
 		"hour_utc", "DATETIME NOT NULL", 0                                                 \
 	}
+/* A table's columns, and their number counted from the same list. */
+#define COLUMNS(...)                                                                               \
+	.col = {__VA_ARGS__},                                                                      \
+	.ncols = sizeof((struct schema_column[]){__VA_ARGS__}) / sizeof(struct schema_column)
 #define COUNT                                                                                      \
 	{                                                                                          \
 		"n", "BIGINT UNSIGNED NOT NULL", 0                                                 \
@@ -20,19 +24,17 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 		{
 			.name = SCHEMA_EVENT_HOURLY_NAME,
 			.version = 1,
-			.ncols = 6,
-			.col = {HOUR, VARBINARY("host", 255), VARBINARY("service", 64),
-				VARBINARY("event", 64), VARBINARY("reason", 255), COUNT},
+			COLUMNS(HOUR, VARBINARY("host", 255), VARBINARY("service", 64),
+				VARBINARY("event", 64), VARBINARY("reason", 255), COUNT),
 			.keys = "PRIMARY KEY (hour_utc, host, service, event, reason)",
 		},
 	[SCHEMA_RELAY_HOURLY] =
 		{
 			.name = SCHEMA_RELAY_HOURLY_NAME,
 			.version = 1,
-			.ncols = 8,
-			.col = {HOUR, VARBINARY("host", 255), VARBINARY("service", 64),
+			COLUMNS(HOUR, VARBINARY("host", 255), VARBINARY("service", 64),
 				VARBINARY("auth_user", 255), VARBINARY("sender", 255),
-				VARBINARY("remote_ip", 64), VARBINARY("rcpt_domain", 255), COUNT},
+				VARBINARY("remote_ip", 64), VARBINARY("rcpt_domain", 255), COUNT),
 			.keys = "PRIMARY KEY (hour_utc, host, service, auth_user, sender, "
 				"remote_ip,"
 				" rcpt_domain), KEY auth_hour (auth_user, hour_utc)",
@@ -41,10 +43,9 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 		{
 			.name = SCHEMA_DENIED_HOURLY_NAME,
 			.version = 1,
-			.ncols = 7,
-			.col = {HOUR, VARBINARY("host", 255), VARBINARY("service", 64),
+			COLUMNS(HOUR, VARBINARY("host", 255), VARBINARY("service", 64),
 				VARBINARY("remote_ip", 64), VARBINARY("sender", 255),
-				VARBINARY("rcpt_domain", 255), COUNT},
+				VARBINARY("rcpt_domain", 255), COUNT),
 			.keys = "PRIMARY KEY (hour_utc, host, service, remote_ip, sender, "
 				"rcpt_domain),"
 				" KEY ip_hour (remote_ip, hour_utc)",
@@ -53,22 +54,15 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 		{
 			.name = SCHEMA_CHUNKS_NAME,
 			.version = 1,
-			.ncols = 10,
-			.col =
-				{
-					{"chunk_id",
-					 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL",
-					 0},
-					VARBINARY("host", 255),
-					VARBINARY("source", 1024),
-					{"first_utc", "DATETIME NULL", 0},
-					{"last_utc", "DATETIME NULL", 0},
-					{"line_count", "BIGINT UNSIGNED NOT NULL", 0},
-					{"event_count", "BIGINT UNSIGNED NOT NULL", 0},
-					{"malformed_count", "BIGINT UNSIGNED NOT NULL", 0},
-					{"bytes", "BIGINT UNSIGNED NOT NULL", 0},
-					{"ingested_at", "DATETIME NOT NULL", 0},
-				},
+			COLUMNS({"chunk_id",
+				 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL", 0},
+				VARBINARY("host", 255), VARBINARY("source", 1024),
+				{"first_utc", "DATETIME NULL", 0}, {"last_utc", "DATETIME NULL", 0},
+				{"line_count", "BIGINT UNSIGNED NOT NULL", 0},
+				{"event_count", "BIGINT UNSIGNED NOT NULL", 0},
+				{"malformed_count", "BIGINT UNSIGNED NOT NULL", 0},
+				{"bytes", "BIGINT UNSIGNED NOT NULL", 0},
+				{"ingested_at", "DATETIME NOT NULL", 0}),
 			.keys = "PRIMARY KEY (chunk_id), KEY host_last (host, last_utc)",
 		},
 	/*
@@ -80,23 +74,17 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 		{
 			.name = SCHEMA_ALERTS_NAME,
 			.version = 2,
-			.ncols = 13,
-			.col =
-				{
-					{"id", "BIGINT UNSIGNED NOT NULL AUTO_INCREMENT", 0},
-					VARBINARY("rule", 32),
-					VARBINARY("host", 255),
-					VARBINARY("subject", 255),
-					{"period", "DATETIME NOT NULL", 0},
-					{"level", "TINYINT UNSIGNED NOT NULL", 0},
-					{"daily", "TINYINT UNSIGNED NOT NULL", 0},
-					{"value", "BIGINT UNSIGNED NOT NULL", 0},
-					{"threshold", "BIGINT UNSIGNED NOT NULL", 0},
-					{"found_at", "DATETIME NOT NULL", 0},
-					{"to_send", "TINYINT UNSIGNED NOT NULL", 0},
-					{"tries", "INT UNSIGNED NOT NULL DEFAULT 0", 0},
-					{"sent_at", "DATETIME NULL", 0},
-				},
+			COLUMNS({"id", "BIGINT UNSIGNED NOT NULL AUTO_INCREMENT", 0},
+				VARBINARY("rule", 32), VARBINARY("host", 255),
+				VARBINARY("subject", 255), {"period", "DATETIME NOT NULL", 0},
+				{"level", "TINYINT UNSIGNED NOT NULL", 0},
+				{"daily", "TINYINT UNSIGNED NOT NULL", 0},
+				{"value", "BIGINT UNSIGNED NOT NULL", 0},
+				{"threshold", "BIGINT UNSIGNED NOT NULL", 0},
+				{"found_at", "DATETIME NOT NULL", 0},
+				{"to_send", "TINYINT UNSIGNED NOT NULL", 0},
+				{"tries", "INT UNSIGNED NOT NULL DEFAULT 0", 0},
+				{"sent_at", "DATETIME NULL", 0}),
 			.keys = "PRIMARY KEY (id), UNIQUE KEY alert (rule, host, subject, period, "
 				"level),"
 				" KEY pending (to_send, id)",
@@ -107,16 +95,10 @@ const struct schema_table schema_tables[SCHEMA_TABLES] = {
 		{
 			.name = SCHEMA_CHUNK_PARTS_NAME,
 			.version = 3,
-			.ncols = 2,
-			.col =
-				{
-					{"part_id",
-					 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL",
-					 0},
-					{"chunk_id",
-					 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL",
-					 0},
-				},
+			COLUMNS({"part_id",
+				 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL", 0},
+				{"chunk_id",
+				 "CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL", 0}),
 			.keys = "PRIMARY KEY (part_id), KEY chunk (chunk_id), FOREIGN KEY "
 				"(chunk_id) "
 				"REFERENCES " SCHEMA_CHUNKS_NAME " (chunk_id) ON DELETE CASCADE",
