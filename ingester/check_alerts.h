@@ -26,6 +26,12 @@ struct check_alert {
 	bool daily;
 };
 
+/* Whether the alert's period is a whole UTC day, written as a date without a time. */
+static inline bool check_alert_is_day(const struct check_alert *a)
+{
+	return a->daily && a->when % 86400 == 0;
+}
+
 struct check_alerts {
 	struct check_alert *v;
 	size_t count, cap;

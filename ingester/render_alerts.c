@@ -13,7 +13,7 @@ void render_alert_when(const struct check_alert *a, char out[static 24])
 	char t[20];
 
 	logtime_format(a->when, t);
-	if (a->daily && a->when % 86400 == 0) {
+	if (check_alert_is_day(a)) {
 		snprintf(out, 24, "%.10s", t);
 	} else {
 		snprintf(out, 24, "%.10sT%.5sZ", t, t + 11);

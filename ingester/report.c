@@ -427,7 +427,7 @@ static int report_anomalies(struct report *r)
 		c[3].v = (int64_t)a->value;
 		c[4].v = (int64_t)a->threshold;
 		c[6].v = a->when;
-		c[6].n = a->daily && a->when % 86400 == 0;
+		c[6].n = check_alert_is_day(a);
 		s->status[s->rows - 1] = a->status;
 	}
 	return 0;
