@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "logtime.h"
+#include "monoclock.h"
 
 extern char **environ;
 
@@ -193,14 +194,6 @@ fail:
 	_exit(127);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void close_fd(int *fd)
 {
 	if (*fd >= 0) {
@@ -273,7 +266,7 @@ static void run_log_output(const struct run *r, enum log_level level)
  * stops: a background child of it may hold the pipe for long) or the deadline passed. Returns
  * true with *status when it was reaped, false at the deadline.
  */
-static bool run_wait(struct run *r, pid_t pid, int64_t deadline, int *status)
+static bool run_wait(struct run *r, pid_t pid, double deadline, int *status)
 {
 	for (;;) {
 		pid_t w = waitpid(pid, status, WNOHANG);
@@ -283,7 +276,7 @@ static bool run_wait(struct run *r, pid_t pid, int64_t deadline, int *status)
 			}
 			return true;
 		}
-		int64_t left = deadline - now_ms();
+		int64_t left = (int64_t)((deadline - monoclock_now()) * 1000);
 		if (left <= 0) {
 			return false;
 		}
@@ -388,7 +381,7 @@ enum alert_command_result alert_command_exec(const struct alert_command *c,
 	if (input_len == 0) {
 		close_fd(&r->in_fd);
 	}
-	if (!run_wait(r, pid, now_ms() + c->timeout_ms, &status)) {
+	if (!run_wait(r, pid, monoclock_now() + (double)c->timeout_ms / 1000, &status)) {
 		/* The group first: a shell script's sendmail or curl goes with it. */
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
