@@ -68,6 +68,11 @@ static unsigned lanes_for(const struct run *r)
 	uint64_t chunks = 0;
 	for (size_t i = 0; i < r->njobs && chunks < r->cfg->parallel; i++) {
 		const struct source_file *f = r->jobs[i].file;
+		if (r->jobs[i].in_pack) {
+			/* A pack is one upload (at most max_chunk), counted at its head. */
+			chunks += r->jobs[i].pack_head;
+			continue;
+		}
 		/* gzip content is several times its file size. */
 		uint64_t bytes = f->gz ? 8 * f->size : f->size;
 		chunks += 1 + bytes / r->cfg->max_chunk;
