@@ -14,8 +14,9 @@
  * protocol, each table's rows go to one prepared INSERT ... ON DUPLICATE KEY UPDATE executed
  * over arrays of rows: parsed once, every value bound (never SQL text), which costs the server
  * what LOAD DATA of the same rows costs, where multi-row text statements cost ~1.6 times as much
- * (the README's Performance section). Elsewhere (Oracle's libmysqlclient, a MySQL server) the
- * same rows go as multi-row text statements with escaped literals.
+ * (the README's Performance section). Elsewhere (Oracle's libmysqlclient, a MySQL server, a
+ * Galera node: see bulk_stmt) the same rows go as multi-row text statements with escaped
+ * literals.
  */
 
 #define UPSERT_TAIL " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
@@ -156,7 +157,14 @@ static MYSQL_STMT *bulk_stmt(struct db *db, enum agg_table t)
 		snprintf(db->errmsg, sizeof(db->errmsg), "not connected");
 		return NULL;
 	}
-	if (!bulk_server(db->my)) {
+	/*
+	 * Not on a Galera node: a transaction aborted there by a replicated write set (a
+	 * certification conflict, replayed by db_retry) can be rolled back between two rows of
+	 * an array, and the array's later rows then commit on their own, outside the chunk's
+	 * transaction (fault_galera caught rows counted twice so). A multi-row text statement is
+	 * one statement: it is rolled back whole.
+	 */
+	if (!bulk_server(db->my) || (db->arrays == NULL && db_galera_node(db))) {
 		db->bulk = false;
 		return NULL;
 	}
