@@ -244,16 +244,7 @@ both_ingest "A down before the run"
 
 drop_sshd_start a
 grow 12000
-ship_paused ship-after-rename:3 --config "$T/ship.conf" --verbose
-drop_sshd_kill a
-kill -CONT "$SHIP_PID"
-rc=0
-wait "$SHIP_PID" || rc=$?
-((rc == 0)) || { cat "$T/err" >&2; die "the run that failed over exited $rc"; }
-grep -q "shipping the rest to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || {
-	cat "$T/err" >&2
-	die "the run did not fail over to B"
-}
+ship_fails_over a b --config "$T/ship.conf"
 (($(count_files "$ina" '*.manifest') > 0)) || die "A got nothing before it died"
 tally galera_faults 1
 both_ingest "A killed mid-run"
