@@ -30,11 +30,16 @@ lines --host mail1.example.org background --start $((now - 3 * 3600)) --end $((n
 rc=$(cycle "$T/c1")
 [[ $rc == 0 && ! -s $T/c1 ]] || { cat "$T/c1" "$T/c1.err" >&2; die "ordinary traffic: exit $rc, want 0 and silence"; }
 
-# The burst, written now into the live log; its last line not yet complete.
+# The burst, written now into the live log; its last line not yet complete. All of it in the
+# current hour, which it needs 2 s of: in an hour's first 2 s it waits for them rather than
+# spill into the hour before (whose counts would then fall short of the thresholds).
 now=$(date +%s)
+if ((now % 3600 < 2)); then
+	sleep 2
+	now=$(date +%s)
+fi
 H=$((now - now % 3600))
 start=$H
-((now - start >= 2)) || start=$((now - 2))
 lines --host mail1.example.org relay --auth stolen@example.org --sender others \
 	--start "$start" --end "$now" --count 2100 --nets 31 --domains 60 >>"$log"
 printf 'Dec  1 00:00:00 mail1.example.org smtp: 1.0 CHKUSER relaying rcpt: from <half' >>"$log"
