@@ -124,10 +124,7 @@ OWN_PID=
 own_sshd_prepare() {
 	need_env RW_SERVERS_DIR
 	mkdir -p "$OWN"
-	OWN_PORT=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+	OWN_PORT=$(free_port)
 	cp "$RW_SERVERS_DIR/ssh/authorized_keys" "$OWN/authorized_keys"
 	sed -e "s/^Port .*/Port $OWN_PORT/" -e "s|^PidFile .*|PidFile $OWN/sshd-own.pid|" \
 		-e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $OWN/authorized_keys|" \
@@ -206,10 +203,7 @@ drop_sshd_prepare() {
 	local name=$1 dir=$T/sshd-$1
 	need_env RW_SERVERS_DIR
 	mkdir -p "$dir"
-	DROP_PORT[$name]=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+	DROP_PORT[$name]=$(free_port)
 	DROP_ROOT[$name]=$(mktemp -d "$RW_SSH_ROOT/ship-$name.XXXXXX")
 	on_exit "rm -rf '${DROP_ROOT[$name]}'"
 	mkdir -p "${DROP_ROOT[$name]}/incoming"
