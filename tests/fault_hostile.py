@@ -160,12 +160,15 @@ def main():
 
     relay_t, relay_d = b"relaying rcpt", b"client allowed to relay"
     deny_t, deny_d = b"rejected relaying", b"client not allowed to relay"
-    for s in HOSTILE_SENDERS:
-        # Each sender authenticated and relayed (upstream format), denied (labelled format).
+    def sender_pair(s, ambiguous):
+        # The sender authenticated and relayed (upstream format), denied (labelled format).
         add(relay_t, relay_d, s, b"auth@local.example", b"helo.example", b"192.0.2.1",
-            b"r@dest.example", relay_row=True)
+            b"r@dest.example", relay_row=True, ambiguous=ambiguous)
         add(deny_t, deny_d, s, b"", b"helo.example", b"2001:db8::1", b"r@Dest.Example",
-            labelled=True, denied_row=True)
+            labelled=True, denied_row=True, ambiguous=ambiguous)
+
+    for s in HOSTILE_SENDERS:
+        sender_pair(s, False)
         count += 1
     for h in HOSTILE_HELOS:
         add(relay_t, relay_d, b"s@x.example", b"", h, b"198.51.100.7", b"r@dest.example",
@@ -180,10 +183,7 @@ def main():
         add(t, d, b"s@x.example", b"", b"helo", b"203.0.113.10", b"r@x.example")
         count += 1
     for s in AMBIGUOUS_SENDERS:
-        add(relay_t, relay_d, s, b"auth@local.example", b"helo.example", b"192.0.2.1",
-            b"r@dest.example", ambiguous=True)
-        add(deny_t, deny_d, s, b"", b"helo.example", b"2001:db8::1", b"r@Dest.Example",
-            labelled=True, ambiguous=True)
+        sender_pair(s, True)
         count += 1
     for r in AMBIGUOUS_RCPTS:
         add(deny_t, deny_d, b"spam@x.example", b"", b"helo", b"198.51.100.66", r,

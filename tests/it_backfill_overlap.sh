@@ -28,6 +28,12 @@ feed_halves() {
 	on_exit "kill_child $! KILL"
 }
 
+# rows_in_db: the rows of the ledger and the three aggregate tables, all together.
+rows_in_db() {
+	db_query "SELECT (SELECT COUNT(*) FROM chunks) + (SELECT COUNT(*) FROM relay_hourly)
+		+ (SELECT COUNT(*) FROM event_hourly) + (SELECT COUNT(*) FROM denied_hourly)"
+}
+
 # 1. Stopped just after the writer sent its first batch; the connection is killed meanwhile.
 feed_halves "$T/pipe"
 RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" backfill --defaults-file="$MYCNF" --verbose \
@@ -35,8 +41,8 @@ RELAYWATCH_PAUSE=db-stream-batch:1 "$INGEST" backfill --defaults-file="$MYCNF" -
 pid=$!
 on_exit "kill_child $pid KILL"
 wait_stopped "$pid" "the backfill paused after its first streamed batch" "$T/out"
-# Its transaction holds rows already: nobody else sees them.
-[[ $(db_query "SELECT COUNT(*) FROM chunks") == 0 ]] || die "a ledger row before the commit"
+# Its transaction holds rows already: nobody else sees them, ledger row or counts.
+[[ $(rows_in_db) == 0 ]] || die "rows of the streamed batch visible before the commit"
 kill_db_connection
 touch "$T/go"
 kill -CONT "$pid"
@@ -72,9 +78,7 @@ kill -CONT "$pid"
 rc=0
 wait "$pid" || rc=$?
 ((rc == 137)) || { cat "$T/out" >&2; die "expected death by SIGKILL, got exit $rc"; }
-[[ $(db_query "SELECT (SELECT COUNT(*) FROM chunks) + (SELECT COUNT(*) FROM relay_hourly)
-	+ (SELECT COUNT(*) FROM event_hourly) + (SELECT COUNT(*) FROM denied_hourly)") == 0 ]] ||
-	die "rows of a killed backfill stayed"
+[[ $(rows_in_db) == 0 ]] || die "rows of a killed backfill stayed"
 ingest backfill --defaults-file="$MYCNF" --verbose "$T/maillog" >"$T/out" 2>&1 ||
 	{ cat "$T/out" >&2; die "backfill after the crash failed"; }
 grep -Eq '[1-9][0-9]* batches written while scanning' "$T/out" ||

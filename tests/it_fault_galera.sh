@@ -71,6 +71,18 @@ run_status() {
 	echo "$rc"
 }
 
+# kept_claim PID OUT WHAT: the background `run` PID (its output in OUT), whose node failed under
+# it, exits 3 and says its claimed chunk stays in work/ for the next run.
+kept_claim() {
+	local rc=0
+	wait "$1" || rc=$?
+	[[ $rc == 3 ]] || { cat "$2" >&2; die "$3: exit $rc, not 3"; }
+	grep -q 'stays in work/ for the next run' "$2" || {
+		cat "$2" >&2
+		die "$3 did not keep its claim"
+	}
+}
+
 # chunks_of TAG HOST LINES SEED: a generated log cut into 400-line chunks; their --expect
 # directory is $T/e-TAG, the pieces $T/split-TAG/p*.
 chunks_of() {
@@ -150,13 +162,7 @@ tally galera_faults 1
 # The other stats server goes on with two nodes of three.
 rc=$(run_status 1 "$d1" "$T/run1")
 [[ $rc == 0 ]] || { cat "$T/run1" >&2; die "node 1 with node 2 dead: exit $rc, not 0"; }
-rc=0
-wait "$p2" || rc=$?
-[[ $rc == 3 ]] || { cat "$T/run2" >&2; die "the run on the killed node: exit $rc, not 3"; }
-grep -q 'stays in work/ for the next run' "$T/run2" || {
-	cat "$T/run2" >&2
-	die "the run on the killed node did not keep its claim"
-}
+kept_claim "$p2" "$T/run2" "the run on the killed node"
 galera_restart 2
 [[ $(galera_transfer 2) == IST ]] ||
 	die "node 2 caught up by $(galera_transfer 2), not IST (see its log)"
@@ -179,18 +185,12 @@ p2=$!
 wait_for "node 2 to be mid-ingest" mid_ingest
 galera_root 2 "SET GLOBAL wsrep_provider_options = 'gmcast.isolate = 1'"
 tally galera_faults 1
-rc=0
-wait "$p2" || rc=$?
-[[ $rc == 3 ]] || { cat "$T/run2" >&2; die "the run on the isolated node: exit $rc, not 3"; }
+kept_claim "$p2" "$T/run2" "the run on the isolated node"
 # 1047 once it is out; a write caught as it leaves may fail with 1180 "Not connected to Primary
 # Component" first.
 grep -q '(error 1047)\|Primary Component' "$T/run2" || {
 	cat "$T/run2" >&2
 	die "the run never met the node outside the cluster"
-}
-grep -q 'stays in work/ for the next run' "$T/run2" || {
-	cat "$T/run2" >&2
-	die "the run on the isolated node did not keep its claim"
 }
 mariadb --defaults-file="$GALERA/n2/root.cnf" -e \
 	"SET GLOBAL wsrep_provider_options = 'gmcast.isolate = 0'"
@@ -244,16 +244,7 @@ both_ingest "A down before the run"
 
 drop_sshd_start a
 grow 12000
-ship_paused ship-after-rename:3 --config "$T/ship.conf" --verbose
-drop_sshd_kill a
-kill -CONT "$SHIP_PID"
-rc=0
-wait "$SHIP_PID" || rc=$?
-((rc == 0)) || { cat "$T/err" >&2; die "the run that failed over exited $rc"; }
-grep -q "shipping the rest to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || {
-	cat "$T/err" >&2
-	die "the run did not fail over to B"
-}
+ship_fails_over a b --config "$T/ship.conf"
 (($(count_files "$ina" '*.manifest') > 0)) || die "A got nothing before it died"
 tally galera_faults 1
 both_ingest "A killed mid-run"

@@ -75,14 +75,8 @@ both=$(comm -12 <(ls "$INA" | grep '\.manifest$' | sort) <(ls "$INB" | grep '\.m
 # place, before that chunk's manifest): what it did not get goes to the second in the same run.
 drop_sshd_start a
 grow 12000
-ship_paused ship-after-rename:3 --config "$T/ship.conf" --verbose
-drop_sshd_kill a
-kill -CONT "$SHIP_PID"
-rc=0
-wait "$SHIP_PID" || rc=$?
-((rc == 0)) || die "the run with a failover exited $rc: $(cat "$T/err")"
+ship_fails_over a b --config "$T/ship.conf"
 grep -q "connection to \[127.0.0.1\]:${DROP_PORT[a]} lost" "$T/err" || die "$(cat "$T/err")"
-grep -q "shipping the rest to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || die "$(cat "$T/err")"
 grep -q "to \[127.0.0.1\]:${DROP_PORT[a]}\$" "$T/err" || die "nothing went to the first server"
 grep -q "to \[127.0.0.1\]:${DROP_PORT[b]}\$" "$T/err" || die "nothing went to the second"
 drop_sshd_start a

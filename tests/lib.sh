@@ -21,6 +21,8 @@
 #                       first or has not stopped within 120 s
 #   kill_db_connection  KILL CONNECTION of the one other session on the test's database (the
 #                       ingester's)
+#   free_port           a TCP port on 127.0.0.1 that nobody listens on right now (chosen by
+#                       the kernel; scripts/lib/servers.sh's servers__free_port for the tests)
 #   $INGEST $SHIP $GEN  the programs under test; ingest/ship/gen run them
 # The test runs under `set -euo pipefail`.
 set -euo pipefail
@@ -65,6 +67,13 @@ kill_child() {
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	read -r _ ppid _ <<<"${stat##*) }"
 	[[ $ppid == "$$" ]] && kill -s "${2:-KILL}" "$1" 2>/dev/null
+}
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 at_once() {

@@ -31,13 +31,6 @@ chmod 755 "$GALERA"
 GALERA_NODES=0
 on_exit galera__stop_all
 
-galera__port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 galera__alive() {
 	local pid
 	pid=$(cat "$GALERA/n$1/pid" 2>/dev/null) || return 1
@@ -135,7 +128,7 @@ galera__wait() {
 galera__ports() {
 	local p
 	for p in client group ist sst; do
-		galera__port >"$GALERA/n$1/$p.port"
+		free_port >"$GALERA/n$1/$p.port"
 	done
 }
 

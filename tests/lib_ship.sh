@@ -124,10 +124,7 @@ OWN_PID=
 own_sshd_prepare() {
 	need_env RW_SERVERS_DIR
 	mkdir -p "$OWN"
-	OWN_PORT=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+	OWN_PORT=$(free_port)
 	cp "$RW_SERVERS_DIR/ssh/authorized_keys" "$OWN/authorized_keys"
 	sed -e "s/^Port .*/Port $OWN_PORT/" -e "s|^PidFile .*|PidFile $OWN/sshd-own.pid|" \
 		-e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $OWN/authorized_keys|" \
@@ -175,6 +172,24 @@ ship_paused() {
 	wait_stopped "$SHIP_PID" "the shipper paused at $point" "$T/err"
 }
 
+# ship_fails_over FROM TO ARGS...: the shipper with ARGS --verbose, paused at
+# ship-after-rename:3 (the data of its second chunk renamed into place, that chunk's manifest not
+# yet), stats server FROM killed there (drop_sshd_kill), then let go on: it must exit 0, saying
+# it shipped the rest to TO.
+ship_fails_over() {
+	local from=$1 to=$2 rc=0
+	shift 2
+	ship_paused ship-after-rename:3 "$@" --verbose
+	drop_sshd_kill "$from"
+	kill -CONT "$SHIP_PID"
+	wait "$SHIP_PID" || rc=$?
+	((rc == 0)) || { cat "$T/err" >&2; die "the run that failed over exited $rc"; }
+	grep -q "shipping the rest to \[127.0.0.1\]:${DROP_PORT[$to]}\$" "$T/err" || {
+		cat "$T/err" >&2
+		die "the run did not fail over to $to"
+	}
+}
+
 # Several stats servers, each a private sshd with its own drop directory (for failover):
 #   drop_sshd_prepare NAME  picks a free port (${DROP_PORT[NAME]}), writes its sshd_config (a copy
 #                       of the private sshd's) whose SFTP sessions start in ${DROP_ROOT[NAME]}, so
@@ -188,10 +203,7 @@ drop_sshd_prepare() {
 	local name=$1 dir=$T/sshd-$1
 	need_env RW_SERVERS_DIR
 	mkdir -p "$dir"
-	DROP_PORT[$name]=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+	DROP_PORT[$name]=$(free_port)
 	DROP_ROOT[$name]=$(mktemp -d "$RW_SSH_ROOT/ship-$name.XXXXXX")
 	on_exit "rm -rf '${DROP_ROOT[$name]}'"
 	mkdir -p "${DROP_ROOT[$name]}/incoming"
