@@ -41,7 +41,12 @@ need_env() {
 	done
 }
 
-need_env RW_BUILD
+need_env RW_BUILD RW_SRC
+
+# servers__free_port and servers__alive: the tests' servers are started the way scripts/test starts
+# the shared ones. (Sourcing only defines functions.)
+# shellcheck source=../scripts/lib/servers.sh
+. "$RW_SRC/scripts/lib/servers.sh"
 
 INGEST=$RW_BUILD/ingester/relaywatch-ingest
 SHIP=$RW_BUILD/shipper/relaywatch-ship
@@ -70,10 +75,7 @@ kill_child() {
 }
 
 free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+	servers__free_port
 }
 
 at_once() {

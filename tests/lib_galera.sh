@@ -32,9 +32,7 @@ GALERA_NODES=0
 on_exit galera__stop_all
 
 galera__alive() {
-	local pid
-	pid=$(cat "$GALERA/n$1/pid" 2>/dev/null) || return 1
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+	servers__alive "$GALERA/n$1/pid"
 }
 
 galera__stop_all() {
