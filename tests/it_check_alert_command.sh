@@ -6,7 +6,7 @@
 # it recorded that sends it again (at least once), and a command that hangs is killed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_alerts.sh"
-alerts_db check_alert_command
+db_migrated check_alert_command
 
 # The alert program: records each call (environment and stdin) in its own directory, fails
 # while $T/fail exists, hangs while $T/hang exists. Its arguments come from ingest.conf.

@@ -5,10 +5,9 @@
 # empty ledger and an unreachable database behave.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF RW_SRC
-db_fresh check_incidents
+db_migrated check_incidents
 
 python3 "$RW_SRC/tests/it_check_plant.py" "$T" || die "the planting script failed"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 for h in mx1 mx2 mx3; do
 	ingest backfill --defaults-file="$MYCNF" --host "$h" "$T/$h.log" >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; die "backfill of $h failed"; }
@@ -147,8 +146,7 @@ rc=$(check -c "$T/bad.conf" "${day[@]}")
 grep -q 'bad.conf:1: ' "$T/check.err" || { cat "$T/check.err" >&2; die "no file:line for a bad value"; }
 
 # An empty ledger cannot be judged: UNKNOWN, as is an unreachable database.
-db_fresh check_incidents_empty
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated check_incidents_empty
 rc=$(check -c "$T/allow.conf" "${day[@]}")
 [[ $rc == 3 ]] && grep -q '^RELAYWATCH UNKNOWN - no chunk in the ledger yet' "$T/check.out" ||
 	{ cat "$T/check.out" >&2; die "an empty ledger gave exit $rc, want 3"; }

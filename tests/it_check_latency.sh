@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/lib_alerts.sh"
-alerts_db check_latency
+db_migrated check_latency
 
 log=$LOGS/maillog
 ship_conf "$T/ship.conf" <<EOF2

@@ -7,7 +7,7 @@
 # recorded its alerts loses none. alert_command is tested in it_check_alert_command.sh.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_alerts.sh"
-alerts_db check_new
+db_migrated check_new
 conf() { # conf LINE...: $T/ingest.conf (mode 600)
 	printf '%s\n' "$@" >"$T/ingest.conf"
 	chmod 600 "$T/ingest.conf"
@@ -185,7 +185,7 @@ rc=$(new "$T/after-purge")
 
 # An upgrade from schema version 1 (before the ledger): the chunks already there count as judged,
 # so the first --new reports what arrives from then on, not the whole history.
-alerts_db check_new_upgrade
+db_migrated check_new_upgrade
 old=$((H - 30 * 3600))
 feed denied --ip 192.0.2.77 --start "$old" --end $((old + 3000)) --count 1500
 feed background --start $((now - 3600)) --end $((now - 60)) --accounts 4
@@ -205,8 +205,7 @@ want_lines "$T/upgrade2" "CRITICAL denied host=mx1 ip=192.0.2.78 value=1500 thre
 rc=0
 ingest check --new --since 2h --defaults-file="$MYCNF" >"$T/out" 2>&1 || rc=$?
 [[ $rc == 3 ]] || die "--new --since: exit $rc, want 3"
-db_fresh check_new_empty
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated check_new_empty
 rc=$(new "$T/empty")
 [[ $rc == 3 ]] && grep -q '^RELAYWATCH UNKNOWN - no chunk in the ledger yet' "$T/empty" ||
 	{ cat "$T/empty" >&2; die "--new on an empty ledger: exit $rc, want 3"; }

@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_concurrency
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_concurrency
 
 shippers=${RW_FAULT_SHIPPERS:-6}
 ingesters=${RW_FAULT_INGESTERS:-4}

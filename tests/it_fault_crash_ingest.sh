@@ -7,8 +7,7 @@
 . "$(dirname "$0")/lib_drain.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_crash_ingest
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_crash_ingest
 
 # Four logs, each its own chunk with its own expectation (so that any subset of them can be
 # checked), in all three formats; g1 spans two 2 MB scan blocks.

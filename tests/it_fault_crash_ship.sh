@@ -10,8 +10,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_crash_ship
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_crash_ship
 
 host=mx1
 mkdir -p "$LOGS/ml"

@@ -11,8 +11,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_files
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_files
 faults=0
 expects=()
 seed=1000

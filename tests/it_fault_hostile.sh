@@ -69,8 +69,7 @@ clean_output() { # FILE WHAT
 hex() { od -An -tx1 -v | tr -d ' \n' | tr a-f A-F; }
 
 # 1. backfill, from a file whose name is made of shell metacharacters, plain then gzip.
-db_fresh fault_hostile_bf
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_hostile_bf
 evil_name="$T/it's \$(touch $pwned); \`touch $pwned\` | a\"b\\c.log"
 cp "$T/hostile.log" "$evil_name"
 rc=0
@@ -96,8 +95,7 @@ byte_exact "backfill of the same content from stdin"
 # 2. `run`: the chunk through a drop directory, with a manifest whose free-text fields hold
 # quotes, backslashes and shell syntax; next to it, chunk and manifest names that try to be paths
 # or options, and manifests that must be refused.
-db_fresh fault_hostile_run
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_hostile_run
 in=$T/in
 mkdir -p "$in"
 make_chunk "$in" mx9-hostile "$T/hostile.log" mx9 smtp
@@ -182,8 +180,7 @@ hostile=$((inputs + ${#refused[@]} + ${#ignored[@]} + 4))
 
 # 3. relaywatch-ship + run: the log under a name full of metacharacters (no blanks: the config
 # format separates by blanks) on the mail server.
-db_fresh fault_hostile_ship
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_hostile_ship
 ship_log="$LOGS/mail'log;\$(touch$pwned)|\`id\`\"x"
 cp "$T/hostile.log" "$ship_log.1"
 : >"$ship_log"

@@ -10,8 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_ssh
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_ssh
 fault_sshd_start "$T/srv"
 
 drop=$SSH_ROOT/drop

@@ -60,8 +60,7 @@ quarantined() { # DIR NAME PATTERN WHAT
 	grep -q -- "$3" "$1/quarantine/$2.why" || die "$4: the reason is not '$3': $(cat "$1/quarantine/$2.why")"
 }
 
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 gen --lines 3000 --seed 71 --host mx1 --service smtp --out "$T/good" --expect "$T/want" ||
 	die "gen failed"
 
@@ -102,8 +101,7 @@ for c in "${bounded[@]}"; do
 	cases=$((cases + 1))
 done
 exact "$T/want" "the good chunk, counted once (the same content in every drop directory)"
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 
 # A million distinct relay keys in one chunk (8 MB of gzip): max_keys stops the scan.
 in=$T/in-keys
@@ -145,8 +143,7 @@ cases=$((cases + 1))
 # A chunk whose reading gets the ingester killed (SIGKILL in the middle of its scan, as the OOM
 # killer would): the next run takes the claim over and is killed again; the one after that
 # quarantines it instead of dying on it forever, and drains the rest.
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 in=$T/in-killer
 mkdir -p "$in"
 make_chunk "$in" a-killer "$T/good" mx1 smtp
@@ -209,8 +206,7 @@ make_chunk "$T" c1-manifest "$T/good" mx1 smtp
 sed -e 's/^chunk = .*/chunk = c1.gz/' "$T/c1-manifest.manifest" >"$T/c1.manifest"
 as "$drop" sh -c "umask 0027; cat '$T/c1.manifest' >'$in/.m.part' && mv '$in/.m.part' '$in/c1.manifest'"
 as "$drop" sh -c "umask 0027; mkdir '$in/dir.manifest'"
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 sed -i -e "s/^database=.*/database=$DB_NAME/" "$u/my.cnf"
 rc=0
 ing_run "$T/out" || rc=$?
@@ -258,8 +254,7 @@ cases=$((cases + 1))
 
 # 3. The host comes from where a chunk was uploaded. mail1's key ships mail1's log, in which one
 # line's syslog header names mail2; a stolen copy of that key ships a log as mail2.
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 mkdir -p "$LOGS/mail1" "$LOGS/mail2"
 gen_lines A 1 200 >"$LOGS/mail1/maillog.1"
 gen_lines F 201 201 | sed 's/ mail1 / mail2 /' >>"$LOGS/mail1/maillog.1"
@@ -339,8 +334,7 @@ done
 cases=$((cases + 2))
 
 # 6. mtime = 2^63-1 in a manifest: refused, never added to.
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 in=$T/in-mtime
 mkdir -p "$in"
 make_chunk "$in" mtime "$T/good" mx1 smtp

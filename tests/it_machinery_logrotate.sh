@@ -13,8 +13,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 . "$(dirname "$0")/lib_machinery.sh"
-db_fresh machinery_logrotate
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated machinery_logrotate
 
 lines=16000
 rotations=5

@@ -16,9 +16,8 @@ if [[ -z $browser ]]; then
 	[[ -n $browser ]] || { echo "chromium cannot be installed: skipping" >&2; exit 77; }
 fi
 
-db_fresh report_html
+db_migrated report_html
 python3 "$RW_SRC/tests/it_check_plant.py" "$T" || die "the planting script failed"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 for h in mx1 mx2 mx3; do
 	ingest backfill --defaults-file="$MYCNF" --host "$h" "$T/$h.log" >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; die "backfill of $h failed"; }

@@ -6,10 +6,9 @@
 # are refused.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF RW_SRC
-db_fresh report_purge
+db_migrated report_purge
 
 python3 "$RW_SRC/tests/it_check_plant.py" "$T" || die "the planting script failed"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 for h in mx1 mx2 mx3; do
 	ingest backfill --defaults-file="$MYCNF" --host "$h" "$T/$h.log" >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; die "backfill of $h failed"; }

@@ -5,8 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 need_env RW_MYCNF
-db_fresh run_concurrent
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_concurrent
 
 in=$T/incoming
 mkdir -p "$in"

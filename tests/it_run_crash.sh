@@ -13,8 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 need_env RW_MYCNF
-db_fresh run_crash
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_crash
 
 in=$T/incoming
 mkdir -p "$in"

@@ -6,8 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 need_env RW_MYCNF
-db_fresh run_drain
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_drain
 
 in=$T/incoming
 mkdir -p "$in"

@@ -11,8 +11,7 @@
 . "$(dirname "$0")/lib_drain.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh run_overlap
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_overlap
 
 # Three logs of 8 to 12 hours (5 MB and more: several 2 MB scan blocks, each finishing an hour or
 # more), so the writer has rows to stream while each is read.

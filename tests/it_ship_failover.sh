@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
-db_fresh ship_failover
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated ship_failover
 
 drop_sshd_prepare a
 drop_sshd_prepare b

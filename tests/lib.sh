@@ -5,6 +5,7 @@
 #   on_exit CMD         runs CMD at exit (before $T is removed); don't set an EXIT trap yourself
 #   db_fresh NAME       (re)creates database relaywatch_NAME and exports MYCNF, an option file
 #                       for it ($T/my.cnf, mode 600)
+#   db_migrated NAME    db_fresh NAME, then `relaywatch-ingest migrate` there; dies when it fails
 #   db_query SQL        runs SQL there, prints rows tab-separated without headers
 #   dump_views DIR      writes event_hourly.tsv, relay_hourly.tsv, denied_hourly.tsv, totals.tsv
 #                       into DIR in the format of relaywatch-gen --expect
@@ -141,6 +142,11 @@ db_fresh() {
 	chmod 600 "$T/my.cnf"
 	grep -q "^database=$DB_NAME\$" "$T/my.cnf" || die "db_fresh: no database= line in $RW_MYCNF"
 	export MYCNF=$T/my.cnf DB_NAME
+}
+
+db_migrated() {
+	db_fresh "$1"
+	ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 }
 
 db_query() {
