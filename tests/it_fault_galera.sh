@@ -8,6 +8,9 @@
 #   2. The same chunks dropped on both stats servers and ingested at the same moment on two nodes:
 #      each counts once (the ledger row's certification conflict is replayed as a deadlock and
 #      ends as "already ingested").
+#   2b. A certification conflict forced on one chunk: node 1's run paused at COMMIT while node 2's
+#      run commits the same chunk; the cluster's wsrep_local_cert_failures + wsrep_local_bf_aborts
+#      rise, node 1's COMMIT fails with 1213, its replay finds the chunk already ingested.
 #   3. A node killed with SIGKILL mid-ingest: its ingester replays, then exits 3 with its claim
 #      kept, while the other stats server goes on; the node restarts, catches up by IST, and the
 #      next run there finishes the claim. Nothing lost, nothing doubled.
@@ -143,6 +146,55 @@ echo "same chunks on two nodes: $nchunks chunks twice, each counted once;" \
 tally galera_faults 1
 tally galera_conflicts "$conflicts"
 
+# --- 2b. a certification conflict, forced on the same rows ---
+# Part 2 may race without one. Here node 1's run holds its transaction (the ledger row and the
+# aggregate rows of one chunk) open at COMMIT while node 2's run commits the same chunk: node 2's
+# write set aborts node 1's transaction (a BF abort, or a certification failure if it was
+# certifying already), whose COMMIT then fails with 1213, is replayed, and finds the chunk
+# already ingested.
+conflict_counters() { # the sum over the nodes of both counters of a lost conflict
+	local i sum=0 n
+	for i in 1 2 3; do
+		n=$(galera_root "$i" "SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS
+			WHERE VARIABLE_NAME IN ('WSREP_LOCAL_CERT_FAILURES', 'WSREP_LOCAL_BF_ABORTS')")
+		sum=$((sum + n))
+	done
+	echo "$sum"
+}
+chunks_of mx6-h mx6 300 37
+drop mx6-h "$d1" "$d2"
+nchunks=$((nchunks + 1))
+counters=$(conflict_counters)
+RELAYWATCH_PAUSE=db-before-commit:1 "$INGEST" run --verbose --defaults-file="$(galera_mycnf 1)" \
+	--incoming "$d1" >"$T/run1" 2>&1 &
+p1=$!
+on_exit "kill_child $p1 CONT"
+wait_stopped "$p1" "node 1's run" "$T/run1"
+rc=$(run_status 2 "$d2" "$T/run2")
+[[ $rc == 0 ]] || { cat "$T/run2" >&2; die "node 2's run of the same chunk: exit $rc, not 0"; }
+grep -q ': 1 ingested' "$T/run2" || { cat "$T/run2" >&2; die "node 2 did not ingest the chunk"; }
+kill -CONT "$p1"
+rc=0
+wait "$p1" || rc=$?
+expect_status 0 "$rc" "$T/run1" "node 1's run, whose transaction lost the conflict"
+grep -q '(error 1213), retrying' "$T/run1" || {
+	cat "$T/run1" >&2
+	die "node 1's commit did not fail with a conflict (1213)"
+}
+grep -q ': already ingested' "$T/run1" || { cat "$T/run1" >&2; die "node 1 counted the chunk too"; }
+after=$(conflict_counters)
+((after > counters)) ||
+	die "wsrep_local_cert_failures + wsrep_local_bf_aborts stayed at $counters: no conflict"
+drained "$d1" "$d2"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h"
+galera_exact "$T/want" "a forced certification conflict"
+for i in 1 2 3; do
+	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+done
+echo "forced conflict: the cluster's conflict counters went from $counters to $after"
+tally galera_faults 1
+tally galera_conflicts "$(grep -c '(error 1213), retrying' "$T/run1")"
+
 # --- 3. a node killed with SIGKILL mid-ingest, restarted (IST) ---
 chunks_of mx3-b mx3 24000 33
 chunks_of mx4-b mx4 8000 34
@@ -169,7 +221,8 @@ galera_restart 2
 rc=$(run_status 2 "$d2" "$T/run2b")
 [[ $rc == 0 ]] || { cat "$T/run2b" >&2; die "the run after node 2 rejoined: exit $rc, not 0"; }
 drained "$d1" "$d2"
-merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h" "$T/e-mx3-b" \
+	"$T/e-mx4-b"
 galera_exact "$T/want" "a node killed mid-ingest and restarted by IST"
 for i in 1 2 3; do
 	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
@@ -198,7 +251,8 @@ wait_for "node 2 to rejoin" galera_ready 2
 rc=$(run_status 2 "$d2" "$T/run2b")
 [[ $rc == 0 ]] || { cat "$T/run2b" >&2; die "the run after node 2 came back: exit $rc, not 0"; }
 drained "$d1" "$d2"
-merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h" "$T/e-mx3-b" \
+	"$T/e-mx4-b" "$T/e-mx5-c"
 galera_exact "$T/want" "a node cut off from the cluster mid-ingest"
 for i in 1 2 3; do
 	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
@@ -251,8 +305,8 @@ both_ingest "A killed mid-run"
 drop_sshd_start a
 ship_ok --config "$T/ship.conf"
 both_ingest "after A came back"
-merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c" \
-	"$T/e-ship"
+merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h" "$T/e-mx3-b" \
+	"$T/e-mx4-b" "$T/e-mx5-c" "$T/e-ship"
 galera_exact "$T/want" "a mail server failing over between the stats servers"
 echo "failover: $(ls "${DROP_ROOT[a]}/incoming/archive" | grep -c '\.manifest$') chunks through A," \
 	"$(ls "${DROP_ROOT[b]}/incoming/archive" | grep -c '\.manifest$') through B"
