@@ -135,8 +135,8 @@ wait_for() {
 	shift
 	until "$@"; do
 		if ((SECONDS >= deadline)); then
-			# A test may define wait_for_diagnose to show what its servers and programs were
-			# doing.
+			# A test may define wait_for_diagnose to show what its servers and programs
+			# were doing.
 			if declare -F wait_for_diagnose >/dev/null; then
 				wait_for_diagnose >&2 || true
 			fi
@@ -190,7 +190,8 @@ fault_mariadb_start() {
 	FAULT_DB_DIR=$1
 	mkdir -p "$FAULT_DB_DIR"
 	on_exit "fault__servers '$FAULT_DB_DIR' servers__stop_pid '$FAULT_DB_DIR/mariadbd.pid' KILL"
-	fault__servers "$FAULT_DB_DIR" servers__mariadb_start || die "cannot start a private MariaDB"
+	fault__servers "$FAULT_DB_DIR" servers__mariadb_start ||
+		die "cannot start a private MariaDB"
 	export MYCNF=$FAULT_DB_DIR/my.cnf ROOTCNF=$FAULT_DB_DIR/root.cnf DB_NAME=relaywatch
 }
 

@@ -57,8 +57,10 @@ same_dir "$T/want" "$T/got" || die "counts after a replay of a killed stream"
 ingest backfill --defaults-file="$MYCNF" --verbose "$T/maillog" >"$T/out" 2>&1 ||
 	{ cat "$T/out" >&2; die "the second backfill failed"; }
 grep -q 'already ingested' "$T/out" || { cat "$T/out" >&2; die "no 'already ingested'"; }
-grep -Eq '[1-9][0-9]* batches written while scanning, rolled back' "$T/out" ||
-	{ cat "$T/out" >&2; die "the second backfill wrote nothing ahead (its rollback is untested)"; }
+grep -Eq '[1-9][0-9]* batches written while scanning, rolled back' "$T/out" || {
+	cat "$T/out" >&2
+	die "the second backfill wrote nothing ahead (its rollback is untested)"
+}
 dump_views "$T/got"
 same_dir "$T/want" "$T/got" || die "counts after the same file again"
 

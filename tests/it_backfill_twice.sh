@@ -27,7 +27,8 @@ again_and_unchanged() {
 	skipped=$(grep -c 'already ingested .*skipped' "$T/notices" || true)
 	[[ $lines == "$notices" && $skipped == "$notices" ]] || {
 		cat "$T/out" >&2
-		die "backfill $* again: $lines line(s), $skipped \"already ingested ..., skipped\";" \
+		die "backfill $* again: $lines line(s)," \
+			"$skipped \"already ingested ..., skipped\";" \
 			"expected $notices of each"
 	}
 	db_snapshot "$T/after"

@@ -34,7 +34,8 @@ head -c "$((size - 4))" <(gzip -n -c "$T/bad") >"$T/notrailer.gz"
 must_fail_unchanged() { # FILE
 	local rc=0
 	ingest backfill --defaults-file="$MYCNF" "$1" >"$T/out" 2>&1 || rc=$?
-	[[ $rc == 1 ]] || { cat "$T/out" >&2; die "backfill $(basename "$1"): exit status $rc, not 1"; }
+	[[ $rc == 1 ]] ||
+		{ cat "$T/out" >&2; die "backfill $(basename "$1"): exit status $rc, not 1"; }
 	grep -qF "$(basename "$1")" "$T/out" || {
 		cat "$T/out" >&2
 		die "backfill $(basename "$1"): the error does not name the file"

@@ -47,13 +47,16 @@ for round in 1 2 3; do
 	galera_root 2 "SELECT 1" >/dev/null
 	galera_root 3 "SELECT 1" >/dev/null
 	at_once "migrate round $round on two nodes at once" "$T/mig1" "$T/mig2" \
-		migrate --defaults-file="$(galera_mycnf 1)" -- migrate --defaults-file="$(galera_mycnf 2)"
+		migrate --defaults-file="$(galera_mycnf 1)" -- \
+		migrate --defaults-file="$(galera_mycnf 2)"
 	for i in 1 2 3; do
 		v=$(galera_root "$i" "SELECT version FROM relaywatch.schema_version WHERE id = 1")
 		[[ $v == "$want_version" ]] ||
-			die "migrate round $round: node $i has schema version '$v', not $want_version"
+			die "migrate round $round: node $i has schema version '$v'," \
+				"not $want_version"
 		[[ $(tables "$i") == "$want_tables" ]] ||
-			die "migrate round $round: node $i has the tables $(tables "$i"), not $want_tables"
+			die "migrate round $round:" \
+				"node $i has the tables $(tables "$i"), not $want_tables"
 	done
 	tally galera_faults 1
 done
@@ -111,9 +114,11 @@ drop() {
 drained() {
 	local dir
 	for dir in "$@"; do
-		[[ $(count_files "$dir" '*.manifest') == 0 ]] || die "$dir: chunks left in incoming/"
+		[[ $(count_files "$dir" '*.manifest') == 0 ]] ||
+			die "$dir: chunks left in incoming/"
 		[[ $(count_files "$dir/work" '*') == 0 ]] || die "$dir: chunks left in work/"
-		[[ $(count_files "$dir/quarantine" '*') == 0 ]] || die "$dir: something was quarantined"
+		[[ $(count_files "$dir/quarantine" '*') == 0 ]] ||
+			die "$dir: something was quarantined"
 	done
 }
 
@@ -136,7 +141,8 @@ drained "$d1" "$d2"
 merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a"
 galera_exact "$T/want" "the same chunks on two nodes at once"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 dups=$(cat "$T/run1" "$T/run2" | grep -c ': already ingested' || true)
 [[ $dups == "$nchunks" ]] || die "$dups chunks were found already ingested, not $nchunks"
@@ -155,8 +161,9 @@ tally galera_conflicts "$conflicts"
 conflict_counters() { # the sum over the nodes of both counters of a lost conflict
 	local i sum=0 n
 	for i in 1 2 3; do
-		n=$(galera_root "$i" "SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS
-			WHERE VARIABLE_NAME IN ('WSREP_LOCAL_CERT_FAILURES', 'WSREP_LOCAL_BF_ABORTS')")
+		n=$(galera_root "$i" "SELECT SUM(VARIABLE_VALUE)
+			FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME
+			IN ('WSREP_LOCAL_CERT_FAILURES', 'WSREP_LOCAL_BF_ABORTS')")
 		sum=$((sum + n))
 	done
 	echo "$sum"
@@ -189,7 +196,8 @@ drained "$d1" "$d2"
 merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h"
 galera_exact "$T/want" "a forced certification conflict"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 echo "forced conflict: the cluster's conflict counters went from $counters to $after"
 tally galera_faults 1
@@ -225,7 +233,8 @@ merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h" "$T/e-mx3-b" \
 	"$T/e-mx4-b"
 galera_exact "$T/want" "a node killed mid-ingest and restarted by IST"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 
 # --- 4. a node cut off from the cluster mid-ingest (error 1047) ---
@@ -255,7 +264,8 @@ merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h" "$T/e-mx3-b" \
 	"$T/e-mx4-b" "$T/e-mx5-c"
 galera_exact "$T/want" "a node cut off from the cluster mid-ingest"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 
 # --- 5. a mail server that ships to both stats servers, failing over ---
@@ -308,14 +318,15 @@ both_ingest "after A came back"
 merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h" "$T/e-mx3-b" \
 	"$T/e-mx4-b" "$T/e-mx5-c" "$T/e-ship"
 galera_exact "$T/want" "a mail server failing over between the stats servers"
-echo "failover: $(ls "${DROP_ROOT[a]}/incoming/archive" | grep -c '\.manifest$') chunks through A," \
-	"$(ls "${DROP_ROOT[b]}/incoming/archive" | grep -c '\.manifest$') through B"
+echo "failover: $(count_files "${DROP_ROOT[a]}/incoming/archive" '*.manifest') chunks through A," \
+	"$(count_files "${DROP_ROOT[b]}/incoming/archive" '*.manifest') through B"
 
 # --- 6. purge within the cluster's write-set limit ---
 # A DELETE of more rows than wsrep_max_ws_rows fails whole; purge cuts its batches to the limit.
 # (The generated logs are of 2014: all older than 400 days.)
 rows=$(galera_root 3 "SELECT (SELECT COUNT(*) FROM relaywatch.event_hourly) +
-	(SELECT COUNT(*) FROM relaywatch.relay_hourly) + (SELECT COUNT(*) FROM relaywatch.denied_hourly)")
+	(SELECT COUNT(*) FROM relaywatch.relay_hourly) +
+	(SELECT COUNT(*) FROM relaywatch.denied_hourly)")
 (( rows > 500 )) || die "only $rows aggregate rows to purge"
 kept=$(ledger 1)
 galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 200"

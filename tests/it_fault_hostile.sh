@@ -63,7 +63,8 @@ clean_output() { # FILE WHAT
 	if LC_ALL=C grep -q '[^[:print:][:space:]]' "$1" || LC_ALL=C grep -q $'\r' "$1"; then
 		die "$2: a raw control byte reached the output"
 	fi
-	[[ ! -e $T/$pwned && ! -e /tmp/$pwned ]] || die "$2: a shell command from the input was executed"
+	[[ ! -e $T/$pwned && ! -e /tmp/$pwned ]] ||
+		die "$2: a shell command from the input was executed"
 }
 
 hex() { od -An -tx1 -v | tr -d ' \n' | tr a-f A-F; }
@@ -112,8 +113,10 @@ for l in lines:
 open(path, "w").write("\n".join(out) + "\n")
 PY
 # A multilog chunk: no syslog header, so the manifest's hostile host and service are the row's.
-printf '@4000000052e8926800000000 CHKUSER relaying rcpt: from <s@x.example:u@x.example:> remote <h:unknown:192.0.2.77> rcpt <r@y.example> : client allowed to relay\n' \
-	>"$T/ml"
+{
+	printf '@4000000052e8926800000000 CHKUSER relaying rcpt: from <s@x.example:u@x.example:> '
+	printf 'remote <h:unknown:192.0.2.77> rcpt <r@y.example> : client allowed to relay\n'
+} >"$T/ml"
 make_chunk "$in" mx9-multilog "$T/ml" mx9 smtp multilog
 python3 - "$in/mx9-multilog.manifest" "$evil_host" <<'PY'
 import sys
@@ -159,7 +162,8 @@ expect_status 1 "$rc" "$T/out" "run over hostile chunks and names"
 clean_output "$T/out" "run over hostile chunks and names"
 [[ -f /etc/passwd ]] || die "/etc/passwd is gone"
 for n in "${refused[@]}"; do
-	[[ -f $in/quarantine/$n.manifest && -s $in/quarantine/$n.why ]] || die "$n was not quarantined"
+	[[ -f $in/quarantine/$n.manifest && -s $in/quarantine/$n.why ]] ||
+		die "$n was not quarantined"
 done
 for n in "${ignored[@]}"; do
 	[[ -f $in/$n.manifest ]] || die "the invalid name '$n' was touched"

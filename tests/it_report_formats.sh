@@ -229,7 +229,8 @@ assert r["totals"]["events"] == 0 and r["hosts"] == [] and r["report"]["ledger_e
 ' "$T/none.json" || die "a quoted --host matched rows"
 
 # A week reads per day; usage errors exit 2, an unreachable database 3.
-ingest report "${args[@]}" --since 2024-03-04 --format json >"$T/week.json" || die "week report failed"
+ingest report "${args[@]}" --since 2024-03-04 --format json >"$T/week.json" ||
+	die "week report failed"
 python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))

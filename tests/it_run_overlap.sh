@@ -96,7 +96,8 @@ while ((n <= 4)); do
 	fi
 	expect_status 137 "$rc" "$T/out" "a run with RELAYWATCH_CRASH=db-stream-batch:$n"
 	ledger_consistent "a run killed at db-stream-batch:$n"
-	[[ $(count_files "$in/work" '*.manifest') -ge 1 ]] || die "db-stream-batch:$n: no claim left"
+	[[ $(count_files "$in/work" '*.manifest') -ge 1 ]] ||
+		die "db-stream-batch:$n: no claim left"
 	run_ok "the run after a kill at db-stream-batch:$n"
 	drained "a run killed at db-stream-batch:$n, then run again" 3
 	n=$((n + 1))

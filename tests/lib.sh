@@ -102,7 +102,8 @@ at_once() {
 wait_stopped() {
 	local pid=$1 what=$2 out=${3:-/dev/null} i st
 	for ((i = 0; i < 1200; i++)); do
-		st=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$out" >&2; die "$what ended before its pause"; }
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) ||
+			{ cat "$out" >&2; die "$what ended before its pause"; }
 		read -r st _ <<<"${st##*) }"
 		[[ $st == T ]] && return 0
 		sleep 0.1
@@ -183,8 +184,10 @@ merge_expect() {
 		done
 		awk -F'\t' -v OFS='\t' '
 			{ n = $NF; NF--; k = $0; if (!(k in sum)) order[++c] = k; sum[k] += n }
-			END { for (i = 1; i <= c; i++) printf "%s\t%.0f\n", order[i], sum[order[i]] }' \
-			"${inputs[@]}" | LC_ALL=C sort >"$out/$f"
+			END {
+				for (i = 1; i <= c; i++)
+					printf "%s\t%.0f\n", order[i], sum[order[i]]
+			}' "${inputs[@]}" | LC_ALL=C sort >"$out/$f"
 	done
 	local inputs=()
 	for d in "$@"; do
@@ -201,7 +204,8 @@ same_dir() {
 	for f in event_hourly.tsv relay_hourly.tsv denied_hourly.tsv totals.tsv; do
 		if ! cmp -s "$want/$f" "$got/$f"; then
 			echo "$(basename "$0"): $f differs from the generator's counts" \
-				"($(wc -l <"$want/$f") rows expected, $(wc -l <"$got/$f") found):" >&2
+				"($(wc -l <"$want/$f") rows expected," \
+				"$(wc -l <"$got/$f") found):" >&2
 			diff "$want/$f" "$got/$f" | head -n 20 >&2 || true
 			bad=1
 		fi
@@ -219,8 +223,8 @@ quiet_but_malformed() {
 # Everything the ingester writes, in a stable order (ingested_at excluded: it is the clock).
 db_snapshot() {
 	{
-		db_query "SELECT chunk_id, host, source, first_utc, last_utc, line_count, event_count,
-			malformed_count, bytes FROM chunks ORDER BY chunk_id"
+		db_query "SELECT chunk_id, host, source, first_utc, last_utc, line_count,
+			event_count, malformed_count, bytes FROM chunks ORDER BY chunk_id"
 		echo "--"
 		dump_views "$T/snapshot.$$"
 		cat "$T/snapshot.$$"/*.tsv

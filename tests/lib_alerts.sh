@@ -40,5 +40,8 @@ new_killed() {
 	# (bash's own "Killed" notice for the expected kill goes to /dev/null, the run's to OUT.)
 	{ RELAYWATCH_CRASH=$point:1 "$INGEST" check --new -c "$T/ingest.conf" \
 		--defaults-file="$MYCNF" >"$out" 2>&1; } 2>/dev/null || rc=$?
-	[[ $rc == 137 ]] || { cat "$out" >&2; die "check --new with RELAYWATCH_CRASH=$point:1 exited $rc, want 137"; }
+	[[ $rc == 137 ]] || {
+		cat "$out" >&2
+		die "check --new with RELAYWATCH_CRASH=$point:1 exited $rc, want 137"
+	}
 }
