@@ -192,6 +192,7 @@ static int db_open(struct db *db)
 		return -1;
 	}
 	db_packet_limit(db);
+	db->galera = db_galera_node(db);
 	return 0;
 }
 
@@ -696,6 +697,7 @@ static int ingest_attempt(struct db *db, void *arg)
 		}
 		return -1;
 	}
+	crashpoint("db-after-ledger");
 	if (parts_insert(db, a->c) != 0) {
 		if (db->err != ER_DUP_ENTRY) {
 			return -1;
