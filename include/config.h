@@ -18,6 +18,16 @@ struct config_line {
 	const char *value;
 };
 
+/*
+ * What a module's setter (check_rules_set, alert_command_set) did with one config line: each
+ * takes the keys it owns and leaves the others to the next setter.
+ */
+enum config_set_result {
+	CONFIG_SET_BAD = -1,    /* one of its keys, with a bad value (logged with file:line) */
+	CONFIG_SET_OTHER = 0,   /* not one of its keys (nothing logged) */
+	CONFIG_SET_APPLIED = 1, /* one of its keys, applied */
+};
+
 /* Called once per setting; returns 0 to go on, -1 to stop (it has logged why, with file:line). */
 typedef int (*config_fn)(const struct config_line *cl, void *data);
 

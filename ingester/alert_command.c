@@ -87,30 +87,29 @@ out:
 	return ret;
 }
 
-enum alert_command_set_result alert_command_set(struct alert_command *c,
-						const struct config_line *cl)
+enum config_set_result alert_command_set(struct alert_command *c, const struct config_line *cl)
 {
 	if (strcmp(cl->key, "alert_command") == 0) {
 		char **argv = NULL;
 
 		if (parse_words(cl, &argv) < 0) {
-			return ALERT_COMMAND_SET_BAD;
+			return CONFIG_SET_BAD;
 		}
 		argv_free(c->argv);
 		c->argv = argv;
-		return ALERT_COMMAND_SET_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
 	if (strcmp(cl->key, "alert_timeout") == 0) {
 		int64_t s;
 
 		if (logtime_parse_duration(cl->value, &s) < 0 || s > 3600) {
 			config_bad_value(cl, "is not a duration up to 1h (e.g. 30s, 2m)");
-			return ALERT_COMMAND_SET_BAD;
+			return CONFIG_SET_BAD;
 		}
 		c->timeout_ms = s * 1000;
-		return ALERT_COMMAND_SET_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
-	return ALERT_COMMAND_SET_OTHER;
+	return CONFIG_SET_OTHER;
 }
 
 /* The caller's environment less RELAYWATCH_*, then env; *owned gets the strings built here. */
