@@ -364,7 +364,7 @@ out:
  * judges relay_ips alone, and would otherwise read a day of every account's hours for nothing.
  */
 static int collect_accounts(struct db *db, const struct check_rules *r, const struct db_window *w,
-			    bool perf, struct check_alerts *out)
+			    bool perf, int64_t *first_hour, struct check_alerts *out)
 {
 	struct candidates cand = {0};
 	struct acct_ctx x = {.r = r, .since = w->since, .first = INT64_MAX, .out = out};
@@ -384,9 +384,11 @@ static int collect_accounts(struct db *db, const struct check_rules *r, const st
 		ret = 0;
 		goto out;
 	}
-	if (db_first_hour(db, &x.first) < 0) {
+	/* One query per run, not per window: notify judges many windows. */
+	if (*first_hour == CHECK_FIRST_HOUR_UNREAD && db_first_hour(db, first_hour) < 0) {
 		goto out;
 	}
+	x.first = *first_hour;
 	x.hist = calloc((size_t)r->baseline_days * 24, sizeof(*x.hist));
 	if (x.hist == NULL) {
 		log_error("out of memory");
@@ -533,14 +535,15 @@ static int collect_stale(struct db *db, const struct check_rules *r, int64_t ref
 
 enum check_collect_result check_collect(struct db *db, const struct check_rules *r, int64_t since,
 					int64_t until, unsigned flags, int64_t stale_ref,
-					const char *host, struct check_alerts *out)
+					const char *host, int64_t *first_hour,
+					struct check_alerts *out)
 {
 	struct db_window w = {since, until, host};
 	uint64_t ips = level_min(&r->relay_ips), denied = level_min(&r->denied);
 	bool daily_window = flags & CHECK_DAILY_WINDOW;
 	int empty;
 
-	if (collect_accounts(db, r, &w, flags & CHECK_PERF, out) < 0 ||
+	if (collect_accounts(db, r, &w, flags & CHECK_PERF, first_hour, out) < 0 ||
 	    (ips != 0 && judge_rows(db_account_ips(db, &w, daily_window, ips), CHECK_RELAY_IPS,
 				    &r->relay_ips, true, out) < 0) ||
 	    collect_mismatch(db, r, &w, out) < 0 ||
