@@ -768,6 +768,64 @@ static void collect_first_hour_once(void **state)
 	fixture_finish(&f);
 }
 
+/*
+ * The baseline's candidates are each account once, however many hosts it relays through: 250
+ * accounts on two hosts (more than one IN list of the second pass) make one alert per host and
+ * account, none twice.
+ */
+static void collect_candidates_once(void **state)
+{
+	struct fixture f;
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1], acct[32];
+	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
+	int64_t first = CHECK_FIRST_HOUR_UNREAD;
+	struct check_rules r;
+	struct check_alerts out;
+	size_t baseline = 0;
+
+	fixture_init(&f, "cand");
+	/* Data since long before: the baseline has its whole history (all quiet hours). */
+	add_event(f.agg, hour - 10 * 86400, "a", 1);
+	for (int h = 0; h < 2; h++) {
+		for (int i = 0; i < 250; i++) {
+			snprintf(acct, sizeof(acct), "a%03d@example.org", i);
+			struct span rf[6] = {h ? SPAN_LIT("mx2") : SPAN_LIT("mx1"),
+					     SPAN_LIT("smtp"),
+					     {acct, strlen(acct)},
+					     {acct, strlen(acct)},
+					     SPAN_LIT("192.0.2.1"),
+					     SPAN_LIT("example.com")};
+			assert_int_equal(agg_add(f.agg, AGG_RELAY, hour + 60, rf, 150), 0);
+		}
+	}
+	chunk_init(&c, &st, id, 9);
+	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	check_rules_init(&r);
+	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = r.stale =
+		(struct check_level){0, 0};
+
+	check_alerts_init(&out);
+	assert_int_equal(
+		check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &first, &out),
+		CHECK_COLLECT_OK);
+	check_alerts_sort(&out);
+	for (size_t i = 0; i < out.count; i++) {
+		const struct check_alert *a = &out.v[i], *b = i ? &out.v[i - 1] : NULL;
+		baseline += a->rule == CHECK_BASELINE;
+		assert_false(b != NULL && a->status == b->status && a->rule == b->rule &&
+			     a->host_len == b->host_len && a->subject_len == b->subject_len &&
+			     memcmp(a->host, b->host, a->host_len) == 0 &&
+			     memcmp(a->subject, b->subject, a->subject_len) == 0);
+	}
+	assert_int_equal(baseline, 500);
+	assert_int_equal(out.count, 500);
+	check_alerts_finish(&out);
+	check_rules_finish(&r);
+	fixture_finish(&f);
+}
+
 /* The width of column name of table t (a VARBINARY one). */
 static unsigned width_of(enum schema_table_id t, const char *name)
 {
@@ -911,6 +969,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(stream_killed_text),
 		cmocka_unit_test(collect_accounts_read),
 		cmocka_unit_test(collect_first_hour_once),
+		cmocka_unit_test(collect_candidates_once),
 		cmocka_unit_test(alert_long_names),
 	};
 
