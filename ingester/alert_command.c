@@ -103,7 +103,7 @@ enum config_set_result alert_command_set(struct alert_command *c, const struct c
 		int64_t s;
 
 		if (logtime_parse_duration(cl->value, &s) < 0 || s > 3600) {
-			config_bad_value(cl, "is not a duration up to 1h (e.g. 30s, 2m)");
+			config_bad_value(cl, "is not a duration from 1s to 1h (e.g. 30s, 2m)");
 			return CONFIG_SET_BAD;
 		}
 		c->timeout_ms = s * 1000;
