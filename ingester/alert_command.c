@@ -1,3 +1,5 @@
+/* close_range (glibc 2.34 and later) */
+#define _GNU_SOURCE
 #include "alert_command.h"
 
 #include <errno.h>
@@ -152,6 +154,32 @@ nomem:
 }
 
 /*
+ * Closes every descriptor above 2 but keep, in the child. A kernel older than close_range (5.9)
+ * has them closed one by one. -1 with errno when they could not be closed.
+ */
+static int close_all_but(int keep)
+{
+	unsigned k = (unsigned)keep;
+
+	if ((k <= 3 || close_range(3, k - 1, 0) == 0) && close_range(k + 1, ~0U, 0) == 0) {
+		return 0;
+	}
+	if (errno != ENOSYS) {
+		return -1;
+	}
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536) {
+		max = 65536;
+	}
+	for (int fd = 3; fd < max; fd++) {
+		if (fd != keep) {
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/*
  * In the child, between fork and execve: only async-signal-safe calls. On failure the errno
  * goes to the parent through errfd (close-on-exec, so a successful execve closes it silently).
  */
@@ -175,14 +203,8 @@ static void child_exec(char *const argv[], char *const envp[], int in_fd, int ou
 		goto fail;
 	}
 	/* The database connection and anything else open must not leak into the program. */
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536) {
-		max = 65536;
-	}
-	for (int fd = 3; fd < max; fd++) {
-		if (fd != errfd) {
-			close(fd);
-		}
+	if (close_all_but(errfd) != 0) {
+		goto fail;
 	}
 	execve(argv[0], argv, envp);
 fail:
