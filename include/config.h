@@ -62,6 +62,13 @@ int config_bool(const struct config_line *cl, bool *out);
 /* Replaces *out (freed) with a copy of the value; -1 on empty value or no memory. */
 int config_string(const struct config_line *cl, char **out);
 
+/*
+ * The words of a value that lists several (alert_command, check_sender_allow): separated by
+ * blanks (spaces and tabs), no quoting. Returns the next word from *p, its length in *n, and
+ * moves *p past it; NULL when no word is left.
+ */
+const char *config_word(const char **p, size_t *n);
+
 /* Logs "file:line: unknown key 'key'" and returns -1. */
 int config_unknown(const struct config_line *cl);
 

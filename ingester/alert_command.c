@@ -51,30 +51,24 @@ void alert_command_finish(struct alert_command *c)
 static int parse_words(const struct config_line *cl, char ***out)
 {
 	char **argv = calloc(ARGS_MAX + 1, sizeof(*argv));
-	const char *p = cl->value;
-	size_t n = 0;
+	const char *p = cl->value, *w;
+	size_t n = 0, len;
 	int ret = -1;
 
 	if (argv == NULL) {
 		log_error("out of memory");
 		goto out;
 	}
-	for (;;) {
-		p += strspn(p, " \t");
-		size_t len = strcspn(p, " \t");
-		if (len == 0) {
-			break;
-		}
+	while ((w = config_word(&p, &len)) != NULL) {
 		if (n == ARGS_MAX) {
 			config_bad_value(cl, "has more than 64 words");
 			goto out;
 		}
-		argv[n] = strndup(p, len);
+		argv[n] = strndup(w, len);
 		if (argv[n++] == NULL) {
 			log_error("out of memory");
 			goto out;
 		}
-		p += len;
 	}
 	/* No PATH search: cron's and systemd's PATH differ, and a PATH entry may be writable. */
 	if (n == 0 || argv[0][0] != '/') {

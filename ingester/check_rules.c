@@ -93,29 +93,22 @@ static int parse_factor(const char *s, uint64_t *out)
 
 static int add_allow(struct check_rules *r, const char *v)
 {
-	const char *p = v;
+	const char *p = v, *w;
+	size_t n;
 
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t') {
-			p++;
-		}
-		size_t n = strcspn(p, " \t");
-		if (n == 0) {
-			break;
-		}
+	while ((w = config_word(&p, &n)) != NULL) {
 		char **nv = realloc(r->sender_allow, (r->sender_allow_count + 1) * sizeof(*nv));
 		if (nv == NULL) {
 			log_error("out of memory");
 			return -1;
 		}
 		r->sender_allow = nv;
-		char *a = strndup(p, n);
+		char *a = strndup(w, n);
 		if (a == NULL) {
 			log_error("out of memory");
 			return -1;
 		}
 		r->sender_allow[r->sender_allow_count++] = a;
-		p += n;
 	}
 	return 0;
 }
