@@ -153,11 +153,19 @@ nomem:
  */
 static int close_all_but(int keep)
 {
-	unsigned k = (unsigned)keep;
+	unsigned from = 3;
 
-	if ((k <= 3 || close_range(3, k - 1, 0) == 0) && close_range(k + 1, ~0U, 0) == 0) {
+	if (keep >= 3) {
+		/* Those below keep, then those above it. */
+		if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0) {
+			goto fallback;
+		}
+		from = (unsigned)keep + 1;
+	}
+	if (close_range(from, ~0U, 0) == 0) {
 		return 0;
 	}
+fallback:
 	if (errno != ENOSYS) {
 		return -1;
 	}
