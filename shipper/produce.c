@@ -370,7 +370,7 @@ static void job_run(struct run *r, size_t ji)
 	struct job *j = &r->jobs[ji];
 	struct ship_entry *e = j->entry;
 	struct job_input in = {.ct = {.fd = -1}, .pos = e->offset};
-	enum content_open o = content_open(j->file, e->offset, &in.ct);
+	enum content_open o = content_open(&r->files, j->file, e->offset, &in.ct);
 	if (o == CONTENT_NOTHING_NEW) {
 		ship_entry_advance(e, e->offset, true);
 		r->dirty = true;
@@ -474,7 +474,7 @@ static void pack_run(struct run *r, size_t ji)
 			r->failed = true;
 			break;
 		}
-		enum content_open o = content_open(j->file, in.pos, &in.ct);
+		enum content_open o = content_open(&r->files, j->file, in.pos, &in.ct);
 		j->pack_end = in.pos;
 		if (o == CONTENT_NOTHING_NEW) {
 			continue;
