@@ -46,7 +46,7 @@
 static bool err_transient(struct db *db)
 {
 	return db->err == ER_LOCK_DEADLOCK || db->err == ER_LOCK_WAIT_TIMEOUT ||
-	       (db->err == ER_QUERY_INTERRUPTED && db_galera_node(db));
+	       (db->err == ER_QUERY_INTERRUPTED && db->galera);
 }
 
 /* Errors that mean the connection is unusable: reconnect, then replay. */
@@ -197,6 +197,7 @@ static int db_open(struct db *db)
 		return -1;
 	}
 	db_packet_limit(db);
+	db->galera = db_galera_node(db);
 	return 0;
 }
 
@@ -413,7 +414,7 @@ bool db_galera_node(struct db *db)
  */
 static bool node_out_of_cluster(struct db *db)
 {
-	return db_galera_node(db) && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF");
+	return db->galera && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF");
 }
 
 static void backoff(int attempt, bool connection)
@@ -701,6 +702,7 @@ static int ingest_attempt(struct db *db, void *arg)
 		}
 		return -1;
 	}
+	crashpoint("db-after-ledger");
 	if (parts_insert(db, a->c) != 0) {
 		if (db->err != ER_DUP_ENTRY) {
 			return -1;

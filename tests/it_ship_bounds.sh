@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh ship_bounds
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated ship_bounds
 
 # ship.conf takes a source path of up to 992 bytes (MANIFEST_SOURCE_MAX - 32).
 dir=$LOGS

@@ -63,7 +63,8 @@ producer_waits() {
 	local i same=0 st cpu last=
 	for ((i = 0; i < 100 && same < 5; i++)); do
 		sleep 0.2
-		st=$(cat "/proc/$SHIP_PID/stat") || die "the shipper ended while its server was stopped"
+		st=$(cat "/proc/$SHIP_PID/stat") ||
+			die "the shipper ended while its server was stopped"
 		read -r -a st <<<"${st##*) }"
 		cpu=$((st[11] + st[12]))
 		if [[ ${st[0]} == S && $cpu == "$last" ]]; then
