@@ -158,11 +158,12 @@ static MYSQL_STMT *bulk_stmt(struct db *db, enum agg_table t)
 		return NULL;
 	}
 	/*
-	 * Not on a Galera node: a transaction aborted there by a replicated write set (a
-	 * certification conflict, replayed by db_retry) can be rolled back between two rows of
-	 * an array, and the array's later rows then commit on their own, outside the chunk's
-	 * transaction (fault_galera caught rows counted twice so). A multi-row text statement is
-	 * one statement: it is rolled back whole.
+	 * Not on a Galera node, as a precaution: a transaction aborted there by a replicated write
+	 * set (a certification conflict, replayed by db_retry) might be rolled back between two
+	 * rows of an array, and whether the array's later rows would then commit on their own,
+	 * outside the chunk's transaction, is documented nowhere. (The double count fault_galera
+	 * once blamed on this came from a SHOW inside the transaction; see db->galera.) A
+	 * multi-row text statement is one statement: it is rolled back whole.
 	 */
 	if (!bulk_server(db->my) || db->galera) {
 		db->bulk = false;
