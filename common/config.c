@@ -200,6 +200,15 @@ int config_string(const struct config_line *cl, char **out)
 	return 0;
 }
 
+const char *config_word(const char **p, size_t *n)
+{
+	const char *w = *p + strspn(*p, " \t");
+
+	*n = strcspn(w, " \t");
+	*p = w + *n;
+	return *n > 0 ? w : NULL;
+}
+
 int config_unknown(const struct config_line *cl)
 {
 	char esc[LOG_ESCAPE_SIZE];

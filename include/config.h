@@ -18,6 +18,16 @@ struct config_line {
 	const char *value;
 };
 
+/*
+ * What a module's setter (check_rules_set, alert_command_set) did with one config line: each
+ * takes the keys it owns and leaves the others to the next setter.
+ */
+enum config_set_result {
+	CONFIG_SET_BAD = -1,    /* one of its keys, with a bad value (logged with file:line) */
+	CONFIG_SET_OTHER = 0,   /* not one of its keys (nothing logged) */
+	CONFIG_SET_APPLIED = 1, /* one of its keys, applied */
+};
+
 /* Called once per setting; returns 0 to go on, -1 to stop (it has logged why, with file:line). */
 typedef int (*config_fn)(const struct config_line *cl, void *data);
 
@@ -51,6 +61,13 @@ int config_size(const struct config_line *cl, uint64_t min, uint64_t max, uint64
 int config_bool(const struct config_line *cl, bool *out);
 /* Replaces *out (freed) with a copy of the value; -1 on empty value or no memory. */
 int config_string(const struct config_line *cl, char **out);
+
+/*
+ * The words of a value that lists several (alert_command, check_sender_allow): separated by
+ * blanks (spaces and tabs), no quoting. Returns the next word from *p, its length in *n, and
+ * moves *p past it; NULL when no word is left.
+ */
+const char *config_word(const char **p, size_t *n);
 
 /* Logs "file:line: unknown key 'key'" and returns -1. */
 int config_unknown(const struct config_line *cl);

@@ -1,3 +1,5 @@
+/* close_range (glibc 2.34 and later) */
+#define _GNU_SOURCE
 #include "alert_command.h"
 
 #include <errno.h>
@@ -49,30 +51,24 @@ void alert_command_finish(struct alert_command *c)
 static int parse_words(const struct config_line *cl, char ***out)
 {
 	char **argv = calloc(ARGS_MAX + 1, sizeof(*argv));
-	const char *p = cl->value;
-	size_t n = 0;
+	const char *p = cl->value, *w;
+	size_t n = 0, len;
 	int ret = -1;
 
 	if (argv == NULL) {
 		log_error("out of memory");
 		goto out;
 	}
-	for (;;) {
-		p += strspn(p, " \t");
-		size_t len = strcspn(p, " \t");
-		if (len == 0) {
-			break;
-		}
+	while ((w = config_word(&p, &len)) != NULL) {
 		if (n == ARGS_MAX) {
 			config_bad_value(cl, "has more than 64 words");
 			goto out;
 		}
-		argv[n] = strndup(p, len);
+		argv[n] = strndup(w, len);
 		if (argv[n++] == NULL) {
 			log_error("out of memory");
 			goto out;
 		}
-		p += len;
 	}
 	/* No PATH search: cron's and systemd's PATH differ, and a PATH entry may be writable. */
 	if (n == 0 || argv[0][0] != '/') {
@@ -87,30 +83,29 @@ out:
 	return ret;
 }
 
-enum alert_command_set_result alert_command_set(struct alert_command *c,
-						const struct config_line *cl)
+enum config_set_result alert_command_set(struct alert_command *c, const struct config_line *cl)
 {
 	if (strcmp(cl->key, "alert_command") == 0) {
 		char **argv = NULL;
 
 		if (parse_words(cl, &argv) < 0) {
-			return ALERT_COMMAND_SET_BAD;
+			return CONFIG_SET_BAD;
 		}
 		argv_free(c->argv);
 		c->argv = argv;
-		return ALERT_COMMAND_SET_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
 	if (strcmp(cl->key, "alert_timeout") == 0) {
 		int64_t s;
 
 		if (logtime_parse_duration(cl->value, &s) < 0 || s > 3600) {
-			config_bad_value(cl, "is not a duration up to 1h (e.g. 30s, 2m)");
-			return ALERT_COMMAND_SET_BAD;
+			config_bad_value(cl, "is not a duration from 1s to 1h (e.g. 30s, 2m)");
+			return CONFIG_SET_BAD;
 		}
 		c->timeout_ms = s * 1000;
-		return ALERT_COMMAND_SET_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
-	return ALERT_COMMAND_SET_OTHER;
+	return CONFIG_SET_OTHER;
 }
 
 /* The caller's environment less RELAYWATCH_*, then env; *owned gets the strings built here. */
@@ -153,6 +148,40 @@ nomem:
 }
 
 /*
+ * Closes every descriptor above 2 but keep, in the child. A kernel older than close_range (5.9)
+ * has them closed one by one. -1 with errno when they could not be closed.
+ */
+static int close_all_but(int keep)
+{
+	unsigned from = 3;
+
+	if (keep >= 3) {
+		/* Those below keep, then those above it. */
+		if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0) {
+			goto fallback;
+		}
+		from = (unsigned)keep + 1;
+	}
+	if (close_range(from, ~0U, 0) == 0) {
+		return 0;
+	}
+fallback:
+	if (errno != ENOSYS) {
+		return -1;
+	}
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536) {
+		max = 65536;
+	}
+	for (int fd = 3; fd < max; fd++) {
+		if (fd != keep) {
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/*
  * In the child, between fork and execve: only async-signal-safe calls. On failure the errno
  * goes to the parent through errfd (close-on-exec, so a successful execve closes it silently).
  */
@@ -176,14 +205,8 @@ static void child_exec(char *const argv[], char *const envp[], int in_fd, int ou
 		goto fail;
 	}
 	/* The database connection and anything else open must not leak into the program. */
-	long max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536) {
-		max = 65536;
-	}
-	for (int fd = 3; fd < max; fd++) {
-		if (fd != errfd) {
-			close(fd);
-		}
+	if (close_all_but(errfd) != 0) {
+		goto fail;
 	}
 	execve(argv[0], argv, envp);
 fail:

@@ -35,13 +35,7 @@ void alert_command_finish(struct alert_command *c);
  * quoting, no shell; PATH absolute, so that what runs does not depend on the PATH of cron or
  * systemd; a repeated key replaces the command) and `alert_timeout = DURATION` ("30s", "2m").
  */
-enum alert_command_set_result {
-	ALERT_COMMAND_SET_BAD = -1,    /* one of these keys with a bad value (logged, file:line) */
-	ALERT_COMMAND_SET_OTHER = 0,   /* another key (nothing logged) */
-	ALERT_COMMAND_SET_APPLIED = 1, /* one of these keys, applied */
-};
-enum alert_command_set_result alert_command_set(struct alert_command *c,
-						const struct config_line *cl);
+enum config_set_result alert_command_set(struct alert_command *c, const struct config_line *cl);
 
 /* One environment variable for the command: name and value (a C string: no NUL inside). */
 struct alert_command_env {

@@ -156,12 +156,12 @@ static void candidates_finish(struct candidates *c)
 	free(c->v);
 }
 
+/* Adds an account; candidates_unique drops the repeats once all are in. */
 static int candidates_add(struct candidates *c, const char *s, size_t n)
 {
-	for (size_t i = 0; i < c->count; i++) {
-		if (span_eq(c->v[i], (struct span){s, n})) {
-			return 0;
-		}
+	/* An account's hours come together: most repeats are of the last one added. */
+	if (c->count > 0 && span_eq(c->v[c->count - 1], (struct span){s, n})) {
+		return 0;
 	}
 	if (c->count == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
@@ -181,6 +181,35 @@ static int candidates_add(struct candidates *c, const char *s, size_t n)
 nomem:
 	log_error("out of memory");
 	return -1;
+}
+
+static int cmp_span(const void *pa, const void *pb)
+{
+	const struct span *a = pa, *b = pb;
+
+	return cmp_bytes(a->p, a->n, b->p, b->n);
+}
+
+/*
+ * Sorts the accounts and drops the repeats (one account on several hosts): n log n, where a
+ * look-up per addition was quadratic in the accounts of a busy window.
+ */
+static void candidates_unique(struct candidates *c)
+{
+	size_t k = 0;
+
+	if (c->count < 2) {
+		return;
+	}
+	qsort(c->v, c->count, sizeof(*c->v), cmp_span);
+	for (size_t i = 1; i < c->count; i++) {
+		if (span_eq(c->v[i], c->v[k])) {
+			free((char *)c->v[i].p);
+		} else {
+			c->v[++k] = c->v[i];
+		}
+	}
+	c->count = k + 1;
 }
 
 struct acct_ctx {
@@ -364,7 +393,7 @@ out:
  * judges relay_ips alone, and would otherwise read a day of every account's hours for nothing.
  */
 static int collect_accounts(struct db *db, const struct check_rules *r, const struct db_window *w,
-			    bool perf, struct check_alerts *out)
+			    bool perf, int64_t *first_hour, struct check_alerts *out)
 {
 	struct candidates cand = {0};
 	struct acct_ctx x = {.r = r, .since = w->since, .first = INT64_MAX, .out = out};
@@ -384,9 +413,12 @@ static int collect_accounts(struct db *db, const struct check_rules *r, const st
 		ret = 0;
 		goto out;
 	}
-	if (db_first_hour(db, &x.first) < 0) {
+	candidates_unique(&cand);
+	/* One query per run, not per window: notify judges many windows. */
+	if (*first_hour == CHECK_FIRST_HOUR_UNREAD && db_first_hour(db, first_hour) < 0) {
 		goto out;
 	}
+	x.first = *first_hour;
 	x.hist = calloc((size_t)r->baseline_days * 24, sizeof(*x.hist));
 	if (x.hist == NULL) {
 		log_error("out of memory");
@@ -533,14 +565,15 @@ static int collect_stale(struct db *db, const struct check_rules *r, int64_t ref
 
 enum check_collect_result check_collect(struct db *db, const struct check_rules *r, int64_t since,
 					int64_t until, unsigned flags, int64_t stale_ref,
-					const char *host, struct check_alerts *out)
+					const char *host, int64_t *first_hour,
+					struct check_alerts *out)
 {
 	struct db_window w = {since, until, host};
 	uint64_t ips = level_min(&r->relay_ips), denied = level_min(&r->denied);
 	bool daily_window = flags & CHECK_DAILY_WINDOW;
 	int empty;
 
-	if (collect_accounts(db, r, &w, flags & CHECK_PERF, out) < 0 ||
+	if (collect_accounts(db, r, &w, flags & CHECK_PERF, first_hour, out) < 0 ||
 	    (ips != 0 && judge_rows(db_account_ips(db, &w, daily_window, ips), CHECK_RELAY_IPS,
 				    &r->relay_ips, true, out) < 0) ||
 	    collect_mismatch(db, r, &w, out) < 0 ||

@@ -66,8 +66,13 @@ struct db;
  * with CHECK_NO_STALE it is not judged, nor the ledger looked at (one query over all of it). A
  * rule that is off reads nothing. The alerts come in no order: a caller that collects several
  * windows sorts once, at the end (check_alerts_sort). See enum check_collect_result.
+ *
+ * first_hour is the first hour of data in the database (db_first_hour), which the baseline rule
+ * needs: one per run, the caller's, set to CHECK_FIRST_HOUR_UNREAD before its first
+ * check_collect and passed to each; the first that needs it reads it into *first_hour.
  */
-#define CHECK_NO_STALE INT64_MIN
+#define CHECK_NO_STALE          INT64_MIN
+#define CHECK_FIRST_HOUR_UNREAD INT64_MIN
 enum check_collect_flags {
 	CHECK_DAILY_WINDOW = 1 << 0,
 	/* max_account_rcpt (the plugin's performance data) even when no account rule needs the
@@ -81,7 +86,8 @@ enum check_collect_result {
 };
 enum check_collect_result check_collect(struct db *db, const struct check_rules *r, int64_t since,
 					int64_t until, unsigned flags, int64_t stale_ref,
-					const char *host, struct check_alerts *out);
+					const char *host, int64_t *first_hour,
+					struct check_alerts *out);
 
 /* A copy of n bytes, NUL-terminated (NUL bytes inside are kept); NULL on no memory (nothing
  * logged). */

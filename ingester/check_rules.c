@@ -93,29 +93,22 @@ static int parse_factor(const char *s, uint64_t *out)
 
 static int add_allow(struct check_rules *r, const char *v)
 {
-	const char *p = v;
+	const char *p = v, *w;
+	size_t n;
 
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t') {
-			p++;
-		}
-		size_t n = strcspn(p, " \t");
-		if (n == 0) {
-			break;
-		}
+	while ((w = config_word(&p, &n)) != NULL) {
 		char **nv = realloc(r->sender_allow, (r->sender_allow_count + 1) * sizeof(*nv));
 		if (nv == NULL) {
 			log_error("out of memory");
 			return -1;
 		}
 		r->sender_allow = nv;
-		char *a = strndup(p, n);
+		char *a = strndup(w, n);
 		if (a == NULL) {
 			log_error("out of memory");
 			return -1;
 		}
 		r->sender_allow[r->sender_allow_count++] = a;
-		p += n;
 	}
 	return 0;
 }
@@ -146,35 +139,35 @@ static struct check_level *level_of(struct check_rules *r, const char *name, siz
 	return rule < 0 ? NULL : (struct check_level *)((char *)r + off[rule]);
 }
 
-enum check_rules_set_result check_rules_set(struct check_rules *r, const struct config_line *cl)
+enum config_set_result check_rules_set(struct check_rules *r, const struct config_line *cl)
 {
 	const char *k = cl->key;
 	uint64_t v;
 
 	if (strncmp(k, "check_", 6) != 0) {
-		return CHECK_RULES_OTHER;
+		return CONFIG_SET_OTHER;
 	}
 	k += 6;
 	if (strcmp(k, "sender_allow") == 0) {
-		return add_allow(r, cl->value) == 0 ? CHECK_RULES_APPLIED : CHECK_RULES_BAD;
+		return add_allow(r, cl->value) == 0 ? CONFIG_SET_APPLIED : CONFIG_SET_BAD;
 	}
 	if (strcmp(k, "baseline_min") == 0) {
-		return config_uint(cl, 0, UINT64_MAX, &r->baseline_min) == 0 ? CHECK_RULES_APPLIED
-									     : CHECK_RULES_BAD;
+		return config_uint(cl, 0, UINT64_MAX, &r->baseline_min) == 0 ? CONFIG_SET_APPLIED
+									     : CONFIG_SET_BAD;
 	}
 	if (strcmp(k, "baseline_days") == 0) {
 		if (config_uint(cl, 1, 60, &v) < 0) {
-			return CHECK_RULES_BAD;
+			return CONFIG_SET_BAD;
 		}
 		r->baseline_days = (unsigned)v;
-		return CHECK_RULES_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
 	if (strcmp(k, "baseline_percentile") == 0) {
 		if (config_uint(cl, 1, 100, &v) < 0) {
-			return CHECK_RULES_BAD;
+			return CONFIG_SET_BAD;
 		}
 		r->baseline_percentile = (unsigned)v;
-		return CHECK_RULES_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
 
 	size_t n = strlen(k);
@@ -184,34 +177,34 @@ enum check_rules_set_result check_rules_set(struct check_rules *r, const struct 
 	} else if (n > 5 && strcmp(k + n - 5, "_crit") == 0) {
 		crit = true;
 	} else {
-		return CHECK_RULES_OTHER;
+		return CONFIG_SET_OTHER;
 	}
 	struct check_level *l = level_of(r, k, n - 5);
 	if (l == NULL) {
-		return CHECK_RULES_OTHER;
+		return CONFIG_SET_OTHER;
 	}
 	uint64_t *dst = crit ? &l->crit : &l->warn;
 	if (is_off(cl->value)) {
 		*dst = 0;
-		return CHECK_RULES_APPLIED;
+		return CONFIG_SET_APPLIED;
 	}
 	if (l == &r->baseline_factor) {
 		if (parse_factor(cl->value, &v) < 0) {
 			config_bad_value(cl, "is not a factor (e.g. 3 or 2.5, or off)");
-			return CHECK_RULES_BAD;
+			return CONFIG_SET_BAD;
 		}
 	} else if (l == &r->stale) {
 		int64_t s;
 		if (logtime_parse_duration(cl->value, &s) < 0) {
 			config_bad_value(cl, "is not a duration (e.g. 90m, 6h, 2d, or off)");
-			return CHECK_RULES_BAD;
+			return CONFIG_SET_BAD;
 		}
 		v = (uint64_t)s;
 	} else if (config_uint(cl, 0, UINT64_MAX, &v) < 0) {
-		return CHECK_RULES_BAD;
+		return CONFIG_SET_BAD;
 	}
 	*dst = v;
-	return CHECK_RULES_APPLIED;
+	return CONFIG_SET_APPLIED;
 }
 
 static bool ascii_eq_nocase(const char *a, const char *b, size_t n)

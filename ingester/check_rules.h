@@ -91,12 +91,7 @@ void check_rules_finish(struct check_rules *r);
  * check_baseline_percentile (1..100); check_sender_allow = account... (whitespace-separated,
  * repeatable: each line adds to the list).
  */
-enum check_rules_set_result {
-	CHECK_RULES_BAD = -1,    /* a rule key with a bad value (logged with file:line) */
-	CHECK_RULES_OTHER = 0,   /* not a rule key (nothing logged) */
-	CHECK_RULES_APPLIED = 1, /* a rule key, applied */
-};
-enum check_rules_set_result check_rules_set(struct check_rules *r, const struct config_line *cl);
+enum config_set_result check_rules_set(struct check_rules *r, const struct config_line *cl);
 
 /* Whether the account is in the allow-list (bytewise, ASCII case-insensitive). */
 bool check_sender_allowed(const struct check_rules *r, const char *account, size_t n);

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "crashpoint.h"
+#include "db_sql.h"
 #include "log.h"
 #include "logtime.h"
 #include "schema.h"
@@ -753,46 +754,7 @@ enum db_result db_ingest_chunk(struct db *db, const struct db_chunk *c, struct a
 	return (enum db_result)r;
 }
 
-struct exists_arg {
-	const char *id;
-};
-
-static int exists_attempt(struct db *db, void *arg)
-{
-	struct exists_arg *a = arg;
-	MYSQL_RES *res;
-	int found;
-
-	db->len = 0;
-	if (db_buf_str(db, "SELECT 1 FROM " SCHEMA_CHUNKS_NAME " WHERE chunk_id = _ascii'") != 0 ||
-	    db_buf_str(db, a->id) != 0 || db_buf_lit(db, "'", 1) != 0 ||
-	    db_query(db, db->buf, db->len) != 0) {
-		return -1;
-	}
-	res = mysql_store_result(db->my);
-	if (res == NULL) {
-		db_fail(db);
-		return -1;
-	}
-	found = mysql_num_rows(res) > 0;
-	mysql_free_result(res);
-	return found;
-}
-
-enum db_exists db_chunk_exists(struct db *db, const char *id_hex)
-{
-	struct exists_arg a = {id_hex};
-	int r;
-
-	if (!id_valid(id_hex)) {
-		log_error("database: invalid chunk id");
-		return DB_EXISTS_ERROR;
-	}
-	r = db_retry(db, "ledger lookup", exists_attempt, &a);
-	return r < 0 ? DB_EXISTS_ERROR : r > 0 ? DB_EXISTS_YES : DB_EXISTS_NO;
-}
-
-/* --- statements of report, check and purge --- */
+/* --- stand-alone statements: the ledger lookup, report, check and purge --- */
 
 struct stmt_arg {
 	const char *sql;
@@ -821,6 +783,34 @@ MYSQL_RES *db_select(struct db *db, const char *sql, size_t len)
 
 	log_debug("sql: %.300s", sql);
 	return db_retry(db, "query", select_attempt, &a) == 0 ? a.res : NULL;
+}
+
+enum db_exists db_chunk_exists(struct db *db, const char *id_hex)
+{
+	struct db_sql q;
+	struct stmt_arg a = {0};
+	enum db_exists ret = DB_EXISTS_ERROR;
+
+	if (!id_valid(id_hex)) {
+		log_error("database: invalid chunk id");
+		return DB_EXISTS_ERROR;
+	}
+	db_sql_init(&q);
+	db_sql_add(&q, "SELECT 1 FROM " SCHEMA_CHUNKS_NAME " WHERE chunk_id = _ascii'%s'", id_hex);
+	if (q.failed) {
+		log_error("out of memory");
+		goto out;
+	}
+	a.sql = q.p;
+	a.len = q.len;
+	if (db_retry(db, "ledger lookup", select_attempt, &a) != 0) {
+		goto out;
+	}
+	ret = mysql_num_rows(a.res) > 0 ? DB_EXISTS_YES : DB_EXISTS_NO;
+	mysql_free_result(a.res);
+out:
+	db_sql_finish(&q);
+	return ret;
 }
 
 static int exec_attempt(struct db *db, void *arg)

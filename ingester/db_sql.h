@@ -8,11 +8,12 @@
 #include "db.h"
 
 /*
- * Inside the database module only: SQL text for the read-side queries and purge, and the
- * decoding of their results. Only trusted pieces go in through db_sql_add (keywords, numbers,
- * table names); every byte string (a --host argument, an account read back from the database)
- * goes in as a hex literal X'..' through db_sql_bytes, so no byte of it can end the literal: the
- * account names are attacker-chosen (SMTP AUTH user names, envelope senders).
+ * Inside the database module only: SQL text for the statements that stand alone (the read-side
+ * queries, the ledger lookup, purge), and the decoding of their results; those of an ingest's
+ * transaction are built in db->buf (db_int.h). Only trusted pieces go in through db_sql_add
+ * (keywords, numbers, table names); every byte string (a --host argument, an account read back from
+ * the database) goes in as a hex literal X'..' through db_sql_bytes, so no byte of it can end the
+ * literal: the account names are attacker-chosen (SMTP AUTH user names, envelope senders).
  */
 struct db_sql {
 	char *p;

@@ -238,9 +238,11 @@ static bool rescan_partial(struct drain *d, struct chunk *c)
 
 /*
  * Collects the ingest of the pending chunk, which the writer finished while the next chunk was
- * being read, and moves the chunk out of work/ once it is counted. Then its lock goes.
+ * being read, and moves the chunk out of work/ once it is counted. Then its lock goes. next is
+ * that next chunk, read and not yet handed over (NULL when none is): the rows its scan streamed
+ * may be rolled back here.
  */
-static void settle(struct drain *d)
+static void settle(struct drain *d, struct chunk *next)
 {
 	struct chunk *c = d->pending;
 	enum db_result res;
@@ -256,12 +258,18 @@ static void settle(struct drain *d)
 		 * meanwhile is rolled back, and that chunk is written whole after this one.
 		 */
 		overlap_abort(d->ov);
+		/* --verbose must not report its batches as written: none of them is now. */
+		if (next != NULL) {
+			next->batches = 0;
+		}
 	}
 	/* Each round finds more files counted, so this ends (at most nparts rounds). */
 	while (res == DB_PARTIAL) {
 		if (!rescan_partial(d, c)) {
 			goto out;
 		}
+		/* The batches of its first scan went with the rollback: this scan's are written. */
+		c->batches = overlap_batches(d->ov);
 		res = overlap_ingest(d->ov, &c->dc, c->agg);
 	}
 	if (res == DB_ERROR || res == DB_UNAVAILABLE) {
@@ -325,7 +333,7 @@ static void process_missing(struct drain *d, struct chunk *c)
 		return;
 	}
 	/* The connection is the writer's while it finishes the previous chunk. */
-	settle(d);
+	settle(d, NULL);
 	if (d->db_failed || ensure_db(d) != 0) {
 		return;
 	}
@@ -413,7 +421,7 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 	 */
 	bool alone = takeover || agg_rows_total(c->agg) > d->vo.max_keys / 8;
 	/* The previous chunk is committed (and moved on) before this one. */
-	settle(d);
+	settle(d, c);
 	if (d->db_failed) {
 		/* The run stops; this claim stays too, what it streamed rolled back. */
 		overlap_abort(d->ov);
@@ -423,7 +431,7 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 	overlap_ingest_start(d->ov, &c->dc, c->agg);
 	d->pending = c;
 	if (alone) {
-		settle(d);
+		settle(d, NULL);
 	}
 }
 
@@ -596,7 +604,7 @@ static int drain_dir(struct drain *d, bool takeover)
 	ret = 0;
 
 out:
-	settle(d);
+	settle(d, NULL);
 	dropdir_names_free(names, n);
 	return ret;
 }

@@ -95,23 +95,15 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 		}
 		return config_string(cl, &c->tz);
 	}
-	switch (check_rules_set(&c->rules, cl)) {
-	case CHECK_RULES_APPLIED:
-		return 0;
-	case CHECK_RULES_BAD:
-		return -1;
-	case CHECK_RULES_OTHER:
-		break;
+	/* Each module's keys, then the next module's. */
+	enum config_set_result r = check_rules_set(&c->rules, cl);
+	if (r == CONFIG_SET_OTHER) {
+		r = alert_command_set(&c->alert, cl);
 	}
-	switch (alert_command_set(&c->alert, cl)) {
-	case ALERT_COMMAND_SET_APPLIED:
-		return 0;
-	case ALERT_COMMAND_SET_BAD:
-		return -1;
-	case ALERT_COMMAND_SET_OTHER:
-		break;
+	if (r == CONFIG_SET_OTHER) {
+		return config_unknown(cl);
 	}
-	return config_unknown(cl);
+	return r == CONFIG_SET_APPLIED ? 0 : -1;
 }
 
 int ingest_config_load(struct ingest_config *c, const char *path, bool missing_ok)

@@ -77,7 +77,7 @@ static enum check_collect_result judge(struct db *db, const struct check_rules *
 	struct ranges hours = {0}, days = {0};
 	struct check_rules hourly = *rules, daily;
 	const struct check_level off = {0, 0};
-	int64_t h = logtime_hour_floor(now);
+	int64_t h = logtime_hour_floor(now), first_hour = CHECK_FIRST_HOUR_UNREAD;
 	enum check_collect_result ret = CHECK_COLLECT_ERROR;
 
 	/* The same allow-list, borrowed: neither copy is ever finished. */
@@ -109,14 +109,14 @@ static enum check_collect_result judge(struct db *db, const struct check_rules *
 	/* Freshness (and whether the ledger holds anything) once, with the first range. */
 	for (size_t i = 0; i < hours.count; i++) {
 		ret = check_collect(db, &hourly, hours.v[i].since, hours.v[i].until, 0,
-				    i == 0 ? now : CHECK_NO_STALE, NULL, out);
+				    i == 0 ? now : CHECK_NO_STALE, NULL, &first_hour, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < days.count; i++) {
 		ret = check_collect(db, &daily, days.v[i].since, days.v[i].until, 0, CHECK_NO_STALE,
-				    NULL, out);
+				    NULL, &first_hour, out);
 		if (ret != CHECK_COLLECT_OK) {
 			goto out;
 		}

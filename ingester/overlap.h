@@ -50,7 +50,10 @@ void overlap_destroy(struct overlap *o);
 int overlap_scan(struct overlap *o, struct reader *r, const char *name, const struct scan_opts *so,
 		 struct agg *agg, struct scan_stats *st);
 
-/* Rolls back what the last overlap_scan streamed (a chunk not to be counted after all). */
+/*
+ * Rolls back what the last overlap_scan streamed: a chunk whose scan succeeded, not to be counted
+ * after all. A failed scan has rolled itself back already; with nothing streamed, nothing happens.
+ */
 void overlap_abort(struct overlap *o);
 
 /*

@@ -19,12 +19,24 @@ static void format_age(int64_t s, char *out, size_t size)
 	}
 }
 
+void render_json_time(int64_t utc, bool day, char out[static 21])
+{
+	char t[20];
+
+	logtime_format(utc, t);
+	if (day) {
+		snprintf(out, 21, "%.10s", t);
+	} else {
+		snprintf(out, 21, "%.10sT%.8sZ", t, t + 11);
+	}
+}
+
 /* A non-string cell as text for fmt (JSON: a complete JSON value). */
 void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,
 		 size_t size)
 {
 	static const char *const short_status[4] = {"OK", "WARN", "CRIT", "UNKN"};
-	char t[20];
+	char t[20], j[21];
 
 	if (c->v == INT64_MIN && (kind == COL_TIME || kind == COL_PERMILLE)) {
 		snprintf(out, size, "%s", fmt == FMT_JSON ? "null" : fmt == FMT_TSV ? "" : "-");
@@ -38,14 +50,11 @@ void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, 
 		snprintf(out, size, "%" PRId64, c->v);
 		break;
 	case COL_TIME:
-		logtime_format(c->v, t);
 		if (fmt == FMT_JSON) {
-			if (c->n) {
-				snprintf(out, size, "\"%.10s\"", t);
-			} else {
-				snprintf(out, size, "\"%.10sT%sZ\"", t, t + 11);
-			}
+			render_json_time(c->v, c->n, j);
+			snprintf(out, size, "\"%s\"", j);
 		} else {
+			logtime_format(c->v, t);
 			snprintf(out, size, "%.*s", c->n ? 10 : 16, t);
 		}
 		break;
@@ -255,15 +264,15 @@ static void render_tsv(FILE *f, const struct report *r)
 
 static void render_json(FILE *f, const struct report *r)
 {
-	char a[20], b[20], g[20], buf[64];
+	char a[21], b[21], g[21], buf[64];
 
-	logtime_format(r->since, a);
-	logtime_format(r->until, b);
-	logtime_format(r->now, g);
+	render_json_time(r->since, false, a);
+	render_json_time(r->until, false, b);
+	render_json_time(r->now, false, g);
 	fprintf(f,
-		"{\"report\":{\"since\":\"%.10sT%sZ\",\"until\":\"%.10sT%sZ\","
-		"\"generated\":\"%.10sT%sZ\",\"period\":\"%s\",\"host\":",
-		a, a + 11, b, b + 11, g, g + 11, r->day ? "day" : "hour");
+		"{\"report\":{\"since\":\"%s\",\"until\":\"%s\",\"generated\":\"%s\","
+		"\"period\":\"%s\",\"host\":",
+		a, b, g, r->day ? "day" : "hour");
 	if (r->host != NULL) {
 		escape_json(f, r->host, strlen(r->host));
 	} else {
@@ -300,8 +309,8 @@ static void render_json(FILE *f, const struct report *r)
 	fprintf(f, ",\n\"hourly\":[");
 	for (size_t i = 0; i < r->nhourly; i++) {
 		const struct bucket *bk = &r->hourly[i];
-		logtime_format(bk->t, a);
-		fprintf(f, "%s{\"hour\":\"%.10sT%sZ\"", i ? ",\n " : "", a, a + 11);
+		render_json_time(bk->t, false, a);
+		fprintf(f, "%s{\"hour\":\"%s\"", i ? ",\n " : "", a);
 		for (int k = 0; k < GRP_COUNT; k++) {
 			fprintf(f, ",\"%s\":%" PRIu64, report_group_key[k], bk->v[k]);
 		}

@@ -1,6 +1,7 @@
 #ifndef RELAYWATCH_RENDER_H
 #define RELAYWATCH_RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,12 @@ const char *render_alert_period(const struct check_alert *a);
  * as the start of performance data, see the whole line. out holds width + 1 bytes.
  */
 size_t render_alert_value(char *out, size_t width, const char *s, size_t n);
+
+/*
+ * A time as every JSON output writes it (report's and check's): ISO 8601 UTC to the second,
+ * "2024-03-10T13:00:00Z", or the date alone, "2024-03-10", for a whole day. Without quotes.
+ */
+void render_json_time(int64_t utc, bool day, char out[static 21]);
 
 /* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
 void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,

@@ -59,9 +59,9 @@ void render_alert_line(FILE *f, const struct check_alert *x)
 
 void render_alert_json(FILE *f, const struct check_alert *x)
 {
-	char when[24];
+	char when[21];
 
-	render_alert_when(x, when);
+	render_json_time(x->when, check_alert_is_day(x), when);
 	fprintf(f, "{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", check_status_name[x->status],
 		check_rule_name[x->rule]);
 	escape_json(f, x->host, x->host_len);
@@ -114,18 +114,17 @@ void render_alerts_text(FILE *f, const struct check_rules *r, const struct check
 void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
 			const char *why, int64_t since, int64_t until)
 {
-	char t1[20], t2[20];
+	char t1[21], t2[21];
 
-	logtime_format(since, t1);
-	logtime_format(until, t2);
+	render_json_time(since, false, t1);
+	render_json_time(until, false, t2);
 	fprintf(f, "{\"status\":\"%s\",\"code\":%d,", check_status_name[st], (int)st);
 	if (why != NULL) {
 		fprintf(f, "\"message\":");
 		escape_json(f, why, strlen(why));
 		fputc(',', f);
 	}
-	fprintf(f, "\"since\":\"%.10sT%sZ\",\"until\":\"%.10sT%sZ\",\"alerts\":[", t1, t1 + 11, t2,
-		t2 + 11);
+	fprintf(f, "\"since\":\"%s\",\"until\":\"%s\",\"alerts\":[", t1, t2);
 	for (size_t i = 0; i < a->count; i++) {
 		fputs(i ? "," : "", f);
 		render_alert_json(f, &a->v[i]);

@@ -45,7 +45,9 @@ for a in want:
     if kind:
         s += " %s=%s" % (kind, a[kind])
     key = "newest" if a["rule"] == "stale" else "day" if a["rule"] == "relay_ips" else "hour"
-    s += " value=%d threshold=%d %s=%s" % (a["value"], a["threshold"], key, a["start"])
+    # The line's time is the JSON's without the seconds.
+    when = a["start"] if len(a["start"]) == 10 else a["start"][:16] + "Z"
+    s += " value=%d threshold=%d %s=%s" % (a["value"], a["threshold"], key, when)
     lines.add(s)
 if set(got) != lines or len(got) != len(lines):
     print("missing:", sorted(lines - set(got)), "\nunexpected:", sorted(set(got) - lines),

@@ -96,7 +96,7 @@ feed relay --auth 'a|b c@example.org' --start $((late - 7200)) --end $((late - 3
 rc=0
 ingest check --new --format json -c "$T/ingest.conf" --defaults-file="$MYCNF" >"$T/new6" || rc=$?
 [[ $rc == 2 ]] || { cat "$T/new6" >&2; die "--new --format json: exit $rc, want 2"; }
-python3 - "$T/new6" "$(iso "$((late - 7200))")" <<'PY' || die "--new --format json printed $(cat "$T/new6")"
+python3 - "$T/new6" "$(date -u -d "@$((late - 7200))" +%Y-%m-%dT%H:%M:%SZ)" <<'PY' || die "--new --format json printed $(cat "$T/new6")"
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert len(lines) == 1, lines

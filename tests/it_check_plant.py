@@ -196,11 +196,12 @@ def hour_count(host, auth, h):
 
 
 def iso(t, day=False):
+    """T as check's and report's JSON write it (check's lines drop the seconds)."""
     tm = __import__("time").gmtime(t)
     if day:
         return "%04d-%02d-%02d" % (tm.tm_year, tm.tm_mon, tm.tm_mday)
-    return "%04d-%02d-%02dT%02d:%02dZ" % (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour,
-                                          tm.tm_min)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour,
+                                               tm.tm_min, tm.tm_sec)
 
 
 def p95_threshold(host, auth, h, factor):

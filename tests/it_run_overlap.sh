@@ -165,6 +165,9 @@ merge_expect "$T/want" "$T/ed" "$T/ec"
 run_ok "a run with a pack partly counted"
 grep -q 'p3: 1 of its 10 files were counted by another chunk: counting the other 9' "$T/out" ||
 	{ cat "$T/out" >&2; die "p3 did not count its other 9 files"; }
+# What p4 streamed while p3 was committed was rolled back: --verbose reports none written.
+grep -Eq 'p4: .*\(0 batches written while scanning\)' "$T/out" ||
+	{ cat "$T/out" >&2; die "p4's batches, rolled back, are reported as written"; }
 drained "a pack partly counted, between two chunks" 3
 [[ $(db_query "SELECT COUNT(*) FROM chunk_parts") == 10 ]] || die "expected 10 part rows"
 exit 0

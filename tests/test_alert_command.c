@@ -156,9 +156,10 @@ static void config_errors(void **state)
 		"alert_command = mail-me\n", "alert_command = ./relative arg\n",
 		"alert_command =   \n",      "alert_timeout = 30\n",
 		"alert_timeout = 2h\n",      "alert_timeout = soon\n",
+		"alert_timeout = 0s\n",      "alert_timeout = 0m\n",
 	};
 	struct ingest_config c;
-	char conf[128];
+	char conf[128], want[192], why[512] = "";
 
 	dir_make();
 	snprintf(conf, sizeof(conf), "%s/ingest.conf", dir);
@@ -169,8 +170,15 @@ static void config_errors(void **state)
 		fclose(f);
 		assert_int_equal(chmod(conf, 0600), 0);
 		ingest_config_init(&c);
+		log_hold();
 		if (ingest_config_load(&c, conf, false) != -1) {
 			fail_msg("accepted: %s", bad[i]);
+		}
+		/* Refused as the other bad values are: the file and line, then the key. */
+		snprintf(want, sizeof(want), "%s:1: %.*s: ", conf, (int)strcspn(bad[i], " "),
+			 bad[i]);
+		if (!log_release(why, sizeof(why)) || strncmp(why, want, strlen(want)) != 0) {
+			fail_msg("%s refused with \"%s\", not \"%s...\"", bad[i], why, want);
 		}
 		ingest_config_finish(&c);
 	}

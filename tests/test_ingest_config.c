@@ -35,7 +35,9 @@ static void keys(void **state)
 				   "max_keys = 12345\n"
 				   "archive = no\n"
 				   "tz = Europe/Rome\n"
-				   "check_relay_rcpt_warn = 7\n",
+				   "check_relay_rcpt_warn = 7\n"
+				   "check_sender_allow = app@x\t\t b@y \n"
+				   "alert_command = /bin/echo\t\t b@y \n",
 				   0600);
 
 	log_init("test", LOG_ERROR);
@@ -53,6 +55,13 @@ static void keys(void **state)
 	assert_false(c.archive);
 	assert_string_equal(c.tz, "Europe/Rome");
 	assert_int_equal(c.rules.relay_rcpt.warn, 7);
+	/* Both lists of words are split alike: blanks, spaces or tabs, however many. */
+	assert_int_equal(c.rules.sender_allow_count, 2);
+	assert_string_equal(c.rules.sender_allow[0], "app@x");
+	assert_string_equal(c.rules.sender_allow[1], "b@y");
+	assert_string_equal(c.alert.argv[0], "/bin/echo");
+	assert_string_equal(c.alert.argv[1], "b@y");
+	assert_null(c.alert.argv[2]);
 	ingest_config_finish(&c);
 	unlink(p);
 }
