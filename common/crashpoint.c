@@ -3,7 +3,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "crashpoint.h"
 
@@ -48,7 +47,13 @@ static void hook_pass(struct hook *h, const char *name)
 	}
 	if (--h->left == 0) {
 		h->armed = false;
-		kill(getpid(), h->sig);
+		/*
+		 * To this thread, not the process: kill(getpid()) hands SIGSTOP to the main thread,
+		 * and a writer thread that passed the point went on (sent its COMMIT) until the
+		 * main thread had stopped the group. Sent to the caller, the stop takes it before
+		 * it returns to the code after the point.
+		 */
+		pthread_kill(pthread_self(), h->sig);
 	}
 }
 

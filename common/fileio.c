@@ -27,41 +27,62 @@ ssize_t fileio_read_at(int fd, void *buf, size_t n, off_t at)
 	return (ssize_t)got;
 }
 
+/* Where a buffer starts growing from when the file is larger than fstat said (or says nothing,
+ * as for /proc files and devices). */
+#define READ_FILE_GROW_MIN 4096
+
 int fileio_read_file(int fd, const char *path, size_t max, char **out, size_t *len)
 {
 	struct stat sb;
 	char *buf = NULL;
-	ssize_t got;
+	size_t got = 0, cap;
 	int ret = -1;
 
 	if (fstat(fd, &sb) != 0) {
 		log_error("%s: %s", path, strerror(errno));
 		goto out;
 	}
-	/* st_size is only a hint for a pipe or a device; the read below has the last word. */
+	/* st_size is only a hint for a device or a /proc file; the read below has the last word. */
 	if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > max) {
 		log_error("%s: larger than %zu bytes", path, max);
 		ret = 1;
 		goto out;
 	}
-	buf = malloc(max + 2);
-	if (buf == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	got = fileio_read_at(fd, buf, max + 1, 0);
-	if (got < 0) {
-		log_error("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if ((size_t)got > max) {
-		log_error("%s: larger than %zu bytes", path, max);
-		ret = 1;
-		goto out;
+	/*
+	 * The size fstat gives and one byte more, whose read finds a file that grew since: only
+	 * then does the buffer grow, up to max + 1 bytes (one past max means too large). Never the
+	 * maximum up front: known_hosts may have 4 MiB and has a few hundred bytes.
+	 */
+	cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 0;
+	for (;;) {
+		if (got == cap) {
+			cap = cap < READ_FILE_GROW_MIN / 2 ? READ_FILE_GROW_MIN : 2 * cap;
+			cap = cap > max ? max + 1 : cap;
+		}
+		char *grown = realloc(buf, cap + 1); /* + the NUL */
+		if (grown == NULL) {
+			log_error("out of memory");
+			goto out;
+		}
+		buf = grown;
+		ssize_t n = fileio_read_at(fd, buf + got, cap - got, (off_t)got);
+		if (n < 0) {
+			log_error("%s: %s", path, strerror(errno));
+			goto out;
+		}
+		got += (size_t)n;
+		if (got > max) {
+			log_error("%s: larger than %zu bytes", path, max);
+			ret = 1;
+			goto out;
+		}
+		if (got < cap) {
+			break; /* the end of the file */
+		}
 	}
 	buf[got] = '\0';
 	*out = buf;
-	*len = (size_t)got;
+	*len = got;
 	buf = NULL;
 	ret = 0;
 

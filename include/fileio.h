@@ -13,12 +13,14 @@
 ssize_t fileio_read_at(int fd, void *buf, size_t n, off_t at);
 
 /*
- * Reads the whole of fd (path names it in messages) into a new buffer of at most max bytes, NUL
- * terminated, so that a file that should be small (a config, a manifest, a state file) can never
- * make us read /dev/zero or a sparse giant: the size is checked before reading and again by
- * reading one byte more than max. On success *out (free() it) and *len are set and 0 is
- * returned; 1 when the file is larger than max (logged "path: larger than max bytes"); -1 on an
- * I/O error or no memory (logged).
+ * Reads the whole of fd (with pread, from offset 0; path names it in messages) into a new buffer
+ * of at most max bytes, NUL terminated, so that a file that should be small (a config, a
+ * manifest, a state file) can never make us read /dev/zero or a sparse giant: the size is
+ * checked before reading and again by reading one byte more than max. The buffer is sized from
+ * fstat's st_size plus that byte, and grows only when the file grew while being read (or fstat
+ * gives no size, as for a device): reading a small file costs its size, not max. On success *out
+ * (free() it) and *len are set and 0 is returned; 1 when the file is larger than max (logged
+ * "path: larger than max bytes"); -1 on an I/O error or no memory (logged).
  */
 int fileio_read_file(int fd, const char *path, size_t max, char **out, size_t *len);
 

@@ -39,10 +39,14 @@
  * certification failure (another node committed a conflicting write set first, e.g. the same
  * chunk's ledger row or a hot aggregate row) is also error 1213, at COMMIT or at any statement of
  * a transaction aborted by a replicated one: nothing of it was written, so the replay is safe.
+ * There, too, a statement holding a metadata lock that a replicated DDL needs (two migrates on
+ * two nodes at once) is aborted with error 1317 (MDEV-15808); elsewhere 1317 is an admin's KILL
+ * QUERY, which stands.
  */
-static bool err_transient(unsigned e)
+static bool err_transient(struct db *db)
 {
-	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+	return db->err == ER_LOCK_DEADLOCK || db->err == ER_LOCK_WAIT_TIMEOUT ||
+	       (db->err == ER_QUERY_INTERRUPTED && db->galera);
 }
 
 /* Errors that mean the connection is unusable: reconnect, then replay. */
@@ -193,6 +197,7 @@ static int db_open(struct db *db)
 		return -1;
 	}
 	db_packet_limit(db);
+	db->galera = db_galera_node(db);
 	return 0;
 }
 
@@ -409,7 +414,7 @@ bool db_galera_node(struct db *db)
  */
 static bool node_out_of_cluster(struct db *db)
 {
-	return db_galera_node(db) && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF");
+	return db->galera && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF");
 }
 
 static void backoff(int attempt, bool connection)
@@ -455,9 +460,9 @@ int db_retry(struct db *db, const char *what, db_attempt_fn fn, void *arg)
 		if (r >= 0) {
 			return r;
 		}
-		connection = err_connection(db->err) ||
-			     (!err_transient(db->err) && node_out_of_cluster(db));
-		if (!connection && !err_transient(db->err)) {
+		bool transient = err_transient(db);
+		connection = err_connection(db->err) || (!transient && node_out_of_cluster(db));
+		if (!connection && !transient) {
 			break;
 		}
 		log_escape(esc, sizeof(esc), db->errmsg, strlen(db->errmsg));
@@ -697,6 +702,7 @@ static int ingest_attempt(struct db *db, void *arg)
 		}
 		return -1;
 	}
+	crashpoint("db-after-ledger");
 	if (parts_insert(db, a->c) != 0) {
 		if (db->err != ER_DUP_ENTRY) {
 			return -1;

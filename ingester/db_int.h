@@ -30,6 +30,13 @@ struct db {
 	 * and the arrays its rows are bound from. bulk is false once the server lacked it.
 	 */
 	bool bulk;
+	/*
+	 * The server is a Galera node (db_galera_node), asked once per connection when it opens:
+	 * asked inside a chunk's transaction, the SHOW would be the statement that receives the
+	 * error of a transaction a replicated write set aborted meanwhile, and the rows sent next
+	 * would commit on their own (autocommit), outside the chunk's transaction.
+	 */
+	bool galera;
 	MYSQL_STMT *upsert[AGG_TABLES];
 	struct db_bulk *arrays;
 	/* A chunk's transaction opened by db_stream_rows, to be finished by db_ingest_chunk. */

@@ -164,7 +164,7 @@ static MYSQL_STMT *bulk_stmt(struct db *db, enum agg_table t)
 	 * transaction (fault_galera caught rows counted twice so). A multi-row text statement is
 	 * one statement: it is rolled back whole.
 	 */
-	if (!bulk_server(db->my) || (db->arrays == NULL && db_galera_node(db))) {
+	if (!bulk_server(db->my) || db->galera) {
 		db->bulk = false;
 		return NULL;
 	}

@@ -21,7 +21,8 @@ void content_close(struct content *ct)
 	ct->fd = -1;
 }
 
-enum content_open content_open(const struct source_file *f, uint64_t offset, struct content *ct)
+enum content_open content_open(struct source_list *l, const struct source_file *f, uint64_t offset,
+			       struct content *ct)
 {
 	/* As when it was listed: a link swapped in since is refused. */
 	struct stat sb;
@@ -32,7 +33,7 @@ enum content_open content_open(const struct source_file *f, uint64_t offset, str
 			log_info("%s: rotated away since it was listed; next run", f->path);
 			return CONTENT_CHANGED;
 		}
-		if (sources_refused(f->path, errno)) {
+		if (sources_refused(l, f->path, errno)) {
 			return CONTENT_CHANGED;
 		}
 		log_error("%s: %s", f->path, strerror(errno));

@@ -27,9 +27,10 @@ enum content_open {
 	CONTENT_ERROR,       /* logged */
 };
 
-/* Opens f (never through a symbolic link) positioned at offset. ct is closed unless
- * CONTENT_OK. */
-enum content_open content_open(const struct source_file *f, uint64_t offset, struct content *ct);
+/* Opens f (never through a symbolic link; a refusal is warned about through l, see
+ * sources_refused) positioned at offset. ct is closed unless CONTENT_OK. */
+enum content_open content_open(struct source_list *l, const struct source_file *f, uint64_t offset,
+			       struct content *ct);
 
 /* Reads up to cap bytes of content. Returns the count (0 at the end), or -1 after logging a
  * read error (name is used in the message). */

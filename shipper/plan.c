@@ -255,7 +255,7 @@ int plan_run(struct run *r)
 		return -1;
 	}
 	for (size_t i = 0; i < r->files.n; i++) {
-		if (sources_fingerprint(&r->files.v[i]) != 0) {
+		if (sources_fingerprint(&r->files, &r->files.v[i]) != 0) {
 			r->failed = true;
 		}
 	}

@@ -201,6 +201,32 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	}
 	c->end = end;
 	c->at_eof = at_eof;
+	snprintf(m.chunk, sizeof(m.chunk), "%s.gz", name);
+	snprintf(m.host, sizeof(m.host), "%s", r->cfg->hostname);
+	snprintf(m.service, sizeof(m.service), "%s", j->file->source->service);
+	snprintf(m.kind, sizeof(m.kind), "%s", ship_kind_name(j->file->source->kind));
+	snprintf(m.source, sizeof(m.source), "%s", j->file->path);
+	m.offset = co->start;
+	m.length = end - co->start;
+	m.mtime = mtime;
+	snprintf(m.tz, sizeof(m.tz), "%s", local_zone());
+	if (co->pack) {
+		pack_parts(r, ji, &m);
+	}
+	/*
+	 * Every field is held to its bound in struct manifest (a longer path is cut), and the
+	 * largest manifest those bounds allow fits (manifest@worst_case), so this cannot fail. Were
+	 * it to, it would be this file's failure, before any of the chunk is finished: given up as
+	 * an unreadable file is, so that the server is not blamed and the other files still go.
+	 */
+	int len = manifest_format(&m, text, sizeof(text));
+	if (len < 0) {
+		log_error("%s: bytes %" PRIu64 "-%" PRIu64
+			  ": the manifest does not fit in %d bytes; not shipped",
+			  j->file->path, co->start, end, MANIFEST_MAX_SIZE);
+		chunk_abort(r, co, true);
+		return -1;
+	}
 	r->planned++;
 	if (r->opt->dry_run) {
 		printf("%s %" PRIu64 "-%" PRIu64 " %" PRIu64 " bytes %" PRIu64
@@ -223,24 +249,6 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 			uploader_buf_put(r->up, co->ob);
 		}
 		co->ob = NULL;
-	}
-	snprintf(m.chunk, sizeof(m.chunk), "%s.gz", name);
-	snprintf(m.host, sizeof(m.host), "%s", r->cfg->hostname);
-	snprintf(m.service, sizeof(m.service), "%s", j->file->source->service);
-	snprintf(m.kind, sizeof(m.kind), "%s", ship_kind_name(j->file->source->kind));
-	snprintf(m.source, sizeof(m.source), "%s", j->file->path);
-	m.offset = co->start;
-	m.length = end - co->start;
-	m.mtime = mtime;
-	snprintf(m.tz, sizeof(m.tz), "%s", local_zone());
-	if (co->pack) {
-		pack_parts(r, ji, &m);
-	}
-	int len = manifest_format(&m, text, sizeof(text));
-	if (len < 0) {
-		log_error("%s: manifest does not fit", name);
-		uploader_abort(r->up, co->uc);
-		return -1;
 	}
 	int ret = uploader_end(r->up, co->uc, name, text, (size_t)len);
 	co->uc = NULL;
@@ -362,7 +370,7 @@ static void job_run(struct run *r, size_t ji)
 	struct job *j = &r->jobs[ji];
 	struct ship_entry *e = j->entry;
 	struct job_input in = {.ct = {.fd = -1}, .pos = e->offset};
-	enum content_open o = content_open(j->file, e->offset, &in.ct);
+	enum content_open o = content_open(&r->files, j->file, e->offset, &in.ct);
 	if (o == CONTENT_NOTHING_NEW) {
 		ship_entry_advance(e, e->offset, true);
 		r->dirty = true;
@@ -466,7 +474,7 @@ static void pack_run(struct run *r, size_t ji)
 			r->failed = true;
 			break;
 		}
-		enum content_open o = content_open(j->file, in.pos, &in.ct);
+		enum content_open o = content_open(&r->files, j->file, in.pos, &in.ct);
 		j->pack_end = in.pos;
 		if (o == CONTENT_NOTHING_NEW) {
 			continue;

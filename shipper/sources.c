@@ -33,6 +33,10 @@ void source_list_finish(struct source_list *l)
 		close(d->fd);
 		free(d);
 	}
+	for (size_t i = 0; i < l->nrefused; i++) {
+		free(l->refused[i]);
+	}
+	free(l->refused);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -239,18 +243,16 @@ int sources_open_file(const struct source_file *f, struct stat *sb)
 	return fd < 0 ? -1 : check_links(fd, sb);
 }
 
-bool sources_refused(const char *path, int err)
+bool sources_refused(struct source_list *l, const char *path, int err)
 {
-	/* Paths already warned about in this run (a handful at most: it is an attack or a typo). */
-	static char **warned;
-	static size_t nwarned;
 	char esc[LOG_ESCAPE_SIZE];
 
 	if (err != ELOOP && err != EMLINK) {
 		return false;
 	}
-	for (size_t i = 0; i < nwarned; i++) {
-		if (strcmp(warned[i], path) == 0) {
+	/* A handful at most (it is an attack or a typo): a linear search is enough. */
+	for (size_t i = 0; i < l->nrefused; i++) {
+		if (strcmp(l->refused[i], path) == 0) {
 			return true;
 		}
 	}
@@ -262,11 +264,12 @@ bool sources_refused(const char *path, int err)
 	} else {
 		log_warn("%s: a file with more than one hard link, not shipped", esc);
 	}
-	char **v = realloc(warned, (nwarned + 1) * sizeof(*v));
+	/* Out of memory: the path is only warned about again. */
+	char **v = realloc(l->refused, (l->nrefused + 1) * sizeof(*v));
 	if (v != NULL) {
-		warned = v;
-		if ((warned[nwarned] = strdup(path)) != NULL) {
-			nwarned++;
+		l->refused = v;
+		if ((l->refused[l->nrefused] = strdup(path)) != NULL) {
+			l->nrefused++;
 		}
 	}
 	return true;
@@ -295,7 +298,7 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 		goto out;
 	}
 	int dfd = sources_open(dir, true);
-	if (dfd < 0 && sources_refused(dir, errno)) {
+	if (dfd < 0 && sources_refused(l, dir, errno)) {
 		ret = 0; /* nothing of this source is shipped; the warning says why */
 		goto out;
 	}
@@ -506,7 +509,7 @@ out:
 	return ret;
 }
 
-int sources_fingerprint(struct source_file *f)
+int sources_fingerprint(struct source_list *l, struct source_file *f)
 {
 	f->has_fpr = false;
 	f->ends_nl = false;
@@ -519,7 +522,7 @@ int sources_fingerprint(struct source_file *f)
 	int ret = -1;
 	if (fd < 0) {
 		/* Rotated away or deleted between listing and opening: next run sees it anew. */
-		if (errno == ENOENT || sources_refused(f->path, errno)) {
+		if (errno == ENOENT || sources_refused(l, f->path, errno)) {
 			return 0;
 		}
 		log_error("%s: %s", f->path, strerror(errno));

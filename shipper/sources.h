@@ -45,14 +45,17 @@ struct source_file {
 	uint8_t fpr[DIGEST_LEN];
 };
 
+/* The files of a run's sources, and what the run found out about their paths. */
 struct source_list {
 	struct source_file *v;
 	size_t n, cap;
 	struct source_dir *dirs; /* the listed directories, open */
+	char **refused;          /* paths warned about as refused (sources_refused) */
+	size_t nrefused;
 };
 
 void source_list_init(struct source_list *l);
-/* Frees the files and closes the directories. */
+/* Frees the files and the refused paths, and closes the directories. */
 void source_list_finish(struct source_list *l);
 
 /*
@@ -66,14 +69,15 @@ int sources_discover(const struct ship_source *src, struct source_list *l);
 
 /*
  * Fills f's fingerprint, gz, size, mtime, dev, ino, (live plain files) line_end and (finished
- * plain files) ends_nl, from one open of the file: the SHA-256 of
+ * plain files) ends_nl, from one open of the file (a refusal is warned about through l, whose
+ * file f usually is: see sources_refused): the SHA-256 of
  * the first complete line including its '\n', read as content through reader (gzip or plain). A
  * finished (not live) file with content but no '\n' at all is fingerprinted over all of its content
  * instead, which can never equal a line fingerprint since it lacks the '\n'. Returns 0 (with
  * has_fpr false when there is nothing to ship yet, also when the file vanished since discovery), or
  * -1 after logging why (has_fpr false).
  */
-int sources_fingerprint(struct source_file *f);
+int sources_fingerprint(struct source_list *l, struct source_file *f);
 
 /*
  * The fingerprint of the plain file open as fd, read with pread from offset 0 (the file position
@@ -119,10 +123,11 @@ enum syslog_name sources_syslog_classify(const char *base, const char *name, uin
 int sources_open(const char *path, bool dir);
 
 /*
- * Warns that path was refused (errno from sources_open: ELOOP or EMLINK), once per run per path,
- * so that a planted link is reported without flooding. Returns whether errno was such a refusal.
+ * Warns that path was refused (err, errno from sources_open: ELOOP or EMLINK), once per path for
+ * the list l of a run (which keeps the paths warned about), so that a planted link is reported
+ * without flooding. Returns whether err was such a refusal.
  */
-bool sources_refused(const char *path, int err);
+bool sources_refused(struct source_list *l, const char *path, int err);
 
 /*
  * Opens f for reading as sources_open() does: by its name in the directory it was listed in

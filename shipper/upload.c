@@ -544,9 +544,19 @@ struct uploader *uploader_create(struct sftp_conn *c, const char *remote_dir, un
 	up->timeout = timeout;
 	up->want_lanes = lanes > 0 ? lanes : 1;
 	up->wake[0] = up->wake[1] = -1;
-	/* Small chunks hold a buffer only until it is written, so a few more than the lanes that
-	 * can be writing big chunks at once keep every lane busy within the memory bound. */
-	up->maxbufs = (lanes < 4 ? lanes : 4) + 2;
+	/*
+	 * One producer fills one chunk at a time: a buffer being written and one being filled keep
+	 * a lane streaming, two more cover a chunk's end (its last buffers still going out while
+	 * the next chunk starts on another lane) and small chunks, which hold a buffer only until
+	 * it is written. More raised the peak RSS when the uploads fell behind (6 buffers: 14-15.7
+	 * MB of the 16 MB bound, and libssh2 holds a copy of each buffer a lane is writing until it
+	 * is acknowledged), not the speed: normal runs mostly used 2 or 3 and almost never waited
+	 * for one (once 0.06 s of 1.9 s, on a loaded machine). Smaller buffers would save memory,
+	 * but a lane's SFTP writes drain at each buffer's end (its last write is acknowledged
+	 * before the next buffer's first is sent), which costs a round trip per buffer on a distant
+	 * server.
+	 */
+	up->maxbufs = (lanes < 2 ? lanes : 2) + 2;
 	pthread_mutex_init(&up->mu, NULL);
 	pthread_cond_init(&up->cv, NULL);
 	if (!(up->remote_dir = strdup(remote_dir)) ||

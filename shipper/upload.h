@@ -19,7 +19,7 @@
  * already there means an earlier run delivered the very same chunk (names are deterministic):
  * the temporary file is removed and the chunk counts as delivered.
  *
- * Memory is bounded: at most min(lanes, 4) + 2 buffers of UPLOAD_BUF_SIZE exist;
+ * Memory is bounded: at most min(lanes, 2) + 2 buffers of UPLOAD_BUF_SIZE exist;
  * uploader_buf_get() blocks while all are in use.
  *
  * Failures are logged here, once per cause, and reported per chunk as UPLOAD_FAILED; errno is

@@ -11,8 +11,9 @@
 #                           machinery_copytruncate_lost.
 #   exact WANT [WHAT [DUMP...]]  dumps the views (with `DUMP... DIR`, dump_views by default),
 #                           compares them with the --expect directory WANT
-#                           (rows and totals), tallies the CHKUSER lines checked, lost and
-#                           double-counted, and fails the test on any difference
+#                           (rows and totals), tallies the line counts checked, lost and
+#                           double-counted (the n of every row of the three tables, and the
+#                           malformed lines), and fails the test on any difference
 #   expect_status WANT RC OUT WHAT   fails unless RC == WANT (shows OUT)
 #   problem_lines OUT       the lines of OUT that are not reports of malformed lines or notices
 #                           of a retry (the lines an admin reads as "problems")
@@ -51,12 +52,18 @@ tally() {
 	echo "tally: $1 $2"
 }
 
-# CHKUSER lines (the well-formed ones, row by row in event_hourly, and the malformed ones from the
-# ledger totals) that the database holds fewer or more times than the generator wrote them.
+# Line counts that the database holds fewer or more times than the generator wrote them, row by
+# row in all three tables (n of event_hourly counts every well-formed CHKUSER line, n of
+# relay_hourly its relaying lines, n of denied_hourly its rejected-relaying lines: such a line
+# counts in two tables), and the malformed lines from the ledger totals.
 fault__lost_double() { # WANT GOT -> "checked lost double"
+	local args=() t
 	# (Files are told apart by an assignment before each: an empty one has no first record.)
+	for t in event_hourly relay_hourly denied_hourly; do
+		args+=("t=$t" f=1 "$1/$t.tsv" f=2 "$2/$t.tsv")
+	done
 	awk -F'\t' '
-		function key() { k = $1; for (i = 2; i < NF; i++) k = k "\t" $i; return k }
+		function key() { k = t; for (i = 1; i < NF; i++) k = k "\t" $i; return k }
 		f == 1 { want[key()] += $NF; next }
 		f == 2 { got[key()] += $NF; next }
 		f == 3 && $1 == "malformed" { wm = $2; next }
@@ -71,8 +78,7 @@ fault__lost_double() { # WANT GOT -> "checked lost double"
 			checked += wm
 			if (wm > gm) lost += wm - gm; else double += gm - wm
 			printf "%d %d %d\n", checked, lost, double
-		}' f=1 "$1/event_hourly.tsv" f=2 "$2/event_hourly.tsv" f=3 "$1/totals.tsv" \
-		f=4 "$2/totals.tsv"
+		}' "${args[@]}" f=3 "$1/totals.tsv" f=4 "$2/totals.tsv"
 }
 
 exact() {
@@ -85,7 +91,7 @@ exact() {
 	tally lines_lost "$lost"
 	tally lines_double "$double"
 	if ! same_dir "$want" "$got"; then
-		die "$what: not exactly once ($lost CHKUSER lines lost, $double counted twice)"
+		die "$what: not exactly once ($lost line counts lost, $double counted twice)"
 	fi
 	rm -rf "$got"
 }
@@ -129,8 +135,8 @@ wait_for() {
 	shift
 	until "$@"; do
 		if ((SECONDS >= deadline)); then
-			# A test may define wait_for_diagnose to show what its servers and programs were
-			# doing.
+			# A test may define wait_for_diagnose to show what its servers and programs
+			# were doing.
 			if declare -F wait_for_diagnose >/dev/null; then
 				wait_for_diagnose >&2 || true
 			fi
@@ -184,7 +190,8 @@ fault_mariadb_start() {
 	FAULT_DB_DIR=$1
 	mkdir -p "$FAULT_DB_DIR"
 	on_exit "fault__servers '$FAULT_DB_DIR' servers__stop_pid '$FAULT_DB_DIR/mariadbd.pid' KILL"
-	fault__servers "$FAULT_DB_DIR" servers__mariadb_start || die "cannot start a private MariaDB"
+	fault__servers "$FAULT_DB_DIR" servers__mariadb_start ||
+		die "cannot start a private MariaDB"
 	export MYCNF=$FAULT_DB_DIR/my.cnf ROOTCNF=$FAULT_DB_DIR/root.cnf DB_NAME=relaywatch
 }
 

@@ -27,7 +27,8 @@ sed 's/$/\r/' "$T/current" >"$T/@4000000052e8a6f000000000.s"
 head -c -1 "$T/labelled" >"$T/labelled.log"
 gzip -n "$T/labelled.log"
 
-ingest migrate --defaults-file="$MYCNF" >"$T/out" 2>&1 || { cat "$T/out" >&2; die "migrate failed"; }
+ingest migrate --defaults-file="$MYCNF" >"$T/out" 2>&1 ||
+	{ cat "$T/out" >&2; die "migrate failed"; }
 [[ ! -s $T/out ]] || { cat "$T/out" >&2; die "migrate is not silent on success"; }
 
 # One command with a header-less file and a syslog file: --host/--service only fill in what the
@@ -55,7 +56,8 @@ expect_chunk() { # plain-file expect-dir
 		WHERE chunk_id = '$id'")
 	[[ -n $row ]] || die "no ledger row for $(basename "$1") ($id)"
 	[[ $row == "$lines	$events	$malformed	$bytes" ]] ||
-		die "ledger row of $(basename "$1"): '$row', expected '$lines	$events	$malformed	$bytes'"
+		die "ledger row of $(basename "$1"): '$row'," \
+			"expected '$lines	$events	$malformed	$bytes'"
 }
 gunzip -c "$T/labelled.log.gz" >"$T/labelled.plain"
 expect_chunk "$T/maillog" "$T/e-syslog"

@@ -3,11 +3,10 @@
 # gzipped, from stdin) changes nothing and says so in one line per file.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF
-db_fresh backfill_twice
+db_migrated backfill_twice
 
 gen --lines 50000 --seed 201 --format syslog --host mx1 --service smtp --malformed 7 \
 	--out "$T/maillog" --expect "$T/want"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 ingest backfill --defaults-file="$MYCNF" "$T/maillog" >"$T/out" 2>&1 ||
 	{ cat "$T/out" >&2; die "first backfill failed"; }
 quiet_but_malformed "$T/out"
@@ -28,7 +27,8 @@ again_and_unchanged() {
 	skipped=$(grep -c 'already ingested .*skipped' "$T/notices" || true)
 	[[ $lines == "$notices" && $skipped == "$notices" ]] || {
 		cat "$T/out" >&2
-		die "backfill $* again: $lines line(s), $skipped \"already ingested ..., skipped\";" \
+		die "backfill $* again: $lines line(s)," \
+			"$skipped \"already ingested ..., skipped\";" \
 			"expected $notices of each"
 	}
 	db_snapshot "$T/after"

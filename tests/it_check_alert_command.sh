@@ -6,7 +6,7 @@
 # it recorded that sends it again (at least once), and a command that hangs is killed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_alerts.sh"
-alerts_db check_alert_command
+db_migrated check_alert_command
 
 # The alert program: records each call (environment and stdin) in its own directory, fails
 # while $T/fail exists, hangs while $T/hang exists. Its arguments come from ingest.conf.
@@ -46,22 +46,28 @@ rc=$(new "$T/run1")
 	die "the burst: $(wc -l <"$T/run1") alerts, $(calls) calls, $(oks) succeeded (want 2, 2, 0)"
 grep -q 'alert_command: .*alert.sh exited with status 1' "$T/run1.err" ||
 	{ cat "$T/run1.err" >&2; die "the failure is not reported on stderr"; }
-grep -q 'alert_command: failing on purpose' "$T/run1.err" || die "the command's own words are not logged"
+grep -q 'alert_command: failing on purpose' "$T/run1.err" ||
+	die "the command's own words are not logged"
 [[ ! -e $T/pwned && ! -e $T/pwned2 ]] || die "the account name was run as shell"
 
 # Still failing: nothing new, the two are tried again and fail: UNKNOWN.
 rc=$(new "$T/run2")
-[[ $rc == 3 && $(calls) == 4 && $(oks) == 0 ]] ||
-	{ cat "$T/run2" "$T/run2.err" >&2; die "retry while failing: exit $rc, $(calls) calls (want 3, 4)"; }
+[[ $rc == 3 && $(calls) == 4 && $(oks) == 0 ]] || {
+	cat "$T/run2" "$T/run2.err" >&2
+	die "retry while failing: exit $rc, $(calls) calls (want 3, 4)"
+}
 grep -q '^RELAYWATCH UNKNOWN - alert_command failed' "$T/run2" || die "run2: $(cat "$T/run2")"
 
 # Mended: each alert is sent once, then never again.
 rm "$T/fail"
 rc=$(new "$T/run3")
-[[ $rc == 0 && ! -s $T/run3 && $(calls) == 6 && $(oks) == 2 ]] ||
-	{ cat "$T/run3" "$T/run3.err" >&2; die "retry after mending: exit $rc, $(calls) calls, $(oks) ok (want 0, 6, 2)"; }
+[[ $rc == 0 && ! -s $T/run3 && $(calls) == 6 && $(oks) == 2 ]] || {
+	cat "$T/run3" "$T/run3.err" >&2
+	die "retry after mending: exit $rc, $(calls) calls, $(oks) ok (want 0, 6, 2)"
+}
 rc=$(new "$T/run4")
-[[ $rc == 0 && ! -s $T/run4 && $(calls) == 6 ]] || die "a run after all was sent: exit $rc, $(calls) calls"
+[[ $rc == 0 && ! -s $T/run4 && $(calls) == 6 ]] ||
+	die "a run after all was sent: exit $rc, $(calls) calls"
 [[ ! -e $T/pwned && ! -e $T/pwned2 ]] || die "the account name was run as shell"
 
 # What the program got, in a successful call: its arguments as words, the alert as data.
@@ -79,7 +85,8 @@ assert env["RELAYWATCH_STATUS"] == "CRITICAL" == alert["status"], env
 assert env["RELAYWATCH_RULE"] == alert["rule"] and alert["rule"] in ("relay_domains", "relay_ips")
 assert alert["account"] == evil and alert["host"] == "mx1", alert
 assert env["RELAYWATCH_VALUE"] == str(alert["value"]) and alert["value"] in (250, 35), alert
-assert env["RELAYWATCH_THRESHOLD"] == str(alert["threshold"]) == ("200" if alert["rule"] == "relay_domains" else "30")
+threshold = "200" if alert["rule"] == "relay_domains" else "30"
+assert env["RELAYWATCH_THRESHOLD"] == str(alert["threshold"]) == threshold
 # RELAYWATCH_START is the time of the alert's line: the JSON's without the seconds.
 start = alert["start"] if len(alert["start"]) == 10 else alert["start"][:16] + "Z"
 assert env["RELAYWATCH_PERIOD"] == alert["period"] and env["RELAYWATCH_START"] == start
@@ -92,9 +99,11 @@ PY
 hr=$((H - 3600))
 feed denied --ip 203.0.113.66 --start "$hr" --end $((hr + 3000)) --count 1100
 new_killed check-new-command "$T/crash.out"
-[[ $(calls) == 7 && $(oks) == 3 ]] || die "kill after the command: $(calls) calls, $(oks) succeeded (want 7, 3)"
+[[ $(calls) == 7 && $(oks) == 3 ]] ||
+	die "kill after the command: $(calls) calls, $(oks) succeeded (want 7, 3)"
 rc=$(new "$T/run5")
-[[ $rc == 0 && $(calls) == 8 && $(oks) == 4 ]] || die "after the kill: exit $rc, $(calls) calls (want 0, 8)"
+[[ $rc == 0 && $(calls) == 8 && $(oks) == 4 ]] ||
+	die "after the kill: exit $rc, $(calls) calls (want 0, 8)"
 rc=$(new "$T/run6")
 [[ $(calls) == 8 ]] || die "sent again after it was recorded"
 
@@ -103,7 +112,8 @@ touch "$T/hang"
 feed denied --ip 203.0.113.67 --start "$hr" --end $((hr + 3000)) --count 1100
 rc=$(new "$T/run7")
 [[ $rc == 2 && $(calls) == 9 && $(oks) == 4 ]] || die "a hanging command: exit $rc, $(calls) calls"
-grep -q 'did not finish within 5000 ms: killed' "$T/run7.err" || { cat "$T/run7.err" >&2; die "no timeout message"; }
+grep -q 'did not finish within 5000 ms: killed' "$T/run7.err" ||
+	{ cat "$T/run7.err" >&2; die "no timeout message"; }
 rm "$T/hang"
 rc=$(new "$T/run8")
 [[ $rc == 0 && $(calls) == 10 && $(oks) == 5 ]] || die "after the hang: exit $rc, $(calls) calls"
@@ -117,8 +127,10 @@ feed denied --ip "203.0.113.9" --start "$hr" --end $((hr + 3000)) --count 1300
 rc=0
 SENDMAIL=$T/sendmail ingest check --new -c "$T/ingest.conf" --defaults-file="$MYCNF" \
 	>"$T/run9" 2>"$T/run9.err" || rc=$?
-[[ $rc == 2 && -s $T/mail/msg ]] || { cat "$T/run9.err" >&2; die "alert-mail.example: exit $rc, no mail"; }
+[[ $rc == 2 && -s $T/mail/msg ]] ||
+	{ cat "$T/run9.err" >&2; die "alert-mail.example: exit $rc, no mail"; }
 grep -qx 'To: ops@example.org' "$T/mail/msg" &&
 	grep -qx 'Subject: \[relaywatch\] CRITICAL denied 203.0.113.9 on mx1' "$T/mail/msg" &&
-	grep -qxF "$(cat "$T/run9")" "$T/mail/msg" || { cat "$T/mail/msg" >&2; die "alert-mail.example wrote a wrong mail"; }
+	grep -qxF "$(cat "$T/run9")" "$T/mail/msg" ||
+	{ cat "$T/mail/msg" >&2; die "alert-mail.example wrote a wrong mail"; }
 exit 0

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/lib_alerts.sh"
-alerts_db check_latency
+db_migrated check_latency
 
 log=$LOGS/maillog
 ship_conf "$T/ship.conf" <<EOF2
@@ -28,7 +28,8 @@ now=$(date +%s)
 lines --host mail1.example.org background --start $((now - 3 * 3600)) --end $((now - 30)) \
 	--accounts 10 >"$log"
 rc=$(cycle "$T/c1")
-[[ $rc == 0 && ! -s $T/c1 ]] || { cat "$T/c1" "$T/c1.err" >&2; die "ordinary traffic: exit $rc, want 0 and silence"; }
+[[ $rc == 0 && ! -s $T/c1 ]] ||
+	{ cat "$T/c1" "$T/c1.err" >&2; die "ordinary traffic: exit $rc, want 0 and silence"; }
 
 # The burst, written now into the live log; its last line not yet complete. All of it in the
 # current hour, which it needs 2 s of: in an hour's first 2 s it waits for them rather than
@@ -48,16 +49,18 @@ rc=$(cycle "$T/c2")
 t1=$(date +%s%N)
 [[ $rc == 2 ]] || { cat "$T/c2" "$T/c2.err" >&2; die "the burst's cycle: exit $rc, want 2"; }
 hour=$(date -u -d "@$H" +%Y-%m-%dT%H:%MZ)
+who="host=mail1.example.org account=stolen@example.org"
 for l in \
-	"CRITICAL relay_rcpt host=mail1.example.org account=stolen@example.org value=2100 threshold=2000 hour=$hour" \
-	"WARNING relay_domains host=mail1.example.org account=stolen@example.org value=60 threshold=50 hour=$hour" \
-	"CRITICAL sender_mismatch host=mail1.example.org account=stolen@example.org value=2100 threshold=100 hour=$hour" \
-	"CRITICAL relay_ips host=mail1.example.org account=stolen@example.org value=31 threshold=30 day=$(date -u -d "@$H" +%F)"; do
+	"CRITICAL relay_rcpt $who value=2100 threshold=2000 hour=$hour" \
+	"WARNING relay_domains $who value=60 threshold=50 hour=$hour" \
+	"CRITICAL sender_mismatch $who value=2100 threshold=100 hour=$hour" \
+	"CRITICAL relay_ips $who value=31 threshold=30 day=$(date -u -d "@$H" +%F)"; do
 	grep -qxF "$l" "$T/c2" || { cat "$T/c2" >&2; die "the burst's cycle does not report: $l"; }
 done
 echo "latency: one ship -> run -> check --new cycle took $(((t1 - t0) / 1000000)) ms"
 
 # The next cycle has nothing new to say.
 rc=$(cycle "$T/c3")
-[[ $rc == 0 && ! -s $T/c3 ]] || { cat "$T/c3" >&2; die "the cycle after the burst: exit $rc, want 0 and silence"; }
+[[ $rc == 0 && ! -s $T/c3 ]] ||
+	{ cat "$T/c3" >&2; die "the cycle after the burst: exit $rc, want 0 and silence"; }
 exit 0

@@ -7,7 +7,7 @@
 # recorded its alerts loses none. alert_command is tested in it_check_alert_command.sh.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_alerts.sh"
-alerts_db check_new
+db_migrated check_new
 conf() { # conf LINE...: $T/ingest.conf (mode 600)
 	printf '%s\n' "$@" >"$T/ingest.conf"
 	chmod 600 "$T/ingest.conf"
@@ -24,16 +24,21 @@ want_lines() { # want_lines FILE LINE...: FILE holds exactly these lines, in any
 	shift
 	printf '%s\n' "$@" | LC_ALL=C sort >"$T/want"
 	LC_ALL=C sort "$f" >"$T/got"
-	cmp -s "$T/want" "$T/got" || { diff "$T/want" "$T/got" >&2; die "$f: not the alerts expected"; }
+	cmp -s "$T/want" "$T/got" ||
+		{ diff "$T/want" "$T/got" >&2; die "$f: not the alerts expected"; }
 }
 
 # A clean day: 26 hours of ordinary traffic up to a minute ago (roaming accounts included).
 feed background --start $((now - 26 * 3600)) --end $((now - 60)) --accounts 12
 rc=$(plugin)
 [[ $rc == 0 ]] || { cat "$T/plugin.out" >&2; die "check on a clean day: exit $rc, want 0"; }
-grep -q '^RELAYWATCH OK - no alerts, 1 host fresh | ' "$T/plugin.out" || die "$(cat "$T/plugin.out")"
+grep -q '^RELAYWATCH OK - no alerts, 1 host fresh | ' "$T/plugin.out" ||
+	die "$(cat "$T/plugin.out")"
 rc=$(new "$T/new0")
-[[ $rc == 0 && ! -s $T/new0 ]] || { cat "$T/new0" "$T/new0.err" >&2; die "check --new on a clean day: exit $rc, want 0 and silence"; }
+[[ $rc == 0 && ! -s $T/new0 ]] || {
+	cat "$T/new0" "$T/new0.err" >&2
+	die "check --new on a clean day: exit $rc, want 0 and silence"
+}
 # The same traffic under the old rule (distinct addresses, not networks) would have warned.
 roam=$(db_query "SELECT MAX(c) FROM (SELECT COUNT(DISTINCT remote_ip) c FROM relay_hourly
 	WHERE hour_utc >= '$(date -u -d "@$((H - 23 * 3600))" '+%F %T')' GROUP BY auth_user) t")
@@ -45,10 +50,11 @@ start=$H
 ((now - start >= 2)) || start=$((now - 2))
 feed relay --auth thief@example.org --start "$start" --end "$now" --count 600 --nets 40 \
 	--domains 300
+thief="host=mx1 account=thief@example.org"
 burst=(
-	"WARNING relay_rcpt host=mx1 account=thief@example.org value=600 threshold=500 hour=$(iso "$H")"
-	"CRITICAL relay_domains host=mx1 account=thief@example.org value=300 threshold=200 hour=$(iso "$H")"
-	"CRITICAL relay_ips host=mx1 account=thief@example.org value=40 threshold=30 day=$(date -u -d "@$H" +%F)"
+	"WARNING relay_rcpt $thief value=600 threshold=500 hour=$(iso "$H")"
+	"CRITICAL relay_domains $thief value=300 threshold=200 hour=$(iso "$H")"
+	"CRITICAL relay_ips $thief value=40 threshold=30 day=$(date -u -d "@$H" +%F)"
 )
 rc=$(plugin)
 [[ $rc == 2 ]] || { cat "$T/plugin.out" >&2; die "check after the burst: exit $rc, want 2"; }
@@ -56,17 +62,24 @@ for l in "${burst[@]}"; do
 	# the plugin judges the daily rule over the 24 hourly rows that end with this one
 	if [[ $l == *relay_ips* ]]; then
 		d=$((H - 23 * 3600))
-		l="${l% day=*} day=$(if ((d % 86400 == 0)); then date -u -d "@$d" +%F; else iso "$d"; fi)"
+		if ((d % 86400 == 0)); then
+			l="${l% day=*} day=$(date -u -d "@$d" +%F)"
+		else
+			l="${l% day=*} day=$(iso "$d")"
+		fi
 	fi
-	grep -qxF "$l" "$T/plugin.out" || { cat "$T/plugin.out" >&2; die "check does not show: $l"; }
+	grep -qxF "$l" "$T/plugin.out" ||
+		{ cat "$T/plugin.out" >&2; die "check does not show: $l"; }
 done
 rc=$(new "$T/new1")
-[[ $rc == 2 ]] || { cat "$T/new1" "$T/new1.err" >&2; die "check --new after the burst: exit $rc, want 2"; }
+[[ $rc == 2 ]] ||
+	{ cat "$T/new1" "$T/new1.err" >&2; die "check --new after the burst: exit $rc, want 2"; }
 want_lines "$T/new1" "${burst[@]}"
 
 # Nothing new: nothing printed, exit 0; the plugin still shows the burst (it is stateless).
 rc=$(new "$T/new2")
-[[ $rc == 0 && ! -s $T/new2 ]] || { cat "$T/new2" >&2; die "a second --new: exit $rc, want 0 and silence"; }
+[[ $rc == 0 && ! -s $T/new2 ]] ||
+	{ cat "$T/new2" >&2; die "a second --new: exit $rc, want 0 and silence"; }
 [[ $(plugin) == 2 ]] || die "the plugin forgot the burst"
 
 # Late data: an hour five hours ago, judged long ago, receives a relay probe now.
@@ -74,7 +87,8 @@ late=$((H - 5 * 3600))
 feed denied --ip 203.0.113.66 --start "$late" --end $((late + 3000)) --count 1500
 feed denied --ip 203.0.113.77 --start "$late" --end $((late + 3000)) --count 150
 rc=$(new "$T/new3")
-[[ $rc == 2 ]] || { cat "$T/new3" "$T/new3.err" >&2; die "--new after the late chunk: exit $rc, want 2"; }
+[[ $rc == 2 ]] ||
+	{ cat "$T/new3" "$T/new3.err" >&2; die "--new after the late chunk: exit $rc, want 2"; }
 want_lines "$T/new3" \
 	"CRITICAL denied host=mx1 ip=203.0.113.66 value=1500 threshold=1000 hour=$(iso "$late")" \
 	"WARNING denied host=mx1 ip=203.0.113.77 value=150 threshold=100 hour=$(iso "$late")"
@@ -82,13 +96,16 @@ want_lines "$T/new3" \
 feed denied --ip 203.0.113.66 --start $((late + 3000)) --end $((late + 3500)) --count 100
 feed denied --ip 203.0.113.77 --start $((late + 3000)) --end $((late + 3500)) --count 900
 rc=$(new "$T/new4")
-[[ $rc == 2 ]] || { cat "$T/new4" "$T/new4.err" >&2; die "--new after more late data: exit $rc, want 2"; }
-want_lines "$T/new4" "CRITICAL denied host=mx1 ip=203.0.113.77 value=1050 threshold=1000 hour=$(iso "$late")"
+[[ $rc == 2 ]] ||
+	{ cat "$T/new4" "$T/new4.err" >&2; die "--new after more late data: exit $rc, want 2"; }
+want_lines "$T/new4" \
+	"CRITICAL denied host=mx1 ip=203.0.113.77 value=1050 threshold=1000 hour=$(iso "$late")"
 # A warning alone exits 1.
 feed denied --ip 203.0.113.88 --start $((late - 3600)) --end $((late - 100)) --count 120
 rc=$(new "$T/new5")
 [[ $rc == 1 ]] || { cat "$T/new5" >&2; die "--new with one new warning: exit $rc, want 1"; }
-want_lines "$T/new5" "WARNING denied host=mx1 ip=203.0.113.88 value=120 threshold=100 hour=$(iso "$((late - 3600))")"
+hour=$(iso "$((late - 3600))")
+want_lines "$T/new5" "WARNING denied host=mx1 ip=203.0.113.88 value=120 threshold=100 hour=$hour"
 
 # --format json: one JSON object per new alert and line, the exact account.
 feed relay --auth 'a|b c@example.org' --start $((late - 7200)) --end $((late - 3700)) \
@@ -96,7 +113,8 @@ feed relay --auth 'a|b c@example.org' --start $((late - 7200)) --end $((late - 3
 rc=0
 ingest check --new --format json -c "$T/ingest.conf" --defaults-file="$MYCNF" >"$T/new6" || rc=$?
 [[ $rc == 2 ]] || { cat "$T/new6" >&2; die "--new --format json: exit $rc, want 2"; }
-python3 - "$T/new6" "$(date -u -d "@$((late - 7200))" +%Y-%m-%dT%H:%M:%SZ)" <<'PY' || die "--new --format json printed $(cat "$T/new6")"
+json_start=$(date -u -d "@$((late - 7200))" +%Y-%m-%dT%H:%M:%SZ)
+python3 - "$T/new6" "$json_start" <<'PY' || die "--new --format json printed $(cat "$T/new6")"
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert len(lines) == 1, lines
@@ -106,7 +124,8 @@ assert a == {"status": "CRITICAL", "rule": "sender_mismatch", "host": "mx1",
              "start": sys.argv[2]}, a
 PY
 # In text, the '|' and the space of the account are escaped (Nagios cuts a line at '|').
-rc=$(plugin --since "$(date -u -d "@$((late - 7200))" '+%F %H:%M')" --until "$(date -u -d "@$((late - 3600))" '+%F %H:%M')")
+rc=$(plugin --since "$(date -u -d "@$((late - 7200))" '+%F %H:%M')" \
+	--until "$(date -u -d "@$((late - 3600))" '+%F %H:%M')")
 grep -qF 'account=a\x7cb\x20c@example.org ' "$T/plugin.out" ||
 	{ cat "$T/plugin.out" >&2; die "the '|' of an account reached check's line"; }
 [[ $(tr -cd '|' <"$T/plugin.out") == "|" ]] || die "a raw '|' besides the performance data's"
@@ -116,9 +135,11 @@ grep -qF 'account=a\x7cb\x20c@example.org ' "$T/plugin.out" ||
 for round in 1 2 3; do
 	hr=$((H - (5 + round) * 3600 - 86400))
 	want=()
+	hour=$(iso "$hr")
 	for ip in 11 12 13 14 15 16; do
-		feed denied --ip "198.51.100.$round$ip" --start "$hr" --end $((hr + 3000)) --count 1000
-		want+=("CRITICAL denied host=mx1 ip=198.51.100.$round$ip value=1000 threshold=1000 hour=$(iso "$hr")")
+		addr=198.51.100.$round$ip
+		feed denied --ip "$addr" --start "$hr" --end $((hr + 3000)) --count 1000
+		want+=("CRITICAL denied host=mx1 ip=$addr value=1000 threshold=1000 hour=$hour")
 	done
 	pids=()
 	for k in 1 2 3 4; do
@@ -130,7 +151,8 @@ for round in 1 2 3; do
 	done
 	for k in 1 2 3 4; do
 		rc=$(cat "$T/conc$round.$k.rc")
-		[[ $rc == 0 || $rc == 2 ]] || { cat "$T/conc$round.$k.err" >&2; die "a concurrent --new exited $rc"; }
+		[[ $rc == 0 || $rc == 2 ]] ||
+			{ cat "$T/conc$round.$k.err" >&2; die "a concurrent --new exited $rc"; }
 	done
 	cat "$T/conc$round".[1-4] >"$T/conc$round"
 	want_lines "$T/conc$round" "${want[@]}"
@@ -149,9 +171,11 @@ crash_round() { # POINT WANT_AGAIN(yes|no) HOUR_OFFSET
 		[[ $rc == 2 ]] || die "after a kill at $point: exit $rc, want 2 (the alert again)"
 		want_lines "$T/after" "$l"
 	else
-		[[ $rc == 0 && ! -s $T/after ]] || die "after a kill at $point: exit $rc, want 0 and silence"
+		[[ $rc == 0 && ! -s $T/after ]] ||
+			die "after a kill at $point: exit $rc, want 0 and silence"
 	fi
-	[[ $(db_query "SELECT COUNT(*) FROM alerts WHERE subject = '192.0.2.99' AND period = '$(date -u -d "@$hr" '+%F %T')'") == 1 ]] ||
+	[[ $(db_query "SELECT COUNT(*) FROM alerts WHERE subject = '192.0.2.99'
+		AND period = '$(date -u -d "@$hr" '+%F %T')'") == 1 ]] ||
 		die "after a kill at $point the ledger does not hold the alert once"
 	[[ $(db_query "SELECT COUNT(*) FROM chunks WHERE judged = 0") == 0 ]] ||
 		die "after a kill at $point and a rerun, chunks are left unjudged"
@@ -185,7 +209,7 @@ rc=$(new "$T/after-purge")
 
 # An upgrade from schema version 1 (before the ledger): the chunks already there count as judged,
 # so the first --new reports what arrives from then on, not the whole history.
-alerts_db check_new_upgrade
+db_migrated check_new_upgrade
 old=$((H - 30 * 3600))
 feed denied --ip 192.0.2.77 --start "$old" --end $((old + 3000)) --count 1500
 feed background --start $((now - 3600)) --end $((now - 60)) --accounts 4
@@ -195,18 +219,20 @@ ingest migrate --defaults-file="$MYCNF" || die "the upgrade to the ledger failed
 [[ $(db_query "SELECT COUNT(*) FROM chunks WHERE judged = 1") == 2 ]] ||
 	die "the upgrade did not count the chunk already there as judged"
 rc=$(new "$T/upgrade1")
-[[ $rc == 0 && ! -s $T/upgrade1 ]] || { cat "$T/upgrade1" >&2; die "the first --new after the upgrade reported history"; }
+[[ $rc == 0 && ! -s $T/upgrade1 ]] ||
+	{ cat "$T/upgrade1" >&2; die "the first --new after the upgrade reported history"; }
 feed denied --ip 192.0.2.78 --start $((old + 7200)) --end $((old + 9000)) --count 1500
 rc=$(new "$T/upgrade2")
 [[ $rc == 2 ]] || die "--new after the upgrade: exit $rc, want 2"
-want_lines "$T/upgrade2" "CRITICAL denied host=mx1 ip=192.0.2.78 value=1500 threshold=1000 hour=$(iso "$((old + 7200))")"
+hour=$(iso "$((old + 7200))")
+want_lines "$T/upgrade2" \
+	"CRITICAL denied host=mx1 ip=192.0.2.78 value=1500 threshold=1000 hour=$hour"
 
 # --new takes no window and no host; an empty ledger is UNKNOWN.
 rc=0
 ingest check --new --since 2h --defaults-file="$MYCNF" >"$T/out" 2>&1 || rc=$?
 [[ $rc == 3 ]] || die "--new --since: exit $rc, want 3"
-db_fresh check_new_empty
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated check_new_empty
 rc=$(new "$T/empty")
 [[ $rc == 3 ]] && grep -q '^RELAYWATCH UNKNOWN - no chunk in the ledger yet' "$T/empty" ||
 	{ cat "$T/empty" >&2; die "--new on an empty ledger: exit $rc, want 3"; }

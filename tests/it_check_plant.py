@@ -8,7 +8,8 @@ unknown recipients, a trickle of `rejected relaying` from scattered IPs. Nothing
 default threshold, so 2024-03-09 is a clean day.
 
 Planted on 2024-03-10 (UTC):
-  mx1 13:00  carol@example.org, compromised: 2500 recipients, 300 domains, 40 new remote IPs (40 networks)
+  mx1 13:00  carol@example.org, compromised: 2500 recipients, 300 domains, 40 new remote IPs
+             (40 networks)
   mx1 17:00  steady@example.org sends 150 where it sends 20 every hour: only the baseline rule
   mx2 09:00  203.0.113.66 probes for an open relay 1500 times, 203.0.113.77 150 times
   mx2 15:00  app@example.org relays 150 recipients as other senders (ceo@bank.example, ...);

@@ -3,14 +3,13 @@
 # the exit status 1, and does not stop a good file given in the same command.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF
-db_fresh corrupt_gzip
+db_migrated corrupt_gzip
 
 gen --lines 30000 --seed 301 --host mx1 --out "$T/base" --expect "$T/e-base"
 gen --lines 30000 --seed 302 --host mx1 --out "$T/bad" --expect "$T/e-bad"
 gen --lines 20000 --seed 303 --host mx2 --out "$T/good" --expect "$T/e-good"
 merge_expect "$T/want" "$T/e-base" "$T/e-good"
 
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 ingest backfill --defaults-file="$MYCNF" "$T/base" || die "backfill of a good file failed"
 db_snapshot "$T/before"
 
@@ -35,7 +34,8 @@ head -c "$((size - 4))" <(gzip -n -c "$T/bad") >"$T/notrailer.gz"
 must_fail_unchanged() { # FILE
 	local rc=0
 	ingest backfill --defaults-file="$MYCNF" "$1" >"$T/out" 2>&1 || rc=$?
-	[[ $rc == 1 ]] || { cat "$T/out" >&2; die "backfill $(basename "$1"): exit status $rc, not 1"; }
+	[[ $rc == 1 ]] ||
+		{ cat "$T/out" >&2; die "backfill $(basename "$1"): exit status $rc, not 1"; }
 	grep -qF "$(basename "$1")" "$T/out" || {
 		cat "$T/out" >&2
 		die "backfill $(basename "$1"): the error does not name the file"

@@ -140,7 +140,8 @@ for src in "$RW_SRC"/scripts/systemd/*.service.in "$RW_SRC"/scripts/systemd/*.ti
 	esac
 done
 ! grep -q '^/etc/relaywatch\|^/etc/ssh\|^/srv\|^/var' "$T"/*.contents ||
-	die "a package ships files in /etc/relaywatch, /etc/ssh, /srv or /var: the postinst makes those"
+	die "a package ships files in /etc/relaywatch, /etc/ssh, /srv or /var:" \
+		"the postinst makes those"
 
 # 3. Install, then look at what the maintainer scripts made. First a mail server: the shipper
 # alone makes no account and keeps /etc/relaywatch to root.
@@ -188,7 +189,8 @@ account_is() { # USER HOME SHELL
 	local uid gid home shell
 	IFS=: read -r _ _ uid gid _ home shell < <(getent passwd "$1") || die "no user $1"
 	((uid < 1000)) || die "$1 is not a system user (uid $uid)"
-	[[ $(getent group "$gid" | cut -d: -f1) == relaywatch ]] || die "$1: group is not relaywatch"
+	[[ $(getent group "$gid" | cut -d: -f1) == relaywatch ]] ||
+		die "$1: group is not relaywatch"
 	[[ $home == "$2" && $shell == "$3" ]] || die "$1: home $home, shell $shell"
 }
 gid=$(getent group relaywatch | cut -d: -f3) || die "no group relaywatch"

@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_concurrency
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_concurrency
 
 shippers=${RW_FAULT_SHIPPERS:-6}
 ingesters=${RW_FAULT_INGESTERS:-4}
@@ -37,8 +36,8 @@ for ((h = 1; h <= shippers; h++)); do
 	expects+=("$T/e-$h")
 	mkdir -p "$LOGS/$host/ml"
 	# The syslog hosts' rotation is Debian's logrotate with `create` (one file kept; the test
-	# closes the log at a line end first, as syslogd does before it reopens). multilog rotates its
-	# own files: current, finished, becomes @TAI64N.s, done here by hand between runs.
+	# closes the log at a line end first, as syslogd does before it reopens). multilog rotates
+	# its own files: current, finished, becomes @TAI64N.s, done here by hand between runs.
 	logrotate_conf "rotate-$h" "$LOGS/$host/maillog" "rotate 1" create
 	ship_conf "$T/ship-$h.conf" "hostname=$host" "state_dir=$T/state-$h" max_chunk=200k \
 		<<<"$src"
@@ -70,14 +69,16 @@ ship_loop() {
 			if ((h % 2 == 0)); then
 				logrotate_f "rotate-$h"
 			else
-				mv "$cur" "$LOGS/$host/ml/@4000000052e8$(printf '%04x' "$h")00000000.s"
+				tai=4000000052e8$(printf '%04x' "$h")00000000
+				mv "$cur" "$LOGS/$host/ml/@$tai.s"
 				: >"$cur"
 			fi
 		fi
 		rc=0
 		"$SHIP" --config "$T/ship-$h.conf" >"$T/ship-$h.out.$step" 2>&1 || rc=$?
 		if [[ $rc != 0 ]]; then
-			echo "relaywatch-ship for $host, step $step: exit $rc: $(cat "$T/ship-$h.out.$step")" \
+			echo "relaywatch-ship for $host, step $step: exit $rc:" \
+				"$(cat "$T/ship-$h.out.$step")" \
 				>>"$T/failed"
 		fi
 	done

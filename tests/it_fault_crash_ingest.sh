@@ -7,8 +7,7 @@
 . "$(dirname "$0")/lib_drain.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_crash_ingest
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_crash_ingest
 
 # Four logs, each its own chunk with its own expectation (so that any subset of them can be
 # checked), in all three formats; g1 spans two 2 MB scan blocks.
@@ -91,11 +90,13 @@ fresh_drop() {
 
 drained() { # WHAT: every chunk counted and archived, nothing claimed or quarantined
 	exact "$T/want" "$1"
-	[[ $(count_files "$T/in" '*.manifest') == 0 ]] || die "$1: chunks left in the drop directory"
+	[[ $(count_files "$T/in" '*.manifest') == 0 ]] ||
+		die "$1: chunks left in the drop directory"
 	[[ $(count_files "$T/in/work" '*') == 0 ]] || die "$1: work/ is not empty"
 	[[ $(count_files "$T/in/quarantine" '*') == 0 ]] || die "$1: something was quarantined"
 	[[ $(count_files "$T/in/archive" '*.manifest') == 4 &&
-		$(count_files "$T/in/archive" '*.gz') == 4 ]] || die "$1: not every chunk was archived"
+		$(count_files "$T/in/archive" '*.gz') == 4 ]] ||
+		die "$1: not every chunk was archived"
 }
 
 try_run() { # POINT N [POINT2:N2 for the rerun]
@@ -155,7 +156,8 @@ tally crash_points "$crashes"
 reset_db
 fresh_drop
 t0=${EPOCHREALTIME/./}
-ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || die "an uninterrupted run failed"
+ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 ||
+	die "an uninterrupted run failed"
 span_us=$((${EPOCHREALTIME/./} - t0))
 drained "an uninterrupted run"
 RANDOM=4242
@@ -183,9 +185,10 @@ for try in 1 2 3 4; do
 	rc=0
 	ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?
 	if [[ $rc == 1 ]] && grep -q "died while reading this chunk twice" "$T/out"; then
-		# Both kills landed while one chunk was read (the second in its takeover): quarantined
-		# by design, so that a chunk that kills every reader cannot stop ingestion (issue 10).
-		# Put back, as an admin would, it is counted once like the others.
+		# Both kills landed while one chunk was read (the second in its takeover):
+		# quarantined by design, so that a chunk that kills every reader cannot stop
+		# ingestion (issue 10). Put back, as an admin would, it is counted once like the
+		# others.
 		requeue "$T/in"
 		rc=0
 		ingest run --defaults-file="$MYCNF" --incoming "$T/in" >"$T/out" 2>&1 || rc=$?

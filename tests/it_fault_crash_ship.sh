@@ -4,14 +4,13 @@
 # update, while writing the state, between the files of a pack), and at random moments, while a
 # syslog file and a multilog directory grow (partial last lines) and rotate, and a second multilog
 # directory gains small finished files that are shipped in packs; `relaywatch-ingest run` drains
-# between the kills, itself killed now and then. Between kills nothing is ever counted twice; after clean
-# final runs every view equals the generator's counts exactly.
+# between the kills, itself killed now and then. Between kills nothing is ever counted twice; after
+# clean final runs every view equals the generator's counts exactly.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_crash_ship
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_crash_ship
 
 host=mx1
 mkdir -p "$LOGS/ml"
@@ -69,9 +68,10 @@ rotate() {
 	if [[ $key == sys ]]; then
 		logrotate_f maillog
 	else
-		# (multilog's own rotation; the real multilog never leaves the partial lines that this
-		# test feeds on disk.)
-		mv "$LOGS/ml/current" "$LOGS/ml/@4000000052e8$(printf '%04x' "$rotations")00000000.s"
+		# (multilog's own rotation; the real multilog never leaves the partial lines that
+		# this test feeds on disk.)
+		mv "$LOGS/ml/current" \
+			"$LOGS/ml/@4000000052e8$(printf '%04x' "$rotations")00000000.s"
 		: >"${live[$key]}"
 	fi
 }
@@ -113,23 +113,26 @@ for point in "${ship_points[@]}"; do
 			ship_crashes=$((ship_crashes + 1))
 			passed=1
 		else
-			expect_status 0 "$rc" "$T/out" "relaywatch-ship with RELAYWATCH_CRASH=$point:$n"
+			expect_status 0 "$rc" "$T/out" \
+				"relaywatch-ship with RELAYWATCH_CRASH=$point:$n"
 		fi
 		# Drain what arrived; every third time the ingester is killed too.
 		rc=0
 		if ((step % 3 == 0)); then
 			ip=${ingest_points[RANDOM % ${#ingest_points[@]}]}
 			{ RELAYWATCH_CRASH=$ip:$((RANDOM % 3 + 1)) "$INGEST" run \
-				--defaults-file="$MYCNF" --incoming "$DROP" >"$T/out" 2>&1; } 2>/dev/null ||
-				rc=$?
+				--defaults-file="$MYCNF" --incoming "$DROP" >"$T/out" 2>&1; } \
+				2>/dev/null || rc=$?
 			if [[ $rc == 137 ]]; then
 				ingest_crashes=$((ingest_crashes + 1))
 			else
 				expect_status 0 "$rc" "$T/out" "run with RELAYWATCH_CRASH=$ip"
 			fi
 		else
-			ingest run --defaults-file="$MYCNF" --incoming "$DROP" >"$T/out" 2>&1 || rc=$?
-			expect_status 0 "$rc" "$T/out" "run after relaywatch-ship was killed at $point:$n"
+			ingest run --defaults-file="$MYCNF" --incoming "$DROP" >"$T/out" 2>&1 ||
+				rc=$?
+			expect_status 0 "$rc" "$T/out" \
+				"run after relaywatch-ship was killed at $point:$n"
 		fi
 		never_double "after a kill at $point:$n"
 	done

@@ -67,7 +67,8 @@ clean_retry() { # WHAT
 	local rc
 	rc=$(run_rc "$T/out")
 	expect_status 0 "$rc" "$T/out" "$1: the next run"
-	[[ -z $(problem_lines "$T/out") ]] || { cat "$T/out" >&2; die "$1: the next run was not silent"; }
+	[[ -z $(problem_lines "$T/out") ]] ||
+		{ cat "$T/out" >&2; die "$1: the next run was not silent"; }
 	exact "$T/want" "$1: after the next run"
 	[[ $(count_files "$in/work" '*') == 0 ]] || die "$1: work/ is not empty"
 	[[ $(count_files "$in/quarantine" '*') == 0 ]] || die "$1: something was quarantined"
@@ -83,7 +84,8 @@ exact "$T/want" "the first run"
 locker_pid=
 locker_start() { # SQL run inside the locker's open transaction
 	mkfifo "$T/locker.fifo"
-	mariadb --defaults-file="$ROOTCNF" -N -B relaywatch <"$T/locker.fifo" >"$T/locker.out" 2>&1 &
+	mariadb --defaults-file="$ROOTCNF" -N -B relaywatch <"$T/locker.fifo" \
+		>"$T/locker.out" 2>&1 &
 	locker_pid=$!
 	on_exit "kill_child $locker_pid TERM"
 	exec 7>"$T/locker.fifo"
@@ -121,7 +123,8 @@ wait_for_diagnose() {
 	echo "--- transactions"
 	innodb_trx "trx_id, trx_state, trx_mysql_thread_id, trx_rows_locked, trx_query"
 	echo "--- sessions"
-	root_query "SELECT ID, USER, DB, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST"
+	root_query "SELECT ID, USER, DB, COMMAND, TIME, STATE, INFO
+		FROM information_schema.PROCESSLIST"
 	echo "--- the server's log"
 	tail -n 30 "$T/srv/mariadbd.log"
 }
@@ -187,7 +190,8 @@ server_dies_mid_transaction() { # HOW (stop|kill) RESTART (yes|no) NAME
 	# The replays wait 15.5 s at the least (0.5 + 1 + 2 + 4 + 8 s, plus jitter): a server back
 	# within 10 s must be met by one of them. Only a slower restart may end the run with 3.
 	if [[ $rc == 3 && $down -ge 10 ]]; then
-		echo "note: $name: the restart took $down s, outlasting the replays; the next run counts the chunk"
+		echo "note: $name: the restart took $down s, outlasting the replays;" \
+			"the next run counts the chunk"
 		kept "$name" "$name"
 		counted "$name"
 		clean_retry "$name"
@@ -232,7 +236,8 @@ root_query "SET GLOBAL read_only = 0"
 faults=$((faults + 1))
 expect_status 3 "$rc" "$T/out" "run against a read-only server"
 one_problem "$T/out" "run against a read-only server"
-grep -q 'read-only\|read_only\|1290' "$T/out" || { cat "$T/out" >&2; die "read-only: unclear error"; }
+grep -q 'read-only\|read_only\|1290' "$T/out" ||
+	{ cat "$T/out" >&2; die "read-only: unclear error"; }
 kept readonly "read-only server"
 counted readonly
 clean_retry "read-only server"

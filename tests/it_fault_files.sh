@@ -11,8 +11,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_files
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_files
 faults=0
 expects=()
 seed=1000
@@ -31,7 +30,8 @@ counted() { # NAME... [+lines N] [+malformed N]: these are now expected in the v
 		shift
 		case $a in
 		+lines | +malformed)
-			awk -F'\t' -v OFS='\t' -v k="${a#+}" -v n="$1" '$1 == k { $2 += n } { print }' \
+			awk -F'\t' -v OFS='\t' -v k="${a#+}" -v n="$1" \
+				'$1 == k { $2 += n } { print }' \
 				"${expects[-1]}/totals.tsv" >"$T/totals.tmp"
 			mv "$T/totals.tmp" "${expects[-1]}/totals.tsv"
 			shift
@@ -172,7 +172,8 @@ piece u2 2000 --host mx3 --service smtp-mx --format multilog --start 1391200000
 	>"$ml/@4000000052e9000000000000.u"
 {
 	cat "$T/u2"
-	printf '@4000000052ea000000000000 CHKUSER relaying rcpt: from <x@example.org:x@example.org:> remote <helo'
+	printf '@4000000052ea000000000000 CHKUSER relaying rcpt: '
+	printf 'from <x@example.org:x@example.org:> remote <helo'
 } >"$ml/@4000000052ea000000000000.u"
 : >"$ml/current"
 counted u1 +lines 1

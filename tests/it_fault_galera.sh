@@ -8,6 +8,10 @@
 #   2. The same chunks dropped on both stats servers and ingested at the same moment on two nodes:
 #      each counts once (the ledger row's certification conflict is replayed as a deadlock and
 #      ends as "already ingested").
+#   2b. Certification conflicts forced on one chunk: node 1's run paused at COMMIT, then between
+#      two streamed batches, while node 2's run commits the same chunk; the cluster's
+#      wsrep_local_cert_failures + wsrep_local_bf_aborts rise, node 1 meets 1213, its replay finds
+#      the chunk already ingested.
 #   3. A node killed with SIGKILL mid-ingest: its ingester replays, then exits 3 with its claim
 #      kept, while the other stats server goes on; the node restarts, catches up by IST, and the
 #      next run there finishes the claim. Nothing lost, nothing doubled.
@@ -44,13 +48,16 @@ for round in 1 2 3; do
 	galera_root 2 "SELECT 1" >/dev/null
 	galera_root 3 "SELECT 1" >/dev/null
 	at_once "migrate round $round on two nodes at once" "$T/mig1" "$T/mig2" \
-		migrate --defaults-file="$(galera_mycnf 1)" -- migrate --defaults-file="$(galera_mycnf 2)"
+		migrate --defaults-file="$(galera_mycnf 1)" -- \
+		migrate --defaults-file="$(galera_mycnf 2)"
 	for i in 1 2 3; do
 		v=$(galera_root "$i" "SELECT version FROM relaywatch.schema_version WHERE id = 1")
 		[[ $v == "$want_version" ]] ||
-			die "migrate round $round: node $i has schema version '$v', not $want_version"
+			die "migrate round $round: node $i has schema version '$v'," \
+				"not $want_version"
 		[[ $(tables "$i") == "$want_tables" ]] ||
-			die "migrate round $round: node $i has the tables $(tables "$i"), not $want_tables"
+			die "migrate round $round:" \
+				"node $i has the tables $(tables "$i"), not $want_tables"
 	done
 	tally galera_faults 1
 done
@@ -108,9 +115,11 @@ drop() {
 drained() {
 	local dir
 	for dir in "$@"; do
-		[[ $(count_files "$dir" '*.manifest') == 0 ]] || die "$dir: chunks left in incoming/"
+		[[ $(count_files "$dir" '*.manifest') == 0 ]] ||
+			die "$dir: chunks left in incoming/"
 		[[ $(count_files "$dir/work" '*') == 0 ]] || die "$dir: chunks left in work/"
-		[[ $(count_files "$dir/quarantine" '*') == 0 ]] || die "$dir: something was quarantined"
+		[[ $(count_files "$dir/quarantine" '*') == 0 ]] ||
+			die "$dir: something was quarantined"
 	done
 }
 
@@ -133,7 +142,8 @@ drained "$d1" "$d2"
 merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a"
 galera_exact "$T/want" "the same chunks on two nodes at once"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 dups=$(cat "$T/run1" "$T/run2" | grep -c ': already ingested' || true)
 [[ $dups == "$nchunks" ]] || die "$dups chunks were found already ingested, not $nchunks"
@@ -142,6 +152,84 @@ echo "same chunks on two nodes: $nchunks chunks twice, each counted once;" \
 	"$conflicts certification conflicts replayed"
 tally galera_faults 1
 tally galera_conflicts "$conflicts"
+
+# --- 2b. certification conflicts, forced on the same rows ---
+# Part 2 may race without one. Here node 1's run stops (RELAYWATCH_PAUSE) with its chunk's
+# transaction open while node 2's run commits the same chunk: node 2's write set aborts node 1's
+# transaction (a BF abort, or a certification failure if it was certifying already). The next
+# statement node 1 sends fails with 1213; the chunk is replayed and found already ingested.
+conflict_counters() { # the sum over the nodes of both counters of a lost conflict
+	local i sum=0 n
+	for i in 1 2 3; do
+		n=$(galera_root "$i" "SELECT SUM(VARIABLE_VALUE)
+			FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME
+			IN ('WSREP_LOCAL_CERT_FAILURES', 'WSREP_LOCAL_BF_ABORTS')")
+		sum=$((sum + n))
+	done
+	echo "$sum"
+}
+# conflict_at POINT WHAT EXPECT...: one new chunk waits in both drop directories; node 1's run
+# stops at POINT, node 2's run commits the chunk, node 1's goes on; then every node holds the
+# counts of EXPECT... (the --expect directories of all chunks so far).
+conflict_at() {
+	local point=$1 what=$2 counters after rc p1 i
+	shift 2
+	nchunks=$((nchunks + 1))
+	counters=$(conflict_counters)
+	RELAYWATCH_PAUSE=$point:1 "$INGEST" run --verbose --defaults-file="$(galera_mycnf 1)" \
+		--incoming "$d1" >"$T/run1" 2>&1 &
+	p1=$!
+	on_exit "kill_child $p1 CONT"
+	wait_stopped "$p1" "node 1's run ($what)" "$T/run1"
+	rc=$(run_status 2 "$d2" "$T/run2")
+	[[ $rc == 0 ]] || { cat "$T/run2" >&2; die "$what: node 2's run: exit $rc, not 0"; }
+	grep -q ': 1 ingested' "$T/run2" ||
+		{ cat "$T/run2" >&2; die "$what: node 2 ingested nothing"; }
+	kill -CONT "$p1"
+	rc=0
+	wait "$p1" || rc=$?
+	expect_status 0 "$rc" "$T/run1" "$what: node 1's run, whose transaction lost the conflict"
+	grep -q '(error 1213)' "$T/run1" || {
+		cat "$T/run1" >&2
+		die "$what: node 1's transaction did not fail with a conflict (1213)"
+	}
+	grep -q ': already ingested' "$T/run1" ||
+		{ cat "$T/run1" >&2; die "$what: node 1 counted the chunk too"; }
+	after=$(conflict_counters)
+	((after > counters)) ||
+		die "$what: wsrep_local_cert_failures + wsrep_local_bf_aborts stayed at $counters"
+	drained "$d1" "$d2"
+	merge_expect "$T/want" "$@"
+	galera_exact "$T/want" "$what"
+	for i in 1 2 3; do
+		[[ $(ledger "$i") == "$nchunks" ]] ||
+			die "$what: node $i: $(ledger "$i") ledger rows, not $nchunks"
+	done
+	echo "$what: the cluster's conflict counters went from $counters to $after"
+	tally galera_faults 1
+	tally galera_conflicts "$(grep -c '(error 1213)' "$T/run1")"
+}
+# At COMMIT: the ledger row and all rows of a small chunk are in the aborted transaction.
+chunks_of mx6-h mx6 300 37
+drop mx6-h "$d1" "$d2"
+so_far=("$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx6-h")
+conflict_at db-before-commit "a conflict at COMMIT" "${so_far[@]}"
+# Between two streamed batches of a large chunk (several 2 MB scan blocks, each finishing hours):
+# the aborted transaction holds the first batch, and the next batch must not commit on its own.
+gen --lines 100000 --seed 38 --host mx7 --service smtp --malformed 3 --out "$T/log-mx7-s" \
+	--expect "$T/e-mx7-s"
+make_chunk "$d1" mx7-s "$T/log-mx7-s" mx7 smtp
+make_chunk "$d2" mx7-s "$T/log-mx7-s" mx7 smtp
+so_far+=("$T/e-mx7-s")
+conflict_at db-stream-batch "a conflict between streamed batches" "${so_far[@]}"
+grep -Eq '[1-9][0-9]* batches written while scanning' "$T/run2" ||
+	{ cat "$T/run2" >&2; die "node 2 streamed no batch of the large chunk"; }
+# Right after its ledger row, in the first chunk of node 1's run (the first rows a connection
+# sends): the aborted transaction holds only the ledger row, and the rows must not commit alone.
+chunks_of mx8-l mx8 300 39
+drop mx8-l "$d1" "$d2"
+so_far+=("$T/e-mx8-l")
+conflict_at db-after-ledger "a conflict after the ledger row" "${so_far[@]}"
 
 # --- 3. a node killed with SIGKILL mid-ingest, restarted (IST) ---
 chunks_of mx3-b mx3 24000 33
@@ -169,10 +257,11 @@ galera_restart 2
 rc=$(run_status 2 "$d2" "$T/run2b")
 [[ $rc == 0 ]] || { cat "$T/run2b" >&2; die "the run after node 2 rejoined: exit $rc, not 0"; }
 drained "$d1" "$d2"
-merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b"
+merge_expect "$T/want" "${so_far[@]}" "$T/e-mx3-b" "$T/e-mx4-b"
 galera_exact "$T/want" "a node killed mid-ingest and restarted by IST"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 
 # --- 4. a node cut off from the cluster mid-ingest (error 1047) ---
@@ -198,10 +287,11 @@ wait_for "node 2 to rejoin" galera_ready 2
 rc=$(run_status 2 "$d2" "$T/run2b")
 [[ $rc == 0 ]] || { cat "$T/run2b" >&2; die "the run after node 2 came back: exit $rc, not 0"; }
 drained "$d1" "$d2"
-merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c"
+merge_expect "$T/want" "${so_far[@]}" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c"
 galera_exact "$T/want" "a node cut off from the cluster mid-ingest"
 for i in 1 2 3; do
-	[[ $(ledger "$i") == "$nchunks" ]] || die "node $i: $(ledger "$i") ledger rows, not $nchunks"
+	[[ $(ledger "$i") == "$nchunks" ]] ||
+		die "node $i: $(ledger "$i") ledger rows, not $nchunks"
 done
 
 # --- 5. a mail server that ships to both stats servers, failing over ---
@@ -251,17 +341,17 @@ both_ingest "A killed mid-run"
 drop_sshd_start a
 ship_ok --config "$T/ship.conf"
 both_ingest "after A came back"
-merge_expect "$T/want" "$T/e-mx1-a" "$T/e-mx2-a" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c" \
-	"$T/e-ship"
+merge_expect "$T/want" "${so_far[@]}" "$T/e-mx3-b" "$T/e-mx4-b" "$T/e-mx5-c" "$T/e-ship"
 galera_exact "$T/want" "a mail server failing over between the stats servers"
-echo "failover: $(ls "${DROP_ROOT[a]}/incoming/archive" | grep -c '\.manifest$') chunks through A," \
-	"$(ls "${DROP_ROOT[b]}/incoming/archive" | grep -c '\.manifest$') through B"
+echo "failover: $(count_files "${DROP_ROOT[a]}/incoming/archive" '*.manifest') chunks through A," \
+	"$(count_files "${DROP_ROOT[b]}/incoming/archive" '*.manifest') through B"
 
 # --- 6. purge within the cluster's write-set limit ---
 # A DELETE of more rows than wsrep_max_ws_rows fails whole; purge cuts its batches to the limit.
 # (The generated logs are of 2014: all older than 400 days.)
 rows=$(galera_root 3 "SELECT (SELECT COUNT(*) FROM relaywatch.event_hourly) +
-	(SELECT COUNT(*) FROM relaywatch.relay_hourly) + (SELECT COUNT(*) FROM relaywatch.denied_hourly)")
+	(SELECT COUNT(*) FROM relaywatch.relay_hourly) +
+	(SELECT COUNT(*) FROM relaywatch.denied_hourly)")
 (( rows > 500 )) || die "only $rows aggregate rows to purge"
 kept=$(ledger 1)
 galera_root 1 "SET GLOBAL wsrep_max_ws_rows = 200"

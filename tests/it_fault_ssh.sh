@@ -10,8 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh fault_ssh
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_ssh
 fault_sshd_start "$T/srv"
 
 drop=$SSH_ROOT/drop
@@ -169,7 +168,8 @@ faults=$((faults + 1))
 expect_status 1 "$rc" "$T/out" "relaywatch-ship with the drop directory full"
 problems=$(problem_lines "$T/out" | wc -l)
 # One line for the failed upload, one for the count when several chunks failed.
-((problems >= 1 && problems <= 2)) || { cat "$T/out" >&2; die "drop directory full: $problems lines"; }
+((problems >= 1 && problems <= 2)) ||
+	{ cat "$T/out" >&2; die "drop directory full: $problems lines"; }
 echo "error lines (drop directory full): $(problem_lines "$T/out")"
 nothing_half "$full" "drop directory full"
 rm -f "$full/filler"

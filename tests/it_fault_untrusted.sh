@@ -25,7 +25,8 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-[[ $(id -u) == 0 ]] || die "needs root: it creates the drop account, the ingester's and the log writer's users"
+[[ $(id -u) == 0 ]] ||
+	die "needs root: it creates the drop account, the ingester's and the log writer's users"
 
 cases=0
 
@@ -57,11 +58,11 @@ MANIFEST
 
 quarantined() { # DIR NAME PATTERN WHAT
 	[[ -f $1/quarantine/$2.manifest && -f $1/quarantine/$2.why ]] || die "$4: not quarantined"
-	grep -q -- "$3" "$1/quarantine/$2.why" || die "$4: the reason is not '$3': $(cat "$1/quarantine/$2.why")"
+	grep -q -- "$3" "$1/quarantine/$2.why" ||
+		die "$4: the reason is not '$3': $(cat "$1/quarantine/$2.why")"
 }
 
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 gen --lines 3000 --seed 71 --host mx1 --service smtp --out "$T/good" --expect "$T/want" ||
 	die "gen failed"
 
@@ -88,10 +89,12 @@ for c in "${bounded[@]}"; do
 	manifest "$in" "$name" "$length"
 	make_chunk "$in" z-good "$T/good" mx1 smtp
 	rc=0
-	measure "$T/cost" "$INGEST" run --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 || rc=$?
+	measure "$T/cost" "$INGEST" run --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 ||
+		rc=$?
 	expect_status 1 "$rc" "$T/out" "run with $name"
 	quarantined "$in" "$name" "$reason" "$name"
-	[[ -f $in/archive/z-good.manifest ]] || die "$name: the good chunk beside it was not counted"
+	[[ -f $in/archive/z-good.manifest ]] ||
+		die "$name: the good chunk beside it was not counted"
 	rchar=$(cost "$T/cost" rchar)
 	cpu=$(cost "$T/cost" cpu_ms)
 	echo "$name: the run read $rchar bytes, used $cpu ms of CPU (the bomb is $bomb_size bytes)"
@@ -102,8 +105,7 @@ for c in "${bounded[@]}"; do
 	cases=$((cases + 1))
 done
 exact "$T/want" "the good chunk, counted once (the same content in every drop directory)"
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 
 # A million distinct relay keys in one chunk (8 MB of gzip): max_keys stops the scan.
 in=$T/in-keys
@@ -124,7 +126,8 @@ measure "$T/cost" "$INGEST" run --defaults-file="$MYCNF" --incoming "$in" >"$T/o
 expect_status 1 "$rc" "$T/out" "run with a million keys"
 quarantined "$in" keys "max_keys" "a million keys"
 echo "keys: peak RSS $(cost "$T/cost" maxrss_kb) kB"
-[[ $(db_query "SELECT COUNT(*) FROM relay_hourly WHERE rcpt_domain LIKE '%.keybomb.example'") == 0 ]] ||
+[[ $(db_query "SELECT COUNT(*) FROM relay_hourly
+	WHERE rcpt_domain LIKE '%.keybomb.example'") == 0 ]] ||
 	die "a million keys: some were counted"
 exact "$T/want" "the good chunk beside a million keys"
 cases=$((cases + 1))
@@ -145,8 +148,7 @@ cases=$((cases + 1))
 # A chunk whose reading gets the ingester killed (SIGKILL in the middle of its scan, as the OOM
 # killer would): the next run takes the claim over and is killed again; the one after that
 # quarantines it instead of dying on it forever, and drains the rest.
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 in=$T/in-killer
 mkdir -p "$in"
 make_chunk "$in" a-killer "$T/good" mx1 smtp
@@ -207,15 +209,16 @@ as "$drop" sh -c "umask 0027; cp '$T/good' '$in/.up'" || die "the drop account c
 as "$drop" sh -c "umask 0027; cd '$in' && gzip -n -c .up >.g.part && mv .g.part c1.gz && rm .up"
 make_chunk "$T" c1-manifest "$T/good" mx1 smtp
 sed -e 's/^chunk = .*/chunk = c1.gz/' "$T/c1-manifest.manifest" >"$T/c1.manifest"
-as "$drop" sh -c "umask 0027; cat '$T/c1.manifest' >'$in/.m.part' && mv '$in/.m.part' '$in/c1.manifest'"
+as "$drop" sh -c \
+	"umask 0027; cat '$T/c1.manifest' >'$in/.m.part' && mv '$in/.m.part' '$in/c1.manifest'"
 as "$drop" sh -c "umask 0027; mkdir '$in/dir.manifest'"
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 sed -i -e "s/^database=.*/database=$DB_NAME/" "$u/my.cnf"
 rc=0
 ing_run "$T/out" || rc=$?
 expect_status 0 "$rc" "$T/out" "the ingester's first run in a setgid drop directory"
-grep -q "dir.manifest is a directory" "$T/out" || die "the directory named like a manifest was not reported"
+grep -q "dir.manifest is a directory" "$T/out" ||
+	die "the directory named like a manifest was not reported"
 for d in work archive quarantine; do
 	[[ $(stat -c '%a %U %G' "$in/$d") == "700 $ing $ing" ]] ||
 		die "$d/ is $(stat -c '%a %U %G' "$in/$d"), not 700 $ing $ing"
@@ -245,7 +248,8 @@ chgrp "$grp" "$in/archive"
 rc=0
 ing_run "$T/out" || rc=$?
 expect_status 0 "$rc" "$T/out" "the run that closes an open archive/"
-grep -q "archive: was mode 2750, now 0700" "$T/out" || die "closing archive/ was not reported: $(cat "$T/out")"
+grep -q "archive: was mode 2750, now 0700" "$T/out" ||
+	die "closing archive/ was not reported: $(cat "$T/out")"
 [[ $(stat -c '%a %G' "$in/archive") == "700 $ing" ]] || die "archive/ was not closed"
 rm -rf "$in/quarantine"
 install -d -o "$drop" -g "$grp" -m 0700 "$in/quarantine"
@@ -258,8 +262,7 @@ cases=$((cases + 1))
 
 # 3. The host comes from where a chunk was uploaded. mail1's key ships mail1's log, in which one
 # line's syslog header names mail2; a stolen copy of that key ships a log as mail2.
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 mkdir -p "$LOGS/mail1" "$LOGS/mail2"
 gen_lines A 1 200 >"$LOGS/mail1/maillog.1"
 gen_lines F 201 201 | sed 's/ mail1 / mail2 /' >>"$LOGS/mail1/maillog.1"
@@ -283,16 +286,20 @@ rc=0
 ingest run --config "$T/ingest.conf" >"$T/out" 2>&1 || rc=$?
 expect_status 1 "$rc" "$T/out" "run over a drop directory bound to mail1"
 grep -q "manifest names host 'mail2.example.org', but this drop directory is mail1.example.org's" \
-	"$DROP"/quarantine/*.why || die "the chunk shipped as mail2 was not quarantined for its host"
+	"$DROP"/quarantine/*.why ||
+	die "the chunk shipped as mail2 was not quarantined for its host"
 [[ $(db_query "SELECT COUNT(*) FROM chunks WHERE host <> 'mail1.example.org'") == 0 ]] ||
 	die "a chunk of another host is in the ledger"
-[[ $(db_query "SELECT GROUP_CONCAT(DISTINCT host), SUM(n) FROM event_hourly") == "mail1.example.org	201" ]] ||
-	die "the rows are not all mail1's: $(db_query "SELECT host, SUM(n) FROM event_hourly GROUP BY host")"
+[[ $(db_query "SELECT GROUP_CONCAT(DISTINCT host), SUM(n) FROM event_hourly") == \
+	"mail1.example.org	201" ]] ||
+	die "the rows are not all mail1's:" \
+		"$(db_query "SELECT host, SUM(n) FROM event_hourly GROUP BY host")"
 cases=$((cases + 2))
 # The same on the command line.
 rm -rf "$DROP"/quarantine/* "$DROP"/archive/*
 rc=0
-ingest run --defaults-file="$MYCNF" --incoming "$DROP" --host mail2.example.org >"$T/out" 2>&1 || rc=$?
+ingest run --defaults-file="$MYCNF" --incoming "$DROP" --host mail2.example.org >"$T/out" 2>&1 ||
+	rc=$?
 expect_status 0 "$rc" "$T/out" "run with --host and nothing left"
 rc=0
 ingest run --defaults-file="$MYCNF" --host mail2.example.org >"$T/out" 2>&1 || rc=$?
@@ -325,7 +332,8 @@ for try in 1 2; do
 	if ((try == 1)); then
 		grep -q "qmail/smtpd: a symbolic link, not followed" "$T/err" ||
 			die "the symlinked log directory was not warned about: $(cat "$T/err")"
-		grep -q "@4000000052e8926800000000.s: a file with more than one hard link" "$T/err" ||
+		grep -q "@4000000052e8926800000000.s: a file with more than one hard link" \
+			"$T/err" ||
 			die "the hard-linked file was not warned about: $(cat "$T/err")"
 	fi
 done
@@ -339,8 +347,7 @@ done
 cases=$((cases + 2))
 
 # 6. mtime = 2^63-1 in a manifest: refused, never added to.
-db_fresh fault_untrusted
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated fault_untrusted
 in=$T/in-mtime
 mkdir -p "$in"
 make_chunk "$in" mtime "$T/good" mx1 smtp

@@ -54,7 +54,8 @@ for src in "$RW_SRC"/man/*.scd; do
 	page=$(basename "$src" .scd)
 	f=$mandir/man${page##*.}/$page
 	want_file "$f"
-	head -n 1 "$root$f" | grep -q -e '^\.TH' -e '^\.\\"' || die "$f: not roff: $(head -n 1 "$root$f")"
+	head -n 1 "$root$f" | grep -q -e '^\.TH' -e '^\.\\"' ||
+		die "$f: not roff: $(head -n 1 "$root$f")"
 	grep -q '^\.TH' "$root$f" || die "$f: no .TH line"
 	npages=$((npages + 1))
 done
@@ -80,7 +81,8 @@ chmod 600 "$T/no-server.cnf"
 	sed -n 's/^#\(check_[a-z_]* = \)/\1/p' "$RW_SRC/scripts/ingest.conf.example"
 } >"$T/ingest.conf"
 chmod 600 "$T/ingest.conf"
-(($(grep -c '^check_' "$T/ingest.conf") >= 17)) || die "ingest.conf.example lists too few check_ keys"
+(($(grep -c '^check_' "$T/ingest.conf") >= 17)) ||
+	die "ingest.conf.example lists too few check_ keys"
 "$root$bindir/relaywatch-ingest" check -c "$T/ingest.conf" --defaults-file="$T/no-server.cnf" \
 	>"$T/check.out" 2>"$T/check.err" || true
 grep -q 'database unreachable' "$T/check.out" ||
@@ -112,11 +114,13 @@ grep -q '^OnCalendar=\*:2/5$' "$root$systemdunitdir/relaywatch-ingest-notify.tim
 if command -v systemd-analyze >/dev/null; then
 	mkdir "$T/units"
 	for u in "${units[@]}"; do
-		sed "s|^ExecStart=$bindir/|ExecStart=$root$bindir/|" "$root$systemdunitdir/$u.service" \
+		sed "s|^ExecStart=$bindir/|ExecStart=$root$bindir/|" \
+			"$root$systemdunitdir/$u.service" \
 			>"$T/units/$u.service"
 		cp "$root$systemdunitdir/$u.timer" "$T/units/"
 	done
-	(cd "$T/units" && systemd-analyze verify --man=no ./*.service ./*.timer) >"$T/verify" 2>&1 ||
+	(cd "$T/units" && systemd-analyze verify --man=no ./*.service ./*.timer) \
+		>"$T/verify" 2>&1 ||
 		die "systemd-analyze verify: $(cat "$T/verify")"
 else
 	echo "it_install: systemd-analyze not found, units not verified by systemd"

@@ -17,8 +17,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 . "$(dirname "$0")/lib_machinery.sh"
-db_fresh machinery_copytruncate
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated machinery_copytruncate
 mycnf=$MYCNF
 
 lines=20000
@@ -144,8 +143,7 @@ tally machinery_copytruncate_lost "$lost"
 (
 	T=$T/want-db
 	mkdir -p "$T"
-	db_fresh machinery_copytruncate_want
-	ingest migrate --defaults-file="$MYCNF" >/dev/null || die "migrate failed"
+	db_migrated machinery_copytruncate_want
 	ingest backfill --quiet --defaults-file="$MYCNF" "$T/../survivors" 2>"$T/err" ||
 		{ cat "$T/err" >&2; die "backfill of the surviving lines failed"; }
 	dump_views "$T/../want"

@@ -13,8 +13,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 . "$(dirname "$0")/lib_machinery.sh"
-db_fresh machinery_logrotate
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated machinery_logrotate
 
 lines=16000
 rotations=5
@@ -33,9 +32,11 @@ EOF2
 
 declare -A pid
 for p in a b; do
+	to=$LOGS/maillog
+	[[ $p == a ]] || to=$LOGS/other/maillog
 	# shellcheck disable=SC2046 # (the options are words without spaces)
-	python3 "$PRODUCER" --from "$T/$p.log" --to "$([[ $p == a ]] && echo "$LOGS/maillog" ||
-		echo "$LOGS/other/maillog")" --ack "$T/ack-$p" $(machinery_producer_args "$p" "$gate") \
+	python3 "$PRODUCER" --from "$T/$p.log" --to "$to" --ack "$T/ack-$p" \
+		$(machinery_producer_args "$p" "$gate") \
 		--batch 20 --pause 0.005 --done "$T/done-$p" --stop "$T/stop-producers" &
 	pid[$p]=$!
 	on_exit "kill_child $! TERM"
@@ -44,7 +45,8 @@ done
 # logrotate refuses a config that others can write; the postrotate script waits for the
 # producer's answer to SIGHUP (bounded: a producer that died fails the test below).
 reopen() { # PID ACK
-	echo "rm -f '$2'; kill -HUP $1; i=0; while [ ! -e '$2' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i + 1)); done"
+	echo "rm -f '$2'; kill -HUP $1; i=0;" \
+		"while [ ! -e '$2' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i + 1)); done"
 }
 cat >"$T/logrotate.conf" <<EOF2
 $LOGS/maillog {

@@ -13,8 +13,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 . "$(dirname "$0")/lib_machinery.sh"
-db_fresh machinery_multilog
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated machinery_multilog
 
 lines=6000
 size=16384

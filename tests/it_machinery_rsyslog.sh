@@ -14,8 +14,7 @@
 . "$(dirname "$0")/lib_ship.sh"
 . "$(dirname "$0")/fault_lib.sh"
 . "$(dirname "$0")/lib_machinery.sh"
-db_fresh machinery_rsyslog
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated machinery_rsyslog
 
 lines=12000
 rotations=5

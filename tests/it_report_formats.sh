@@ -5,10 +5,9 @@
 # whole, and a --host that is not a plain name changes nothing but the filter.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF RW_SRC
-db_fresh report_formats
+db_migrated report_formats
 
 python3 "$RW_SRC/tests/it_check_plant.py" "$T" || die "the planting script failed"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 for h in mx1 mx2 mx3; do
 	ingest backfill --defaults-file="$MYCNF" --host "$h" "$T/$h.log" >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; die "backfill of $h failed"; }
@@ -230,7 +229,8 @@ assert r["totals"]["events"] == 0 and r["hosts"] == [] and r["report"]["ledger_e
 ' "$T/none.json" || die "a quoted --host matched rows"
 
 # A week reads per day; usage errors exit 2, an unreachable database 3.
-ingest report "${args[@]}" --since 2024-03-04 --format json >"$T/week.json" || die "week report failed"
+ingest report "${args[@]}" --since 2024-03-04 --format json >"$T/week.json" ||
+	die "week report failed"
 python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -4,7 +4,7 @@
 # formed, and none of those bytes reaches the reader raw.
 . "$(dirname "$0")/lib.sh"
 need_env RW_MYCNF
-db_fresh report_hostile
+db_migrated report_hostile
 
 python3 - "$T/hostile.log" <<'EOF'
 import sys
@@ -17,16 +17,17 @@ sender = b"'; DROP TABLE chunks; --@x.example"
 lines = []
 for i in range(2100):
     a = auth[i % len(auth)] if i < 100 else auth[0]
-    lines.append(b"Mar 10 13:00:00 mx<marquee>1 smtp: %d.000000 CHKUSER relaying rcpt: from <%s:%s:> "
+    lines.append(b"Mar 10 13:00:00 mx<marquee>1 smtp: %d.000000 CHKUSER relaying rcpt: "
+                 b"from <%s:%s:> "
                  b"remote <h:unknown:192.0.2.%d> rcpt <u%d@\xff\x1b[2J%d.example> "
                  b": client allowed to relay" % (base + i, sender, a, i % 50, i, i % 250))
 for i in range(1200):
     lines.append(b"Mar 10 13:30:00 mx<marquee>1 smtp-mx: %d.000000 CHKUSER rejected relaying: from "
                  b"<x@y::> remote <h\x1b]0;title\x07:unknown:203.0.113.9> rcpt "
-                 b"<v@<img src=x onerror=alert(1)>%d.example> : client not allowed to relay" % (base + 1800, i % 3))
+                 b"<v@<img src=x onerror=alert(1)>%d.example> : client not allowed to relay"
+                 % (base + 1800, i % 3))
 open(sys.argv[1], "wb").write(b"\n".join(lines) + b"\n")
 EOF
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 ingest backfill --defaults-file="$MYCNF" --host "mx<marquee>1" "$T/hostile.log" >"$T/out" 2>&1 ||
 	{ cat "$T/out" >&2; die "backfill failed"; }
 printf '# empty\n' >"$T/ingest.conf"

@@ -16,9 +16,8 @@ if [[ -z $browser ]]; then
 	[[ -n $browser ]] || { echo "chromium cannot be installed: skipping" >&2; exit 77; }
 fi
 
-db_fresh report_html
+db_migrated report_html
 python3 "$RW_SRC/tests/it_check_plant.py" "$T" || die "the planting script failed"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
 for h in mx1 mx2 mx3; do
 	ingest backfill --defaults-file="$MYCNF" --host "$h" "$T/$h.log" >"$T/out" 2>&1 ||
 		{ cat "$T/out" >&2; die "backfill of $h failed"; }
@@ -31,9 +30,11 @@ ingest report --defaults-file="$MYCNF" -c "$T/ingest.conf" --since 2024-03-10 --
 	die "the report refers to something outside itself"
 
 chrome() {
-	timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
+	timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
+		--disable-background-networking \
 		--disable-component-update --disable-sync --no-first-run --disable-extensions \
-		--user-data-dir="$(mktemp -d "$T/profile.XXXXXX")" --enable-logging=stderr --v=0 "$@"
+		--user-data-dir="$(mktemp -d "$T/profile.XXXXXX")" --enable-logging=stderr --v=0 \
+		"$@"
 }
 chrome --dump-dom "file://$T/report.html" >"$T/dom.html" 2>"$T/chrome.log" ||
 	{ tail -n 20 "$T/chrome.log" >&2; die "chromium --dump-dom failed"; }
@@ -98,7 +99,8 @@ def check(c, what):
     if not c:
         fails.append(what)
 
-check(p.ids.get("card-alerts") == str(len(exp["alerts"])), "alerts card %r" % p.ids.get("card-alerts"))
+check(p.ids.get("card-alerts") == str(len(exp["alerts"])),
+      "alerts card %r" % p.ids.get("card-alerts"))
 check(p.ids.get("card-events") == str(exp["events"]), "events card")
 check(p.ids.get("card-relayed") == str(exp["relaying_rcpt"]), "relayed card")
 check(p.ids.get("card-denied") == str(exp["rejected_relaying"]), "denied card")
@@ -117,7 +119,8 @@ check(den and den[0][1]["remote_ip"] == "203.0.113.66" and den[0][1]["attempts"]
       and den[0][0] == "crit", "top denied source %r" % (den[:1],))
 hosts = {r[1]["host"]: r for r in p.rows.get("hosts", []) if r[1]}
 check(hosts.get("mx3", [""])[0] == "crit", "mx3 not highlighted")
-check(p.rects.get("chart-volume", 0) >= 24, "volume chart has %d bars" % p.rects.get("chart-volume", 0))
+check(p.rects.get("chart-volume", 0) >= 24,
+      "volume chart has %d bars" % p.rects.get("chart-volume", 0))
 check(p.rects.get("chart-accounts", 0) == 10, "accounts chart bars")
 check(p.rects.get("chart-denied", 0) == 10, "denied chart bars")
 if fails:

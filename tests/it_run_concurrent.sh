@@ -5,8 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 need_env RW_MYCNF
-db_fresh run_concurrent
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_concurrent
 
 in=$T/incoming
 mkdir -p "$in"
@@ -18,7 +17,8 @@ chunks=0
 for round in $(seq 1 $rounds); do
 	# Two mail servers, split into small line-aligned chunks (each line carries its own header).
 	for host in mx1 mx2; do
-		gen --lines $((per_round * 250)) --seed "$round$((${host#mx} + 500))" --host "$host" \
+		gen --lines $((per_round * 250)) --seed "$round$((${host#mx} + 500))" \
+			--host "$host" \
 			--service smtp --out "$T/log-$round-$host" --expect "$T/e-$round-$host"
 		expects+=("$T/e-$round-$host")
 		mkdir -p "$T/split-$round-$host"

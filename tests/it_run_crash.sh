@@ -13,8 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 need_env RW_MYCNF
-db_fresh run_crash
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_crash
 
 in=$T/incoming
 mkdir -p "$in"
@@ -69,15 +68,18 @@ for point in run-claim:1 run-claim:3 scan-block:1 scan-block:2 db-stream-batch:1
 		rc=0
 		RELAYWATCH_CRASH=$point ingest run --defaults-file="$MYCNF" --incoming "$in" \
 			>"$T/out" 2>&1 || rc=$?
-		[[ $rc == 137 ]] || { cat "$T/out" >&2; die "$point again: exit status $rc, not 137"; }
+		[[ $rc == 137 ]] ||
+			{ cat "$T/out" >&2; die "$point again: exit status $rc, not 137"; }
 		crashes=$((crashes + 1))
 	fi
 	if [[ $point == scan-block:1 || $point == db-stream-batch:1 ]]; then
-		# Killed twice while reading one chunk, the second time in the takeover: the next run
-		# quarantines it rather than die on it forever (issue 10); put back, it counts once.
+		# Killed twice while reading one chunk, the second time in the takeover: the next
+		# run quarantines it rather than die on it forever (issue 10); put back, it counts
+		# once.
 		rc=0
 		ingest run --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 || rc=$?
-		[[ $rc == 1 ]] || { cat "$T/out" >&2; die "$point, third run: exit status $rc, not 1"; }
+		[[ $rc == 1 ]] ||
+			{ cat "$T/out" >&2; die "$point, third run: exit status $rc, not 1"; }
 		grep -q "died while reading this chunk twice" "$in"/quarantine/*.why ||
 			die "$point: the chunk read by two killed runs was not quarantined for it"
 		requeue "$in"

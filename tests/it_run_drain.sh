@@ -6,8 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_drain.sh"
 need_env RW_MYCNF
-db_fresh run_drain
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_drain
 
 in=$T/incoming
 mkdir -p "$in"
@@ -125,7 +124,8 @@ manifest_set "$in" bad-dry lines 1
 rc=0
 ingest run --dry-run --defaults-file=/nonexistent --incoming "$in" >"$T/out" 2>"$T/err" || rc=$?
 [[ $rc == 1 ]] || { cat "$T/out" "$T/err" >&2; die "dry run: exit status $rc, not 1"; }
-grep -q "^mx4-0001: would ingest: 3000 lines" "$T/out" || { cat "$T/out" >&2; die "dry run output"; }
+grep -q "^mx4-0001: would ingest: 3000 lines" "$T/out" ||
+	{ cat "$T/out" >&2; die "dry run output"; }
 grep -q "^bad-dry: would quarantine: lines" "$T/out" || { cat "$T/out" >&2; die "dry run output"; }
 [[ -f $in/mx4-0001.manifest && -f $in/bad-dry.manifest ]] || die "the dry run moved a chunk"
 db_snapshot "$T/after"
@@ -154,7 +154,8 @@ ingest run --config "$T/ingest.conf" --defaults-file="$T/open.cnf" >"$T/out" 2>&
 grep -q "^relaywatch-ingest: $T/open.cnf: refusing a config that group or others can write" \
 	"$T/out" || { cat "$T/out" >&2; die "the option file's line is missing"; }
 [[ -e $in/mx4-0001.manifest || -e $in/work/mx4-0001.manifest ]] || die "the chunk did not stay"
-ingest run --config "$T/ingest.conf" 2>"$T/out" || { cat "$T/out" >&2; die "run with a config file failed"; }
+ingest run --config "$T/ingest.conf" 2>"$T/out" ||
+	{ cat "$T/out" >&2; die "run with a config file failed"; }
 [[ ! -e $in/mx4-0001.manifest && ! -e $in/archive/mx4-0001.manifest &&
 	! -e $in/archive/mx4-0001.gz ]] || die "archive = no kept the chunk"
 merge_expect "$T/want2" "$T/want" "$T/e-d"
@@ -174,7 +175,8 @@ echo 'bogus_key = 1' >>"$T/ingest.conf"
 rc=0
 ingest run --config "$T/ingest.conf" >"$T/out" 2>&1 || rc=$?
 [[ $rc == 2 ]] || die "an unknown config key: exit status $rc, not 2"
-grep -q "ingest.conf:5: unknown key 'bogus_key'" "$T/out" || { cat "$T/out" >&2; die "no file:line"; }
+grep -q "ingest.conf:5: unknown key 'bogus_key'" "$T/out" ||
+	{ cat "$T/out" >&2; die "no file:line"; }
 
 # No drop directory at all: a usage error.
 rc=0
@@ -185,7 +187,8 @@ ingest run --config /dev/null/none --incoming "$in" >/dev/null 2>&1 || rc=$?
 # second's names none, so its syslog dates are read in the config's tz (UTC), not in the zone
 # the first directory's chunk left behind.
 mkdir "$T/tz1" "$T/tz2"
-line='CHKUSER accepted rcpt: from <a@b.example::> remote <h:h:198.51.100.7> rcpt <c@d.example> : found existing recipient'
+line='CHKUSER accepted rcpt: from <a@b.example::> remote <h:h:198.51.100.7> rcpt <c@d.example> '
+line+=': found existing recipient'
 printf 'Jan 29 05:32:14 mx5 smtp: %s\n' "$line" >"$T/tz1.log"
 printf 'Jan 29 05:32:14 mx6 smtp: %s\n' "$line" >"$T/tz2.log"
 make_chunk "$T/tz1" mx5-0001 "$T/tz1.log" mx5 smtp
@@ -198,7 +201,8 @@ incoming = $T/tz2
 tz = UTC
 EOF
 chmod 600 "$T/tz.conf"
-ingest run --config "$T/tz.conf" 2>"$T/out" || { cat "$T/out" >&2; die "the two-directory run failed"; }
+ingest run --config "$T/tz.conf" 2>"$T/out" ||
+	{ cat "$T/out" >&2; die "the two-directory run failed"; }
 [[ $(db_query "SELECT HOUR(hour_utc) FROM event_hourly WHERE host = 'mx5'") == 20 ]] ||
 	die "mx5's line was not read in its manifest's zone"
 [[ $(db_query "SELECT HOUR(hour_utc) FROM event_hourly WHERE host = 'mx6'") == 5 ]] ||

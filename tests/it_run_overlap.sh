@@ -11,8 +11,7 @@
 . "$(dirname "$0")/lib_drain.sh"
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
-db_fresh run_overlap
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated run_overlap
 
 # Three logs of 8 to 12 hours (5 MB and more: several 2 MB scan blocks, each finishing an hour or
 # more), so the writer has rows to stream while each is read.
@@ -97,7 +96,8 @@ while ((n <= 4)); do
 	fi
 	expect_status 137 "$rc" "$T/out" "a run with RELAYWATCH_CRASH=db-stream-batch:$n"
 	ledger_consistent "a run killed at db-stream-batch:$n"
-	[[ $(count_files "$in/work" '*.manifest') -ge 1 ]] || die "db-stream-batch:$n: no claim left"
+	[[ $(count_files "$in/work" '*.manifest') -ge 1 ]] ||
+		die "db-stream-batch:$n: no claim left"
 	run_ok "the run after a kill at db-stream-batch:$n"
 	drained "a run killed at db-stream-batch:$n, then run again" 3
 	n=$((n + 1))

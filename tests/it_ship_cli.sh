@@ -70,7 +70,8 @@ cp "$STATE/state" "$T/state.good"
 echo "not a state line" >>"$STATE/state"
 gen_lines A 101 110 >>"$log"
 ship_rc 2 --config "$T/ship.conf"
-grep -q "$STATE/state:[0-9]*: state file damaged" "$T/err" || die "damage not reported: $(cat "$T/err")"
+grep -q "$STATE/state:[0-9]*: state file damaged" "$T/err" ||
+	die "damage not reported: $(cat "$T/err")"
 cp "$T/state.good" "$STATE/state"
 gen_lines A 101 110 >>"$REF/A"
 ship_ok --config "$T/ship.conf"
@@ -89,5 +90,6 @@ grep -q 'chmod 600' "$T/err" || die "unprotected key not refused: $(cat "$T/err"
 # A state_dir others can write is refused (they could swap the state or plant symlinks).
 chmod 777 "$STATE"
 ship_rc 2 --config "$T/ship.conf"
-grep -q "$STATE: refusing a state_dir that group or others can write" "$T/err" || die "open state_dir not refused: $(cat "$T/err")"
+grep -q "$STATE: refusing a state_dir that group or others can write" "$T/err" ||
+	die "open state_dir not refused: $(cat "$T/err")"
 chmod 700 "$STATE"

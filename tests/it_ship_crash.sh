@@ -106,7 +106,8 @@ for point in "${steps[@]}"; do
 		if [[ $log_is == B ]]; then
 			grow "$log" "$REF/B" "$(size "$REF/B")"
 			logrotate_f maillog
-			[[ -f $log.2.gz && -f $log.1 ]] || die "test setup: logrotate did not rotate twice"
+			[[ -f $log.2.gz && -f $log.1 ]] ||
+				die "test setup: logrotate did not rotate twice"
 			grow "$log" "$REF/C" 1000
 			log_is=C
 		fi
@@ -130,7 +131,8 @@ done
 # Every crash point of the shipper's source is among the steps: a new one must be tried here.
 for point in $(grep -rhoE 'crashpoint\("[a-z0-9-]+"\)' "$RW_SRC/shipper" |
 	sed -E 's/crashpoint\("(.*)"\)/\1/' | LC_ALL=C sort -u); do
-	[[ -n ${kills[$point]:-} ]] || die "crash point $point is in the source but not in the steps"
+	[[ -n ${kills[$point]:-} ]] ||
+		die "crash point $point is in the source but not in the steps"
 done
 [[ $log_is == C && $cur_is == m3 ]] || die "test setup: the files did not rotate"
 

@@ -16,7 +16,8 @@ head -c "$(gen_lines A 1 60 | wc -c)" "$REF/A" >"$log"
 
 ship_rc 3 --config "$T/ship.conf"
 (($(wc -l <"$T/err") == 1)) || die "expected one line, got: $(cat "$T/err")"
-grep -q "cannot connect to 127.0.0.1 port $OWN_PORT" "$T/err" || die "unclear error: $(cat "$T/err")"
+grep -q "cannot connect to 127.0.0.1 port $OWN_PORT" "$T/err" ||
+	die "unclear error: $(cat "$T/err")"
 [[ $(chunks) == 0 ]] || die "chunks appeared without a server"
 [[ ! -e $STATE/state ]] || die "a plan was recorded although nothing could be shipped"
 

@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
-db_fresh ship_failover
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated ship_failover
 
 drop_sshd_prepare a
 drop_sshd_prepare b
@@ -37,7 +36,8 @@ n_in() { find "$1" -maxdepth 1 -name '*.manifest' | wc -l; }
 grow 500
 ship_rc 3 --config "$T/ship.conf"
 (($(wc -l <"$T/err") == 2)) || die "expected a line per server: $(cat "$T/err")"
-grep -q "cannot connect to 127.0.0.1 port ${DROP_PORT[a]}: .*; trying \[127.0.0.1\]:${DROP_PORT[b]}\$" \
+next="\[127.0.0.1\]:${DROP_PORT[b]}"
+grep -q "cannot connect to 127.0.0.1 port ${DROP_PORT[a]}: .*; trying $next\$" \
 	"$T/err" || die "the first server's line does not name the next: $(cat "$T/err")"
 grep -q "cannot connect to 127.0.0.1 port ${DROP_PORT[b]}" "$T/err" || die "$(cat "$T/err")"
 [[ ! -e $STATE/state ]] || die "a plan was recorded although no server could be reached"

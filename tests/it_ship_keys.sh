@@ -7,7 +7,8 @@
 . "$(dirname "$0")/lib_ship.sh"
 
 # libssh2 1.10's own leak when it loads an ECDSA key (see the file) is not ours to report.
-export LSAN_OPTIONS="suppressions=$RW_SRC/tests/lsan_libssh2.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+supp=$RW_SRC/tests/lsan_libssh2.supp
+export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
 own_sshd_prepare
@@ -32,7 +33,8 @@ n=0
 for k in ecdsa256 ecdsa384; do
 	# The public half is not needed: libssh2 derives it from the private key.
 	rm "$T/id_$k.pub"
-	ship_conf "$T/$k.conf" "port=$OWN_PORT" "known_hosts=$OWN/known_hosts" "identity=$T/id_$k" <<EOF2
+	ship_conf "$T/$k.conf" "port=$OWN_PORT" "known_hosts=$OWN/known_hosts" \
+		"identity=$T/id_$k" <<EOF2
 source = $log syslog
 EOF2
 	gen_lines A $((n + 1)) $((n + 20)) >>"$log"

@@ -79,7 +79,8 @@ grep -q "^source = $log.1\$" "$DROP"/*.manifest || die "no chunk names maillog.1
 # followed: the shipper, as root, must not send the file it points to. One warning, exit 0.
 echo "SECRET-$$-not-a-log-line" >"$T/secret"
 ln -s "$T/secret" "$log.3"
-"$SHIP" --config "$T/ship.conf" >"$T/out" 2>"$T/err" || die "relaywatch-ship failed beside a symlink"
+"$SHIP" --config "$T/ship.conf" >"$T/out" 2>"$T/err" ||
+	die "relaywatch-ship failed beside a symlink"
 grep -q "^relaywatch-ship: $log.3: a symbolic link, not followed" "$T/err" ||
 	{ cat "$T/err" >&2; die "no warning for the planted symlink"; }
 (($(chunks) == after_rotation1 + 2)) || die "the symlink's target was shipped"

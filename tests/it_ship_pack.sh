@@ -11,8 +11,7 @@
 . "$(dirname "$0")/fault_lib.sh"
 need_env RW_MYCNF
 late=${1:-}
-db_fresh "ship_pack${late:+_late}"
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated "ship_pack${late:+_late}"
 
 host=mx1
 ml=$LOGS/small

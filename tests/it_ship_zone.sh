@@ -5,8 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 need_env RW_MYCNF
-db_fresh ship_zone
-ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+db_migrated ship_zone
 
 line='mail1 smtp: CHKUSER accepted rcpt: from <a@b.example::> remote <h:unknown:192.0.2.1>'
 line+=' rcpt <c@d.example> : found existing recipient'

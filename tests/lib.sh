@@ -5,6 +5,7 @@
 #   on_exit CMD         runs CMD at exit (before $T is removed); don't set an EXIT trap yourself
 #   db_fresh NAME       (re)creates database relaywatch_NAME and exports MYCNF, an option file
 #                       for it ($T/my.cnf, mode 600)
+#   db_migrated NAME    db_fresh NAME, then `relaywatch-ingest migrate` there; dies when it fails
 #   db_query SQL        runs SQL there, prints rows tab-separated without headers
 #   dump_views DIR      writes event_hourly.tsv, relay_hourly.tsv, denied_hourly.tsv, totals.tsv
 #                       into DIR in the format of relaywatch-gen --expect
@@ -41,7 +42,12 @@ need_env() {
 	done
 }
 
-need_env RW_BUILD
+need_env RW_BUILD RW_SRC
+
+# servers__free_port and servers__alive: the tests' servers are started the way scripts/test starts
+# the shared ones. (Sourcing only defines functions.)
+# shellcheck source=../scripts/lib/servers.sh
+. "$RW_SRC/scripts/lib/servers.sh"
 
 INGEST=$RW_BUILD/ingester/relaywatch-ingest
 SHIP=$RW_BUILD/shipper/relaywatch-ship
@@ -70,10 +76,7 @@ kill_child() {
 }
 
 free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+	servers__free_port
 }
 
 at_once() {
@@ -99,7 +102,8 @@ at_once() {
 wait_stopped() {
 	local pid=$1 what=$2 out=${3:-/dev/null} i st
 	for ((i = 0; i < 1200; i++)); do
-		st=$(cat "/proc/$pid/stat" 2>/dev/null) || { cat "$out" >&2; die "$what ended before its pause"; }
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) ||
+			{ cat "$out" >&2; die "$what ended before its pause"; }
 		read -r st _ <<<"${st##*) }"
 		[[ $st == T ]] && return 0
 		sleep 0.1
@@ -141,6 +145,11 @@ db_fresh() {
 	export MYCNF=$T/my.cnf DB_NAME
 }
 
+db_migrated() {
+	db_fresh "$1"
+	ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
+}
+
 db_query() {
 	mariadb --defaults-file="${MYCNF:?db_fresh first}" -N -B -e "$1"
 }
@@ -175,8 +184,10 @@ merge_expect() {
 		done
 		awk -F'\t' -v OFS='\t' '
 			{ n = $NF; NF--; k = $0; if (!(k in sum)) order[++c] = k; sum[k] += n }
-			END { for (i = 1; i <= c; i++) printf "%s\t%.0f\n", order[i], sum[order[i]] }' \
-			"${inputs[@]}" | LC_ALL=C sort >"$out/$f"
+			END {
+				for (i = 1; i <= c; i++)
+					printf "%s\t%.0f\n", order[i], sum[order[i]]
+			}' "${inputs[@]}" | LC_ALL=C sort >"$out/$f"
 	done
 	local inputs=()
 	for d in "$@"; do
@@ -193,7 +204,8 @@ same_dir() {
 	for f in event_hourly.tsv relay_hourly.tsv denied_hourly.tsv totals.tsv; do
 		if ! cmp -s "$want/$f" "$got/$f"; then
 			echo "$(basename "$0"): $f differs from the generator's counts" \
-				"($(wc -l <"$want/$f") rows expected, $(wc -l <"$got/$f") found):" >&2
+				"($(wc -l <"$want/$f") rows expected," \
+				"$(wc -l <"$got/$f") found):" >&2
 			diff "$want/$f" "$got/$f" | head -n 20 >&2 || true
 			bad=1
 		fi
@@ -211,8 +223,8 @@ quiet_but_malformed() {
 # Everything the ingester writes, in a stable order (ingested_at excluded: it is the clock).
 db_snapshot() {
 	{
-		db_query "SELECT chunk_id, host, source, first_utc, last_utc, line_count, event_count,
-			malformed_count, bytes FROM chunks ORDER BY chunk_id"
+		db_query "SELECT chunk_id, host, source, first_utc, last_utc, line_count,
+			event_count, malformed_count, bytes FROM chunks ORDER BY chunk_id"
 		echo "--"
 		dump_views "$T/snapshot.$$"
 		cat "$T/snapshot.$$"/*.tsv

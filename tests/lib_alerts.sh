@@ -1,6 +1,5 @@
 # Sourced after tests/lib.sh by the tests of check --new and alert_command (it_check_new.sh,
 # it_check_alert_command.sh). Provides:
-#   alerts_db NAME      a fresh database relaywatch_NAME (db_fresh), migrated
 #   $now $H             the clock when sourced, and the start of its hour (UTC seconds)
 #   iso T               T as check prints an hour: 2024-03-10T13:00Z
 #   lines ARGS...       CHKUSER lines of tests/chkuser_lines.py on stdout
@@ -10,11 +9,6 @@
 #   new_killed POINT OUT  one `check --new` killed (SIGKILL) the first time it passes the crash
 #                       point POINT, its output in OUT; dies unless it was killed there
 need_env RW_MYCNF RW_SRC
-
-alerts_db() {
-	db_fresh "$1"
-	ingest migrate --defaults-file="$MYCNF" || die "migrate failed"
-}
 
 now=$(date +%s)
 H=$((now - now % 3600))
@@ -46,5 +40,8 @@ new_killed() {
 	# (bash's own "Killed" notice for the expected kill goes to /dev/null, the run's to OUT.)
 	{ RELAYWATCH_CRASH=$point:1 "$INGEST" check --new -c "$T/ingest.conf" \
 		--defaults-file="$MYCNF" >"$out" 2>&1; } 2>/dev/null || rc=$?
-	[[ $rc == 137 ]] || { cat "$out" >&2; die "check --new with RELAYWATCH_CRASH=$point:1 exited $rc, want 137"; }
+	[[ $rc == 137 ]] || {
+		cat "$out" >&2
+		die "check --new with RELAYWATCH_CRASH=$point:1 exited $rc, want 137"
+	}
 }

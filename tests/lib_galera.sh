@@ -21,7 +21,8 @@
 need_env RW_SRC
 
 GALERA_PROVIDER=/usr/lib/galera/libgalera_smm.so
-[[ -r $GALERA_PROVIDER ]] || die "no Galera provider ($GALERA_PROVIDER): scripts/deps installs galera-4"
+[[ -r $GALERA_PROVIDER ]] ||
+	die "no Galera provider ($GALERA_PROVIDER): scripts/deps installs galera-4"
 command -v rsync >/dev/null || die "no rsync (the state transfer method): scripts/deps installs it"
 
 # The nodes run as user mysql (as root the joiner's rsync daemon would drop to nobody and fail on
@@ -32,9 +33,7 @@ GALERA_NODES=0
 on_exit galera__stop_all
 
 galera__alive() {
-	local pid
-	pid=$(cat "$GALERA/n$1/pid" 2>/dev/null) || return 1
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+	servers__alive "$GALERA/n$1/pid"
 }
 
 galera__stop_all() {
@@ -74,18 +73,22 @@ galera__members() {
 
 # galera__args I: the command line of node I.
 galera__args() {
-	local i=$1 d=$GALERA/n$1
-	galera__argv=(mariadbd --no-defaults --user=mysql --datadir="$d/data" --socket="$d/run/mysql.sock" \
-		--pid-file="$d/run/mariadbd.pid" --port="$(cat "$d/client.port")" \
-		--bind-address=127.0.0.1 --skip-name-resolve --tmpdir="$d/tmp" \
-		--log-error="$d/error.log" --innodb-buffer-pool-size=64M \
-		--innodb-log-file-size=32M --innodb-flush-log-at-trx-commit=2 --max-connections=100 \
-		--character-set-server=utf8mb4 --binlog-format=ROW --innodb-autoinc-lock-mode=2 \
-		--wsrep-on=ON --wsrep-provider="$GALERA_PROVIDER" --wsrep-cluster-name=relaywatch-test \
-		--wsrep-cluster-address="gcomm://$(galera__members)" --wsrep-node-name="node$i" \
-		--wsrep-node-address="127.0.0.1:$(cat "$d/group.port")" \
-		--wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$(cat "$d/group.port");ist.recv_addr=127.0.0.1:$(cat "$d/ist.port");gcache.size=128M" \
-		--wsrep-sst-receive-address="127.0.0.1:$(cat "$d/sst.port")" --wsrep-sst-method=rsync)
+	local i=$1 d=$GALERA/n$1 provider_options
+	provider_options="gmcast.listen_addr=tcp://127.0.0.1:$(cat "$d/group.port")"
+	provider_options+=";ist.recv_addr=127.0.0.1:$(cat "$d/ist.port");gcache.size=128M"
+	galera__argv=(mariadbd --no-defaults --user=mysql --datadir="$d/data"
+		--socket="$d/run/mysql.sock" --pid-file="$d/run/mariadbd.pid"
+		--port="$(cat "$d/client.port")" --bind-address=127.0.0.1 --skip-name-resolve
+		--tmpdir="$d/tmp" --log-error="$d/error.log" --innodb-buffer-pool-size=64M
+		--innodb-log-file-size=32M --innodb-flush-log-at-trx-commit=2
+		--max-connections=100 --character-set-server=utf8mb4 --binlog-format=ROW
+		--innodb-autoinc-lock-mode=2 --wsrep-on=ON --wsrep-provider="$GALERA_PROVIDER"
+		--wsrep-cluster-name=relaywatch-test
+		--wsrep-cluster-address="gcomm://$(galera__members)" --wsrep-node-name="node$i"
+		--wsrep-node-address="127.0.0.1:$(cat "$d/group.port")"
+		--wsrep-provider-options="$provider_options"
+		--wsrep-sst-receive-address="127.0.0.1:$(cat "$d/sst.port")"
+		--wsrep-sst-method=rsync)
 }
 
 # galera__launch I [--wsrep-new-cluster]
@@ -165,11 +168,13 @@ galera_start() {
 		rm -rf "$GALERA/n1/data"
 		mkdir -p "$GALERA/n1/data"
 		if mariadb-install-db --no-defaults --user=mysql --datadir="$GALERA/n1/data" \
-			--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+			--auth-root-authentication-method=normal --skip-test-db \
+			--skip-name-resolve \
 			</dev/null >"$GALERA/install-db.log" 2>&1; then
 			break
 		fi
-		((try < 2)) || { cat "$GALERA/install-db.log" >&2; die "mariadb-install-db failed"; }
+		((try < 2)) ||
+			{ cat "$GALERA/install-db.log" >&2; die "mariadb-install-db failed"; }
 	done
 	chown -R mysql:mysql "$GALERA"/n*
 	chown root:root "$GALERA"/n*/root.cnf
@@ -191,11 +196,12 @@ galera_start() {
 		# Every node applies the account before a client may use it there (the write sets
 		# of other nodes are applied after they commit; the read waits for that).
 		[[ $(galera_root "$i" "SELECT COUNT(*) FROM mysql.global_priv
-			WHERE User = 'relaywatch'") == 1 ]] || die "node $i has no relaywatch account"
+			WHERE User = 'relaywatch'") == 1 ]] ||
+			die "node $i has no relaywatch account"
 		(
 			umask 077
-			printf '[client]\nuser=relaywatch\npassword=%s\nsocket=%s\ndatabase=relaywatch\n' \
-				"$password" "$d/run/mysql.sock" >"$d/my.cnf"
+			printf '[client]\nuser=relaywatch\npassword=%s\nsocket=%s\n%s\n' \
+				"$password" "$d/run/mysql.sock" database=relaywatch >"$d/my.cnf"
 		)
 	done
 }
@@ -244,8 +250,8 @@ galera_restart() {
 	galera__evicted "$1"
 	echo "--- restart" >>"$d/error.log"
 	# A node that crashed left no position in grastate.dat (seqno -1): without one it would ask
-	# for a whole copy (SST). What the init scripts do (galera_recovery): read the position InnoDB
-	# committed, and start from it, so that the donor sends only what was missed (IST).
+	# for a whole copy (SST). What the init scripts do (galera_recovery): read the position
+	# InnoDB committed, and start from it, so that the donor sends only what was missed (IST).
 	if grep -q '^seqno: *-1' "$d/data/grastate.dat" 2>/dev/null; then
 		galera__args "$1"
 		"${galera__argv[@]}" --wsrep-recover --log-error="$d/recover.log" </dev/null \

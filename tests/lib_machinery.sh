@@ -48,11 +48,12 @@ machinery__ship_loop() {
 		"$SHIP" --config "$conf" >"$T/ship-loop.out" 2>&1 || rc=$?
 		n=$((n + 1))
 		if [[ $rc != 0 || -s $T/ship-loop.out ]]; then
-			echo "relaywatch-ship run $n: exit $rc: $(cat "$T/ship-loop.out")" >>"$T/failed"
+			echo "relaywatch-ship run $n: exit $rc: $(cat "$T/ship-loop.out")" \
+				>>"$T/failed"
 		else
-			# What each producer had written when this run began is shipped, once it was on
-			# disk by then (a pipe into multilog or logger holds 64 kB more: the tests allow
-			# for it).
+			# What each producer had written when this run began is shipped, once it was
+			# on disk by then (a pipe into multilog or logger holds 64 kB more: the
+			# tests allow for it).
 			for name in "${!start[@]}"; do
 				echo "${start[$name]}" >"$T/gate.$name.tmp"
 				mv "$T/gate.$name.tmp" "$T/gate.$name"
@@ -71,7 +72,8 @@ machinery__run_loop() {
 			rc=$?
 		n=$((n + 1))
 		if [[ $rc != 0 ]] || problem_lines "$T/run-loop.out" | grep -q .; then
-			echo "relaywatch-ingest run $n: exit $rc: $(cat "$T/run-loop.out")" >>"$T/failed"
+			echo "relaywatch-ingest run $n: exit $rc: $(cat "$T/run-loop.out")" \
+				>>"$T/failed"
 		fi
 		sleep 0.2
 	done
@@ -142,7 +144,8 @@ machinery_finish() {
 	rc=0
 	ingest run --defaults-file="$MYCNF" --incoming "$DROP" >"$T/out" 2>&1 || rc=$?
 	expect_status 0 "$rc" "$T/out" "the final run"
-	[[ $(find "$DROP" -maxdepth 1 -name '*.manifest' | wc -l) == 0 ]] || die "chunks left undrained"
+	[[ $(find "$DROP" -maxdepth 1 -name '*.manifest' | wc -l) == 0 ]] ||
+		die "chunks left undrained"
 	[[ $(find "$DROP/work" "$DROP/quarantine" -mindepth 1 2>/dev/null | wc -l) == 0 ]] ||
 		die "chunks left in work/ or quarantine/"
 }

@@ -74,8 +74,9 @@ gen_lines() {
 	awk -v tag="$tag" -v from="$from" -v to="$to" 'BEGIN {
 		for (i = from; i <= to; i++) {
 			s = 1390973534 + i
-			printf "Jan 28 %02d:%02d:%02d mail1 smtp-%s: %d.%06d CHKUSER accepted rcpt: " \
-				"from <sender%d@example.org::> remote <helo%d:unknown:198.51.100.%d> " \
+			printf "Jan 28 %02d:%02d:%02d mail1 smtp-%s: %d.%06d " \
+				"CHKUSER accepted rcpt: from <sender%d@example.org::> " \
+				"remote <helo%d:unknown:198.51.100.%d> " \
 				"rcpt <rcpt%d@example.net> : found existing recipient\n",
 				int(i / 3600) % 24, int(i / 60) % 60, i % 60, tag, s, i % 1000000,
 				i % 97, i % 13, i % 250, i

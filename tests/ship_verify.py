@@ -7,8 +7,9 @@ Each REF is a file holding the whole content one log file ever had (its identity
 its first line with the '\n'). Every chunk in DROP_DIR must be a byte range of one REF, its
 manifest must match (length, lines, sha256, chunk name), and the ranges of each REF must tile it
 exactly: each byte shipped exactly once, nothing missing. A pack (HOST_FPR16_START-ENDpN, with
-"part = FPR16 OFFSET LENGTH" lines) holds byte ranges of several REFs, one after the other. --partial REF:BYTES expects only the
-first BYTES bytes of REF to have been shipped (a live file whose tail is not complete yet).
+"part = FPR16 OFFSET LENGTH" lines) holds byte ranges of several REFs, one after the other.
+--partial REF:BYTES expects only the first BYTES bytes of REF to have been shipped (a live file
+whose tail is not complete yet).
 Leftover temporary uploads (dot files) are errors too unless --allow-temp is given.
 Prints one line per problem and exits 1 if there is any.
 """
@@ -107,7 +108,8 @@ def main(argv):
             (m.get("chunk") == base + ".gz", "manifest chunk name"),
             (m.get("offset") == str(start), "manifest offset"),
             (m.get("length") == str(end - start), "manifest length"),
-            (m.get("lines") == str(lines), "manifest lines %s, content has %d" % (m.get("lines"), lines)),
+            (m.get("lines") == str(lines),
+             "manifest lines %s, content has %d" % (m.get("lines"), lines)),
             (m.get("sha256") == hashlib.sha256(content).hexdigest(), "manifest sha256"),
             (m.get("version") == "1", "manifest version"),
         ]
@@ -124,7 +126,8 @@ def main(argv):
             if start > pos:
                 fail(problems, "%s: bytes %d-%d never shipped" % (ref, pos, start))
             elif start < pos:
-                fail(problems, "%s: bytes %d-%d shipped twice (again in %s)" % (ref, start, min(pos, end), name))
+                fail(problems, "%s: bytes %d-%d shipped twice (again in %s)"
+                     % (ref, start, min(pos, end), name))
             pos = max(pos, end)
         if pos < want_end:
             fail(problems, "%s: bytes %d-%d never shipped" % (ref, pos, want_end))

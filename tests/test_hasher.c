@@ -53,10 +53,58 @@ static void slices_in_order(void **unused)
 	free(buf);
 }
 
+/*
+ * Two slices in flight at the same moment, one in each of two hashers (one hasher takes one
+ * slice at a time), while the caller hashes the same bytes itself: each hasher's SHA-256 and line
+ * count are those of its own bytes, so the hashing threads share no state with each other or the
+ * caller.
+ */
+static void two_slices_in_flight(void **unused)
+{
+	enum { SLICE = 1 << 20, SLICES = 3 };
+	unsigned char *buf = malloc(2 * SLICE);
+	assert_non_null(buf);
+	uint64_t want_lines[2] = {0, 0};
+	for (size_t i = 0; i < 2 * SLICE; i++) {
+		/* Different bytes in each half: a crossed slice changes both digests. */
+		buf[i] = (unsigned char)(i < SLICE ? i * 7919 % 251 : i * 31 % 257);
+		want_lines[i >= SLICE] += buf[i] == '\n';
+	}
+	struct hasher *h[2];
+	struct digest *d[2];
+	for (int k = 0; k < 2; k++) {
+		assert_non_null(h[k] = hasher_create());
+		assert_non_null(d[k] = digest_create());
+	}
+	uint64_t lines[2] = {0, 0};
+	for (int s = 0; s < SLICES; s++) {
+		hasher_post(h[0], buf, SLICE);
+		hasher_post(h[1], buf + SLICE, SLICE);
+		/* The caller's own work meanwhile (where the producer deflates): the expected
+		 * digests. */
+		digest_update(d[0], buf, SLICE);
+		digest_update(d[1], buf + SLICE, SLICE);
+		/* Waited for in the other order than posted. */
+		lines[1] += hasher_wait(h[1]);
+		lines[0] += hasher_wait(h[0]);
+	}
+	for (int k = 0; k < 2; k++) {
+		uint8_t want[DIGEST_LEN], got[DIGEST_LEN];
+		digest_final(d[k], want);
+		hasher_final(h[k], got);
+		assert_memory_equal(got, want, DIGEST_LEN);
+		assert_int_equal(lines[k], SLICES * want_lines[k]);
+		hasher_destroy(h[k]);
+		digest_destroy(d[k]);
+	}
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(slices_in_order),
+		cmocka_unit_test(two_slices_in_flight),
 	};
 	log_init("test_hasher", LOG_ERROR);
 	if (argc > 1) {

@@ -1,3 +1,5 @@
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,9 +172,41 @@ static void bounds(void **state)
 	assert_int_equal(parse(text, &back), -1);
 }
 
+/*
+ * The largest manifest struct manifest can hold fits MANIFEST_MAX_SIZE: every string at the
+ * longest its array takes, every number at its longest decimal, every part there. The shipper
+ * formats its manifests from this struct (a longer path is cut to it), so no chunk of any file
+ * can have a manifest that does not fit; one byte less than its text is refused, not cut.
+ */
+static void worst_case(void **state)
+{
+	struct manifest m = {.version = UINT_MAX,
+			     .offset = UINT64_MAX,
+			     .length = UINT64_MAX,
+			     .lines = UINT64_MAX,
+			     .mtime = INT64_MIN,
+			     .nparts = MANIFEST_PARTS_MAX};
+	char text[MANIFEST_MAX_SIZE];
+	memset(m.chunk, 'c', sizeof(m.chunk) - 1);
+	memset(m.host, 'h', sizeof(m.host) - 1);
+	memset(m.service, 's', sizeof(m.service) - 1);
+	memset(m.kind, 'k', sizeof(m.kind) - 1);
+	memset(m.source, 'p', sizeof(m.source) - 1);
+	memset(m.tz, 'z', sizeof(m.tz) - 1);
+	for (unsigned i = 0; i < m.nparts; i++) {
+		m.parts[i] = (struct manifest_part){
+			.fpr = "0123456789abcdef", .offset = UINT64_MAX, .length = UINT64_MAX};
+	}
+	int len = manifest_format(&m, text, sizeof(text));
+	assert_true(len > 0);
+	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "mtime = -9223372036854775808\n"));
+	assert_int_equal(manifest_format(&m, text, (size_t)len), -1);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(bounds), cmocka_unit_test(round_trip), cmocka_unit_test(hostile_zone),
-	cmocka_unit_test(strict), cmocka_unit_test(pack_parts),
+	cmocka_unit_test(strict), cmocka_unit_test(pack_parts), cmocka_unit_test(worst_case),
 };
 
 int main(int argc, char **argv)

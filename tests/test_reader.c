@@ -129,14 +129,14 @@ static void skip_ahead(void **state)
 	const char *path = tmpfile_with(gz, n);
 	struct reader *r = reader_open(path);
 	char out[16];
-	assert_int_equal(reader_skip(r, 4), 0);
+	assert_int_equal(reader_skip(r, 4), READER_SKIP_OK);
 	assert_int_equal(reader_read(r, out, sizeof(out)), 7);
 	assert_memory_equal(out, "456789\n", 7);
 	assert_true(reader_is_gzip(r));
 	reader_destroy(r);
 	/* Content that ends before the skip is a result, not an error. */
 	r = reader_open(path);
-	assert_int_equal(reader_skip(r, 12), 1);
+	assert_int_equal(reader_skip(r, 12), READER_SKIP_SHORT);
 	reader_destroy(r);
 	unlink(path);
 }

@@ -195,6 +195,13 @@ static void config_hosts(void **unused)
 	assert_string_equal(c.servers[4].host, "::1");
 	assert_int_equal(c.servers[4].port, 2022);
 	shipconf_finish(&c);
+	/* Without a "port" key, 22. */
+	assert_int_equal(load(&c, "host = a.example.org\nhost = b.example.org:2222\nuser = u\n"
+				  "identity = /k\nremote_dir = d\nsource = /a syslog\n"),
+			 0);
+	assert_int_equal(c.servers[0].port, 22);
+	assert_int_equal(c.servers[1].port, 2222);
+	shipconf_finish(&c);
 
 	static const char *const bad[] = {
 		"host = a:0\n",    "host = a:65536\n", "host = a:\n",  "host = [::1\n",

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,16 @@ static struct source_file file(const char *name, bool live)
 	return (struct source_file){.path = path[k], .live = live};
 }
 
+/* Fingerprints a file of no list, as a run's list of its own would. */
+static int fingerprint(struct source_file *f)
+{
+	struct source_list l;
+	source_list_init(&l);
+	int ret = sources_fingerprint(&l, f);
+	source_list_finish(&l);
+	return ret;
+}
+
 /* The same content plain, gzipped, renamed, or grown, has the same identity. */
 static void fingerprint_identity(void **unused)
 {
@@ -171,10 +182,10 @@ static void fingerprint_identity(void **unused)
 	put("b", "another first line\n");
 	struct source_file a = file("a", true), agz = file("a.gz", false),
 			   grown = file("a-grown", false), b = file("b", false);
-	assert_int_equal(sources_fingerprint(&a), 0);
-	assert_int_equal(sources_fingerprint(&agz), 0);
-	assert_int_equal(sources_fingerprint(&grown), 0);
-	assert_int_equal(sources_fingerprint(&b), 0);
+	assert_int_equal(fingerprint(&a), 0);
+	assert_int_equal(fingerprint(&agz), 0);
+	assert_int_equal(fingerprint(&grown), 0);
+	assert_int_equal(fingerprint(&b), 0);
 	assert_true(a.has_fpr && agz.has_fpr && grown.has_fpr && b.has_fpr);
 	assert_false(a.gz);
 	assert_true(agz.gz);
@@ -192,20 +203,20 @@ static void fingerprint_partial(void **unused)
 	put("e", "");
 	struct source_file live = file("p", true), fin = file("p", false), empty = file("e", true),
 			   gone = file("does-not-exist", true);
-	assert_int_equal(sources_fingerprint(&live), 0);
+	assert_int_equal(fingerprint(&live), 0);
 	assert_false(live.has_fpr);
-	assert_int_equal(sources_fingerprint(&fin), 0);
+	assert_int_equal(fingerprint(&fin), 0);
 	assert_true(fin.has_fpr);
-	assert_int_equal(sources_fingerprint(&empty), 0);
+	assert_int_equal(fingerprint(&empty), 0);
 	assert_false(empty.has_fpr);
 	/* Rotated away between listing and reading: not an error. */
-	assert_int_equal(sources_fingerprint(&gone), 0);
+	assert_int_equal(fingerprint(&gone), 0);
 	assert_false(gone.has_fpr);
 
 	/* The whole-content name never equals a line's (which includes the '\n'). */
 	put("q", "no newline yet\n");
 	struct source_file q = file("q", false);
-	assert_int_equal(sources_fingerprint(&q), 0);
+	assert_int_equal(fingerprint(&q), 0);
 	assert_memory_not_equal(q.fpr, fin.fpr, DIGEST_LEN);
 }
 
@@ -220,8 +231,8 @@ static void fingerprint_long_line(void **unused)
 	put("long", big);
 	put_gz("long.gz", big);
 	struct source_file a = file("long", true), b = file("long.gz", false);
-	assert_int_equal(sources_fingerprint(&a), 0);
-	assert_int_equal(sources_fingerprint(&b), 0);
+	assert_int_equal(fingerprint(&a), 0);
+	assert_int_equal(fingerprint(&b), 0);
 	assert_true(a.has_fpr && b.has_fpr);
 	assert_memory_equal(a.fpr, b.fpr, DIGEST_LEN);
 	assert_int_equal(a.line_end, n + 5);
@@ -248,7 +259,7 @@ static void fingerprint_listed(void **unused)
 	for (size_t i = 0; i < l.n; i++) {
 		assert_non_null(l.v[i].dir);
 		assert_string_equal(l.v[i].name, strrchr(l.v[i].path, '/') + 1);
-		assert_int_equal(sources_fingerprint(&l.v[i]), 0);
+		assert_int_equal(sources_fingerprint(&l, &l.v[i]), 0);
 		assert_true(l.v[i].has_fpr);
 	}
 	assert_true(l.v[0].ends_nl);
@@ -259,7 +270,7 @@ static void fingerprint_listed(void **unused)
 	snprintf(moved, sizeof(moved), "%s.moved", dir);
 	assert_int_equal(rename(dir, moved), 0);
 	assert_int_equal(mkdir(dir, 0700), 0);
-	assert_int_equal(sources_fingerprint(&l.v[0]), 0);
+	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_true(l.v[0].has_fpr);
 
 	/* The log user swaps a link in under a listed name. */
@@ -267,17 +278,57 @@ static void fingerprint_listed(void **unused)
 	snprintf(target, sizeof(target), "%s/secret", moved);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink(target, path), 0);
-	assert_int_equal(sources_fingerprint(&l.v[0]), 0);
+	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_false(l.v[0].has_fpr);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(link(target, path), 0);
-	assert_int_equal(sources_fingerprint(&l.v[0]), 0);
+	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_false(l.v[0].has_fpr);
 	source_list_finish(&l);
 
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", moved);
 	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A refused path is warned about once per run, by the run's list: the same path again (another
+ * refusal of it too) is not, another path is, and the next run's list warns anew (nothing is
+ * kept between runs). Other errors are not refusals.
+ */
+static void refused_once(void **unused)
+{
+	struct source_list run1, run2;
+	char msg[1024];
+	source_list_init(&run1);
+	source_list_init(&run2);
+	log_set_level(LOG_WARN);
+
+	log_hold();
+	assert_true(sources_refused(&run1, "/var/log/x", ELOOP));
+	assert_true(log_release(msg, sizeof(msg)));
+	assert_non_null(strstr(msg, "/var/log/x: a symbolic link"));
+	log_hold();
+	assert_true(sources_refused(&run1, "/var/log/x", EMLINK));
+	assert_true(sources_refused(&run1, "/var/log/x", ELOOP));
+	assert_false(log_release(msg, sizeof(msg)));
+	log_hold();
+	assert_true(sources_refused(&run1, "/var/log/y", EMLINK));
+	assert_true(log_release(msg, sizeof(msg)));
+	assert_non_null(strstr(msg, "/var/log/y: a file with more than one hard link"));
+	log_hold();
+	assert_false(sources_refused(&run1, "/var/log/z", ENOENT));
+	assert_false(log_release(msg, sizeof(msg)));
+	assert_int_equal(run1.nrefused, 2);
+
+	log_hold();
+	assert_true(sources_refused(&run2, "/var/log/x", ELOOP));
+	assert_true(log_release(msg, sizeof(msg)));
+	assert_non_null(strstr(msg, "/var/log/x: a symbolic link"));
+
+	log_set_level(LOG_ERROR);
+	source_list_finish(&run1);
+	source_list_finish(&run2);
 }
 
 static void last_line_end(void **unused)
@@ -316,6 +367,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(fingerprint_long_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(fingerprint_listed, setup, teardown),
 		cmocka_unit_test_setup_teardown(last_line_end, setup, teardown),
+		cmocka_unit_test(refused_once),
 	};
 	log_init("test_sources", LOG_ERROR);
 	if (argc > 1) {
