@@ -68,6 +68,12 @@ enum overlap_job {
 struct overlap {
 	struct db *db;
 	struct agg_batch *batch; /* the writer's during a batch job, the scan's otherwise */
+	/*
+	 * The scan takes the next batch here while the writer writes batch, so that the database
+	 * never waits for the end of a block to get more rows; next_ready: it waits its turn.
+	 */
+	struct agg_batch *next;
+	bool next_ready;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t tid;
@@ -92,13 +98,21 @@ static void overlap_do(struct overlap *o, enum overlap_job job)
 		r = (int)db_ingest_chunk(o->db, o->chunk, o->agg);
 	}
 	pthread_mutex_lock(&o->mu);
+	o->job = OVERLAP_JOB_NONE;
 	if (job == OVERLAP_JOB_STREAM) {
 		o->stream_failed = o->stream_failed || r != 0;
 		o->batches += r == 0;
+		if (o->next_ready) {
+			/* Written next (after a failure db_stream_rows refuses it at once). */
+			struct agg_batch *b = o->batch;
+			o->batch = o->next;
+			o->next = b;
+			o->next_ready = false;
+			o->job = OVERLAP_JOB_STREAM;
+		}
 	} else {
 		o->result = (enum db_result)r;
 	}
-	o->job = OVERLAP_JOB_NONE;
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 }
@@ -143,7 +157,11 @@ struct overlap *overlap_create(struct db *db)
 {
 	struct overlap *o = calloc(1, sizeof(*o));
 
-	if (o == NULL || (o->batch = agg_batch_create(OVERLAP_BATCH)) == NULL) {
+	if (o == NULL || (o->batch = agg_batch_create(OVERLAP_BATCH)) == NULL ||
+	    (o->next = agg_batch_create(OVERLAP_BATCH)) == NULL) {
+		if (o != NULL) {
+			agg_batch_destroy(o->batch);
+		}
 		free(o);
 		log_error("out of memory");
 		return NULL;
@@ -174,6 +192,7 @@ void overlap_destroy(struct overlap *o)
 		pthread_join(o->tid, NULL);
 	}
 	agg_batch_destroy(o->batch);
+	agg_batch_destroy(o->next);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->mu);
 	free(o);
@@ -193,28 +212,49 @@ void overlap_wait_idle(struct overlap *o)
 	pthread_mutex_unlock(&o->mu);
 }
 
-/* After each block, in the scanning thread: hand the complete hours over if the writer idles. */
+/*
+ * After each block, in the scanning thread: hand the complete hours over if the writer idles, or
+ * have them wait their turn if it is writing a batch and none waits yet.
+ */
 static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st)
 {
 	struct overlap *o = arg;
-	bool idle;
+	struct agg_batch *b;
 	long n;
 
 	pthread_mutex_lock(&o->mu);
-	idle = o->job == OVERLAP_JOB_NONE && !o->stream_failed;
+	if (o->stream_failed || o->next_ready ||
+	    (o->job != OVERLAP_JOB_NONE && o->job != OVERLAP_JOB_STREAM)) {
+		b = NULL;
+	} else {
+		/* Only this thread hands batches: the writer's batch stays its own until idle. */
+		b = o->job == OVERLAP_JOB_NONE ? o->batch : o->next;
+	}
 	pthread_mutex_unlock(&o->mu);
-	if (!idle || st->last_utc == LOGTIME_NONE) {
+	if (b == NULL || st->last_utc == LOGTIME_NONE) {
 		return 0;
 	}
-	n = agg_take(agg, o->batch, logtime_hour_floor(st->last_utc), OVERLAP_MIN_ROWS);
+	n = agg_take(agg, b, logtime_hour_floor(st->last_utc), OVERLAP_MIN_ROWS);
 	if (n == 0 && agg_untaken(agg) >= OVERLAP_ANY_ROWS) {
-		n = agg_take(agg, o->batch, INT64_MAX, OVERLAP_MIN_ROWS);
+		n = agg_take(agg, b, INT64_MAX, OVERLAP_MIN_ROWS);
 	}
 	if (n < 0) {
 		log_error("out of memory");
 		return -1;
 	}
-	if (n > 0) {
+	if (n == 0) {
+		return 0;
+	}
+	pthread_mutex_lock(&o->mu);
+	bool idle = o->job == OVERLAP_JOB_NONE;
+	if (idle && b != o->batch) {
+		/* The writer finished meanwhile (and found no batch waiting). */
+		o->next = o->batch;
+		o->batch = b;
+	}
+	o->next_ready = !idle;
+	pthread_mutex_unlock(&o->mu);
+	if (idle) {
 		overlap_hand(o, OVERLAP_JOB_STREAM);
 	}
 	return 0;

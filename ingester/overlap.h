@@ -10,14 +10,15 @@
  * A chunk's scan with its database writes beside it. A writer thread owns the connection and does
  * one job at a time, each in order:
  *
- * - while a chunk is scanned, after each block the scan hands it the rows of the hours that are
- *   complete (those before the newest hour seen so far; any hour once 64k rows wait, for logs
- *   whose hours do not advance), in key order, whenever it idles; it upserts them inside the
- *   chunk's transaction (db_stream_rows) while the scan goes on. The rows stay in the aggregate
- *   table (marked sent), so db_ingest_chunk finishes with only what is left, or, after any
- *   database error of the writer, replays the whole chunk from the table as it always did:
- *   exactly once holds whatever the writer met. A row that gains counts after it was handed over
- *   is sent again with only the new ones.
+ * - while a chunk is scanned, after each block but the last the scan hands it the rows of the
+ *   hours that are complete (those before the newest hour seen so far; any hour once 64k rows
+ *   wait, for logs whose hours do not advance), in key order, whenever it idles or one batch
+ *   ahead while it writes; it upserts them inside the chunk's transaction (db_stream_rows)
+ *   while the scan goes on. The rows stay in the aggregate table (marked sent), so
+ *   db_ingest_chunk finishes with only what is left, or, after any database error of the
+ *   writer, replays the whole chunk from the table as it always did: exactly once holds
+ *   whatever the writer met. A row that gains counts after it was handed over is sent again
+ *   with only the new ones.
  * - db_ingest_chunk of a scanned chunk (the ledger row, the rows not sent yet, COMMIT), which the
  *   caller may leave to the writer while it reads the next chunk (overlap_ingest_start) and
  *   collect later (overlap_ingest_wait): the next chunk's rows are streamed only once that

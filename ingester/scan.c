@@ -460,6 +460,11 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		crashpoint("scan-block");
 		pthread_mutex_lock(&q.mu);
 		q.tail++;
+		/*
+		 * After the last block, a batch would only delay the caller: its rows go with the
+		 * rest at once (in `run`, while the next chunk is read).
+		 */
+		bool last = q.done && q.head == q.tail;
 		pthread_cond_broadcast(&q.cv);
 		pthread_mutex_unlock(&q.mu);
 		if (s.failed) {
@@ -469,7 +474,7 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 			ret = SCAN_TOO_MANY_KEYS;
 			goto out;
 		}
-		if (o->block_done != NULL && o->block_done(o->block_arg, agg, st) != 0) {
+		if (o->block_done != NULL && !last && o->block_done(o->block_arg, agg, st) != 0) {
 			goto out;
 		}
 		if (o->progress && st->bytes >= next_progress) {

@@ -61,8 +61,10 @@ struct scan_opts {
 	const struct scan_range *skip;
 	size_t nskip;
 	/*
-	 * Called in the scanning thread after each block, with the counts so far (overlap.c takes
-	 * the finished rows there); non-zero fails the scan with SCAN_FAILED. NULL: none.
+	 * Called in the scanning thread after each block but one known to be the last, with the
+	 * counts so far (overlap.c takes the finished rows there: after the last block the caller
+	 * writes what is left at once, without waiting for a batch); non-zero fails the scan with
+	 * SCAN_FAILED. NULL: none.
 	 */
 	int (*block_done)(void *arg, struct agg *agg, const struct scan_stats *st);
 	void *block_arg;
