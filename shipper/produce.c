@@ -143,16 +143,12 @@ static void chunk_abort(struct run *r, struct chunk_out *co, bool local)
  * without a UTC stamp in the mail server's zone, not its own: TZ when it names a zone, else the
  * zoneinfo file /etc/localtime links to. Empty when neither says.
  */
-static const char *local_zone(void)
+static void local_zone(char zone[MANIFEST_TZ_MAX + 1])
 {
-	static char zone[MANIFEST_TZ_MAX + 1];
-	static bool done;
-	if (done) {
-		return zone;
-	}
-	done = true;
 	const char *tz = getenv("TZ");
 	char link[4096];
+
+	zone[0] = '\0';
 	if (tz != NULL && *tz != '\0') {
 		tz += *tz == ':';
 	} else {
@@ -162,9 +158,8 @@ static const char *local_zone(void)
 		tz = tz ? tz + 9 : "";
 	}
 	if (manifest_zone_valid(tz)) {
-		snprintf(zone, sizeof(zone), "%s", tz);
+		snprintf(zone, MANIFEST_TZ_MAX + 1, "%s", tz);
 	}
-	return zone;
 }
 
 /* The byte range of each file of the pack headed by ji, for its manifest. */
@@ -209,7 +204,7 @@ static int chunk_end(struct run *r, size_t ji, struct chunk_out *co, uint64_t en
 	m.offset = co->start;
 	m.length = end - co->start;
 	m.mtime = mtime;
-	snprintf(m.tz, sizeof(m.tz), "%s", local_zone());
+	snprintf(m.tz, sizeof(m.tz), "%s", r->zone);
 	if (co->pack) {
 		pack_parts(r, ji, &m);
 	}
@@ -525,6 +520,7 @@ int produce_init(struct run *r)
 		log_error("out of memory");
 		return -1;
 	}
+	local_zone(r->zone);
 	return 0;
 }
 

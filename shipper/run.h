@@ -75,7 +75,8 @@ struct run {
 	struct uploader *up;
 	z_stream z;
 	bool zinit;
-	struct hasher *hs; /* the chunk's SHA-256 and lines (hasher.h) */
+	struct hasher *hs;              /* the chunk's SHA-256 and lines (hasher.h) */
+	char zone[MANIFEST_TZ_MAX + 1]; /* the manifests' tz (produce.c's local_zone) */
 	unsigned char *in;
 	double last_save;
 	bool dirty;
