@@ -1,7 +1,8 @@
 /*
  * common/logtime.c's zone check, which ingest.conf's tz, the --tz options and the zone of a
- * manifest all go through.
+ * manifest all go through; its reading of multilog's TAI64N labels.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,10 +37,40 @@ static void zone(void **state)
 	assert_true(logtime_zone_known("Europe/Rome"));
 }
 
+/* multilog's labels: @, 16 hex digits of TAI64 seconds, 8 of nanoseconds; lower case only. */
+static void tai64n(void **state)
+{
+	static const char ok[] = "@4000000052e892682a4b434c";
+	char l[sizeof(ok)];
+
+	assert_int_equal(logtime_tai64n(ok, 25), 1390973534);
+	assert_int_equal(logtime_tai64n("@400000000000000a00000000", 25), 0);
+	assert_int_equal(logtime_tai64n(ok, 24), LOGTIME_NONE);
+	assert_int_equal(logtime_tai64n("#4000000052e892682a4b434c", 25), LOGTIME_NONE);
+	/* Before 1970 (2^62 + 10 less one) and beyond any real time. */
+	assert_int_equal(logtime_tai64n("@400000000000000900000000", 25), LOGTIME_NONE);
+	assert_int_equal(logtime_tai64n("@c000000000000000000000000", 25), LOGTIME_NONE);
+	/* Each position, seconds and nanoseconds alike, refuses every byte but a hex digit. */
+	for (size_t i = 1; i < 25; i++) {
+		for (int c = 0; c < 256; c++) {
+			memcpy(l, ok, sizeof(ok));
+			l[i] = (char)c;
+			bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+			int64_t t = logtime_tai64n(l, 25);
+			if (!hex) {
+				assert_int_equal(t, LOGTIME_NONE);
+			} else if (i > 16 || c == ok[i]) {
+				assert_int_equal(t, 1390973534);
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(zone),
+		cmocka_unit_test(tai64n),
 	};
 
 	if (argc > 1) {
