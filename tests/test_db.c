@@ -712,6 +712,14 @@ static void collect_accounts_read(void **state)
 	fixture_finish(&f);
 }
 
+/* The default rules with every one but the baseline turned off. */
+static void rules_baseline_only(struct check_rules *r)
+{
+	check_rules_init(r);
+	r->relay_rcpt = r->relay_domains = r->relay_ips = r->sender_mismatch = r->denied =
+		r->stale = (struct check_level){0, 0};
+}
+
 /*
  * The first hour of data, which the baseline needs, is read once per run: the first check_collect
  * that needs it reads it into the caller's variable, and the later ones of the run take it from
@@ -736,10 +744,8 @@ static void collect_first_hour_once(void **state)
 	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
 	chunk_init(&c, &st, id, 9);
 	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
-	check_rules_init(&r);
 	/* The baseline alone: a's 700 recipients make it a candidate. */
-	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = r.stale =
-		(struct check_level){0, 0};
+	rules_baseline_only(&r);
 
 	check_alerts_init(&out);
 	assert_int_equal(
@@ -802,9 +808,7 @@ static void collect_candidates_once(void **state)
 	}
 	chunk_init(&c, &st, id, 9);
 	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
-	check_rules_init(&r);
-	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = r.stale =
-		(struct check_level){0, 0};
+	rules_baseline_only(&r);
 
 	check_alerts_init(&out);
 	assert_int_equal(
