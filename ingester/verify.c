@@ -99,23 +99,10 @@ out:
 	return ret;
 }
 
-/*
- * Syslog dates without a UTC stamp are the mail server's local time: read them in the zone its
- * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
- * already refused any zone that could name a file outside zoneinfo.)
- */
-static void zone_for(const char *esc, const struct manifest *m, const char *run_tz,
-		     struct overlap *ov)
+void verify_zone_set(const char *zone, struct overlap *ov)
 {
-	const char *zone = run_tz, *now = getenv("TZ");
-	if (m->tz[0] != '\0') {
-		if (logtime_zone_known(m->tz)) {
-			zone = m->tz;
-		} else {
-			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",
-				 esc, m->tz);
-		}
-	}
+	const char *now = getenv("TZ");
+
 	if (zone == NULL ? now != NULL : now == NULL || strcmp(zone, now) != 0) {
 		/*
 		 * setenv may move the environment while another thread reads it: the database
@@ -132,6 +119,26 @@ static void zone_for(const char *esc, const struct manifest *m, const char *run_
 		}
 	}
 	tzset();
+}
+
+/*
+ * Syslog dates without a UTC stamp are the mail server's local time: read them in the zone its
+ * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
+ * already refused any zone that could name a file outside zoneinfo.)
+ */
+static void zone_for(const char *esc, const struct manifest *m, const char *run_tz,
+		     struct overlap *ov)
+{
+	const char *zone = run_tz;
+	if (m->tz[0] != '\0') {
+		if (logtime_zone_known(m->tz)) {
+			zone = m->tz;
+		} else {
+			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",
+				 esc, m->tz);
+		}
+	}
+	verify_zone_set(zone, ov);
 }
 
 /*
