@@ -250,7 +250,6 @@ enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 	agg_reset(agg);
 	/* The reader's reason ("NAME.gz: truncated gzip data ...") goes into that line. */
 	log_hold();
-	/* A failed scan is rolled back by overlap_scan; what follows it is ours to roll back. */
 	int scanned = overlap_scan(ov, r, esc, &so, agg, st);
 	if (!log_release(held, sizeof(held))) {
 		snprintf(held, sizeof(held), "%s: cannot be read", gz);
@@ -315,9 +314,8 @@ out:
 			log_info("%s: %lu batches written while scanning, rolled back", esc,
 				 overlap_batches(ov));
 		}
-		if (scanned == 0) {
-			overlap_abort(ov);
-		}
+		/* (A failed scan rolled itself back: then this finds nothing to roll back.) */
+		overlap_abort(ov);
 	}
 	reader_destroy(r);
 	return ret;
