@@ -698,20 +698,12 @@ out:
 	*conn = (struct drain_conn){d.db, d.ov};
 	if (d.db_failed) {
 		drain_close(conn);
-	} else if (d.ov != NULL) {
-		overlap_wait_idle(d.ov); /* idle already: every chunk was settled */
 	}
 	/*
 	 * zone_for left TZ at the last chunk's zone: the next drop directory's run (run.c drains
 	 * them in turn) must start from this run's zone, not read another server's dates in it.
-	 * The writer idles (it reads the environment only to reconnect, within a job).
 	 */
-	if (d.run_tz != NULL) {
-		setenv("TZ", d.run_tz, 1);
-	} else {
-		unsetenv("TZ");
-	}
-	tzset();
+	verify_zone_set(d.run_tz, conn->ov);
 	for (int i = 0; d.chunks != NULL && i < 2; i++) {
 		agg_destroy(d.chunks[i].agg);
 	}

@@ -99,23 +99,10 @@ out:
 	return ret;
 }
 
-/*
- * Syslog dates without a UTC stamp are the mail server's local time: read them in the zone its
- * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
- * already refused any zone that could name a file outside zoneinfo.)
- */
-static void zone_for(const char *esc, const struct manifest *m, const char *run_tz,
-		     struct overlap *ov)
+void verify_zone_set(const char *zone, struct overlap *ov)
 {
-	const char *zone = run_tz, *now = getenv("TZ");
-	if (m->tz[0] != '\0') {
-		if (logtime_zone_known(m->tz)) {
-			zone = m->tz;
-		} else {
-			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",
-				 esc, m->tz);
-		}
-	}
+	const char *now = getenv("TZ");
+
 	if (zone == NULL ? now != NULL : now == NULL || strcmp(zone, now) != 0) {
 		/*
 		 * setenv may move the environment while another thread reads it: the database
@@ -132,6 +119,26 @@ static void zone_for(const char *esc, const struct manifest *m, const char *run_
 		}
 	}
 	tzset();
+}
+
+/*
+ * Syslog dates without a UTC stamp are the mail server's local time: read them in the zone its
+ * manifest names when this machine knows that zone, else in the run's zone. (manifest_parse
+ * already refused any zone that could name a file outside zoneinfo.)
+ */
+static void zone_for(const char *esc, const struct manifest *m, const char *run_tz,
+		     struct overlap *ov)
+{
+	const char *zone = run_tz;
+	if (m->tz[0] != '\0') {
+		if (logtime_zone_known(m->tz)) {
+			zone = m->tz;
+		} else {
+			log_info("%s: zone %s unknown here; syslog dates read in the run's zone",
+				 esc, m->tz);
+		}
+	}
+	verify_zone_set(zone, ov);
 }
 
 /*
@@ -243,7 +250,6 @@ enum verify_result verify_chunk(int dir_fd, const char *gz, const char *esc,
 	agg_reset(agg);
 	/* The reader's reason ("NAME.gz: truncated gzip data ...") goes into that line. */
 	log_hold();
-	/* A failed scan is rolled back by overlap_scan; what follows it is ours to roll back. */
 	int scanned = overlap_scan(ov, r, esc, &so, agg, st);
 	if (!log_release(held, sizeof(held))) {
 		snprintf(held, sizeof(held), "%s: cannot be read", gz);
@@ -308,9 +314,8 @@ out:
 			log_info("%s: %lu batches written while scanning, rolled back", esc,
 				 overlap_batches(ov));
 		}
-		if (scanned == 0) {
-			overlap_abort(ov);
-		}
+		/* (A failed scan rolled itself back: then this finds nothing to roll back.) */
+		overlap_abort(ov);
 	}
 	reader_destroy(r);
 	return ret;

@@ -36,6 +36,12 @@ enum verify_result {
 };
 
 /*
+ * Sets TZ to zone (NULL: unsets it) and calls tzset(). When TZ changes and ov is not NULL, first
+ * waits for ov's writer to idle: it may be reading the environment.
+ */
+void verify_zone_set(const char *zone, struct overlap *ov);
+
+/*
  * Reads the manifest open as mfd (name: NAME.manifest) into m and checks that it names its own
  * chunk gz and, when o->bound_host is set, that host. why (size n) receives the reason of a
  * VERIFY_BAD. Returns VERIFY_OK, VERIFY_BAD or VERIFY_LOCAL.
