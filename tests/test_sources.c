@@ -292,6 +292,24 @@ static void fingerprint_listed(void **unused)
 }
 
 /*
+ * sources_refused(l, path, err) returns refused and warns with a line that holds want, or warns
+ * nothing when want is NULL.
+ */
+static void refuse(struct source_list *l, const char *path, int err, bool refused, const char *want)
+{
+	char msg[1024];
+	log_hold();
+	assert_int_equal(sources_refused(l, path, err), refused);
+	bool warned = log_release(msg, sizeof(msg));
+	if (want) {
+		assert_true(warned);
+		assert_non_null(strstr(msg, want));
+	} else {
+		assert_false(warned);
+	}
+}
+
+/*
  * A refused path is warned about once per run, by the run's list: the same path again (another
  * refusal of it too) is not, another path is, and the next run's list warns anew (nothing is
  * kept between runs). Other errors are not refusals.
@@ -299,32 +317,19 @@ static void fingerprint_listed(void **unused)
 static void refused_once(void **unused)
 {
 	struct source_list run1, run2;
-	char msg[1024];
 	source_list_init(&run1);
 	source_list_init(&run2);
 	log_set_level(LOG_WARN);
 
-	log_hold();
-	assert_true(sources_refused(&run1, "/var/log/x", ELOOP));
-	assert_true(log_release(msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "/var/log/x: a symbolic link"));
-	log_hold();
-	assert_true(sources_refused(&run1, "/var/log/x", EMLINK));
-	assert_true(sources_refused(&run1, "/var/log/x", ELOOP));
-	assert_false(log_release(msg, sizeof(msg)));
-	log_hold();
-	assert_true(sources_refused(&run1, "/var/log/y", EMLINK));
-	assert_true(log_release(msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "/var/log/y: a file with more than one hard link"));
-	log_hold();
-	assert_false(sources_refused(&run1, "/var/log/z", ENOENT));
-	assert_false(log_release(msg, sizeof(msg)));
+	refuse(&run1, "/var/log/x", ELOOP, true, "/var/log/x: a symbolic link");
+	refuse(&run1, "/var/log/x", EMLINK, true, NULL);
+	refuse(&run1, "/var/log/x", ELOOP, true, NULL);
+	refuse(&run1, "/var/log/y", EMLINK, true,
+	       "/var/log/y: a file with more than one hard link");
+	refuse(&run1, "/var/log/z", ENOENT, false, NULL);
 	assert_int_equal(run1.nrefused, 2);
 
-	log_hold();
-	assert_true(sources_refused(&run2, "/var/log/x", ELOOP));
-	assert_true(log_release(msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "/var/log/x: a symbolic link"));
+	refuse(&run2, "/var/log/x", ELOOP, true, "/var/log/x: a symbolic link");
 
 	log_set_level(LOG_ERROR);
 	source_list_finish(&run1);
