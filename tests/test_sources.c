@@ -280,10 +280,16 @@ static void fingerprint_listed(void **unused)
 	assert_int_equal(symlink(target, path), 0);
 	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_false(l.v[0].has_fpr);
+	assert_int_equal(l.nrefused, 1); /* refused and warned about, not taken for gone */
+	struct stat sb;
+	assert_int_equal(sources_open_file(&l.v[0], &sb), -1);
+	assert_int_equal(errno, ELOOP);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(link(target, path), 0);
 	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_false(l.v[0].has_fpr);
+	assert_int_equal(sources_open_file(&l.v[0], &sb), -1);
+	assert_int_equal(errno, EMLINK);
 	source_list_finish(&l);
 
 	char cmd[300];
