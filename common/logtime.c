@@ -49,7 +49,6 @@ void logtime_init(struct logtime *lt, int64_t ref_utc)
 		lt->ref_mon = 1;
 		lt->ref_mday = 1;
 	}
-	lt->cache_key = -1;
 }
 
 static int digits(const char *p, size_t n)
@@ -75,51 +74,52 @@ static int month_of(const char *p)
 	return 0;
 }
 
-int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n)
+/*
+ * Reads the hour of a syslog date, "Mon DD HH" (p[0..9)), into lt->hour_utc, the UTC start of
+ * that local hour, and keeps its bytes in lt->hour. 0, or -1 when it is no date.
+ */
+static int syslog_hour(struct logtime *lt, const char *p)
 {
-	if (n < 15 || p[3] != ' ' || p[6] != ' ' || p[9] != ':' || p[12] != ':') {
-		return LOGTIME_NONE;
-	}
-	if (lt->last_valid && memcmp(p, lt->last_hour, sizeof(lt->last_hour)) == 0) {
-		int min = digits(p + 10, 2), sec = digits(p + 13, 2);
-		if (min < 0 || min > 59 || sec < 0 || sec > 60) {
-			return LOGTIME_NONE;
-		}
-		return lt->last_hour_utc + min * 60 + sec;
-	}
 	int mon = month_of(p);
 	int day = p[4] == ' ' ? digits(p + 5, 1) : digits(p + 4, 2);
-	int hour = digits(p + 7, 2), min = digits(p + 10, 2), sec = digits(p + 13, 2);
-	if (mon == 0 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0 || min > 59 ||
-	    sec < 0 || sec > 60) {
-		return LOGTIME_NONE;
+	int hour = digits(p + 7, 2);
+	if (mon == 0 || day < 1 || day > 31 || hour < 0 || hour > 23) {
+		return -1;
 	}
 	int year = lt->ref_year;
 	if (mon > lt->ref_mon || (mon == lt->ref_mon && day > lt->ref_mday)) {
 		year--;
 	}
-	int64_t key = (((int64_t)year * 13 + mon) * 32 + day) * 24 + hour;
-	int64_t local_hour =
-		logtime_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hour * 3600;
-	if (key != lt->cache_key) {
-		struct tm tm = {
-			.tm_year = year - 1900,
-			.tm_mon = mon - 1,
-			.tm_mday = day,
-			.tm_hour = hour,
-			.tm_isdst = -1,
-		};
-		time_t t = mktime(&tm);
-		if (t == (time_t)-1) {
-			return LOGTIME_NONE;
-		}
-		lt->cache_key = key;
-		lt->cache_off = local_hour - (int64_t)t;
+	struct tm tm = {
+		.tm_year = year - 1900,
+		.tm_mon = mon - 1,
+		.tm_mday = day,
+		.tm_hour = hour,
+		.tm_isdst = -1,
+	};
+	time_t t = mktime(&tm);
+	if (t == (time_t)-1) {
+		return -1;
 	}
-	memcpy(lt->last_hour, p, sizeof(lt->last_hour));
-	lt->last_hour_utc = local_hour - lt->cache_off;
-	lt->last_valid = true;
-	return local_hour + min * 60 + sec - lt->cache_off;
+	lt->hour_utc = (int64_t)t;
+	memcpy(lt->hour, p, sizeof(lt->hour));
+	return 0;
+}
+
+int64_t logtime_syslog(struct logtime *lt, const char *p, size_t n)
+{
+	if (n < 15 || p[3] != ' ' || p[6] != ' ' || p[9] != ':' || p[12] != ':') {
+		return LOGTIME_NONE;
+	}
+	int min = digits(p + 10, 2), sec = digits(p + 13, 2);
+	if (min < 0 || min > 59 || sec < 0 || sec > 60) {
+		return LOGTIME_NONE;
+	}
+	/* The lines of one hour share its bytes: only minutes and seconds are read again. */
+	if (memcmp(p, lt->hour, sizeof(lt->hour)) != 0 && syslog_hour(lt, p) != 0) {
+		return LOGTIME_NONE;
+	}
+	return lt->hour_utc + min * 60 + sec;
 }
 
 int64_t logtime_rfc3339(const char *p, size_t n, size_t *used)

@@ -19,16 +19,12 @@
 struct logtime {
 	int64_t ref;
 	int ref_year, ref_mon, ref_mday; /* local date of ref + 1 day */
-	/* one-entry cache: local hour key -> UTC offset in seconds */
-	int64_t cache_key;
-	int64_t cache_off;
 	/*
-	 * The last date read, "Mon DD HH" (its first 9 bytes), and its hour in UTC: the lines of
-	 * one hour share them, and only minutes and seconds are read again.
+	 * The hour of the last date read, "Mon DD HH" (its first 9 bytes; zeroed: none yet, which
+	 * no date matches), and its start in UTC (mktime's, run once per hour of a log).
 	 */
-	char last_hour[9];
-	int64_t last_hour_utc;
-	bool last_valid;
+	char hour[9];
+	int64_t hour_utc;
 };
 
 void logtime_init(struct logtime *lt, int64_t ref_utc);

@@ -59,7 +59,7 @@ static void *hasher_main(void *arg)
 	return NULL;
 }
 
-struct hasher *hasher_create(void)
+struct hasher *hasher_create(bool threaded)
 {
 	struct hasher *h = calloc(1, sizeof(*h));
 	if (!h) {
@@ -72,8 +72,8 @@ struct hasher *hasher_create(void)
 	}
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
-	h->threaded = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
-	if (!h->threaded) {
+	h->threaded = threaded && pthread_create(&h->thread, NULL, hasher_main, h) == 0;
+	if (threaded && !h->threaded) {
 		log_debug("no hashing thread: hashing while compressing");
 	}
 	return h;

@@ -1,6 +1,7 @@
 #ifndef RELAYWATCH_HASHER_H
 #define RELAYWATCH_HASHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,8 +18,10 @@
 
 struct hasher;
 
-/* A hasher with a fresh digest; NULL when out of memory (logged). */
-struct hasher *hasher_create(void);
+/* A hasher with a fresh digest, and its thread when threaded (false: everything is hashed in
+ * the caller's thread, when nothing would run beside it, as in a dry run, which deflates
+ * nothing); NULL when out of memory (logged). */
+struct hasher *hasher_create(bool threaded);
 
 /* Hashes and counts the lines of p[0..n): p must stay unchanged until hasher_wait(). No other
  * slice may be in flight. */

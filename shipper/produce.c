@@ -513,7 +513,7 @@ int produce_init(struct run *r)
 		return -1;
 	}
 	r->zinit = true;
-	if (!(r->hs = hasher_create())) {
+	if (!(r->hs = hasher_create(!r->opt->dry_run))) {
 		return -1;
 	}
 	if (!(r->in = malloc(IN_BUF_SIZE))) {

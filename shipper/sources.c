@@ -167,8 +167,8 @@ static int add_file(struct source_list *l, const struct ship_source *src,
 /* The flags every log file is opened with: never through a symbolic link, never as a terminal. */
 #define FILE_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
-/* Fills *sb and refuses a regular file with more than one link (see sources_open). Returns fd,
- * or -1 with errno set (fd closed). */
+/* Fills *sb and refuses a regular file with more than one link (see sources_open_file). Returns
+ * fd, or -1 with errno set (fd closed). */
 static int check_links(int fd, struct stat *sb)
 {
 	int err = EMLINK;
@@ -182,12 +182,12 @@ static int check_links(int fd, struct stat *sb)
 	return -1;
 }
 
-int sources_open(const char *path, bool dir)
+/* Opens path, a directory when dir, without following a symbolic link (see sources_open_dir). */
+static int open_nofollow(const char *path, bool dir)
 {
 	const int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	const char *p = path, *slash;
 	char comp[NAME_MAX + 1];
-	struct stat sb;
 	int fd, next, err;
 
 	if (path[0] != '/') {
@@ -230,16 +230,18 @@ int sources_open(const char *path, bool dir)
 			break;
 		}
 	}
-	if (fd < 0) {
-		return -1;
-	}
-	return dir ? fd : check_links(fd, &sb);
+	return fd;
+}
+
+int sources_open_dir(const char *path)
+{
+	return open_nofollow(path, true);
 }
 
 int sources_open_file(const struct source_file *f, struct stat *sb)
 {
 	/* f->name is a directory entry's name: one component, no '/' to follow. */
-	int fd = f->dir ? openat(f->dir->fd, f->name, FILE_FLAGS) : sources_open(f->path, false);
+	int fd = f->dir ? openat(f->dir->fd, f->name, FILE_FLAGS) : open_nofollow(f->path, false);
 	return fd < 0 ? -1 : check_links(fd, sb);
 }
 
@@ -297,7 +299,7 @@ int sources_discover(const struct ship_source *src, struct source_list *l)
 		log_error("out of memory");
 		goto out;
 	}
-	int dfd = sources_open(dir, true);
+	int dfd = sources_open_dir(dir);
 	if (dfd < 0 && sources_refused(l, dir, errno)) {
 		ret = 0; /* nothing of this source is shipped; the warning says why */
 		goto out;

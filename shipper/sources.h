@@ -111,29 +111,30 @@ enum syslog_name sources_syslog_classify(const char *base, const char *name, uin
 					 const char **suffix, size_t *suffix_len, bool *gz);
 
 /*
- * Opens path (absolute) for reading without following a symbolic link in any of its components:
- * each directory is opened with openat(O_NOFOLLOW | O_DIRECTORY) from the one before, the last
- * component with O_NOFOLLOW (and O_DIRECTORY when dir). A regular file with more than one link
- * is refused too. The log directories often belong to the log user (qmaill), who could otherwise
- * replace a directory with a symlink to a root-only one, or hard-link a secret file under a
- * rotated log's name, and make the shipper (root) send it. Returns the descriptor; or -1 with
- * errno set: ELOOP for a symlink (or a non-directory) in the path, EMLINK for a hard-linked file,
- * others as open(2). Logs nothing; see sources_refused().
+ * Opens the directory path (absolute) without following a symbolic link in any of its
+ * components: each is opened with openat(O_NOFOLLOW | O_DIRECTORY) from the one before. The log
+ * directories often belong to the log user (qmaill), who could otherwise replace a directory
+ * with a symlink to a root-only one and make the shipper (root) send what is in it. Returns the
+ * descriptor; or -1 with errno set: ELOOP for a symlink (or a non-directory) in the path, others
+ * as open(2). Logs nothing; see sources_refused().
  */
-int sources_open(const char *path, bool dir);
+int sources_open_dir(const char *path);
 
 /*
- * Warns that path was refused (err, errno from sources_open: ELOOP or EMLINK), once per path for
- * the list l of a run (which keeps the paths warned about), so that a planted link is reported
- * without flooding. Returns whether err was such a refusal.
+ * Warns that path was refused (err, errno from sources_open_dir or sources_open_file: ELOOP or
+ * EMLINK), once per path for the list l of a run (which keeps the paths warned about), so that a
+ * planted link is reported without flooding. Returns whether err was such a refusal.
  */
 bool sources_refused(struct source_list *l, const char *path, int err);
 
 /*
- * Opens f for reading as sources_open() does: by its name in the directory it was listed in
- * (which sources_open() opened, refusing symbolic links on the way) with O_NOFOLLOW, or by its
- * path when it was not listed (f->dir NULL). Fills *sb (fstat) for the caller's identity checks.
- * Returns the descriptor; or -1 with errno set as sources_open() does. Logs nothing.
+ * Opens f for reading: by its name in the directory it was listed in (which sources_open_dir()
+ * opened) with O_NOFOLLOW, or, when it was not listed (f->dir NULL), by its path as
+ * sources_open_dir() walks one, its last component with O_NOFOLLOW. A regular file with more
+ * than one link is refused too: the log user could otherwise hard-link a secret file under a
+ * rotated log's name. Fills *sb (fstat) for the caller's identity checks. Returns the
+ * descriptor; or -1 with errno set: ELOOP for a symlink, EMLINK for a hard-linked file, others as
+ * open(2). Logs nothing; see sources_refused().
  */
 int sources_open_file(const struct source_file *f, struct stat *sb);
 

@@ -10,7 +10,7 @@
 /*
  * Slices of every size, small ones hashed in the caller's thread and large ones by the hashing
  * thread, interleaved: the SHA-256 and the line count are those of the bytes in order, and a
- * final starts the next chunk anew.
+ * final starts the next chunk anew. The same without the thread (a dry run's hasher).
  */
 static void slices_in_order(void **unused)
 {
@@ -27,14 +27,18 @@ static void slices_in_order(void **unused)
 		want_lines += buf[i] == '\n';
 	}
 	uint8_t want[DIGEST_LEN], got[DIGEST_LEN];
+	struct hasher *h = NULL;
 	struct digest *d = digest_create();
 	assert_non_null(d);
 	digest_update(d, buf, total);
 	digest_final(d, want);
 
-	struct hasher *h = hasher_create();
-	assert_non_null(h);
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < 4; round++) {
+		/* Each hasher for two chunks: threaded, then not. */
+		if (round % 2 == 0) {
+			hasher_destroy(h);
+			assert_non_null(h = hasher_create(round == 0));
+		}
 		uint64_t lines = 0;
 		size_t at = 0;
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -73,7 +77,7 @@ static void two_slices_in_flight(void **unused)
 	struct hasher *h[2];
 	struct digest *d[2];
 	for (int k = 0; k < 2; k++) {
-		assert_non_null(h[k] = hasher_create());
+		assert_non_null(h[k] = hasher_create(true));
 		assert_non_null(d[k] = digest_create());
 	}
 	uint64_t lines[2] = {0, 0};

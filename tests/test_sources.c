@@ -280,15 +280,39 @@ static void fingerprint_listed(void **unused)
 	assert_int_equal(symlink(target, path), 0);
 	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_false(l.v[0].has_fpr);
+	assert_int_equal(l.nrefused, 1); /* refused and warned about, not taken for gone */
+	struct stat sb;
+	assert_int_equal(sources_open_file(&l.v[0], &sb), -1);
+	assert_int_equal(errno, ELOOP);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(link(target, path), 0);
 	assert_int_equal(sources_fingerprint(&l, &l.v[0]), 0);
 	assert_false(l.v[0].has_fpr);
+	assert_int_equal(sources_open_file(&l.v[0], &sb), -1);
+	assert_int_equal(errno, EMLINK);
 	source_list_finish(&l);
 
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", moved);
 	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * sources_refused(l, path, err) returns refused and warns with a line that holds want, or warns
+ * nothing when want is NULL.
+ */
+static void refuse(struct source_list *l, const char *path, int err, bool refused, const char *want)
+{
+	char msg[1024];
+	log_hold();
+	assert_int_equal(sources_refused(l, path, err), refused);
+	bool warned = log_release(msg, sizeof(msg));
+	if (want) {
+		assert_true(warned);
+		assert_non_null(strstr(msg, want));
+	} else {
+		assert_false(warned);
+	}
 }
 
 /*
@@ -299,32 +323,19 @@ static void fingerprint_listed(void **unused)
 static void refused_once(void **unused)
 {
 	struct source_list run1, run2;
-	char msg[1024];
 	source_list_init(&run1);
 	source_list_init(&run2);
 	log_set_level(LOG_WARN);
 
-	log_hold();
-	assert_true(sources_refused(&run1, "/var/log/x", ELOOP));
-	assert_true(log_release(msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "/var/log/x: a symbolic link"));
-	log_hold();
-	assert_true(sources_refused(&run1, "/var/log/x", EMLINK));
-	assert_true(sources_refused(&run1, "/var/log/x", ELOOP));
-	assert_false(log_release(msg, sizeof(msg)));
-	log_hold();
-	assert_true(sources_refused(&run1, "/var/log/y", EMLINK));
-	assert_true(log_release(msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "/var/log/y: a file with more than one hard link"));
-	log_hold();
-	assert_false(sources_refused(&run1, "/var/log/z", ENOENT));
-	assert_false(log_release(msg, sizeof(msg)));
+	refuse(&run1, "/var/log/x", ELOOP, true, "/var/log/x: a symbolic link");
+	refuse(&run1, "/var/log/x", EMLINK, true, NULL);
+	refuse(&run1, "/var/log/x", ELOOP, true, NULL);
+	refuse(&run1, "/var/log/y", EMLINK, true,
+	       "/var/log/y: a file with more than one hard link");
+	refuse(&run1, "/var/log/z", ENOENT, false, NULL);
 	assert_int_equal(run1.nrefused, 2);
 
-	log_hold();
-	assert_true(sources_refused(&run2, "/var/log/x", ELOOP));
-	assert_true(log_release(msg, sizeof(msg)));
-	assert_non_null(strstr(msg, "/var/log/x: a symbolic link"));
+	refuse(&run2, "/var/log/x", ELOOP, true, "/var/log/x: a symbolic link");
 
 	log_set_level(LOG_ERROR);
 	source_list_finish(&run1);
