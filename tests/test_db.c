@@ -172,6 +172,26 @@ static void add_event(struct agg *a, int64_t utc, const char *reason, uint64_t n
 	assert_int_equal(agg_add(a, AGG_EVENT, utc, f, n), 0);
 }
 
+/* Adds n recipients that acct relayed, as its own sender, through host in the hour of utc. */
+static void add_relay(struct agg *a, int64_t utc, const char *host, const char *acct, uint64_t n)
+{
+	struct span f[6] = {{host, strlen(host)}, SPAN_LIT("smtp"),      {acct, strlen(acct)},
+			    {acct, strlen(acct)}, SPAN_LIT("192.0.2.1"), SPAN_LIT("example.com")};
+
+	assert_int_equal(agg_add(a, AGG_RELAY, utc, f, n), 0);
+}
+
+/* Ingests the rows in f->agg as chunk_init's chunk of seed. */
+static void ingest_rows(struct fixture *f, unsigned seed)
+{
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+
+	chunk_init(&c, &st, id, seed);
+	assert_int_equal(db_ingest_chunk(f->db, &c, f->agg), DB_OK);
+}
+
 static void migrate(void **state)
 {
 	struct fixture f;
@@ -657,12 +677,6 @@ static void stream_killed(void **state)
 static void collect_accounts_read(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
-	struct scan_stats st;
-	char id[DIGEST_HEX_LEN + 1];
-	struct span rf[6] = {SPAN_LIT("mx1"),           SPAN_LIT("smtp"),
-			     SPAN_LIT("a@example.org"), SPAN_LIT("a@example.org"),
-			     SPAN_LIT("192.0.2.1"),     SPAN_LIT("example.com")};
 	const struct check_level off = {0, 0}, on = {500, 2000};
 	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
 	struct check_rules r, one;
@@ -670,9 +684,8 @@ static void collect_accounts_read(void **state)
 	int64_t first = CHECK_FIRST_HOUR_UNREAD;
 
 	fixture_init(&f, "collect");
-	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
-	chunk_init(&c, &st, id, 9);
-	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	add_relay(f.agg, 1390973534, "mx1", "a@example.org", 700);
+	ingest_rows(&f, 9);
 	check_rules_init(&r);
 	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = off;
 	r.baseline_factor = r.stale = off;
@@ -728,12 +741,6 @@ static void rules_baseline_only(struct check_rules *r)
 static void collect_first_hour_once(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
-	struct scan_stats st;
-	char id[DIGEST_HEX_LEN + 1];
-	struct span rf[6] = {SPAN_LIT("mx1"),           SPAN_LIT("smtp"),
-			     SPAN_LIT("a@example.org"), SPAN_LIT("a@example.org"),
-			     SPAN_LIT("192.0.2.1"),     SPAN_LIT("example.com")};
 	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
 	int64_t first = CHECK_FIRST_HOUR_UNREAD;
 	struct check_rules r;
@@ -741,9 +748,8 @@ static void collect_first_hour_once(void **state)
 
 	fixture_init(&f, "first");
 	add_event(f.agg, 1390973534, "a", 1);
-	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
-	chunk_init(&c, &st, id, 9);
-	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	add_relay(f.agg, 1390973534, "mx1", "a@example.org", 700);
+	ingest_rows(&f, 9);
 	/* The baseline alone: a's 700 recipients make it a candidate. */
 	rules_baseline_only(&r);
 
@@ -782,9 +788,7 @@ static void collect_first_hour_once(void **state)
 static void collect_candidates_once(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
-	struct scan_stats st;
-	char id[DIGEST_HEX_LEN + 1], acct[32];
+	char acct[32];
 	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
 	int64_t first = CHECK_FIRST_HOUR_UNREAD;
 	struct check_rules r;
@@ -797,17 +801,10 @@ static void collect_candidates_once(void **state)
 	for (int h = 0; h < 2; h++) {
 		for (int i = 0; i < 250; i++) {
 			snprintf(acct, sizeof(acct), "a%03d@example.org", i);
-			struct span rf[6] = {h ? SPAN_LIT("mx2") : SPAN_LIT("mx1"),
-					     SPAN_LIT("smtp"),
-					     {acct, strlen(acct)},
-					     {acct, strlen(acct)},
-					     SPAN_LIT("192.0.2.1"),
-					     SPAN_LIT("example.com")};
-			assert_int_equal(agg_add(f.agg, AGG_RELAY, hour + 60, rf, 150), 0);
+			add_relay(f.agg, hour + 60, h ? "mx2" : "mx1", acct, 150);
 		}
 	}
-	chunk_init(&c, &st, id, 9);
-	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	ingest_rows(&f, 9);
 	rules_baseline_only(&r);
 
 	check_alerts_init(&out);
