@@ -153,6 +153,8 @@ int cmd_check(int argc, char **argv)
 		check_collect(db, &cmd.cfg.rules, w.since, w.until,
 			      CHECK_PERF | (cmd.since == NULL ? CHECK_DAILY_WINDOW : 0),
 			      cmd.until != NULL ? w.end : now, cmd.host, &first_hour, &alerts);
+	/* Sorted whatever the result: an empty ledger's UNKNOWN still prints what was found. */
+	check_alerts_sort(&alerts);
 	struct db_window dw = {w.since, w.until, cmd.host};
 	struct db_totals t;
 	if (got == CHECK_COLLECT_OK) {
@@ -174,7 +176,6 @@ int cmd_check(int argc, char **argv)
 			       : "no chunk in the ledger yet";
 		goto print;
 	}
-	check_alerts_sort(&alerts);
 	st = check_worst(&alerts);
 	goto print;
 bad:

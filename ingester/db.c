@@ -144,6 +144,32 @@ static void db_packet_limit(struct db *db)
 	}
 }
 
+/* Whether the one row of a SHOW ... LIKE 'name' statement has the value given. */
+static bool show_is(struct db *db, const char *sql, const char *value)
+{
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	bool is = false;
+
+	if (db->my != NULL && mysql_query(db->my, sql) == 0 &&
+	    (res = mysql_store_result(db->my)) != NULL && (row = mysql_fetch_row(res)) != NULL &&
+	    row[1] != NULL) {
+		is = strcmp(row[1], value) == 0;
+	}
+	mysql_free_result(res);
+	return is;
+}
+
+/*
+ * Whether the server is a node of a Galera cluster (wsrep_on). False when it cannot tell (no
+ * connection, a failed statement; nothing logged).
+ */
+static bool galera_node(struct db *db)
+{
+	/* A MariaDB built with Galera support but not in a cluster says OFF (MySQL: no row). */
+	return show_is(db, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'", "ON");
+}
+
 /* Opens the connection and sets up the session. 0, or -1 with db->err set. */
 static int db_open(struct db *db)
 {
@@ -197,7 +223,7 @@ static int db_open(struct db *db)
 		return -1;
 	}
 	db_packet_limit(db);
-	db->galera = db_galera_node(db);
+	db->galera = galera_node(db);
 	return 0;
 }
 
@@ -383,28 +409,6 @@ int db_buf_datetime(struct db *db, int64_t utc, bool as_null)
 }
 
 /* --- retry --- */
-
-/* Whether the one row of a SHOW ... LIKE 'name' statement has the value given. */
-static bool show_is(struct db *db, const char *sql, const char *value)
-{
-	MYSQL_RES *res = NULL;
-	MYSQL_ROW row;
-	bool is = false;
-
-	if (db->my != NULL && mysql_query(db->my, sql) == 0 &&
-	    (res = mysql_store_result(db->my)) != NULL && (row = mysql_fetch_row(res)) != NULL &&
-	    row[1] != NULL) {
-		is = strcmp(row[1], value) == 0;
-	}
-	mysql_free_result(res);
-	return is;
-}
-
-bool db_galera_node(struct db *db)
-{
-	/* A MariaDB built with Galera support but not in a cluster says OFF (MySQL: no row). */
-	return show_is(db, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'", "ON");
-}
 
 /*
  * Whether the server is a Galera node outside the primary component. Such a node refuses

@@ -31,10 +31,11 @@ struct db {
 	 */
 	bool bulk;
 	/*
-	 * The server is a Galera node (db_galera_node), asked once per connection when it opens:
-	 * asked inside a chunk's transaction, the SHOW would be the statement that receives the
-	 * error of a transaction a replicated write set aborted meanwhile, and the rows sent next
-	 * would commit on their own (autocommit), outside the chunk's transaction.
+	 * The server is a Galera node (wsrep_on; false when it could not tell), asked once per
+	 * connection when it opens: asked inside a chunk's transaction, the SHOW would be the
+	 * statement that receives the error of a transaction a replicated write set aborted
+	 * meanwhile, and the rows sent next would commit on their own (autocommit), outside the
+	 * chunk's transaction.
 	 */
 	bool galera;
 	MYSQL_STMT *upsert[AGG_TABLES];
@@ -90,12 +91,6 @@ void db_rows_close(struct db *db, bool all);
 
 /* One attempt of a unit of work: 0 or a positive result, or -1 with db->err set. */
 typedef int (*db_attempt_fn)(struct db *db, void *arg);
-
-/*
- * Whether the server is a node of a Galera cluster (wsrep_on). False when it cannot tell (no
- * connection, a failed statement; nothing logged).
- */
-bool db_galera_node(struct db *db);
 
 /*
  * Runs fn, replaying it after a transient error (rollback first) or a lost connection

@@ -27,7 +27,7 @@ unsigned db_purge_batch(struct db *db, unsigned batch)
 	unsigned long long v, fit;
 
 	/* Outside a cluster the variables may exist (MariaDB) but limit nothing. */
-	if (!db_galera_node(db)) {
+	if (!db->galera) {
 		return batch;
 	}
 	res = db_select(db, sql, sizeof(sql) - 1);

@@ -87,11 +87,7 @@ static int ingest_config_line(const struct config_line *cl, void *data)
 	}
 	if (strcmp(cl->key, "tz") == 0) {
 		if (!logtime_zone_known(cl->value)) {
-			char esc[LOG_ESCAPE_SIZE];
-
-			log_error("%s:%u: tz: unknown time zone '%s'", cl->file, cl->line,
-				  log_escape(esc, sizeof(esc), cl->value, strlen(cl->value)));
-			return -1;
+			return config_bad_value(cl, "is not a known time zone");
 		}
 		return config_string(cl, &c->tz);
 	}

@@ -172,6 +172,26 @@ static void add_event(struct agg *a, int64_t utc, const char *reason, uint64_t n
 	assert_int_equal(agg_add(a, AGG_EVENT, utc, f, n), 0);
 }
 
+/* Adds n recipients that acct relayed, as its own sender, through host in the hour of utc. */
+static void add_relay(struct agg *a, int64_t utc, const char *host, const char *acct, uint64_t n)
+{
+	struct span f[6] = {{host, strlen(host)}, SPAN_LIT("smtp"),      {acct, strlen(acct)},
+			    {acct, strlen(acct)}, SPAN_LIT("192.0.2.1"), SPAN_LIT("example.com")};
+
+	assert_int_equal(agg_add(a, AGG_RELAY, utc, f, n), 0);
+}
+
+/* Ingests the rows in f->agg as chunk_init's chunk of seed. */
+static void ingest_rows(struct fixture *f, unsigned seed)
+{
+	struct db_chunk c;
+	struct scan_stats st;
+	char id[DIGEST_HEX_LEN + 1];
+
+	chunk_init(&c, &st, id, seed);
+	assert_int_equal(db_ingest_chunk(f->db, &c, f->agg), DB_OK);
+}
+
 static void migrate(void **state)
 {
 	struct fixture f;
@@ -648,6 +668,19 @@ static void stream_killed(void **state)
 	fixture_finish(&f);
 }
 
+/* The hour of chunk_init's lines. */
+#define CHUNK_HOUR 1390971600
+
+/* check_collect over CHUNK_HOUR, stale not judged, into out (initialised here). */
+static enum check_collect_result collect_hour(struct fixture *f, const struct check_rules *r,
+					      unsigned flags, int64_t *first,
+					      struct check_alerts *out)
+{
+	check_alerts_init(out);
+	return check_collect(f->db, r, CHUNK_HOUR, CHUNK_HOUR + 3600, flags, CHECK_NO_STALE, NULL,
+			     first, out);
+}
+
 /*
  * check_collect reads the window's account hours only when something uses them: with every
  * account rule off (notify's daily pass judges relay_ips alone) it reads nothing, while the
@@ -657,41 +690,27 @@ static void stream_killed(void **state)
 static void collect_accounts_read(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
-	struct scan_stats st;
-	char id[DIGEST_HEX_LEN + 1];
-	struct span rf[6] = {SPAN_LIT("mx1"),           SPAN_LIT("smtp"),
-			     SPAN_LIT("a@example.org"), SPAN_LIT("a@example.org"),
-			     SPAN_LIT("192.0.2.1"),     SPAN_LIT("example.com")};
 	const struct check_level off = {0, 0}, on = {500, 2000};
-	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
 	struct check_rules r, one;
 	struct check_alerts out;
 	int64_t first = CHECK_FIRST_HOUR_UNREAD;
 
 	fixture_init(&f, "collect");
-	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
-	chunk_init(&c, &st, id, 9);
-	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	add_relay(f.agg, 1390973534, "mx1", "a@example.org", 700);
+	ingest_rows(&f, 9);
 	check_rules_init(&r);
 	r.relay_rcpt = r.relay_domains = r.relay_ips = r.sender_mismatch = r.denied = off;
 	r.baseline_factor = r.stale = off;
 
 	/* The performance data reads the hours: the account's one is the busiest. */
-	check_alerts_init(&out);
-	assert_int_equal(check_collect(f.db, &r, hour, hour + 3600, CHECK_PERF, CHECK_NO_STALE,
-				       NULL, &first, &out),
-			 CHECK_COLLECT_OK);
+	assert_int_equal(collect_hour(&f, &r, CHECK_PERF, &first, &out), CHECK_COLLECT_OK);
 	assert_int_equal(out.max_account_rcpt, 700);
 	assert_int_equal(out.count, 0);
 	check_alerts_finish(&out);
 
 	admin_exec(f.admin, "RENAME TABLE relay_hourly TO relay_hourly_away");
 	/* Every rule off and no performance data: nothing is read, so nothing fails. */
-	check_alerts_init(&out);
-	assert_int_equal(
-		check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &first, &out),
-		CHECK_COLLECT_OK);
+	assert_int_equal(collect_hour(&f, &r, 0, &first, &out), CHECK_COLLECT_OK);
 	assert_int_equal(out.max_account_rcpt, 0);
 	check_alerts_finish(&out);
 	/* The performance data, or any one account rule, reads them (and so fails here). */
@@ -700,10 +719,7 @@ static void collect_accounts_read(void **state)
 		one.relay_rcpt = i == 0 ? on : off;
 		one.relay_domains = i == 1 ? on : off;
 		one.baseline_factor = i == 2 ? on : off;
-		check_alerts_init(&out);
-		assert_int_equal(check_collect(f.db, &one, hour, hour + 3600,
-					       i == 3 ? CHECK_PERF : 0, CHECK_NO_STALE, NULL,
-					       &first, &out),
+		assert_int_equal(collect_hour(&f, &one, i == 3 ? CHECK_PERF : 0, &first, &out),
 				 CHECK_COLLECT_ERROR);
 		check_alerts_finish(&out);
 	}
@@ -728,45 +744,28 @@ static void rules_baseline_only(struct check_rules *r)
 static void collect_first_hour_once(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
-	struct scan_stats st;
-	char id[DIGEST_HEX_LEN + 1];
-	struct span rf[6] = {SPAN_LIT("mx1"),           SPAN_LIT("smtp"),
-			     SPAN_LIT("a@example.org"), SPAN_LIT("a@example.org"),
-			     SPAN_LIT("192.0.2.1"),     SPAN_LIT("example.com")};
-	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
 	int64_t first = CHECK_FIRST_HOUR_UNREAD;
 	struct check_rules r;
 	struct check_alerts out;
 
 	fixture_init(&f, "first");
 	add_event(f.agg, 1390973534, "a", 1);
-	assert_int_equal(agg_add(f.agg, AGG_RELAY, 1390973534, rf, 700), 0);
-	chunk_init(&c, &st, id, 9);
-	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	add_relay(f.agg, 1390973534, "mx1", "a@example.org", 700);
+	ingest_rows(&f, 9);
 	/* The baseline alone: a's 700 recipients make it a candidate. */
 	rules_baseline_only(&r);
 
-	check_alerts_init(&out);
-	assert_int_equal(
-		check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &first, &out),
-		CHECK_COLLECT_OK);
-	assert_int_equal(first, hour);
+	assert_int_equal(collect_hour(&f, &r, 0, &first, &out), CHECK_COLLECT_OK);
+	assert_int_equal(first, CHUNK_HOUR);
 	/* Less than baseline_days of history: no baseline is judged. */
 	assert_int_equal(out.count, 0);
 	check_alerts_finish(&out);
 	/* The run's next windows do not read it again; a new run does. */
 	admin_exec(f.admin, "RENAME TABLE event_hourly TO event_hourly_away");
-	check_alerts_init(&out);
-	assert_int_equal(
-		check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &first, &out),
-		CHECK_COLLECT_OK);
+	assert_int_equal(collect_hour(&f, &r, 0, &first, &out), CHECK_COLLECT_OK);
 	check_alerts_finish(&out);
 	first = CHECK_FIRST_HOUR_UNREAD;
-	check_alerts_init(&out);
-	assert_int_equal(
-		check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &first, &out),
-		CHECK_COLLECT_ERROR);
+	assert_int_equal(collect_hour(&f, &r, 0, &first, &out), CHECK_COLLECT_ERROR);
 	assert_int_equal(first, CHECK_FIRST_HOUR_UNREAD);
 	check_alerts_finish(&out);
 	admin_exec(f.admin, "RENAME TABLE event_hourly_away TO event_hourly");
@@ -782,10 +781,7 @@ static void collect_first_hour_once(void **state)
 static void collect_candidates_once(void **state)
 {
 	struct fixture f;
-	struct db_chunk c;
-	struct scan_stats st;
-	char id[DIGEST_HEX_LEN + 1], acct[32];
-	const int64_t hour = 1390971600; /* the hour of chunk_init's lines */
+	char acct[32];
 	int64_t first = CHECK_FIRST_HOUR_UNREAD;
 	struct check_rules r;
 	struct check_alerts out;
@@ -793,27 +789,17 @@ static void collect_candidates_once(void **state)
 
 	fixture_init(&f, "cand");
 	/* Data since long before: the baseline has its whole history (all quiet hours). */
-	add_event(f.agg, hour - 10 * 86400, "a", 1);
+	add_event(f.agg, CHUNK_HOUR - 10 * 86400, "a", 1);
 	for (int h = 0; h < 2; h++) {
 		for (int i = 0; i < 250; i++) {
 			snprintf(acct, sizeof(acct), "a%03d@example.org", i);
-			struct span rf[6] = {h ? SPAN_LIT("mx2") : SPAN_LIT("mx1"),
-					     SPAN_LIT("smtp"),
-					     {acct, strlen(acct)},
-					     {acct, strlen(acct)},
-					     SPAN_LIT("192.0.2.1"),
-					     SPAN_LIT("example.com")};
-			assert_int_equal(agg_add(f.agg, AGG_RELAY, hour + 60, rf, 150), 0);
+			add_relay(f.agg, CHUNK_HOUR + 60, h ? "mx2" : "mx1", acct, 150);
 		}
 	}
-	chunk_init(&c, &st, id, 9);
-	assert_int_equal(db_ingest_chunk(f.db, &c, f.agg), DB_OK);
+	ingest_rows(&f, 9);
 	rules_baseline_only(&r);
 
-	check_alerts_init(&out);
-	assert_int_equal(
-		check_collect(f.db, &r, hour, hour + 3600, 0, CHECK_NO_STALE, NULL, &first, &out),
-		CHECK_COLLECT_OK);
+	assert_int_equal(collect_hour(&f, &r, 0, &first, &out), CHECK_COLLECT_OK);
 	check_alerts_sort(&out);
 	for (size_t i = 0; i < out.count; i++) {
 		const struct check_alert *a = &out.v[i], *b = i ? &out.v[i - 1] : NULL;

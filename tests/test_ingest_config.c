@@ -81,6 +81,7 @@ static void errors(void **state)
 		"no equals sign\n",
 	};
 	struct ingest_config c;
+	char want[96], why[512];
 	size_t i;
 
 	log_init("test", LOG_ERROR);
@@ -88,7 +89,13 @@ static void errors(void **state)
 		const char *p = write_conf(bad[i], 0600);
 
 		ingest_config_init(&c);
+		log_hold();
 		assert_int_equal(ingest_config_load(&c, p, false), -1);
+		/* Each refusal names the file and the line. */
+		snprintf(want, sizeof(want), "%s:1: ", p);
+		if (!log_release(why, sizeof(why)) || strncmp(why, want, strlen(want)) != 0) {
+			fail_msg("%s refused with \"%s\", not \"%s...\"", bad[i], why, want);
+		}
 		ingest_config_finish(&c);
 		unlink(p);
 	}
