@@ -54,8 +54,8 @@ chmod 644 "$T/logrotate.conf"
 last_second=
 rotate() {
 	local now
-	while now=$(date +%s) &&
-		{ [[ $now == "$last_second" ]] || compgen -G "$LOGS/maillog-*-$now*" >/dev/null; }; do
+	while now=$(date +%s) && { [[ $now == "$last_second" ]] ||
+		compgen -G "$LOGS/maillog-*-$now*" >/dev/null; }; do
 		sleep 0.05
 	done
 	logrotate -f -s "$T/logrotate.state" "$T/logrotate.conf" || return

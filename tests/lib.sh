@@ -102,10 +102,11 @@ at_once() {
 wait_stopped() {
 	local pid=$1 what=$2 out=${3:-/dev/null} i st
 	for ((i = 0; i < 1200; i++)); do
-		st=$(cat "/proc/$pid/stat" 2>/dev/null) ||
-			{ cat "$out" >&2; die "$what ended before its pause"; }
+		# (A child of this shell that ended stays a zombie, Z, until it is waited for.)
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || st=") X"
 		read -r st _ <<<"${st##*) }"
 		[[ $st == T ]] && return 0
+		[[ $st != [ZX] ]] || { cat "$out" >&2; die "$what ended before its pause"; }
 		sleep 0.1
 	done
 	cat "$out" >&2
