@@ -37,7 +37,6 @@ rc=$(new "$T/run0")
 # An account named like a shell command: two alerts (relay_domains, relay_ips), two calls.
 evil="x\$(touch $T/pwned)\`touch $T/pwned2\`@evil.test"
 start=$H
-((now - start >= 2)) || start=$((now - 2))
 feed relay --auth "$evil" --start "$start" --end "$now" --count 300 --nets 35 --domains 250
 touch "$T/fail"
 rc=$(new "$T/run1")
