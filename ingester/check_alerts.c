@@ -571,8 +571,12 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 	struct db_window w = {since, until, host};
 	uint64_t ips = level_min(&r->relay_ips), denied = level_min(&r->denied);
 	bool daily_window = flags & CHECK_DAILY_WINDOW;
+	int64_t own_first_hour = CHECK_FIRST_HOUR_UNREAD;
 	int empty;
 
+	if (first_hour == NULL) {
+		first_hour = &own_first_hour;
+	}
 	if (collect_accounts(db, r, &w, flags & CHECK_PERF, first_hour, out) < 0 ||
 	    (ips != 0 && judge_rows(db_account_ips(db, &w, daily_window, ips), CHECK_RELAY_IPS,
 				    &r->relay_ips, true, out) < 0) ||
