@@ -372,8 +372,10 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 		return;
 	}
 	if (v == VERIFY_OK) {
-		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo,
-				 d->o->dry_run ? NULL : d->ov, c->agg, &c->st, why, sizeof(why));
+		/* A dry run writes nothing: its scan only counts, streaming no rows. */
+		struct overlap *stream_to = d->o->dry_run ? NULL : d->ov;
+		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo, stream_to, c->agg,
+				 &c->st, why, sizeof(why));
 	}
 	/* Whatever came of it, reading did not kill us. */
 	reading_done(d, c);
