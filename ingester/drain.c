@@ -260,6 +260,9 @@ static void settle(struct drain *d, struct chunk *next)
 		overlap_abort(d->ov);
 		/* --verbose must not report its batches as written: none of them is now. */
 		if (next != NULL) {
+			log_info("%s: %lu batches written while scanning, rolled back: it is "
+				 "written whole after %s",
+				 next->esc, next->batches, c->esc);
 			next->batches = 0;
 		}
 	}
