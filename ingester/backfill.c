@@ -336,9 +336,7 @@ int cmd_backfill(int argc, char **argv)
 	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, usage_backfill);
-	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:j:nvqhV", opts, backfill_option, &a);
-	if (got != CMD_OPT_NEXT) {
-		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+	if (cmd_getopt_exits(&cmd, argc, argv, ":c:j:nvqhV", opts, backfill_option, &a, &ret)) {
 		goto out;
 	}
 	if (optind >= argc) {

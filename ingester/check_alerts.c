@@ -131,6 +131,12 @@ static uint64_t level_min(const struct check_level *l)
 	return l->warn < l->crit ? l->warn : l->crit;
 }
 
+/* Whether the rule is on: some level of it has a threshold. */
+static bool level_on(const struct check_level *l)
+{
+	return l->warn != 0 || l->crit != 0;
+}
+
 static uint64_t level_reached(const struct check_level *l, enum check_status st)
 {
 	return st == CHECK_CRITICAL ? l->crit : l->warn;
@@ -397,12 +403,11 @@ static int collect_accounts(struct db *db, const struct check_rules *r, const st
 {
 	struct candidates cand = {0};
 	struct acct_ctx x = {.r = r, .since = w->since, .first = INT64_MAX, .out = out};
-	bool baseline = r->baseline_factor.warn != 0 || r->baseline_factor.crit != 0;
+	bool baseline = level_on(&r->baseline_factor);
 	struct db_window hist = *w;
 	int ret = -1;
 
-	if (!perf && !baseline && level_min(&r->relay_rcpt) == 0 &&
-	    level_min(&r->relay_domains) == 0) {
+	if (!perf && !baseline && !level_on(&r->relay_rcpt) && !level_on(&r->relay_domains)) {
 		return 0;
 	}
 	x.cand = baseline ? &cand : NULL;
@@ -479,7 +484,7 @@ static int collect_mismatch(struct db *db, const struct check_rules *r, const st
 	struct group g = {0};
 	uint64_t gsum = 0;
 
-	if (level_min(&r->sender_mismatch) == 0) {
+	if (!level_on(&r->sender_mismatch)) {
 		return 0;
 	}
 	rs = db_sender_hours(db, w);
@@ -571,8 +576,12 @@ enum check_collect_result check_collect(struct db *db, const struct check_rules 
 	struct db_window w = {since, until, host};
 	uint64_t ips = level_min(&r->relay_ips), denied = level_min(&r->denied);
 	bool daily_window = flags & CHECK_DAILY_WINDOW;
+	int64_t own_first_hour = CHECK_FIRST_HOUR_UNREAD;
 	int empty;
 
+	if (first_hour == NULL) {
+		first_hour = &own_first_hour;
+	}
 	if (collect_accounts(db, r, &w, flags & CHECK_PERF, first_hour, out) < 0 ||
 	    (ips != 0 && judge_rows(db_account_ips(db, &w, daily_window, ips), CHECK_RELAY_IPS,
 				    &r->relay_ips, true, out) < 0) ||

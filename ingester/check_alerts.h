@@ -69,7 +69,8 @@ struct db;
  *
  * first_hour is the first hour of data in the database (db_first_hour), which the baseline rule
  * needs: one per run, the caller's, set to CHECK_FIRST_HOUR_UNREAD before its first
- * check_collect and passed to each; the first that needs it reads it into *first_hour.
+ * check_collect and passed to each; the first that needs it reads it into *first_hour. NULL for
+ * a run of one window: that call reads it if it needs it, and keeps it nowhere.
  */
 #define CHECK_NO_STALE          INT64_MIN
 #define CHECK_FIRST_HOUR_UNREAD INT64_MIN

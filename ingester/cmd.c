@@ -95,6 +95,18 @@ enum cmd_opt cmd_getopt(struct cmd *cmd, int argc, char **argv, const char *opts
 	return CMD_OPT_NEXT;
 }
 
+bool cmd_getopt_exits(struct cmd *cmd, int argc, char **argv, const char *optstring,
+		      const struct option *opts, cmd_own_fn own, void *data, int *status)
+{
+	enum cmd_opt got = cmd_getopt(cmd, argc, argv, optstring, opts, own, data);
+
+	if (got == CMD_OPT_NEXT) {
+		return false;
+	}
+	*status = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+	return true;
+}
+
 int cmd_number(const char *name, const char *arg, unsigned min, unsigned max, unsigned *out)
 {
 	char *end;

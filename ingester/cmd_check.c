@@ -148,11 +148,10 @@ int cmd_check(int argc, char **argv)
 		goto print;
 	}
 	/* A past window is judged as of its end, the default one as of now. */
-	int64_t first_hour = CHECK_FIRST_HOUR_UNREAD;
 	enum check_collect_result got =
 		check_collect(db, &cmd.cfg.rules, w.since, w.until,
 			      CHECK_PERF | (cmd.since == NULL ? CHECK_DAILY_WINDOW : 0),
-			      cmd.until != NULL ? w.end : now, cmd.host, &first_hour, &alerts);
+			      cmd.until != NULL ? w.end : now, cmd.host, NULL, &alerts);
 	/* Sorted whatever the result: an empty ledger's UNKNOWN still prints what was found. */
 	check_alerts_sort(&alerts);
 	struct db_window dw = {w.since, w.until, cmd.host};

@@ -31,9 +31,7 @@ int cmd_migrate(int argc, char **argv)
 	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, usage_migrate);
-	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:vqhV", opts, NULL, NULL);
-	if (got != CMD_OPT_NEXT) {
-		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+	if (cmd_getopt_exits(&cmd, argc, argv, ":c:vqhV", opts, NULL, NULL, &ret)) {
 		goto out;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0) {

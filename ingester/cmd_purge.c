@@ -88,9 +88,7 @@ int cmd_purge(int argc, char **argv)
 	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, purge_usage);
-	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":nc:qvhV", opts, purge_option, &o);
-	if (got != CMD_OPT_NEXT) {
-		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+	if (cmd_getopt_exits(&cmd, argc, argv, ":nc:qvhV", opts, purge_option, &o, &ret)) {
 		goto out;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0) {

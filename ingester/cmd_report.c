@@ -93,9 +93,7 @@ int cmd_report(int argc, char **argv)
 	check_alerts_init(&r.alerts);
 	r.rules = &cmd.cfg.rules;
 	r.now = (int64_t)time(NULL);
-	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:o:qvhV", opts, report_option, &o);
-	if (got != CMD_OPT_NEXT) {
-		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+	if (cmd_getopt_exits(&cmd, argc, argv, ":c:o:qvhV", opts, report_option, &o, &ret)) {
 		goto out;
 	}
 	if (cmd_load(&cmd, argc, argv) != 0 || cmd_window(&cmd, r.now, r.now, 86400, &w) != 0) {

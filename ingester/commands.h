@@ -106,6 +106,14 @@ enum cmd_opt cmd_getopt(struct cmd *cmd, int argc, char **argv, const char *opts
 			const struct option *opts, cmd_own_fn own, void *data);
 
 /*
+ * cmd_getopt for a command that exits with enum cmd_exit: false when every option was read (the
+ * command goes on, *status untouched); true when the command is to exit now with *status: CMD_OK
+ * after --help or --version, CMD_USAGE after a usage error (logged).
+ */
+bool cmd_getopt_exits(struct cmd *cmd, int argc, char **argv, const char *optstring,
+		      const struct option *opts, cmd_own_fn own, void *data, int *status);
+
+/*
  * An option's value as a number from min to max into *out. 0, or -1 after logging
  * "NAME: expected a number from MIN to MAX" (name as "--top").
  */

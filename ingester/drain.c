@@ -260,6 +260,9 @@ static void settle(struct drain *d, struct chunk *next)
 		overlap_abort(d->ov);
 		/* --verbose must not report its batches as written: none of them is now. */
 		if (next != NULL) {
+			log_info("%s: %lu batches written while scanning, rolled back: it is "
+				 "written whole after %s",
+				 next->esc, next->batches, c->esc);
 			next->batches = 0;
 		}
 	}
@@ -372,8 +375,10 @@ static void process(struct drain *d, struct chunk *c, bool takeover)
 		return;
 	}
 	if (v == VERIFY_OK) {
-		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo,
-				 d->o->dry_run ? NULL : d->ov, c->agg, &c->st, why, sizeof(why));
+		/* A dry run writes nothing: its scan only counts, streaming no rows. */
+		struct overlap *stream_to = d->o->dry_run ? NULL : d->ov;
+		v = verify_chunk(c->dir_fd, c->gz, c->esc, &c->m, NULL, &d->vo, stream_to, c->agg,
+				 &c->st, why, sizeof(why));
 	}
 	/* Whatever came of it, reading did not kill us. */
 	reading_done(d, c);

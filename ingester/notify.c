@@ -133,7 +133,7 @@ out:
 static enum alert_command_result notify_one(const struct alert_command *cmd,
 					    const struct check_alert *a)
 {
-	char host[1100], subject[1100], value[24], threshold[24], start[24];
+	char host[1100], subject[1100], value[24], threshold[24], start[21];
 	char *json = NULL, *line = NULL;
 	size_t json_len = 0, line_len = 0;
 	FILE *jf = NULL, *lf = NULL;

@@ -19,15 +19,15 @@ static void format_age(int64_t s, char *out, size_t size)
 	}
 }
 
-void render_json_time(int64_t utc, bool day, char out[static 21])
+void render_time(int64_t utc, enum render_unit unit, char out[static 21])
 {
-	char t[20];
+	char t[20]; /* "2024-03-10 13:00:00" */
 
 	logtime_format(utc, t);
-	if (day) {
+	if (unit == RENDER_DAY) {
 		snprintf(out, 21, "%.10s", t);
 	} else {
-		snprintf(out, 21, "%.10sT%.8sZ", t, t + 11);
+		snprintf(out, 21, "%.10sT%.*sZ", t, unit == RENDER_MINUTE ? 5 : 8, t + 11);
 	}
 }
 
@@ -51,7 +51,7 @@ void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, 
 		break;
 	case COL_TIME:
 		if (fmt == FMT_JSON) {
-			render_json_time(c->v, c->n, j);
+			render_time(c->v, c->n ? RENDER_DAY : RENDER_SECOND, j);
 			snprintf(out, size, "\"%s\"", j);
 		} else {
 			logtime_format(c->v, t);
@@ -266,9 +266,9 @@ static void render_json(FILE *f, const struct report *r)
 {
 	char a[21], b[21], g[21], buf[64];
 
-	render_json_time(r->since, false, a);
-	render_json_time(r->until, false, b);
-	render_json_time(r->now, false, g);
+	render_time(r->since, RENDER_SECOND, a);
+	render_time(r->until, RENDER_SECOND, b);
+	render_time(r->now, RENDER_SECOND, g);
 	fprintf(f,
 		"{\"report\":{\"since\":\"%s\",\"until\":\"%s\",\"generated\":\"%s\","
 		"\"period\":\"%s\",\"host\":",
@@ -309,7 +309,7 @@ static void render_json(FILE *f, const struct report *r)
 	fprintf(f, ",\n\"hourly\":[");
 	for (size_t i = 0; i < r->nhourly; i++) {
 		const struct bucket *bk = &r->hourly[i];
-		render_json_time(bk->t, false, a);
+		render_time(bk->t, RENDER_SECOND, a);
 		fprintf(f, "%s{\"hour\":\"%s\"", i ? ",\n " : "", a);
 		for (int k = 0; k < GRP_COUNT; k++) {
 			fprintf(f, ",\"%s\":%" PRIu64, report_group_key[k], bk->v[k]);

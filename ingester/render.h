@@ -1,7 +1,6 @@
 #ifndef RELAYWATCH_RENDER_H
 #define RELAYWATCH_RENDER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +32,7 @@ void render_alert_line(FILE *f, const struct check_alert *x);
 /* One alert as the JSON object of check's "alerts" array, without a newline. */
 void render_alert_json(FILE *f, const struct check_alert *x);
 /* "2024-03-10T13:00Z" for an hour or a stale host's newest line, "2024-03-10" for a day. */
-void render_alert_when(const struct check_alert *a, char out[static 24]);
+void render_alert_when(const struct check_alert *a, char out[static 21]);
 /* "account", "ip" or "host": what an alert of the rule is about. */
 const char *render_alert_kind(enum check_rule rule);
 /* "hour", "day" or "newest": what the alert's time is. */
@@ -46,11 +45,15 @@ const char *render_alert_period(const struct check_alert *a);
  */
 size_t render_alert_value(char *out, size_t width, const char *s, size_t n);
 
-/*
- * A time as every JSON output writes it (report's and check's): ISO 8601 UTC to the second,
- * "2024-03-10T13:00:00Z", or the date alone, "2024-03-10", for a whole day. Without quotes.
- */
-void render_json_time(int64_t utc, bool day, char out[static 21]);
+/* How much of a time render_time writes. */
+enum render_unit {
+	RENDER_DAY,    /* "2024-03-10": a whole day, in every output */
+	RENDER_MINUTE, /* "2024-03-10T13:00Z": check's lines and alert_command's variables */
+	RENDER_SECOND, /* "2024-03-10T13:00:00Z": every JSON output, report's and check's */
+};
+
+/* utc as ISO 8601 UTC to the unit, without quotes. */
+void render_time(int64_t utc, enum render_unit unit, char out[static 21]);
 
 /* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
 void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,

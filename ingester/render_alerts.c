@@ -3,21 +3,13 @@
 #include <string.h>
 
 #include "escape.h"
-#include "logtime.h"
 #include "render.h"
 
 /* The output of `check`: a monitoring plugin's status line, then one line per alert. */
 
-void render_alert_when(const struct check_alert *a, char out[static 24])
+void render_alert_when(const struct check_alert *a, char out[static 21])
 {
-	char t[20];
-
-	logtime_format(a->when, t);
-	if (check_alert_is_day(a)) {
-		snprintf(out, 24, "%.10s", t);
-	} else {
-		snprintf(out, 24, "%.10sT%.5sZ", t, t + 11);
-	}
+	render_time(a->when, check_alert_is_day(a) ? RENDER_DAY : RENDER_MINUTE, out);
 }
 
 const char *render_alert_kind(enum check_rule rule)
@@ -44,7 +36,7 @@ size_t render_alert_value(char *out, size_t width, const char *s, size_t n)
 
 void render_alert_line(FILE *f, const struct check_alert *x)
 {
-	char host[100], subj[200], when[24];
+	char host[100], subj[200], when[21];
 
 	render_alert_value(host, sizeof(host) - 1, x->host, x->host_len);
 	render_alert_value(subj, sizeof(subj) - 1, x->subject, x->subject_len);
@@ -61,7 +53,7 @@ void render_alert_json(FILE *f, const struct check_alert *x)
 {
 	char when[21];
 
-	render_json_time(x->when, check_alert_is_day(x), when);
+	render_time(x->when, check_alert_is_day(x) ? RENDER_DAY : RENDER_SECOND, when);
 	fprintf(f, "{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", check_status_name[x->status],
 		check_rule_name[x->rule]);
 	escape_json(f, x->host, x->host_len);
@@ -116,8 +108,8 @@ void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status
 {
 	char t1[21], t2[21];
 
-	render_json_time(since, false, t1);
-	render_json_time(until, false, t2);
+	render_time(since, RENDER_SECOND, t1);
+	render_time(until, RENDER_SECOND, t2);
 	fprintf(f, "{\"status\":\"%s\",\"code\":%d,", check_status_name[st], (int)st);
 	if (why != NULL) {
 		fprintf(f, "\"message\":");

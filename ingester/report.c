@@ -436,10 +436,8 @@ static int report_anomalies(struct report *r)
 int report_gather(struct db *db, struct report *r)
 {
 	struct db_window w = window(r);
-	int64_t first_hour = CHECK_FIRST_HOUR_UNREAD;
-	enum check_collect_result got =
-		check_collect(db, r->rules, r->since, r->until, 0, r->stale_ref, r->host,
-			      &first_hour, &r->alerts);
+	enum check_collect_result got = check_collect(db, r->rules, r->since, r->until, 0,
+						      r->stale_ref, r->host, NULL, &r->alerts);
 
 	if (got == CHECK_COLLECT_ERROR) {
 		return -1;

@@ -118,9 +118,7 @@ int cmd_run(int argc, char **argv)
 	int ret = CMD_USAGE;
 
 	cmd_init(&cmd, usage_run);
-	enum cmd_opt got = cmd_getopt(&cmd, argc, argv, ":c:nvqhV", opts, run_option, &a);
-	if (got != CMD_OPT_NEXT) {
-		ret = got == CMD_OPT_DONE ? CMD_OK : CMD_USAGE;
+	if (cmd_getopt_exits(&cmd, argc, argv, ":c:nvqhV", opts, run_option, &a, &ret)) {
 		goto out;
 	}
 	o.dry_run = a.dry_run;

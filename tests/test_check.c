@@ -443,6 +443,38 @@ static void escape_plugin(void **state)
 	free(line);
 }
 
+/* One formatter for every output's times: JSON to the second, check's lines to the minute. */
+static void render_times(void **state)
+{
+	char out[21], *json = NULL;
+	size_t len = 0;
+	struct check_alert a = {.rule = CHECK_RELAY_RCPT, .when = 1710075600};
+
+	(void)state;
+	render_time(1710078185, RENDER_DAY, out);
+	assert_string_equal(out, "2024-03-10");
+	render_time(1710078185, RENDER_MINUTE, out);
+	assert_string_equal(out, "2024-03-10T13:43Z");
+	render_time(1710078185, RENDER_SECOND, out);
+	assert_string_equal(out, "2024-03-10T13:43:05Z");
+	render_alert_when(&a, out);
+	assert_string_equal(out, "2024-03-10T13:00Z");
+	/* a daily rule's alert is a date only when its period is a whole UTC day */
+	a.daily = true;
+	render_alert_when(&a, out);
+	assert_string_equal(out, "2024-03-10T13:00Z");
+	a.when = 1710028800;
+	render_alert_when(&a, out);
+	assert_string_equal(out, "2024-03-10");
+	a.daily = false;
+	FILE *f = open_memstream(&json, &len);
+	assert_non_null(f);
+	render_alert_json(f, &a);
+	fclose(f);
+	assert_non_null(strstr(json, ",\"period\":\"hour\",\"start\":\"2024-03-10T00:00:00Z\"}"));
+	free(json);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +493,7 @@ int main(int argc, char **argv)
 		{"escape_tsv", case_escape_tsv, NULL, NULL, NULL},
 		{"escape_text", case_escape_text, NULL, NULL, NULL},
 		cmocka_unit_test(escape_plugin),
+		cmocka_unit_test(render_times),
 	};
 
 	log_init("test_check", LOG_ERROR);
