@@ -1,7 +1,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "bytevec.h"
 #include "hasher.h"
 #include "log.h"
 #include "worker.h"
@@ -20,14 +20,8 @@ struct hasher {
 
 static uint64_t hash_slice(struct digest *dg, const unsigned char *p, size_t n)
 {
-	uint64_t c = 0;
-	const unsigned char *end = p + n;
 	digest_update(dg, p, n);
-	while ((p = memchr(p, '\n', (size_t)(end - p)))) {
-		c++;
-		p++;
-	}
-	return c;
+	return bytevec_newlines(p, n);
 }
 
 /* The worker's one job: the slice posted last. */
