@@ -184,17 +184,11 @@ static void quit_with_job_pending(void **unused)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(runs_on_thread),
-		cmocka_unit_test(wait_idle),
-		cmocka_unit_test(inline_fallback),
-		cmocka_unit_test(quit_with_job_pending),
-	};
-	log_init("test_worker", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(runs_on_thread),
+	cmocka_unit_test(wait_idle),
+	cmocka_unit_test(inline_fallback),
+	cmocka_unit_test(quit_with_job_pending),
+};
+
+UNIT_MAIN("test_worker", tests)
