@@ -75,6 +75,25 @@ static void probe_finish(struct probe *p)
 	}
 }
 
+/* Jobs 1..n ran in order, each where expected, and done saw each one's result. */
+static void assert_ran(const struct probe *p, int n, bool on_caller)
+{
+	assert_int_equal(p->nruns, n);
+	assert_int_equal(p->ndone, n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(p->runs[i], i + 1);
+		assert_int_equal(p->results[i], (i + 1) * 10);
+		assert_int_equal(p->on_caller[i], on_caller);
+	}
+}
+
+static void assert_idle(struct worker *w)
+{
+	worker_lock(w);
+	assert_int_equal(worker_job(w), 0);
+	worker_unlock(w);
+}
+
 /* Each job runs on the worker's thread, not the caller's; its result reaches done. */
 static void runs_on_thread(void **unused)
 {
@@ -85,16 +104,9 @@ static void runs_on_thread(void **unused)
 	assert_true(worker_threaded(w));
 	worker_post(w, 1);
 	worker_wait_idle(w);
-	worker_post(w, 5);
+	worker_post(w, 2);
 	worker_wait_idle(w);
-	assert_int_equal(p.nruns, 2);
-	assert_int_equal(p.runs[0], 1);
-	assert_int_equal(p.runs[1], 5);
-	assert_false(p.on_caller[0]);
-	assert_false(p.on_caller[1]);
-	assert_int_equal(p.ndone, 2);
-	assert_int_equal(p.results[0], 10);
-	assert_int_equal(p.results[1], 50);
+	assert_ran(&p, 2, false);
 	worker_destroy(w);
 	worker_destroy(NULL);
 	probe_finish(&p);
@@ -117,16 +129,8 @@ static void wait_idle(void **unused)
 	worker_unlock(w);
 	assert_int_equal(write(p.gate[1], "x", 1), 1);
 	worker_wait_idle(w);
-	worker_lock(w);
-	assert_int_equal(worker_job(w), 0);
-	worker_unlock(w);
-	assert_int_equal(p.nruns, 3);
-	assert_int_equal(p.ndone, 3);
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(p.runs[i], i + 1);
-		assert_int_equal(p.results[i], (i + 1) * 10);
-		assert_false(p.on_caller[i]);
-	}
+	assert_idle(w);
+	assert_ran(&p, 3, false);
 	worker_wait_idle(w);
 	worker_destroy(w);
 	probe_finish(&p);
@@ -144,16 +148,8 @@ static void inline_fallback(void **unused)
 	assert_non_null(w);
 	assert_false(worker_threaded(w));
 	worker_post(w, 1);
-	assert_int_equal(p.nruns, 2);
-	assert_int_equal(p.runs[0], 1);
-	assert_int_equal(p.runs[1], 2);
-	assert_true(p.on_caller[0]);
-	assert_true(p.on_caller[1]);
-	assert_int_equal(p.ndone, 2);
-	assert_int_equal(p.results[1], 20);
-	worker_lock(w);
-	assert_int_equal(worker_job(w), 0);
-	worker_unlock(w);
+	assert_ran(&p, 2, true);
+	assert_idle(w);
 	worker_wait_idle(w);
 	worker_destroy(w);
 	probe_finish(&p);
@@ -177,9 +173,7 @@ static void quit_with_job_pending(void **unused)
 			assert_int_equal(write(p.gate[1], "x", 1), 1);
 		}
 		worker_destroy(w);
-		assert_int_equal(p.nruns, 2);
-		assert_int_equal(p.runs[1], 2);
-		assert_int_equal(p.ndone, 2);
+		assert_ran(&p, 2, false);
 		probe_finish(&p);
 	}
 }
