@@ -9,6 +9,7 @@
 #include "log.h"
 #include "logtime.h"
 #include "overlap.h"
+#include "worker.h"
 
 /*
  * Rows per batch: a few statements' worth (db.c cuts statements at 1 MB), so the writer seldom
@@ -60,13 +61,15 @@ static void scan_yield(void)
 }
 
 enum overlap_job {
-	OVERLAP_JOB_NONE,   /* the writer idles */
+	OVERLAP_JOB_NONE,   /* the writer idles (the worker's 0) */
 	OVERLAP_JOB_STREAM, /* db_stream_rows of batch */
 	OVERLAP_JOB_INGEST, /* db_ingest_chunk of chunk and agg */
 };
 
 struct overlap {
 	struct db *db;
+	/* The writer thread, whose lock guards what follows (worker_job: the job handed over). */
+	struct worker *w;
 	struct agg_batch *batch; /* the writer's during a batch job, the scan's otherwise */
 	/*
 	 * The scan takes the next batch here while the writer writes batch, so that the database
@@ -74,84 +77,50 @@ struct overlap {
 	 */
 	struct agg_batch *next;
 	bool next_ready;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t tid;
-	bool threaded; /* the writer thread runs (else jobs are done by the caller) */
-	bool quit;
-	enum overlap_job job; /* handed over and not yet done */
-	bool stream_failed;   /* the current scan's stream met an error: no more batches */
+	bool stream_failed; /* the current scan's stream met an error: no more batches */
 	const struct db_chunk *chunk;
 	struct agg *agg;
 	enum db_result result; /* of the last ingest job */
 	unsigned long batches;
 };
 
-/* Does one job with the lock released; its result is recorded and the writer idles again. */
-static void overlap_do(struct overlap *o, enum overlap_job job)
-{
-	int r;
-
-	if (job == OVERLAP_JOB_STREAM) {
-		r = db_stream_rows(o->db, o->batch);
-	} else {
-		r = (int)db_ingest_chunk(o->db, o->chunk, o->agg);
-	}
-	pthread_mutex_lock(&o->mu);
-	o->job = OVERLAP_JOB_NONE;
-	if (job == OVERLAP_JOB_STREAM) {
-		o->stream_failed = o->stream_failed || r != 0;
-		o->batches += r == 0;
-		if (o->next_ready) {
-			/* Written next (after a failure db_stream_rows refuses it at once). */
-			struct agg_batch *b = o->batch;
-			o->batch = o->next;
-			o->next = b;
-			o->next_ready = false;
-			o->job = OVERLAP_JOB_STREAM;
-		}
-	} else {
-		o->result = (enum db_result)r;
-	}
-	pthread_cond_broadcast(&o->cv);
-	pthread_mutex_unlock(&o->mu);
-}
-
-static void *overlap_writer(void *arg)
+/* Does one job with the lock released. */
+static int overlap_run(void *arg, int job)
 {
 	struct overlap *o = arg;
 
-	/* Its lines (a replay, a lost server) must not become the reason of the chunk being read.
-	 */
-	log_hold_exempt();
-	pthread_mutex_lock(&o->mu);
-	for (;;) {
-		while (o->job == OVERLAP_JOB_NONE && !o->quit) {
-			pthread_cond_wait(&o->cv, &o->mu);
-		}
-		if (o->job == OVERLAP_JOB_NONE) {
-			break;
-		}
-		enum overlap_job job = o->job;
-		pthread_mutex_unlock(&o->mu);
-		overlap_do(o, job);
-		pthread_mutex_lock(&o->mu);
+	if (job == OVERLAP_JOB_STREAM) {
+		return db_stream_rows(o->db, o->batch);
 	}
-	pthread_mutex_unlock(&o->mu);
-	return NULL;
+	return (int)db_ingest_chunk(o->db, o->chunk, o->agg);
 }
 
-/* Hands a job to the writer (the caller's thread does it when there is no writer). */
-static void overlap_hand(struct overlap *o, enum overlap_job job)
+/*
+ * Under the lock: records the job's result, and hands the batch that waits its turn over at once
+ * (the writer never idles between them, so the scan that saw it busy never strands a batch).
+ */
+static int overlap_done(void *arg, int job, int r)
 {
-	pthread_mutex_lock(&o->mu);
-	o->job = job;
-	pthread_cond_broadcast(&o->cv);
-	pthread_mutex_unlock(&o->mu);
-	if (!o->threaded) {
-		overlap_do(o, job);
+	struct overlap *o = arg;
+
+	if (job != OVERLAP_JOB_STREAM) {
+		o->result = (enum db_result)r;
+		return OVERLAP_JOB_NONE;
 	}
+	o->stream_failed = o->stream_failed || r != 0;
+	o->batches += r == 0;
+	if (!o->next_ready) {
+		return OVERLAP_JOB_NONE;
+	}
+	/* Written next (after a failure db_stream_rows refuses it at once). */
+	struct agg_batch *b = o->batch;
+	o->batch = o->next;
+	o->next = b;
+	o->next_ready = false;
+	return OVERLAP_JOB_STREAM;
 }
+
+static const struct worker_ops overlap_ops = {.run = overlap_run, .done = overlap_done};
 
 struct overlap *overlap_create(struct db *db)
 {
@@ -159,19 +128,17 @@ struct overlap *overlap_create(struct db *db)
 
 	if (o == NULL || (o->batch = agg_batch_create(OVERLAP_BATCH)) == NULL ||
 	    (o->next = agg_batch_create(OVERLAP_BATCH)) == NULL) {
-		if (o != NULL) {
-			agg_batch_destroy(o->batch);
-		}
-		free(o);
 		log_error("out of memory");
+		overlap_destroy(o);
 		return NULL;
 	}
 	o->db = db;
-	pthread_mutex_init(&o->mu, NULL);
-	pthread_cond_init(&o->cv, NULL);
 	pthread_once(&scan_nice_once, scan_nice_init);
-	o->threaded = pthread_create(&o->tid, NULL, overlap_writer, o) == 0;
-	if (!o->threaded) {
+	if ((o->w = worker_create(&overlap_ops, o, true)) == NULL) {
+		overlap_destroy(o);
+		return NULL;
+	}
+	if (!worker_threaded(o->w)) {
 		/* Not worth failing for: the chunks are written after their scans, as they used to.
 		 */
 		log_info("cannot start a writer thread; writing after each scan");
@@ -184,17 +151,9 @@ void overlap_destroy(struct overlap *o)
 	if (o == NULL) {
 		return;
 	}
-	if (o->threaded) {
-		pthread_mutex_lock(&o->mu);
-		o->quit = true;
-		pthread_cond_broadcast(&o->cv);
-		pthread_mutex_unlock(&o->mu);
-		pthread_join(o->tid, NULL);
-	}
+	worker_destroy(o->w);
 	agg_batch_destroy(o->batch);
 	agg_batch_destroy(o->next);
-	pthread_cond_destroy(&o->cv);
-	pthread_mutex_destroy(&o->mu);
 	free(o);
 }
 
@@ -205,11 +164,7 @@ unsigned long overlap_batches(const struct overlap *o)
 
 void overlap_wait_idle(struct overlap *o)
 {
-	pthread_mutex_lock(&o->mu);
-	while (o->job != OVERLAP_JOB_NONE) {
-		pthread_cond_wait(&o->cv, &o->mu);
-	}
-	pthread_mutex_unlock(&o->mu);
+	worker_wait_idle(o->w);
 }
 
 /*
@@ -222,15 +177,16 @@ static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st
 	struct agg_batch *b;
 	long n;
 
-	pthread_mutex_lock(&o->mu);
+	worker_lock(o->w);
+	int job = worker_job(o->w);
 	if (o->stream_failed || o->next_ready ||
-	    (o->job != OVERLAP_JOB_NONE && o->job != OVERLAP_JOB_STREAM)) {
+	    (job != OVERLAP_JOB_NONE && job != OVERLAP_JOB_STREAM)) {
 		b = NULL;
 	} else {
 		/* Only this thread hands batches: the writer's batch stays its own until idle. */
-		b = o->job == OVERLAP_JOB_NONE ? o->batch : o->next;
+		b = job == OVERLAP_JOB_NONE ? o->batch : o->next;
 	}
-	pthread_mutex_unlock(&o->mu);
+	worker_unlock(o->w);
 	if (b == NULL || st->last_utc == LOGTIME_NONE) {
 		return 0;
 	}
@@ -245,17 +201,17 @@ static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st
 	if (n == 0) {
 		return 0;
 	}
-	pthread_mutex_lock(&o->mu);
-	bool idle = o->job == OVERLAP_JOB_NONE;
+	worker_lock(o->w);
+	bool idle = worker_job(o->w) == OVERLAP_JOB_NONE;
 	if (idle && b != o->batch) {
 		/* The writer finished meanwhile (and found no batch waiting). */
 		o->next = o->batch;
 		o->batch = b;
 	}
 	o->next_ready = !idle;
-	pthread_mutex_unlock(&o->mu);
+	worker_unlock(o->w);
 	if (idle) {
-		overlap_hand(o, OVERLAP_JOB_STREAM);
+		worker_post(o->w, OVERLAP_JOB_STREAM);
 	}
 	return 0;
 }
@@ -269,11 +225,11 @@ int overlap_scan(struct overlap *o, struct reader *r, const char *name, const st
 	if (o == NULL) {
 		return scan_chunk(r, name, so, agg, st);
 	}
-	pthread_mutex_lock(&o->mu);
+	worker_lock(o->w);
 	o->stream_failed = false;
 	o->batches = 0;
-	pthread_mutex_unlock(&o->mu);
-	if (o->threaded) {
+	worker_unlock(o->w);
+	if (worker_threaded(o->w)) {
 		scan_yield();
 		s.block_done = overlap_block;
 		s.block_arg = o;
@@ -299,7 +255,7 @@ void overlap_ingest_start(struct overlap *o, const struct db_chunk *c, struct ag
 	overlap_wait_idle(o);
 	o->chunk = c;
 	o->agg = agg;
-	overlap_hand(o, OVERLAP_JOB_INGEST);
+	worker_post(o->w, OVERLAP_JOB_INGEST);
 }
 
 enum db_result overlap_ingest_wait(struct overlap *o)
@@ -307,9 +263,9 @@ enum db_result overlap_ingest_wait(struct overlap *o)
 	enum db_result r;
 
 	overlap_wait_idle(o);
-	pthread_mutex_lock(&o->mu);
+	worker_lock(o->w);
 	r = o->result;
-	pthread_mutex_unlock(&o->mu);
+	worker_unlock(o->w);
 	return r;
 }
 

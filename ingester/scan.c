@@ -5,10 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+#include "bytevec.h"
 #include "crashpoint.h"
 #include "log.h"
 #include "scan.h"
@@ -188,69 +186,6 @@ static void scan_line(struct scan_state *s, const char *line, size_t len, bool w
 }
 
 /*
- * The scan reads each byte once, SCAN_VEC at a time: it counts the newlines and looks for a 'C'
- * with a ' ' seven bytes on (where "CHKUSER " may start) in the same pass, where memmem and a
- * separate newline count read every block twice. GCC's vector extensions compile to SSE2 on any
- * x86-64 (and to NEON on arm64); a lane of a comparison is all ones where it holds.
- */
-#define SCAN_VEC 16
-typedef unsigned char scan_vec __attribute__((vector_size(SCAN_VEC)));
-typedef uint64_t scan_vec64 __attribute__((vector_size(SCAN_VEC)));
-
-/* By pointer: were SCAN_VEC 32, passing a vector by value without AVX would change the ABI. */
-static void vec_load(scan_vec *v, const char *p)
-{
-	memcpy(v, p, sizeof(*v));
-}
-
-/* Bit j set where byte j of *v is all ones (byte j of a comparison that holds). */
-static unsigned vec_mask(const scan_vec *v)
-{
-#ifdef __SSE2__
-	return (unsigned)_mm_movemask_epi8((__m128i)*v);
-#else
-	unsigned m = 0;
-	for (unsigned j = 0; j < SCAN_VEC; j++) {
-		m |= (unsigned)((*v)[j] >> 7) << j;
-	}
-	return m;
-#endif
-}
-
-/* The sum of the bytes of *v (each up to 255). */
-static size_t vec_sum(const scan_vec *v)
-{
-	const uint64_t m16 = 0x00ff00ff00ff00ffULL;
-	scan_vec64 w = (scan_vec64)*v;
-	size_t c = 0;
-	for (unsigned k = 0; k < SCAN_VEC / 8; k++) {
-		/* Pairs of bytes into 16-bit lanes (each at most 510), then their sum. */
-		uint64_t x = (w[k] & m16) + ((w[k] >> 8) & m16);
-		c += (size_t)((x * 0x0001000100010001ULL) >> 48);
-	}
-	return c;
-}
-
-/* The newlines of p[0..n). */
-static size_t count_newlines(const char *p, size_t n)
-{
-	size_t c = 0, i = 0;
-	while (i + SCAN_VEC <= n) {
-		scan_vec acc = {0};
-		for (unsigned k = 0; k < 255 && i + SCAN_VEC <= n; k++, i += SCAN_VEC) {
-			scan_vec a;
-			vec_load(&a, p + i);
-			acc -= (scan_vec)(a == '\n');
-		}
-		c += vec_sum(&acc);
-	}
-	for (; i < n; i++) {
-		c += p[i] == '\n';
-	}
-	return c;
-}
-
-/*
  * If "CHKUSER " starts at c (c + 8 <= p + n) and c is not inside a line already scanned (before
  * *q), scans the line around it and moves *q past its '\n'. p[n - 1] is a '\n'.
  */
@@ -268,7 +203,9 @@ static void scan_candidate(struct scan_state *s, const char *c, const char **q, 
 
 /*
  * Complete lines p[0..n), n == 0 or p[n - 1] == '\n': scans those with "CHKUSER " and returns
- * the number of lines.
+ * the number of lines. It reads each byte once, BYTEVEC_LEN at a time: it counts the newlines and
+ * looks for a 'C' with a ' ' seven bytes on (where "CHKUSER " may start) in the same pass, where
+ * memmem and a separate newline count (bytevec_newlines) would read every block twice.
  */
 static size_t scan_region(struct scan_state *s, const char *p, size_t n)
 {
@@ -277,20 +214,20 @@ static size_t scan_region(struct scan_state *s, const char *p, size_t n)
 	size_t lines = 0, i = 0;
 
 	/* The second load reads 7 bytes further: stop where it would pass the end. */
-	while (i + SCAN_VEC + 7 <= n) {
-		scan_vec acc = {0};
+	while (i + BYTEVEC_LEN + 7 <= n) {
+		bytevec acc = {0};
 		/* A byte lane of acc counts up to 255 newlines before it is summed. */
-		for (unsigned k = 0; k < 255 && i + SCAN_VEC + 7 <= n; k++, i += SCAN_VEC) {
-			scan_vec a, b;
-			vec_load(&a, p + i);
-			vec_load(&b, p + i + 7);
-			acc -= (scan_vec)(a == '\n');
-			scan_vec cand = (scan_vec)((a == 'C') & (b == ' '));
-			for (unsigned m = vec_mask(&cand); m; m &= m - 1) {
+		for (unsigned k = 0; k < 255 && i + BYTEVEC_LEN + 7 <= n; k++, i += BYTEVEC_LEN) {
+			bytevec a, b;
+			bytevec_load(&a, p + i);
+			bytevec_load(&b, p + i + 7);
+			acc -= (bytevec)(a == '\n');
+			bytevec cand = (bytevec)((a == 'C') & (b == ' '));
+			for (unsigned m = bytevec_mask(&cand); m; m &= m - 1) {
 				scan_candidate(s, p + i + (unsigned)__builtin_ctz(m), &q, end);
 			}
 		}
-		lines += vec_sum(&acc);
+		lines += bytevec_sum(&acc);
 	}
 	/* The last few bytes, one at a time. */
 	for (size_t j = i; j < n; j++) {
@@ -373,7 +310,7 @@ static void scan_kept(struct scan_state *s, uint64_t off, const char *p, size_t 
 		/* Inside a skipped range: what was carried ended with the part before it. */
 		carry_finish(s);
 		stop = o->skip[i].end < end ? o->skip[i].end : end;
-		size_t lines = count_newlines(p, (size_t)(stop - off));
+		size_t lines = bytevec_newlines(p, (size_t)(stop - off));
 		s->st->skipped_bytes += stop - off;
 		s->st->skipped_lines += lines;
 		s->st->lines += lines;

@@ -286,17 +286,11 @@ static void no_descriptor_leaks(void **state)
 	dir_remove();
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(env_and_stdin),       cmocka_unit_test(words_are_arguments),
-		cmocka_unit_test(config_errors),       cmocka_unit_test(exit_status),
-		cmocka_unit_test(timeout_kills),       cmocka_unit_test(output_and_input_floods),
-		cmocka_unit_test(no_descriptor_leaks),
-	};
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(env_and_stdin),       cmocka_unit_test(words_are_arguments),
+	cmocka_unit_test(config_errors),       cmocka_unit_test(exit_status),
+	cmocka_unit_test(timeout_kills),       cmocka_unit_test(output_and_input_floods),
+	cmocka_unit_test(no_descriptor_leaks),
+};
 
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_alert_command", tests)

@@ -475,30 +475,23 @@ static void render_times(void **state)
 	free(json);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(rules_defaults),
-		cmocka_unit_test(rules_set),
-		cmocka_unit_test(sender_matches),
-		cmocka_unit_test(judge),
-		cmocka_unit_test(percentile),
-		cmocka_unit_test(baseline),
-		cmocka_unit_test(parse_duration),
-		cmocka_unit_test(parse_time),
-		cmocka_unit_test(alerts_exit_code),
-		{"escape_utf8", case_escape_utf8, NULL, NULL, NULL},
-		{"escape_html", case_escape_html, NULL, NULL, NULL},
-		{"escape_json", case_escape_json, NULL, NULL, NULL},
-		{"escape_tsv", case_escape_tsv, NULL, NULL, NULL},
-		{"escape_text", case_escape_text, NULL, NULL, NULL},
-		cmocka_unit_test(escape_plugin),
-		cmocka_unit_test(render_times),
-	};
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(rules_defaults),
+	cmocka_unit_test(rules_set),
+	cmocka_unit_test(sender_matches),
+	cmocka_unit_test(judge),
+	cmocka_unit_test(percentile),
+	cmocka_unit_test(baseline),
+	cmocka_unit_test(parse_duration),
+	cmocka_unit_test(parse_time),
+	cmocka_unit_test(alerts_exit_code),
+	{"escape_utf8", case_escape_utf8, NULL, NULL, NULL},
+	{"escape_html", case_escape_html, NULL, NULL, NULL},
+	{"escape_json", case_escape_json, NULL, NULL, NULL},
+	{"escape_tsv", case_escape_tsv, NULL, NULL, NULL},
+	{"escape_text", case_escape_text, NULL, NULL, NULL},
+	cmocka_unit_test(escape_plugin),
+	cmocka_unit_test(render_times),
+};
 
-	log_init("test_check", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_check", tests)

@@ -422,34 +422,28 @@ static void syslog_same_hour(void **state)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(relaying_auth),
-		cmocka_unit_test(relay_denied),
-		cmocka_unit_test(multilog_stamp),
-		cmocka_unit_test(syslog_no_stamp),
-		cmocka_unit_test(syslog_tz),
-		cmocka_unit_test(rfc3339_header),
-		cmocka_unit_test(encore_stamp),
-		cmocka_unit_test(labelled),
-		cmocka_unit_test(ipv6),
-		cmocka_unit_test(hostile_fields),
-		cmocka_unit_test(ambiguous_anchors),
-		cmocka_unit_test(colon_pipe_sender),
-		cmocka_unit_test(empty_sender),
-		cmocka_unit_test(all_titles),
-		cmocka_unit_test(crlf),
-		cmocka_unit_test(truncated),
-		cmocka_unit_test(not_chkuser),
-		cmocka_unit_test(nul_bytes),
-		cmocka_unit_test(huge_line),
-		cmocka_unit_test(ipv4_like_inet_pton),
-		cmocka_unit_test(syslog_same_hour),
-	};
-	setenv("TZ", "UTC", 1);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(relaying_auth),
+	cmocka_unit_test(relay_denied),
+	cmocka_unit_test(multilog_stamp),
+	cmocka_unit_test(syslog_no_stamp),
+	cmocka_unit_test(syslog_tz),
+	cmocka_unit_test(rfc3339_header),
+	cmocka_unit_test(encore_stamp),
+	cmocka_unit_test(labelled),
+	cmocka_unit_test(ipv6),
+	cmocka_unit_test(hostile_fields),
+	cmocka_unit_test(ambiguous_anchors),
+	cmocka_unit_test(colon_pipe_sender),
+	cmocka_unit_test(empty_sender),
+	cmocka_unit_test(all_titles),
+	cmocka_unit_test(crlf),
+	cmocka_unit_test(truncated),
+	cmocka_unit_test(not_chkuser),
+	cmocka_unit_test(nul_bytes),
+	cmocka_unit_test(huge_line),
+	cmocka_unit_test(ipv4_like_inet_pton),
+	cmocka_unit_test(syslog_same_hour),
+};
+
+UNIT_MAIN("test_chkuser", tests)

@@ -943,34 +943,28 @@ static void stream_killed_text(void **state)
 	on_text_path(state, stream_killed);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(migrate),
-		cmocka_unit_test(bytes_exact),
-		cmocka_unit_test(duplicate),
-		cmocka_unit_test(big_chunk),
-		cmocka_unit_test(hour_range),
-		cmocka_unit_test(lock_wait_retry),
-		cmocka_unit_test(connection_killed),
-		cmocka_unit_test(error_rolls_back),
-		cmocka_unit_test(defaults_file_checked),
-		cmocka_unit_test(pack_parts),
-		cmocka_unit_test(pack_partial),
-		cmocka_unit_test(stream_finish),
-		cmocka_unit_test(stream_killed),
-		cmocka_unit_test(bytes_exact_text),
-		cmocka_unit_test(duplicate_text),
-		cmocka_unit_test(big_chunk_text),
-		cmocka_unit_test(stream_killed_text),
-		cmocka_unit_test(collect_accounts_read),
-		cmocka_unit_test(collect_first_hour_once),
-		cmocka_unit_test(collect_candidates_once),
-		cmocka_unit_test(alert_long_names),
-	};
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(migrate),
+	cmocka_unit_test(bytes_exact),
+	cmocka_unit_test(duplicate),
+	cmocka_unit_test(big_chunk),
+	cmocka_unit_test(hour_range),
+	cmocka_unit_test(lock_wait_retry),
+	cmocka_unit_test(connection_killed),
+	cmocka_unit_test(error_rolls_back),
+	cmocka_unit_test(defaults_file_checked),
+	cmocka_unit_test(pack_parts),
+	cmocka_unit_test(pack_partial),
+	cmocka_unit_test(stream_finish),
+	cmocka_unit_test(stream_killed),
+	cmocka_unit_test(bytes_exact_text),
+	cmocka_unit_test(duplicate_text),
+	cmocka_unit_test(big_chunk_text),
+	cmocka_unit_test(stream_killed_text),
+	cmocka_unit_test(collect_accounts_read),
+	cmocka_unit_test(collect_first_hour_once),
+	cmocka_unit_test(collect_candidates_once),
+	cmocka_unit_test(alert_long_names),
+};
 
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_db", tests)

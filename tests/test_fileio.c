@@ -93,16 +93,9 @@ static void read_file_unsized(void **unused)
 	close(fd);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(read_file_sized),
-		cmocka_unit_test(read_file_unsized),
-	};
-	/* Refusals are logged on purpose. */
-	log_init("test_fileio", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(read_file_sized),
+	cmocka_unit_test(read_file_unsized),
+};
+
+UNIT_MAIN("test_fileio", tests)

@@ -104,15 +104,9 @@ static void two_slices_in_flight(void **unused)
 	free(buf);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(slices_in_order),
-		cmocka_unit_test(two_slices_in_flight),
-	};
-	log_init("test_hasher", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(slices_in_order),
+	cmocka_unit_test(two_slices_in_flight),
+};
+
+UNIT_MAIN("test_hasher", tests)

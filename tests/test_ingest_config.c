@@ -127,17 +127,11 @@ static void missing(void **state)
 	ingest_config_finish(&c);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(keys),
-		cmocka_unit_test(errors),
-		cmocka_unit_test(insecure),
-		cmocka_unit_test(missing),
-	};
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(keys),
+	cmocka_unit_test(errors),
+	cmocka_unit_test(insecure),
+	cmocka_unit_test(missing),
+};
 
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_ingest_config", tests)

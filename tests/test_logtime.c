@@ -66,15 +66,9 @@ static void tai64n(void **state)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(zone),
-		cmocka_unit_test(tai64n),
-	};
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(zone),
+	cmocka_unit_test(tai64n),
+};
 
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_logtime", tests)

@@ -209,12 +209,4 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(strict), cmocka_unit_test(pack_parts), cmocka_unit_test(worst_case),
 };
 
-int main(int argc, char **argv)
-{
-	/* Rejections are logged on purpose. */
-	log_init("test_manifest", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_manifest", tests)

@@ -196,12 +196,4 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(gzip_checks),
 };
 
-int main(int argc, char **argv)
-{
-	/* The cases provoke reader errors on purpose; their log lines are expected. */
-	log_init("test_reader", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_reader", tests)

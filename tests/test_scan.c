@@ -338,13 +338,4 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(max_keys_exact),
 };
 
-int main(int argc, char **argv)
-{
-	/* Malformed lines are logged on purpose. */
-	log_init("test_scan", LOG_ERROR);
-	setenv("TZ", "UTC", 1);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_MAIN("test_scan", tests)

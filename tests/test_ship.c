@@ -217,17 +217,10 @@ static void config_hosts(void **unused)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(host_label),    cmocka_unit_test(chunk_names),
-		cmocka_unit_test(cut_rule),      cmocka_unit_test(config_keys),
-		cmocka_unit_test(config_errors), cmocka_unit_test(config_hosts),
-	};
-	/* The error cases log on purpose. */
-	log_init("test_ship", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(host_label),    cmocka_unit_test(chunk_names),
+	cmocka_unit_test(cut_rule),      cmocka_unit_test(config_keys),
+	cmocka_unit_test(config_errors), cmocka_unit_test(config_hosts),
+};
+
+UNIT_MAIN("test_ship", tests)

@@ -292,16 +292,11 @@ static void save_keeps_old_on_failure(void **unused)
 	free(dir);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(round_trip),      cmocka_unit_test(missing_is_empty),
-		cmocka_unit_test(damaged_refused), cmocka_unit_test(plan_and_advance),
-		cmocka_unit_test(prune),           cmocka_unit_test(save_keeps_old_on_failure),
-		cmocka_unit_test(pack_members),
-	};
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(round_trip),      cmocka_unit_test(missing_is_empty),
+	cmocka_unit_test(damaged_refused), cmocka_unit_test(plan_and_advance),
+	cmocka_unit_test(prune),           cmocka_unit_test(save_keeps_old_on_failure),
+	cmocka_unit_test(pack_members),
+};
+
+UNIT_MAIN("test_shipstate", tests)

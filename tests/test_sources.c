@@ -366,23 +366,17 @@ static void last_line_end(void **unused)
 	close(fd);
 }
 
-int main(int argc, char **argv)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(syslog_classify),
-		cmocka_unit_test(multilog_names),
-		cmocka_unit_test_setup_teardown(syslog_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(multilog_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(fingerprint_identity, setup, teardown),
-		cmocka_unit_test_setup_teardown(fingerprint_partial, setup, teardown),
-		cmocka_unit_test_setup_teardown(fingerprint_long_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(fingerprint_listed, setup, teardown),
-		cmocka_unit_test_setup_teardown(last_line_end, setup, teardown),
-		cmocka_unit_test(refused_once),
-	};
-	log_init("test_sources", LOG_ERROR);
-	if (argc > 1) {
-		cmocka_set_test_filter(argv[1]);
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(syslog_classify),
+	cmocka_unit_test(multilog_names),
+	cmocka_unit_test_setup_teardown(syslog_order, setup, teardown),
+	cmocka_unit_test_setup_teardown(multilog_order, setup, teardown),
+	cmocka_unit_test_setup_teardown(fingerprint_identity, setup, teardown),
+	cmocka_unit_test_setup_teardown(fingerprint_partial, setup, teardown),
+	cmocka_unit_test_setup_teardown(fingerprint_long_line, setup, teardown),
+	cmocka_unit_test_setup_teardown(fingerprint_listed, setup, teardown),
+	cmocka_unit_test_setup_teardown(last_line_end, setup, teardown),
+	cmocka_unit_test(refused_once),
+};
+
+UNIT_MAIN("test_sources", tests)
