@@ -514,7 +514,6 @@ out:
 int sources_fingerprint(struct source_list *l, struct source_file *f)
 {
 	f->has_fpr = false;
-	f->ends_nl = false;
 	/*
 	 * No symlink anywhere in the path, no hard link: whoever may write the log directory (the
 	 * log user) must not make us, as root, ship /etc/shadow under the name of a rotated log.
@@ -550,10 +549,6 @@ int sources_fingerprint(struct source_list *l, struct source_file *f)
 	if (sources_fingerprint_plain(fd, f->path, !f->live, f->fpr, &f->has_fpr) != 0) {
 		goto out;
 	}
-	/* Whether a finished file may be packed (see plan.c), read while it is open anyway. */
-	unsigned char c;
-	f->ends_nl = !f->live && f->size > 0 &&
-		     fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
 	/* From the same open file as the fingerprint, so a rotation in between cannot pair one
 	 * file's identity with another's length. */
 	if (f->live && f->has_fpr &&
@@ -569,6 +564,26 @@ out:
 		f->has_fpr = false; /* nothing of a file that failed is shipped this run */
 	}
 	return ret;
+}
+
+bool sources_ends_nl(const struct source_file *f)
+{
+	struct stat sb;
+	unsigned char c;
+	bool nl = false;
+
+	if (f->live || f->gz || f->size == 0) {
+		return false;
+	}
+	int fd = sources_open_file(f, &sb);
+	if (fd < 0) {
+		return false;
+	}
+	/* Another file under its name since: not the one planned for; never packed. */
+	nl = (uint64_t)sb.st_dev == f->dev && (uint64_t)sb.st_ino == f->ino &&
+	     fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
+	close(fd);
+	return nl;
 }
 
 int sources_last_line_end(int fd, uint64_t size, const char *name, uint64_t *end)
