@@ -182,8 +182,7 @@ static int check_links(int fd, struct stat *sb)
 	return -1;
 }
 
-/* Opens path, a directory when dir, without following a symbolic link (see sources_open_dir). */
-static int open_nofollow(const char *path, bool dir)
+int sources_open_dir(const char *path)
 {
 	const int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	const char *p = path, *slash;
@@ -213,11 +212,7 @@ static int open_nofollow(const char *path, bool dir)
 		comp[n] = '\0';
 		p += n;
 		bool last = strspn(p, "/") == strlen(p);
-		if (last && !dir) {
-			next = openat(fd, comp, FILE_FLAGS);
-		} else {
-			next = openat(fd, comp, dir_flags);
-		}
+		next = openat(fd, comp, dir_flags);
 		err = errno;
 		close(fd);
 		fd = next;
@@ -233,15 +228,10 @@ static int open_nofollow(const char *path, bool dir)
 	return fd;
 }
 
-int sources_open_dir(const char *path)
-{
-	return open_nofollow(path, true);
-}
-
 int sources_open_file(const struct source_file *f, struct stat *sb)
 {
 	/* f->name is a directory entry's name: one component, no '/' to follow. */
-	int fd = f->dir ? openat(f->dir->fd, f->name, FILE_FLAGS) : open_nofollow(f->path, false);
+	int fd = openat(f->dir->fd, f->name, FILE_FLAGS);
 	return fd < 0 ? -1 : check_links(fd, sb);
 }
 

@@ -31,7 +31,7 @@ struct source_dir {
 
 struct source_file {
 	char *path;
-	const struct source_dir *dir; /* where it was listed (NULL: opened by path) */
+	const struct source_dir *dir; /* where it was listed */
 	const char *name;             /* its name in dir: the last component of path */
 	const struct ship_source *source;
 	bool live;     /* current / the live syslog file: it may still grow */
@@ -137,8 +137,7 @@ bool sources_refused(struct source_list *l, const char *path, int err);
 
 /*
  * Opens f for reading: by its name in the directory it was listed in (which sources_open_dir()
- * opened) with O_NOFOLLOW, or, when it was not listed (f->dir NULL), by its path as
- * sources_open_dir() walks one, its last component with O_NOFOLLOW. A regular file with more
+ * opened) with O_NOFOLLOW, never by its path (f->dir must be set). A regular file with more
  * than one link is refused too: the log user could otherwise hard-link a secret file under a
  * rotated log's name. Fills *sb (fstat) for the caller's identity checks. Returns the
  * descriptor; or -1 with errno set: ELOOP for a symlink, EMLINK for a hard-linked file, others as

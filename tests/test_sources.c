@@ -13,16 +13,24 @@
 #include "sources.h"
 
 static char dir[64];
+/* dir, open as a run's listed directory is: file() names its files in it. */
+static struct source_dir dir_open = {.fd = -1};
 
 static int setup(void **unused)
 {
 	strcpy(dir, "/tmp/rw-sources.XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	if (!mkdtemp(dir)) {
+		return -1;
+	}
+	dir_open.fd = sources_open_dir(dir);
+	return dir_open.fd >= 0 ? 0 : -1;
 }
 
 static int teardown(void **unused)
 {
 	char cmd[128];
+	close(dir_open.fd);
+	dir_open.fd = -1;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -154,13 +162,15 @@ static void multilog_order(void **unused)
 	source_list_finish(&l);
 }
 
+/* The file name in dir as sources_discover() would list it, whether it exists or not. */
 static struct source_file file(const char *name, bool live)
 {
 	static char path[8][128];
 	static int k;
 	k = (k + 1) % 8;
 	snprintf(path[k], sizeof(path[k]), "%s/%s", dir, name);
-	return (struct source_file){.path = path[k], .live = live};
+	return (struct source_file){
+		.path = path[k], .dir = &dir_open, .name = path[k] + strlen(dir) + 1, .live = live};
 }
 
 /* Fingerprints a file of no list, as a run's list of its own would. */
