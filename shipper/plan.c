@@ -71,7 +71,8 @@ static bool plan_entry(struct run *r, struct job *j)
  * Whether the job's file may join a new pack: finished, plain, with a small rest to ship and no
  * plan from an earlier run (whose chunks may have been delivered already), and ending with '\n':
  * the first line of the next member would otherwise continue its last line, and the pack would
- * be read differently from the files shipped alone.
+ * be read differently from the files shipped alone. That byte is read (sources_ends_nl) only for
+ * a file that passes every other test.
  */
 static bool packable(const struct run *r, const struct job *j)
 {
@@ -79,7 +80,7 @@ static bool packable(const struct run *r, const struct job *j)
 	const struct source_file *f = j->file;
 	return j->fresh && !f->live && !f->gz && !e->packed && e->nbounds == 1 &&
 	       e->bounds[0] == SHIP_STATE_EOF && f->size > e->offset &&
-	       f->size - e->offset < r->cfg->coalesce_below && f->ends_nl;
+	       f->size - e->offset < r->cfg->coalesce_below && sources_ends_nl(f);
 }
 
 /* Makes the files of v[0..n) one pack, in that order (a single file stays a plain chunk). */

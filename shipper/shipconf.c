@@ -94,35 +94,37 @@ static bool text_ok(const char *s, size_t max)
 	return true;
 }
 
-/* "PATH KIND [service=NAME]" */
+/* Whether the n bytes at w are the word s. */
+static bool word_is(const char *w, size_t n, const char *s)
+{
+	return strlen(s) == n && memcmp(w, s, n) == 0;
+}
+
+/* "PATH KIND [service=NAME]", words as config_word() splits them. */
 static int parse_source(const struct config_line *cl, struct ship_config *c)
 {
-	char *copy = NULL;
 	char *path = NULL;
 	char *service = NULL;
 	int ret = -1;
-	if (dupstr(&copy, cl->value) != 0) {
-		goto out;
-	}
-	char *save = NULL;
-	char *word[4] = {NULL};
-	size_t n = 0;
-	for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+	const char *p = cl->value, *w, *word[3] = {NULL};
+	size_t len[3] = {0}, n = 0, wlen;
+	while ((w = config_word(&p, &wlen)) != NULL) {
 		if (n == 3) {
 			log_error("%s:%u: source: expected 'PATH KIND [service=NAME]'", cl->file,
 				  cl->line);
 			goto out;
 		}
-		word[n++] = w;
+		word[n] = w;
+		len[n++] = wlen;
 	}
 	if (n < 2) {
 		log_error("%s:%u: source: expected 'PATH KIND [service=NAME]'", cl->file, cl->line);
 		goto out;
 	}
 	enum ship_kind kind;
-	if (strcmp(word[1], "multilog") == 0) {
+	if (word_is(word[1], len[1], "multilog")) {
 		kind = SHIP_KIND_MULTILOG;
-	} else if (strcmp(word[1], "syslog") == 0) {
+	} else if (word_is(word[1], len[1], "syslog")) {
 		kind = SHIP_KIND_SYSLOG;
 	} else {
 		log_error("%s:%u: source: kind must be multilog or syslog", cl->file, cl->line);
@@ -132,25 +134,26 @@ static int parse_source(const struct config_line *cl, struct ship_config *c)
 		log_error("%s:%u: source: the path must be absolute", cl->file, cl->line);
 		goto out;
 	}
-	if (!text_ok(word[0], MANIFEST_SOURCE_MAX - 32)) {
+	if (!(path = strndup(word[0], len[0]))) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (!text_ok(path, MANIFEST_SOURCE_MAX - 32)) {
 		log_error("%s:%u: source: path too long", cl->file, cl->line);
 		goto out;
 	}
-	const char *svc = "";
-	if (n == 3) {
-		if (strncmp(word[2], "service=", 8) != 0) {
-			log_error("%s:%u: source: expected service=NAME after the kind", cl->file,
-				  cl->line);
-			goto out;
-		}
-		svc = word[2] + 8;
-		if (!text_ok(svc, MANIFEST_SERVICE_MAX)) {
-			log_error("%s:%u: source: service name longer than %d bytes", cl->file,
-				  cl->line, MANIFEST_SERVICE_MAX);
-			goto out;
-		}
+	if (n == 3 && (len[2] < 8 || strncmp(word[2], "service=", 8) != 0)) {
+		log_error("%s:%u: source: expected service=NAME after the kind", cl->file,
+			  cl->line);
+		goto out;
 	}
-	if (dupstr(&path, word[0]) != 0 || dupstr(&service, svc) != 0) {
+	if (!(service = n == 3 ? strndup(word[2] + 8, len[2] - 8) : strdup(""))) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (!text_ok(service, MANIFEST_SERVICE_MAX)) {
+		log_error("%s:%u: source: service name longer than %d bytes", cl->file, cl->line,
+			  MANIFEST_SERVICE_MAX);
 		goto out;
 	}
 	struct ship_source *v = realloc(c->sources, (c->nsources + 1) * sizeof(*v));
@@ -163,7 +166,6 @@ static int parse_source(const struct config_line *cl, struct ship_config *c)
 	path = service = NULL;
 	ret = 0;
 out:
-	free(copy);
 	free(path);
 	free(service);
 	return ret;

@@ -182,8 +182,7 @@ static int check_links(int fd, struct stat *sb)
 	return -1;
 }
 
-/* Opens path, a directory when dir, without following a symbolic link (see sources_open_dir). */
-static int open_nofollow(const char *path, bool dir)
+int sources_open_dir(const char *path)
 {
 	const int dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	const char *p = path, *slash;
@@ -213,11 +212,7 @@ static int open_nofollow(const char *path, bool dir)
 		comp[n] = '\0';
 		p += n;
 		bool last = strspn(p, "/") == strlen(p);
-		if (last && !dir) {
-			next = openat(fd, comp, FILE_FLAGS);
-		} else {
-			next = openat(fd, comp, dir_flags);
-		}
+		next = openat(fd, comp, dir_flags);
 		err = errno;
 		close(fd);
 		fd = next;
@@ -233,15 +228,10 @@ static int open_nofollow(const char *path, bool dir)
 	return fd;
 }
 
-int sources_open_dir(const char *path)
-{
-	return open_nofollow(path, true);
-}
-
 int sources_open_file(const struct source_file *f, struct stat *sb)
 {
 	/* f->name is a directory entry's name: one component, no '/' to follow. */
-	int fd = f->dir ? openat(f->dir->fd, f->name, FILE_FLAGS) : open_nofollow(f->path, false);
+	int fd = openat(f->dir->fd, f->name, FILE_FLAGS);
 	return fd < 0 ? -1 : check_links(fd, sb);
 }
 
@@ -514,7 +504,6 @@ out:
 int sources_fingerprint(struct source_list *l, struct source_file *f)
 {
 	f->has_fpr = false;
-	f->ends_nl = false;
 	/*
 	 * No symlink anywhere in the path, no hard link: whoever may write the log directory (the
 	 * log user) must not make us, as root, ship /etc/shadow under the name of a rotated log.
@@ -550,10 +539,6 @@ int sources_fingerprint(struct source_list *l, struct source_file *f)
 	if (sources_fingerprint_plain(fd, f->path, !f->live, f->fpr, &f->has_fpr) != 0) {
 		goto out;
 	}
-	/* Whether a finished file may be packed (see plan.c), read while it is open anyway. */
-	unsigned char c;
-	f->ends_nl = !f->live && f->size > 0 &&
-		     fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
 	/* From the same open file as the fingerprint, so a rotation in between cannot pair one
 	 * file's identity with another's length. */
 	if (f->live && f->has_fpr &&
@@ -569,6 +554,26 @@ out:
 		f->has_fpr = false; /* nothing of a file that failed is shipped this run */
 	}
 	return ret;
+}
+
+bool sources_ends_nl(const struct source_file *f)
+{
+	struct stat sb;
+	unsigned char c;
+	bool nl = false;
+
+	if (f->live || f->gz || f->size == 0) {
+		return false;
+	}
+	int fd = sources_open_file(f, &sb);
+	if (fd < 0) {
+		return false;
+	}
+	/* Another file under its name since: not the one planned for; never packed. */
+	nl = (uint64_t)sb.st_dev == f->dev && (uint64_t)sb.st_ino == f->ino &&
+	     fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
+	close(fd);
+	return nl;
 }
 
 int sources_last_line_end(int fd, uint64_t size, const char *name, uint64_t *end)

@@ -31,7 +31,7 @@ struct source_dir {
 
 struct source_file {
 	char *path;
-	const struct source_dir *dir; /* where it was listed (NULL: opened by path) */
+	const struct source_dir *dir; /* where it was listed */
 	const char *name;             /* its name in dir: the last component of path */
 	const struct ship_source *source;
 	bool live;     /* current / the live syslog file: it may still grow */
@@ -41,7 +41,6 @@ struct source_file {
 	int64_t mtime;
 	uint64_t dev, ino; /* the file fingerprinted: a later open must find the same one */
 	uint64_t line_end; /* live plain file: offset just past its last '\n' */
-	bool ends_nl;      /* finished plain file: its last byte is '\n' */
 	uint8_t fpr[DIGEST_LEN];
 };
 
@@ -68,14 +67,13 @@ void source_list_finish(struct source_list *l);
 int sources_discover(const struct ship_source *src, struct source_list *l);
 
 /*
- * Fills f's fingerprint, gz, size, mtime, dev, ino, (live plain files) line_end and (finished
- * plain files) ends_nl, from one open of the file (a refusal is warned about through l, whose
- * file f usually is: see sources_refused): the SHA-256 of
- * the first complete line including its '\n', read as content through reader (gzip or plain). A
- * finished (not live) file with content but no '\n' at all is fingerprinted over all of its content
- * instead, which can never equal a line fingerprint since it lacks the '\n'. Returns 0 (with
- * has_fpr false when there is nothing to ship yet, also when the file vanished since discovery), or
- * -1 after logging why (has_fpr false).
+ * Fills f's fingerprint, gz, size, mtime, dev, ino and (live plain files) line_end from one open
+ * of the file (a refusal is warned about through l, whose file f usually is: see
+ * sources_refused): the SHA-256 of the first complete line including its '\n', read as content
+ * through reader (gzip or plain). A finished (not live) file with content but no '\n' at all is
+ * fingerprinted over all of its content instead, which can never equal a line fingerprint since
+ * it lacks the '\n'. Returns 0 (with has_fpr false when there is nothing to ship yet, also when
+ * the file vanished since discovery), or -1 after logging why (has_fpr false).
  */
 int sources_fingerprint(struct source_list *l, struct source_file *f);
 
@@ -90,6 +88,16 @@ int sources_fingerprint_plain(int fd, const char *name, bool finished, uint8_t f
 
 /* Whether the file open as fd starts with the gzip magic bytes (what reader goes by). */
 int sources_is_gzip(int fd, const char *name, bool *gz);
+
+/*
+ * Whether f, a finished plain file that sources_fingerprint() filled, ends with '\n' (its byte at
+ * size - 1), as a file must to join a pack (see plan.c). Read when asked, for the few files that
+ * may join one, not for every file of every run: the file is opened again as sources_open_file()
+ * does. A file that is no longer the one fingerprinted (dev, ino), cannot be opened or read, is
+ * live, gzip or empty answers false: it is then shipped alone, and reading it reports what is
+ * wrong. Logs nothing.
+ */
+bool sources_ends_nl(const struct source_file *f);
 
 /*
  * For a plain file of size bytes: *end = the offset just past its last '\n' (0 when there is
@@ -129,8 +137,7 @@ bool sources_refused(struct source_list *l, const char *path, int err);
 
 /*
  * Opens f for reading: by its name in the directory it was listed in (which sources_open_dir()
- * opened) with O_NOFOLLOW, or, when it was not listed (f->dir NULL), by its path as
- * sources_open_dir() walks one, its last component with O_NOFOLLOW. A regular file with more
+ * opened) with O_NOFOLLOW, never by its path (f->dir must be set). A regular file with more
  * than one link is refused too: the log user could otherwise hard-link a secret file under a
  * rotated log's name. Fills *sb (fstat) for the caller's identity checks. Returns the
  * descriptor; or -1 with errno set: ELOOP for a symlink, EMLINK for a hard-linked file, others as

@@ -2,7 +2,8 @@
 # relaywatch-ship's key types with the libssh2 of Debian 12: ed25519 and ECDSA (P-256, P-384)
 # client keys log in, in OpenSSH's private key format without a separate .pub file; an RSA key
 # is refused by OpenSSH (libssh2 1.10 signs with SHA-1 only) and the message says why. A server
-# offering several host key types is checked against the type known_hosts holds.
+# offering several host key types is checked against the type known_hosts holds. known_hosts is
+# read up to its limit of 4 MiB and refused beyond it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ship.sh"
 
@@ -43,6 +44,41 @@ EOF2
 done
 verify "$REF/A"
 grep -q "Accepted publickey for $RW_SSH_USER .* ECDSA " "$OWN/sshd.log" || die "no ECDSA login"
+
+# known_hosts may hold at most 4 MiB (relaywatch-ship.conf(5)): one of exactly 4 MiB (comment
+# lines, then the host key) is read, one byte more is refused with a line that says why, before
+# anything is shipped.
+kh_of_size() { # FILE BYTES: $OWN/known_hosts after comment lines, BYTES in all
+	python3 - "$1" "$2" "$OWN/known_hosts" <<'EOF2'
+import sys
+out, total, key = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "rb").read()
+pad = total - len(key)
+n = pad // 100 - 1  # lines of 100 bytes, and a first one of 100 to 199
+first = pad - 100 * n
+with open(out, "wb") as f:
+    f.write(b"#" + b"x" * (first - 2) + b"\n" + (b"#" + b"x" * 98 + b"\n") * n + key)
+EOF2
+	chmod 600 "$1"
+	[[ $(wc -c <"$1") == "$2" ]] || die "$1: not $2 bytes"
+}
+kh_max=$((4 * 1024 * 1024))
+kh_of_size "$T/known_hosts.max" "$kh_max"
+kh_of_size "$T/known_hosts.over" $((kh_max + 1))
+gen_lines A 41 60 >>"$REF/A"
+gen_lines A 41 60 >>"$log"
+ship_conf "$T/kh-over.conf" "port=$OWN_PORT" "known_hosts=$T/known_hosts.over" <<EOF2
+source = $log syslog
+EOF2
+ship_rc 3 --config "$T/kh-over.conf"
+grep -q "known_hosts.over: larger than $kh_max bytes" "$T/err" ||
+	die "an oversized known_hosts not refused clearly: $(cat "$T/err")"
+(($(wc -l <"$T/err") == 1)) || die "more than one line: $(cat "$T/err")"
+echo "error line (known_hosts over 4 MiB): $(cat "$T/err")"
+ship_conf "$T/kh-max.conf" "port=$OWN_PORT" "known_hosts=$T/known_hosts.max" <<EOF2
+source = $log syslog
+EOF2
+ship_ok --config "$T/kh-max.conf"
+verify "$REF/A"
 
 ship_conf "$T/rsa.conf" "port=$OWN_PORT" "known_hosts=$OWN/known_hosts" "identity=$T/id_rsa" <<EOF2
 source = $log syslog

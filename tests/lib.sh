@@ -9,7 +9,8 @@
 #   db_query SQL        runs SQL there, prints rows tab-separated without headers
 #   dump_views DIR      writes event_hourly.tsv, relay_hourly.tsv, denied_hourly.tsv, totals.tsv
 #                       into DIR in the format of relaywatch-gen --expect
-#   merge_expect OUT DIR...  sums several --expect directories into OUT
+#   merge_expect OUT DIR...  sums several --expect directories into OUT (none: an empty
+#                       database's)
 #   same_dir WANT GOT   compares two such directories, prints a diff and fails when they differ
 #   quiet_but_malformed FILE  fails when FILE (a command's output) holds anything but the
 #                       reports of malformed lines, which a clean run is allowed to print
@@ -172,7 +173,8 @@ dump_views() {
 		>"$dir/totals.tsv"
 }
 
-# Several generator outputs as one: rows with the same key add up.
+# Several generator outputs as one: rows with the same key add up. No directory at all gives
+# what dump_views finds in an empty database: no rows, and totals of 0.
 merge_expect() {
 	local out=$1 f
 	shift
@@ -183,21 +185,27 @@ merge_expect() {
 		for d in "$@"; do
 			inputs+=("$d/$f")
 		done
+		# (</dev/null: with no input file, awk would read stdin.)
 		awk -F'\t' -v OFS='\t' '
 			{ n = $NF; NF--; k = $0; if (!(k in sum)) order[++c] = k; sum[k] += n }
 			END {
 				for (i = 1; i <= c; i++)
 					printf "%s\t%.0f\n", order[i], sum[order[i]]
-			}' "${inputs[@]}" | LC_ALL=C sort >"$out/$f"
+			}' "${inputs[@]}" </dev/null | LC_ALL=C sort >"$out/$f"
 	done
 	local inputs=()
 	for d in "$@"; do
 		inputs+=("$d/totals.tsv")
 	done
+	# The three totals of dump_views come first, in its order, each 0 until a directory adds.
 	awk -F'\t' -v OFS='\t' '
+		BEGIN {
+			c = split("lines events malformed", order, " ")
+			for (i = 1; i <= c; i++) sum[order[i]] = 0
+		}
 		{ if (!($1 in sum)) order[++c] = $1; sum[$1] += $2 }
 		END { for (i = 1; i <= c; i++) printf "%s\t%.0f\n", order[i], sum[order[i]] }' \
-		"${inputs[@]}" >"$out/totals.tsv"
+		"${inputs[@]}" </dev/null >"$out/totals.tsv"
 }
 
 same_dir() {

@@ -404,6 +404,24 @@ static void ipv4_like_inet_pton(void **state)
 	}
 }
 
+/*
+ * Reads stamps in zone tz one after the other with one logtime, whose hour is reused from the
+ * line before, and each with a fresh one: they must agree.
+ */
+static void same_hour_in(const char *tz, int64_t ref, const char *const *stamps, size_t n)
+{
+	struct logtime cached;
+	setenv("TZ", tz, 1);
+	logtime_init(&cached, ref);
+	for (size_t i = 0; i < n; i++) {
+		struct logtime fresh;
+		logtime_init(&fresh, ref);
+		int64_t want = logtime_syslog(&fresh, stamps[i], 15);
+		assert_int_equal(logtime_syslog(&cached, stamps[i], 15), want);
+	}
+	setenv("TZ", "UTC", 1);
+}
+
 /* The syslog date of the line before is reused for its hour: it must read as a fresh one. */
 static void syslog_same_hour(void **state)
 {
@@ -412,14 +430,35 @@ static void syslog_same_hour(void **state)
 		"Jan 28 22:00:00", "Jan 28 21:00:00", "Jan 28 21:00:61", "Jan 2x 21:00:00",
 		"Dec 31 23:59:59", "Jan  1 00:00:00", "Jan  1 00:00:01", "Jan 28 21:32:14",
 	};
-	struct logtime cached;
-	logtime_init(&cached, 1393632000);
-	for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
-		struct logtime fresh;
-		logtime_init(&fresh, 1393632000);
-		assert_int_equal(logtime_syslog(&cached, stamps[i], 15),
-				 logtime_syslog(&fresh, stamps[i], 15));
-	}
+	same_hour_in("UTC", 1393632000, stamps, sizeof(stamps) / sizeof(stamps[0]));
+}
+
+/*
+ * The same where local time jumps: Europe/Berlin in 2014, 02:00 CET became 03:00 CEST on March 30
+ * (an hour that never was) and 03:00 CEST became 02:00 CET on October 26 (an hour twice). The
+ * cached hour is reused across the change and back, and the hours either side read as they must.
+ */
+static void syslog_same_hour_dst(void **state)
+{
+	static const char *const stamps[] = {
+		"Mar 30 01:59:59", "Mar 30 02:00:00", "Mar 30 02:30:00", "Mar 30 03:00:00",
+		"Mar 30 02:59:59", "Mar 30 01:00:00", "Mar 30 03:59:59", "Mar 30 02:15:00",
+		"Oct 26 01:59:59", "Oct 26 02:00:00", "Oct 26 02:59:59", "Oct 26 03:00:00",
+		"Oct 26 02:30:00", "Oct 26 01:30:00", "Oct 26 02:15:00", "Oct 26 03:00:01",
+		"Oct 26 02:00:00", "Mar 30 02:00:00", "Oct 26 02:45:00", "Oct 26 01:59:59",
+	};
+	const int64_t ref = 1420070400; /* 2015-01-01 00:00 UTC: the dates are in 2014 */
+	same_hour_in("Europe/Berlin", ref, stamps, sizeof(stamps) / sizeof(stamps[0]));
+
+	/* Berlin's offsets, either side of each change (not UTC's, had the zone been missing). */
+	struct logtime lt;
+	setenv("TZ", "Europe/Berlin", 1);
+	logtime_init(&lt, ref);
+	assert_int_equal(logtime_syslog(&lt, "Mar 30 01:59:59", 15), 1396141199);
+	assert_int_equal(logtime_syslog(&lt, "Mar 30 03:00:00", 15), 1396141200);
+	assert_int_equal(logtime_syslog(&lt, "Oct 26 01:59:59", 15), 1414281599);
+	assert_int_equal(logtime_syslog(&lt, "Oct 26 03:00:00", 15), 1414288800);
+	setenv("TZ", "UTC", 1);
 }
 
 static const struct CMUnitTest tests[] = {
@@ -444,6 +483,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(huge_line),
 	cmocka_unit_test(ipv4_like_inet_pton),
 	cmocka_unit_test(syslog_same_hour),
+	cmocka_unit_test(syslog_same_hour_dst),
 };
 
 UNIT_MAIN("test_chkuser", tests)

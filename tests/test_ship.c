@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include "chunk.h"
+#include "config.h"
 #include "log.h"
 #include "manifest.h"
 #include "shipconf.h"
@@ -174,6 +175,51 @@ static void config_errors(void **unused)
 	}
 }
 
+/*
+ * A source's words are split as config_word() splits every list of words (alert_command,
+ * check_sender_allow): at blanks, spaces and tabs, however many; a config must not read one way
+ * here and another there.
+ */
+static void config_words(void **unused)
+{
+	static const char *const values[] = {
+		"/var/log/a syslog service=smtp",
+		"/var/log/a\tsyslog\tservice=smtp",
+		"/var/log/a  \t syslog\t\t service=smtp",
+		"/var/log/a \t\t  syslog   \t service=smtp",
+	};
+	static const char *const want[] = {"/var/log/a", "syslog", "service=smtp"};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char text[256];
+		struct ship_config c;
+		snprintf(text, sizeof(text),
+			 "host = h\nuser = u\nidentity = /k\nremote_dir = d\nsource = %s\n",
+			 values[i]);
+		assert_int_equal(load(&c, text), 0);
+		assert_int_equal(c.nsources, 1);
+		assert_string_equal(c.sources[0].path, "/var/log/a");
+		assert_int_equal(c.sources[0].kind, SHIP_KIND_SYSLOG);
+		assert_string_equal(c.sources[0].service, "smtp");
+		shipconf_finish(&c);
+
+		const char *p = values[i], *w;
+		size_t n, k = 0;
+		while ((w = config_word(&p, &n)) != NULL) {
+			assert_true(k < 3);
+			assert_int_equal(n, strlen(want[k]));
+			assert_memory_equal(w, want[k], n);
+			k++;
+		}
+		assert_int_equal(k, 3);
+	}
+	/* A tab is a blank, not part of a word: "syslog\tx" is two words, one too many. */
+	struct ship_config c;
+	assert_int_equal(load(&c, "host = h\nuser = u\nidentity = /k\nremote_dir = d\n"
+				  "source = /a syslog\tservice=x\ty\n"),
+			 -1);
+	shipconf_finish(&c);
+}
+
 /* "host" repeated: every server in order, each NAME, NAME:PORT, [v6]:PORT or a bare v6. */
 static void config_hosts(void **unused)
 {
@@ -221,6 +267,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(host_label),    cmocka_unit_test(chunk_names),
 	cmocka_unit_test(cut_rule),      cmocka_unit_test(config_keys),
 	cmocka_unit_test(config_errors), cmocka_unit_test(config_hosts),
+	cmocka_unit_test(config_words),
 };
 
 UNIT_MAIN("test_ship", tests)
