@@ -33,6 +33,15 @@ struct reader {
 	z_stream z;
 	unsigned char *in;
 	size_t in_pos, in_len;
+	/*
+	 * reader_defer_crc: each member's CRC-32 is the caller's to check. own_check: zlib checks
+	 * neither this member's CRC nor its length (the reader checks the length); tail: the last
+	 * 8 input bytes inflate consumed, at the end of a member its trailer. member_ended and
+	 * member_crc: what reader_member_end reports once.
+	 */
+	bool defer_crc, own_check, member_ended;
+	uint32_t member_crc;
+	unsigned char tail[8];
 };
 
 struct reader *reader_fdopen(int fd, const char *name)
@@ -146,6 +155,52 @@ static int fail(struct reader *r, const char *why)
 	return -1;
 }
 
+/*
+ * At the start of a gzip member, r->in[r->in_pos] its first byte. With its CRC deferred, zlib
+ * checks neither the CRC nor the length: the length is checked here and the CRC by the caller.
+ * A header with its own CRC (FHCRC), which zlib checks only together with the data's, or whose
+ * flags are not in the buffer yet, is left to zlib whole: its CRC is then reported as zlib
+ * computed it (and checked).
+ */
+static void member_begin(struct reader *r)
+{
+	r->own_check =
+		r->defer_crc && r->in_len - r->in_pos >= 4 && (r->in[r->in_pos + 3] & 0x02) == 0;
+	inflateValidate(&r->z, !r->own_check);
+}
+
+/* Remembers the last 8 input bytes inflate consumed, p[0..n). */
+static void tail_keep(struct reader *r, const unsigned char *p, size_t n)
+{
+	if (n >= sizeof(r->tail)) {
+		memcpy(r->tail, p + n - sizeof(r->tail), sizeof(r->tail));
+	} else if (n > 0) {
+		memmove(r->tail, r->tail + n, sizeof(r->tail) - n);
+		memcpy(r->tail + sizeof(r->tail) - n, p, n);
+	}
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A member has ended (its CRC deferred): checks its length, keeps its CRC to report. */
+static int member_end(struct reader *r)
+{
+	if (r->own_check) {
+		/* The trailer: CRC-32 and length (mod 2^32), little-endian. */
+		if (le32(r->tail + 4) != (uint32_t)r->z.total_out) {
+			return fail(r, "corrupt gzip data (incorrect length check)");
+		}
+		r->member_crc = le32(r->tail);
+	} else {
+		r->member_crc = (uint32_t)r->z.adler;
+	}
+	r->member_ended = true;
+	return 0;
+}
+
 static int start(struct reader *r)
 {
 	/* Two bytes decide: a one-byte file is plain. */
@@ -169,6 +224,7 @@ static int start(struct reader *r)
 		r->zinit = true;
 		r->gzip = true;
 		r->state = READER_MEMBER;
+		member_begin(r);
 	} else {
 		r->state = READER_PLAIN;
 	}
@@ -196,6 +252,7 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 			}
 			inflateReset(&r->z);
 			r->state = READER_MEMBER;
+			member_begin(r);
 		}
 		if (f == 0) {
 			return fail(r, "truncated gzip data (unexpected end of file)");
@@ -203,9 +260,20 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 		r->z.next_in = r->in + r->in_pos;
 		r->z.avail_in = (uInt)(r->in_len - r->in_pos);
 		int z = inflate(&r->z, Z_NO_FLUSH);
-		r->in_pos = r->in_len - r->z.avail_in;
+		size_t used = r->in_len - r->z.avail_in - r->in_pos;
+		if (r->own_check) {
+			tail_keep(r, r->in + r->in_pos, used);
+		}
+		r->in_pos += used;
 		if (z == Z_STREAM_END) {
 			r->state = READER_GAP;
+			if (r->defer_crc) {
+				/* A read ends with its member, so that the caller knows where. */
+				if (member_end(r) != 0) {
+					return -1;
+				}
+				break;
+			}
 		} else if (z == Z_DATA_ERROR || z == Z_NEED_DICT) {
 			char why[256];
 			snprintf(why, sizeof(why), "corrupt gzip data (%s)",
@@ -219,6 +287,23 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 		}
 	}
 	return (ssize_t)((size_t)(r->z.next_out - out));
+}
+
+void reader_defer_crc(struct reader *r)
+{
+	if (r->state == READER_START) {
+		r->defer_crc = true;
+	}
+}
+
+bool reader_member_end(struct reader *r, uint32_t *crc)
+{
+	if (!r->member_ended) {
+		return false;
+	}
+	r->member_ended = false;
+	*crc = r->member_crc;
+	return true;
 }
 
 ssize_t reader_read(struct reader *r, void *buf, size_t cap)
@@ -248,6 +333,11 @@ ssize_t reader_read(struct reader *r, void *buf, size_t cap)
 
 enum reader_skip_result reader_skip(struct reader *r, off_t n)
 {
+	if (r->defer_crc) {
+		/* Nobody would check the skipped members' CRCs. */
+		log_error("%s: cannot skip content whose CRC the caller checks", r->name);
+		return READER_SKIP_ERROR;
+	}
 	if (r->state == READER_START && start(r) != 0) {
 		return READER_SKIP_ERROR;
 	}

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -24,6 +25,21 @@ struct reader *reader_fdopen(int fd, const char *name);
  * the stream, or -1 after logging "name: why" (I/O error, corrupt or truncated gzip).
  */
 ssize_t reader_read(struct reader *r, void *buf, size_t cap);
+
+/*
+ * Leaves each gzip member's CRC-32 to the caller, who may compute it on another thread than the
+ * one that inflates (zlib still checks everything else, the reader the member's length). A read
+ * then ends at the end of each member, which reader_member_end reports; such a read may return
+ * 0 bytes, and the end of the stream is a 0 without a member end. Does nothing once reading has
+ * started (zlib then checks the CRCs). Not to be combined with reader_skip.
+ */
+void reader_defer_crc(struct reader *r);
+
+/*
+ * After a reader_read, with CRCs deferred: true (once) when that read ended a gzip member, with
+ * the CRC-32 its content must have (zlib's crc32 of all of it) in *crc.
+ */
+bool reader_member_end(struct reader *r, uint32_t *crc);
 
 /*
  * After a failure: true when it was this process's (an I/O error, no memory), which a later

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,40 @@ static ssize_t slurp_by(const char *path, char *out, size_t cap, size_t step)
 	return n < 0 ? -1 : (ssize_t)len;
 }
 
+/*
+ * As slurp_by, with the CRCs deferred and checked here as the scan checks them: a member's end
+ * must end a read and bring zlib's CRC-32 of that member's content. The content's length, or -1
+ * on a reader error or a wrong CRC; *members counts the member ends.
+ */
+static ssize_t slurp_deferred(const char *path, char *out, size_t cap, size_t step,
+			      unsigned *members)
+{
+	struct reader *r = reader_open(path);
+	assert_non_null(r);
+	reader_defer_crc(r);
+	size_t len = 0, from = 0;
+	ssize_t n;
+	uint32_t crc;
+	bool bad = false;
+	*members = 0;
+	for (;;) {
+		n = reader_read(r, out + len, step && cap - len > step ? step : cap - len);
+		bool end = n >= 0 && reader_member_end(r, &crc);
+		if (n < 0 || (n == 0 && !end)) {
+			break;
+		}
+		len += (size_t)n;
+		if (end) {
+			bad = bad || crc32_z(0, (const Bytef *)out + from, len - from) != crc;
+			from = len;
+			++*members;
+		}
+	}
+	reader_destroy(r);
+	unlink(path);
+	return n < 0 || bad ? -1 : (ssize_t)len;
+}
+
 static void plain(void **state)
 {
 	char out[64];
@@ -88,6 +123,31 @@ static void gzip_multi_member(void **state)
 	char out[64];
 	assert_int_equal(slurp_by(tmpfile_with(gz, a + b), out, sizeof(out), 7), 13);
 	assert_memory_equal(out, "first\nsecond\n", 13);
+}
+
+/* With CRCs deferred: a read never crosses a member's end, empty members included. */
+static void deferred_members(void **state)
+{
+	unsigned char gz[512];
+	size_t a = gzip_buf("first\n", 6, gz, sizeof(gz));
+	a += gzip_buf("", 0, gz + a, sizeof(gz) - a);
+	a += gzip_buf("second\n", 7, gz + a, sizeof(gz) - a);
+	char out[64];
+	unsigned members;
+	for (size_t step = 0; step < 9; step += 4) {
+		assert_int_equal(
+			slurp_deferred(tmpfile_with(gz, a), out, sizeof(out), step, &members), 13);
+		assert_memory_equal(out, "first\nsecond\n", 13);
+		assert_int_equal(members, 3);
+	}
+	/* A plain file has no members; and skipping would leave CRCs unchecked. */
+	assert_int_equal(slurp_deferred(tmpfile_with("plain\n", 6), out, sizeof(out), 0, &members),
+			 6);
+	assert_int_equal(members, 0);
+	struct reader *r = reader_open(tmpfile_with(gz, a));
+	reader_defer_crc(r);
+	assert_int_equal(reader_skip(r, 2), READER_SKIP_ERROR);
+	reader_destroy(r);
 }
 
 static void gzip_corrupt(void **state)
@@ -142,7 +202,7 @@ static void skip_ahead(void **state)
 }
 
 /*
- * The reader checks a member's CRC-32 and length itself (with a faster CRC than zlib's), from
+ * With CRCs deferred the reader checks a member's length and reports its CRC-32 itself, from
  * the trailer bytes inflate consumed: a trailer cut by the edge of the reader's 256 kB input
  * buffer at every byte, a member after it, a wrong CRC or length, and a header with its own CRC
  * (which zlib checks) must all read as zlib alone reads them.
@@ -150,6 +210,7 @@ static void skip_ahead(void **state)
 static void gzip_checks(void **state)
 {
 	const size_t n = 200 * 1024, in_size = 256 * 1024;
+	unsigned members;
 	char *text = malloc(n), *out = malloc(2 * n);
 	unsigned char *gz = malloc(2 * in_size);
 	assert_non_null(text);
@@ -170,17 +231,30 @@ static void gzip_checks(void **state)
 		assert_int_equal(slurp_by(tmpfile_with(gz, a + b), out, 2 * n, 0), n + 6);
 		assert_memory_equal(out, text, n);
 		assert_memory_equal(out + n, "after\n", 6);
+		assert_int_equal(slurp_deferred(tmpfile_with(gz, a + b), out, 2 * n, 0, &members),
+				 n + 6);
+		assert_memory_equal(out, text, n);
+		assert_int_equal(members, 2);
 		/* A byte of the CRC, then of the length, flipped. */
 		gz[a - 8 + k - 1] ^= 0x01;
 		assert_int_equal(slurp_by(tmpfile_with(gz, a + b), out, 2 * n, 0), -1);
+		assert_int_equal(slurp_deferred(tmpfile_with(gz, a + b), out, 2 * n, 0, &members),
+				 -1);
 		gz[a - 8 + k - 1] ^= 0x01;
 	}
-	/* A header with its own CRC: right, then wrong. */
+	/* A header with its own CRC (left to zlib whole): right, then wrong, in data or header. */
 	size_t h = gzip_header_buf(text, 1000, gz, 2 * in_size, 0, true);
 	assert_int_equal(slurp_by(tmpfile_with(gz, h), out, 2 * n, 0), 1000);
+	assert_int_equal(slurp_deferred(tmpfile_with(gz, h), out, 2 * n, 0, &members), 1000);
+	assert_int_equal(members, 1);
 	assert_true(gz[3] & 0x02);
+	gz[h - 8] ^= 0x01;
+	assert_int_equal(slurp_by(tmpfile_with(gz, h), out, 2 * n, 0), -1);
+	assert_int_equal(slurp_deferred(tmpfile_with(gz, h), out, 2 * n, 0, &members), -1);
+	gz[h - 8] ^= 0x01;
 	gz[10] ^= 0x01;
 	assert_int_equal(slurp_by(tmpfile_with(gz, h), out, 2 * n, 0), -1);
+	assert_int_equal(slurp_deferred(tmpfile_with(gz, h), out, 2 * n, 0, &members), -1);
 	free(text);
 	free(out);
 	free(gz);
@@ -189,6 +263,7 @@ static void gzip_checks(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(plain),
 	cmocka_unit_test(gzip_multi_member),
+	cmocka_unit_test(deferred_members),
 	cmocka_unit_test(gzip_corrupt),
 	cmocka_unit_test(gzip_truncated),
 	cmocka_unit_test(gzip_trailing_garbage),

@@ -1,9 +1,11 @@
 #define _GNU_SOURCE /* memmem */
 #include <openssl/sha.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "unit.h"
 
@@ -330,12 +332,77 @@ static void truncated_gzip(void **state)
 	free(b.p);
 }
 
+/* Appends a gzip member of in[0..n) to b. */
+static void put_gzip(struct buf *b, const char *in, size_t n)
+{
+	z_stream z = {0};
+	size_t cap = n + n / 2 + 1024;
+	char *out = malloc(cap);
+	assert_non_null(out);
+	assert_int_equal(deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	put(b, out, z.total_out);
+	deflateEnd(&z);
+	free(out);
+}
+
+/*
+ * The scan checks each gzip member's CRC-32 itself (zlib only inflates): members of 2 MiB (a
+ * scan block: it ends at a block's edge), of a few lines and empty are counted, and a wrong CRC
+ * in any of their trailers is bad input, said as zlib says it.
+ */
+static void gzip_member_crc(void **state)
+{
+	const size_t big = 2 * 1024 * 1024;
+	struct buf text = {0}, one = {0};
+	while (text.n + sizeof(relay) - 1 <= big - 64) {
+		put(&text, relay, sizeof(relay) - 1);
+	}
+	unsigned long events = text.n / (sizeof(relay) - 1);
+	while (text.n < big - 1) {
+		put(&text, "x", 1);
+	}
+	put(&text, "\n", 1);
+	put(&one, relay, sizeof(relay) - 1);
+	put(&one, relay, sizeof(relay) - 1);
+	struct buf b = {0};
+	size_t ends[3];
+	put_gzip(&b, text.p, text.n);
+	ends[0] = b.n;
+	put_gzip(&b, one.p, one.n);
+	ends[1] = b.n;
+	put_gzip(&b, "", 0);
+	ends[2] = b.n;
+	struct agg *agg = agg_create();
+	struct scan_stats st;
+	assert_int_equal(scan_bytes(&b, agg, &st), 0);
+	assert_int_equal(st.events, events + 2);
+	assert_int_equal(st.bytes, big + one.n);
+	for (int i = 0; i < 3; i++) {
+		char why[256];
+		b.p[ends[i] - 8] ^= 0x01; /* the CRC's first byte */
+		log_hold();
+		assert_int_equal(scan_bytes(&b, agg, &st), SCAN_BAD_INPUT);
+		assert_true(log_release(why, sizeof(why)));
+		assert_non_null(strstr(why, "corrupt gzip data (incorrect data check)"));
+		b.p[ends[i] - 8] ^= 0x01;
+	}
+	agg_destroy(agg);
+	free(text.p);
+	free(one.p);
+	free(b.p);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(only_newlines),  cmocka_unit_test(counts),
 	cmocka_unit_test(skip_ranges),    cmocka_unit_test(last_line_without_newline),
 	cmocka_unit_test(overlong_lines), cmocka_unit_test(crlf_and_multilog_host),
 	cmocka_unit_test(truncated_gzip), cmocka_unit_test(finds_like_line_by_line),
-	cmocka_unit_test(max_keys_exact),
+	cmocka_unit_test(max_keys_exact), cmocka_unit_test(gzip_member_crc),
 };
 
 UNIT_MAIN("test_scan", tests)
