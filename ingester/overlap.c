@@ -236,9 +236,10 @@ int overlap_scan(struct overlap *o, struct reader *r, const char *name, const st
 		agg_track(agg, true);
 	}
 	ret = scan_chunk(r, name, &s, agg, st);
-	overlap_wait_idle(o);
 	if (ret != 0) {
-		db_stream_abort(o->db);
+		overlap_abort(o);
+	} else {
+		overlap_wait_idle(o);
 	}
 	return ret;
 }
