@@ -5,7 +5,6 @@
 #include "check_alerts.h"
 #include "db_sql.h"
 #include "escape.h"
-#include "log.h"
 #include "logtime.h"
 #include "render.h"
 #include "unit.h"
@@ -40,7 +39,6 @@ static void rules_set(void **state)
 	struct check_rules r;
 
 	(void)state;
-	log_init("test_check", LOG_ERROR);
 	check_rules_init(&r);
 	assert_int_equal(set(&r, "check_relay_rcpt_warn", "300"), 1);
 	assert_int_equal(r.relay_rcpt.warn, 300);
