@@ -48,6 +48,6 @@ cli_usage 2 "relaywatch-ingest: --batch: expected a number from 1 to 1000000" \
 	purge -c "$missing" --batch 0
 cli_usage 2 "relaywatch-ingest: --jobs: expected a number from 1 to 64" \
 	backfill -c "$missing" --jobs 0
-# The config is read once the options are: the missing file is what stops the command now.
-cli_rc 2 run -c "$missing"
-grep -q "$missing" "$T/err" || { cat "$T/err" >&2; die "run -c $missing: the file is not named"; }
+# The config is read once the options are: the missing file is what stops the command now, said
+# in one line that names it (a configuration error exits 2 as a usage error does).
+cli_usage 2 "relaywatch-ingest: $missing: No such file or directory" run -c "$missing"
