@@ -179,8 +179,7 @@ static int overlap_block(void *arg, struct agg *agg, const struct scan_stats *st
 
 	worker_lock(o->w);
 	int job = worker_job(o->w);
-	if (o->stream_failed || o->next_ready ||
-	    (job != OVERLAP_JOB_NONE && job != OVERLAP_JOB_STREAM)) {
+	if (o->stream_failed || o->next_ready || job == OVERLAP_JOB_INGEST) {
 		b = NULL;
 	} else {
 		/* Only this thread hands batches: the writer's batch stays its own until idle. */

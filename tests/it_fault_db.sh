@@ -66,6 +66,12 @@ kept() { # NAME WHAT
 		die "$2: the chunk $1 was archived or quarantined"
 }
 
+# The problem lines of a --verbose run (problem_lines): also without its info lines of the chunk
+# kept in work/ and of the summary.
+verbose_problems() { # OUT
+	grep -v -e 'stays in work/' -e ': [0-9]* ingested, ' "$1" || true
+}
+
 # The next run, with the server healthy again, counts the chunk exactly once.
 clean_retry() { # WHAT
 	local rc
@@ -182,7 +188,7 @@ server_dies_mid_transaction() { # HOW (stop|kill) RESTART (yes|no) NAME
 		{ cat "$T/out" >&2; die "$name: no replay was tried"; }
 	if [[ $restart == no ]]; then
 		expect_status 3 "$rc" "$T/out" "$name: run while MariaDB went away for good"
-		problem_lines "$T/out" >"$T/problems"
+		verbose_problems "$T/out" >"$T/problems"
 		fault_mariadb start || die "MariaDB did not start again"
 		kept "$name" "$name"
 		counted "$name"
@@ -207,7 +213,8 @@ server_dies_mid_transaction() { # HOW (stop|kill) RESTART (yes|no) NAME
 server_dies_mid_transaction kill yes killed
 server_dies_mid_transaction stop yes restarted
 server_dies_mid_transaction kill no gone
-# The error line of "gone" (the replays are info lines, shown here because of --verbose).
+# The one error line of "gone" (the replays are info lines, shown here because of --verbose).
+one_problem "$T/problems" "run while MariaDB went away for good"
 grep -q 'error' "$T/problems" || { cat "$T/problems" >&2; die "gone: no error line"; }
 
 # 2b. The server ends the ingester's connection (KILL CONNECTION, as an admin or a watchdog
@@ -254,8 +261,7 @@ root_query "SET GLOBAL innodb_lock_wait_timeout = 50"
 faults=$((faults + 1))
 expect_status 3 "$rc" "$T/out" "run against a lock held too long"
 grep -q 'error 1205' "$T/out" || { cat "$T/out" >&2; die "lock wait: no error 1205 in the log"; }
-# (--verbose adds info lines besides the replays: the chunk kept in work/, the summary.)
-grep -v -e 'stays in work/' -e ': [0-9]* ingested, ' "$T/out" >"$T/out.problems" || true
+verbose_problems "$T/out" >"$T/out.problems"
 one_problem "$T/out.problems" "run against a lock held too long"
 kept lockwait "lock wait timeout"
 counted lockwait

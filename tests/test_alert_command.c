@@ -22,7 +22,6 @@ static void dir_make(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/rw-alertcmd-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	log_init("test", LOG_ERROR);
 }
 
 static void dir_remove(void)

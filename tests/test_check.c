@@ -1,11 +1,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check_alerts.h"
 #include "db_sql.h"
 #include "escape.h"
-#include "log.h"
 #include "logtime.h"
 #include "render.h"
 #include "unit.h"
@@ -40,7 +40,6 @@ static void rules_set(void **state)
 	struct check_rules r;
 
 	(void)state;
-	log_init("test_check", LOG_ERROR);
 	check_rules_init(&r);
 	assert_int_equal(set(&r, "check_relay_rcpt_warn", "300"), 1);
 	assert_int_equal(r.relay_rcpt.warn, 300);
@@ -443,7 +442,11 @@ static void escape_plugin(void **state)
 	free(line);
 }
 
-/* One formatter for every output's times: JSON to the second, check's lines to the minute. */
+/*
+ * One formatter for every output's times: JSON to the second, check's lines to the minute. In UTC
+ * whatever the process's zone (ingest.conf's tz sets it): here one whose date differs from UTC's
+ * at 00:00 UTC.
+ */
 static void render_times(void **state)
 {
 	char out[21], *json = NULL;
@@ -451,6 +454,8 @@ static void render_times(void **state)
 	struct check_alert a = {.rule = CHECK_RELAY_RCPT, .when = 1710075600};
 
 	(void)state;
+	setenv("TZ", "America/Los_Angeles", 1);
+	tzset();
 	render_time(1710078185, RENDER_DAY, out);
 	assert_string_equal(out, "2024-03-10");
 	render_time(1710078185, RENDER_MINUTE, out);
@@ -473,6 +478,17 @@ static void render_times(void **state)
 	fclose(f);
 	assert_non_null(strstr(json, ",\"period\":\"hour\",\"start\":\"2024-03-10T00:00:00Z\"}"));
 	free(json);
+	/* JSON's day: the date alone. */
+	a.daily = true;
+	json = NULL;
+	f = open_memstream(&json, &len);
+	assert_non_null(f);
+	render_alert_json(f, &a);
+	fclose(f);
+	assert_non_null(strstr(json, ",\"period\":\"day\",\"start\":\"2024-03-10\"}"));
+	free(json);
+	setenv("TZ", "UTC", 1);
+	tzset();
 }
 
 static const struct CMUnitTest tests[] = {

@@ -99,7 +99,7 @@ static void fixture_init(struct fixture *f, const char *tag)
 	FILE *in, *out;
 
 	memset(f, 0, sizeof(*f));
-	log_init("test_db", LOG_WARN);
+	log_set_level(LOG_WARN);
 	snprintf(f->name, sizeof(f->name), "relaywatch_tdb_%s_%d", tag, (int)getpid());
 	f->admin = admin_connect(NULL);
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", f->name);
@@ -902,7 +902,7 @@ static void defaults_file_checked(void **state)
 	int fd;
 	bool bad_config = false;
 
-	log_init("test_db", LOG_ERROR);
+	log_set_level(LOG_ERROR);
 	assert_null(db_connect("/nonexistent/my.cnf", &bad_config));
 	assert_true(bad_config);
 	fd = mkstemp(path);

@@ -40,7 +40,6 @@ static void keys(void **state)
 				   "alert_command = /bin/echo\t\t b@y \n",
 				   0600);
 
-	log_init("test", LOG_ERROR);
 	ingest_config_init(&c);
 	assert_true(c.archive);
 	assert_int_equal(ingest_config_load(&c, p, false), 0);
@@ -84,7 +83,6 @@ static void errors(void **state)
 	char want[96], why[512];
 	size_t i;
 
-	log_init("test", LOG_ERROR);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *p = write_conf(bad[i], 0600);
 
@@ -107,7 +105,6 @@ static void insecure(void **state)
 	struct ingest_config c;
 	const char *p = write_conf("archive = yes\n", 0620);
 
-	log_init("test", LOG_ERROR);
 	ingest_config_init(&c);
 	assert_int_equal(ingest_config_load(&c, p, false), -1);
 	ingest_config_finish(&c);
@@ -119,7 +116,6 @@ static void missing(void **state)
 {
 	struct ingest_config c;
 
-	log_init("test", LOG_ERROR);
 	ingest_config_init(&c);
 	assert_int_equal(ingest_config_load(&c, "/nonexistent/ingest.conf", true), 0);
 	assert_int_equal(c.nincoming, 0);

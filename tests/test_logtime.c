@@ -8,12 +8,10 @@
 
 #include "unit.h"
 
-#include "log.h"
 #include "logtime.h"
 
 static void zone(void **state)
 {
-	log_init("test", LOG_ERROR);
 	assert_int_equal(logtime_zone_set("UTC"), 0);
 	assert_string_equal(getenv("TZ"), "UTC");
 	assert_int_equal(logtime_zone_set("CET-1CEST,M3.5.0,M10.5.0/3"), 0);
