@@ -260,13 +260,9 @@ void overlap_ingest_start(struct overlap *o, const struct db_chunk *c, struct ag
 
 enum db_result overlap_ingest_wait(struct overlap *o)
 {
-	enum db_result r;
-
+	/* Recorded by overlap_done under the worker's lock: seen once it idles (worker.h). */
 	overlap_wait_idle(o);
-	worker_lock(o->w);
-	r = o->result;
-	worker_unlock(o->w);
-	return r;
+	return o->result;
 }
 
 enum db_result overlap_ingest(struct overlap *o, const struct db_chunk *c, struct agg *agg)
