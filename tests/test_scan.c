@@ -35,7 +35,10 @@ static void put(struct buf *b, const char *s, size_t n)
 	b->n += n;
 }
 
-/* Scans b's bytes from a file with o, whose host and reference time are filled in here. */
+/*
+ * Scans b's bytes from a file with o, whose host and reference time are filled in here. The reader
+ * is named by the file's path (/tmp/rw-scan-XXXXXX), the scan "scanned".
+ */
 static int scan_with(const struct buf *b, struct scan_opts o, struct agg *agg,
 		     struct scan_stats *st)
 {
@@ -48,7 +51,7 @@ static int scan_with(const struct buf *b, struct scan_opts o, struct agg *agg,
 	o.host = SPAN_LIT("fallback");
 	o.ref_utc = 1393632000;
 	agg_reset(agg);
-	int ret = scan_chunk(r, path, &o, agg, st);
+	int ret = scan_chunk(r, "scanned", &o, agg, st);
 	reader_destroy(r);
 	unlink(path);
 	return ret;
@@ -350,10 +353,24 @@ static void put_gzip(struct buf *b, const char *in, size_t n)
 	free(out);
 }
 
+/* b is bad input, and the first thing said of it is the reader's "/tmp/rw-scan-XXXXXX: why". */
+static void refused_as(const struct buf *b, struct agg *agg, const char *why)
+{
+	char held[256], want[256];
+	struct scan_stats st;
+	log_hold();
+	assert_int_equal(scan_bytes(b, agg, &st), SCAN_BAD_INPUT);
+	assert_true(log_release(held, sizeof(held)));
+	snprintf(want, sizeof(want), "/tmp/rw-scan-%.6s: %s", held + 13, why);
+	assert_string_equal(held, want);
+}
+
 /*
  * The scan checks each gzip member's CRC-32 itself (zlib only inflates): members of 2 MiB (a
  * scan block: it ends at a block's edge), of a few lines and empty are counted, and a wrong CRC
- * in any of their trailers is bad input, said as zlib says it.
+ * in any of their trailers is bad input, said as zlib says it, in the reader's name. Whatever
+ * else is wrong after a wrong CRC (the reading thread is ahead of the checking one), or in the
+ * same trailer's length, zlib stops at the CRC; a wrong length alone is said as zlib says it.
  */
 static void gzip_member_crc(void **state)
 {
@@ -383,14 +400,20 @@ static void gzip_member_crc(void **state)
 	assert_int_equal(st.events, events + 2);
 	assert_int_equal(st.bytes, big + one.n);
 	for (int i = 0; i < 3; i++) {
-		char why[256];
 		b.p[ends[i] - 8] ^= 0x01; /* the CRC's first byte */
-		log_hold();
-		assert_int_equal(scan_bytes(&b, agg, &st), SCAN_BAD_INPUT);
-		assert_true(log_release(why, sizeof(why)));
-		assert_non_null(strstr(why, "corrupt gzip data (incorrect data check)"));
+		refused_as(&b, agg, "corrupt gzip data (incorrect data check)");
+		b.p[ends[i] - 4] ^= 0x01; /* and the length's */
+		refused_as(&b, agg, "corrupt gzip data (incorrect data check)");
 		b.p[ends[i] - 8] ^= 0x01;
+		refused_as(&b, agg, "corrupt gzip data (incorrect length check)");
+		b.p[ends[i] - 4] ^= 0x01;
 	}
+	/* A wrong CRC in the 2 MiB member, then garbage after the last one. */
+	b.p[ends[0] - 8] ^= 0x01;
+	put(&b, "garbage", 7);
+	refused_as(&b, agg, "corrupt gzip data (incorrect data check)");
+	b.p[ends[0] - 8] ^= 0x01;
+	refused_as(&b, agg, "trailing garbage after gzip data");
 	agg_destroy(agg);
 	free(text.p);
 	free(one.p);
