@@ -194,7 +194,10 @@ static void crlf_and_multilog_host(void **state)
 
 static void only_newlines(void **state)
 {
-	/* Dense newlines exercise the word-at-a-time counter's lane sums. */
+	/*
+	 * Dense newlines exercise the vector counters' lane sums (a lane counts up to 255): the
+	 * scan's, and bytevec_newlines over a skipped range.
+	 */
 	struct buf b = {0};
 	char nl[4096];
 	memset(nl, '\n', sizeof(nl));
@@ -206,6 +209,11 @@ static void only_newlines(void **state)
 	assert_int_equal(scan_bytes(&b, agg, &st), 0);
 	assert_int_equal(st.lines, b.n);
 	assert_int_equal(st.events, 0);
+	const struct scan_range skip[] = {{3, b.n - 5}};
+	assert_int_equal(scan_with(&b, (struct scan_opts){.skip = skip, .nskip = 1}, agg, &st), 0);
+	assert_int_equal(st.lines, b.n);
+	assert_int_equal(st.skipped_lines, b.n - 8);
+	assert_int_equal(st.skipped_bytes, b.n - 8);
 	agg_destroy(agg);
 	free(b.p);
 }
