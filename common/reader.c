@@ -215,6 +215,35 @@ static void member_end(struct reader *r)
 	r->member_ended = true;
 }
 
+/*
+ * The input ends inside a member, whose CRC is deferred. zlib, checking the CRC, would have
+ * refused a wrong one as soon as the trailer's CRC was in, whatever of the length is missing. A
+ * copy of the stream tells whether that is so: then the length's 4 bytes at most end the member
+ * (the CRC's own need 5 or more, deflate data 9 or more). If so, reports the member's end with
+ * the CRC, so that the caller checks it before the truncation is logged, and returns true.
+ */
+static bool cut_in_length(struct reader *r)
+{
+	unsigned char pad[4] = {0}, out[64];
+	z_stream c;
+
+	if (!r->own_check || inflateCopy(&c, &r->z) != Z_OK) {
+		return false;
+	}
+	c.next_in = pad;
+	c.avail_in = sizeof(pad);
+	c.next_out = out;
+	c.avail_out = sizeof(out);
+	bool in_length = inflate(&c, Z_NO_FLUSH) == Z_STREAM_END;
+	if (in_length) {
+		/* The last bytes consumed: the CRC, then c.avail_in bytes of the length. */
+		r->member_crc = le32(r->tail + 4 - c.avail_in);
+		r->member_ended = true;
+	}
+	inflateEnd(&c);
+	return in_length;
+}
+
 static int start(struct reader *r)
 {
 	/* Two bytes decide: a one-byte file is plain. */
@@ -269,7 +298,13 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 			member_begin(r);
 		}
 		if (f == 0) {
-			return fail(r, "truncated gzip data (unexpected end of file)");
+			bool crc_first = cut_in_length(r);
+			fail(r, "truncated gzip data (unexpected end of file)");
+			if (!crc_first) {
+				return -1;
+			}
+			/* The content so far ends with its member: the next read fails. */
+			break;
 		}
 		r->z.next_in = r->in + r->in_pos;
 		r->z.avail_in = (uInt)(r->in_len - r->in_pos);
