@@ -378,7 +378,8 @@ static void refused_as(const struct buf *b, struct agg *agg, const char *why)
  * scan block: it ends at a block's edge), of a few lines and empty are counted, and a wrong CRC
  * in any of their trailers is bad input, said as zlib says it, in the reader's name. Whatever
  * else is wrong after a wrong CRC (the reading thread is ahead of the checking one), or in the
- * same trailer's length, zlib stops at the CRC; a wrong length alone is said as zlib says it.
+ * same trailer's length (wrong or cut short), zlib stops at the CRC; a wrong or cut length alone
+ * is said as zlib says it.
  */
 static void gzip_member_crc(void **state)
 {
@@ -416,6 +417,13 @@ static void gzip_member_crc(void **state)
 		refused_as(&b, agg, "corrupt gzip data (incorrect length check)");
 		b.p[ends[i] - 4] ^= 0x01;
 	}
+	/* The second member's length cut short: truncated; with its CRC wrong too, the CRC. */
+	struct buf cut = b;
+	cut.n = ends[1] - 2;
+	refused_as(&cut, agg, "truncated gzip data (unexpected end of file)");
+	b.p[ends[1] - 8] ^= 0x01;
+	refused_as(&cut, agg, "corrupt gzip data (incorrect data check)");
+	b.p[ends[1] - 8] ^= 0x01;
 	/* A wrong CRC in the 2 MiB member, then garbage after the last one. */
 	b.p[ends[0] - 8] ^= 0x01;
 	put(&b, "garbage", 7);
