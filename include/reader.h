@@ -41,7 +41,8 @@ void reader_defer_crc(struct reader *r);
 /*
  * After a reader_read, with CRCs deferred: true (once) when that read ended a gzip member, with
  * the CRC-32 its content must have (zlib's crc32 of all of it) in *crc. Check it with
- * reader_crc_ok before reader_log_failure.
+ * reader_crc_ok before reader_log_failure. Also true when the input ended in the trailer's
+ * length, after its CRC (zlib checks that CRC first): the next read then fails.
  */
 bool reader_member_end(struct reader *r, uint32_t *crc);
 
