@@ -410,7 +410,8 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		 * A piece at a time: it is still in the cache when it is scanned after its hash and
 		 * CRC.
 		 */
-		for (size_t off = 0; off < b->len && !s.too_many_keys; off += SCAN_PIECE) {
+		size_t off = 0;
+		for (; off < b->len && !s.too_many_keys; off += SCAN_PIECE) {
 			size_t n = b->len - off < SCAN_PIECE ? b->len - off : SCAN_PIECE;
 			digest_update(d, b->data + off, n);
 			if (gzip) {
@@ -420,8 +421,14 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 			st->bytes += n;
 			check_keys(&s);
 		}
-		crc_bad = b->member_end && !s.too_many_keys &&
-			  !reader_crc_ok(r, b->crc, (uint32_t)crc);
+		/*
+		 * Too many keys in the block that ends a member: zlib, checking the CRC as it
+		 * inflated, refused a wrong one before this block reached the scan.
+		 */
+		if (b->member_end && off < b->len) {
+			crc = crc32_z(crc, (const Bytef *)b->data + off, b->len - off);
+		}
+		crc_bad = b->member_end && !reader_crc_ok(r, b->crc, (uint32_t)crc);
 		if (b->member_end) {
 			crc = crc32_z(0, Z_NULL, 0);
 		}
