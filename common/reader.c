@@ -37,11 +37,13 @@ struct reader {
 	 * reader_defer_crc: each member's CRC-32 is the caller's to check. own_check: zlib checks
 	 * neither this member's CRC nor its length (the reader checks the length); tail: the last
 	 * 8 input bytes inflate consumed, at the end of a member its trailer. member_ended and
-	 * member_crc: what reader_member_end reports once.
+	 * member_crc: what reader_member_end reports once. failure: the failure's reason, kept for
+	 * reader_log_failure.
 	 */
 	bool defer_crc, own_check, member_ended;
 	uint32_t member_crc;
 	unsigned char tail[8];
+	char failure[256];
 };
 
 struct reader *reader_fdopen(int fd, const char *name)
@@ -111,6 +113,16 @@ int reader_fd(const struct reader *r)
 	return r->fd;
 }
 
+/* Logs "name: why", or with CRCs deferred keeps why for reader_log_failure. */
+static void say(struct reader *r, const char *why)
+{
+	if (r->defer_crc) {
+		snprintf(r->failure, sizeof(r->failure), "%s", why);
+	} else {
+		log_error("%s: %s", r->name, why);
+	}
+}
+
 static ssize_t read_full(struct reader *r, void *buf, size_t cap)
 {
 	for (;;) {
@@ -120,7 +132,7 @@ static ssize_t read_full(struct reader *r, void *buf, size_t cap)
 			return n;
 		}
 		if (errno != EINTR) {
-			log_error("%s: %s", r->name, strerror(errno));
+			say(r, strerror(errno));
 			r->local = true;
 			return -1;
 		}
@@ -150,7 +162,7 @@ static int fill(struct reader *r)
 
 static int fail(struct reader *r, const char *why)
 {
-	log_error("%s: %s", r->name, why);
+	say(r, why);
 	r->state = READER_FAILED;
 	return -1;
 }
@@ -185,20 +197,51 @@ static uint32_t le32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* A member has ended (its CRC deferred): checks its length, keeps its CRC to report. */
-static int member_end(struct reader *r)
+/*
+ * A member has ended (its CRC deferred): keeps its CRC to report and checks its length. zlib
+ * checks the CRC first: a wrong length fails the next read, after the caller's check of the CRC.
+ */
+static void member_end(struct reader *r)
 {
 	if (r->own_check) {
 		/* The trailer: CRC-32 and length (mod 2^32), little-endian. */
-		if (le32(r->tail + 4) != (uint32_t)r->z.total_out) {
-			return fail(r, "corrupt gzip data (incorrect length check)");
-		}
 		r->member_crc = le32(r->tail);
+		if (le32(r->tail + 4) != (uint32_t)r->z.total_out) {
+			fail(r, "corrupt gzip data (incorrect length check)");
+		}
 	} else {
 		r->member_crc = (uint32_t)r->z.adler;
 	}
 	r->member_ended = true;
-	return 0;
+}
+
+/*
+ * The input ends inside a member, whose CRC is deferred. zlib, checking the CRC, would have
+ * refused a wrong one as soon as the trailer's CRC was in, whatever of the length is missing. A
+ * copy of the stream tells whether that is so: then the length's 4 bytes at most end the member
+ * (the CRC's own need 5 or more, deflate data 9 or more). If so, reports the member's end with
+ * the CRC, so that the caller checks it before the truncation is logged, and returns true.
+ */
+static bool cut_in_length(struct reader *r)
+{
+	unsigned char pad[4] = {0}, out[64];
+	z_stream c;
+
+	if (!r->own_check || inflateCopy(&c, &r->z) != Z_OK) {
+		return false;
+	}
+	c.next_in = pad;
+	c.avail_in = sizeof(pad);
+	c.next_out = out;
+	c.avail_out = sizeof(out);
+	bool in_length = inflate(&c, Z_NO_FLUSH) == Z_STREAM_END;
+	if (in_length) {
+		/* The last bytes consumed: the CRC, then c.avail_in bytes of the length. */
+		r->member_crc = le32(r->tail + 4 - c.avail_in);
+		r->member_ended = true;
+	}
+	inflateEnd(&c);
+	return in_length;
 }
 
 static int start(struct reader *r)
@@ -255,7 +298,13 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 			member_begin(r);
 		}
 		if (f == 0) {
-			return fail(r, "truncated gzip data (unexpected end of file)");
+			bool crc_first = cut_in_length(r);
+			fail(r, "truncated gzip data (unexpected end of file)");
+			if (!crc_first) {
+				return -1;
+			}
+			/* The content so far ends with its member: the next read fails. */
+			break;
 		}
 		r->z.next_in = r->in + r->in_pos;
 		r->z.avail_in = (uInt)(r->in_len - r->in_pos);
@@ -269,9 +318,7 @@ static ssize_t read_gzip(struct reader *r, unsigned char *out, size_t cap)
 			r->state = READER_GAP;
 			if (r->defer_crc) {
 				/* A read ends with its member, so that the caller knows where. */
-				if (member_end(r) != 0) {
-					return -1;
-				}
+				member_end(r);
 				break;
 			}
 		} else if (z == Z_DATA_ERROR || z == Z_NEED_DICT) {
@@ -304,6 +351,22 @@ bool reader_member_end(struct reader *r, uint32_t *crc)
 	r->member_ended = false;
 	*crc = r->member_crc;
 	return true;
+}
+
+bool reader_crc_ok(const struct reader *r, uint32_t want, uint32_t crc)
+{
+	if (crc != want) {
+		/* As zlib says it. */
+		log_error("%s: corrupt gzip data (incorrect data check)", r->name);
+	}
+	return crc == want;
+}
+
+void reader_log_failure(const struct reader *r)
+{
+	if (r->failure[0] != '\0') {
+		log_error("%s: %s", r->name, r->failure);
+	}
 }
 
 ssize_t reader_read(struct reader *r, void *buf, size_t cap)

@@ -360,7 +360,7 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 	struct digest *d = NULL;
 	struct scan_ring q = {.r = r, .limited = o->limit_bytes, .limit = o->max_bytes};
 	struct scan_state s = {.name = name, .o = o, .agg = agg, .st = st};
-	bool thread = false;
+	bool thread = false, crc_bad = false;
 
 	memset(st, 0, sizeof(*st));
 	st->first_utc = st->last_utc = LOGTIME_NONE;
@@ -410,7 +410,8 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		 * A piece at a time: it is still in the cache when it is scanned after its hash and
 		 * CRC.
 		 */
-		for (size_t off = 0; off < b->len && !s.too_many_keys; off += SCAN_PIECE) {
+		size_t off = 0;
+		for (; off < b->len && !s.too_many_keys; off += SCAN_PIECE) {
 			size_t n = b->len - off < SCAN_PIECE ? b->len - off : SCAN_PIECE;
 			digest_update(d, b->data + off, n);
 			if (gzip) {
@@ -420,7 +421,14 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 			st->bytes += n;
 			check_keys(&s);
 		}
-		bool crc_bad = b->member_end && !s.too_many_keys && crc != b->crc;
+		/*
+		 * Too many keys in the block that ends a member: zlib, checking the CRC as it
+		 * inflated, refused a wrong one before this block reached the scan.
+		 */
+		if (b->member_end && off < b->len) {
+			crc = crc32_z(crc, (const Bytef *)b->data + off, b->len - off);
+		}
+		crc_bad = b->member_end && !reader_crc_ok(r, b->crc, (uint32_t)crc);
 		if (b->member_end) {
 			crc = crc32_z(0, Z_NULL, 0);
 		}
@@ -435,8 +443,6 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 		pthread_cond_broadcast(&q.cv);
 		pthread_mutex_unlock(&q.mu);
 		if (crc_bad) {
-			/* As zlib says it. */
-			log_error("%s: corrupt gzip data (incorrect data check)", name);
 			ret = SCAN_BAD_INPUT;
 			goto out;
 		}
@@ -485,6 +491,10 @@ out:
 		pthread_cond_broadcast(&q.cv);
 		pthread_mutex_unlock(&q.mu);
 		pthread_join(tid, NULL);
+	}
+	/* Not past a wrong CRC: zlib would have stopped there (see reader_defer_crc). */
+	if (q.failed && !crc_bad) {
+		reader_log_failure(r);
 	}
 	if (o->progress) {
 		progress(name, 0, 0, true);

@@ -18,14 +18,20 @@ const char *ship_kind_name(enum ship_kind kind)
 	return kind == SHIP_KIND_MULTILOG ? "multilog" : "syslog";
 }
 
-static int dupstr(char **out, const char *s)
+/* *out = a copy of the n bytes at s (a word of a value); -1 after logging, out of memory. */
+static int dupstr_n(char **out, const char *s, size_t n)
 {
-	*out = strdup(s);
+	*out = strndup(s, n);
 	if (!*out) {
 		log_error("out of memory");
 		return -1;
 	}
 	return 0;
+}
+
+static int dupstr(char **out, const char *s)
+{
+	return dupstr_n(out, s, strlen(s));
 }
 
 int shipconf_init(struct ship_config *c)
@@ -134,8 +140,7 @@ static int parse_source(const struct config_line *cl, struct ship_config *c)
 		log_error("%s:%u: source: the path must be absolute", cl->file, cl->line);
 		goto out;
 	}
-	if (!(path = strndup(word[0], len[0]))) {
-		log_error("out of memory");
+	if (dupstr_n(&path, word[0], len[0]) != 0) {
 		goto out;
 	}
 	if (!text_ok(path, MANIFEST_SOURCE_MAX - 32)) {
@@ -147,8 +152,7 @@ static int parse_source(const struct config_line *cl, struct ship_config *c)
 			  cl->line);
 		goto out;
 	}
-	if (!(service = n == 3 ? strndup(word[2] + 8, len[2] - 8) : strdup(""))) {
-		log_error("out of memory");
+	if ((n == 3 ? dupstr_n(&service, word[2] + 8, len[2] - 8) : dupstr(&service, "")) != 0) {
 		goto out;
 	}
 	if (!text_ok(service, MANIFEST_SERVICE_MAX)) {

@@ -200,7 +200,7 @@ int sources_open_dir(const char *path)
 		}
 		slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (n == 0) { /* "/" itself, or a trailing '/' */
+		if (n == 0) { /* past the last component (or "/" itself) */
 			break;
 		}
 		if (n > NAME_MAX) {
@@ -211,7 +211,6 @@ int sources_open_dir(const char *path)
 		memcpy(comp, p, n);
 		comp[n] = '\0';
 		p += n;
-		bool last = strspn(p, "/") == strlen(p);
 		next = openat(fd, comp, dir_flags);
 		err = errno;
 		close(fd);
@@ -220,9 +219,6 @@ int sources_open_dir(const char *path)
 			/* O_DIRECTORY | O_NOFOLLOW on a symlink gives ENOTDIR on some kernels. */
 			errno = err == ENOTDIR ? ELOOP : err;
 			return -1;
-		}
-		if (last) {
-			break;
 		}
 	}
 	return fd;

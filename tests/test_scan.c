@@ -35,7 +35,10 @@ static void put(struct buf *b, const char *s, size_t n)
 	b->n += n;
 }
 
-/* Scans b's bytes from a file with o, whose host and reference time are filled in here. */
+/*
+ * Scans b's bytes from a file with o, whose host and reference time are filled in here. The reader
+ * is named by the file's path (/tmp/rw-scan-XXXXXX), the scan "scanned".
+ */
 static int scan_with(const struct buf *b, struct scan_opts o, struct agg *agg,
 		     struct scan_stats *st)
 {
@@ -48,7 +51,7 @@ static int scan_with(const struct buf *b, struct scan_opts o, struct agg *agg,
 	o.host = SPAN_LIT("fallback");
 	o.ref_utc = 1393632000;
 	agg_reset(agg);
-	int ret = scan_chunk(r, path, &o, agg, st);
+	int ret = scan_chunk(r, "scanned", &o, agg, st);
 	reader_destroy(r);
 	unlink(path);
 	return ret;
@@ -191,7 +194,10 @@ static void crlf_and_multilog_host(void **state)
 
 static void only_newlines(void **state)
 {
-	/* Dense newlines exercise the word-at-a-time counter's lane sums. */
+	/*
+	 * Dense newlines exercise the vector counters' lane sums (a lane counts up to 255): the
+	 * scan's, and bytevec_newlines over a skipped range.
+	 */
 	struct buf b = {0};
 	char nl[4096];
 	memset(nl, '\n', sizeof(nl));
@@ -203,8 +209,31 @@ static void only_newlines(void **state)
 	assert_int_equal(scan_bytes(&b, agg, &st), 0);
 	assert_int_equal(st.lines, b.n);
 	assert_int_equal(st.events, 0);
+	const struct scan_range skip[] = {{3, b.n - 5}};
+	assert_int_equal(scan_with(&b, (struct scan_opts){.skip = skip, .nskip = 1}, agg, &st), 0);
+	assert_int_equal(st.lines, b.n);
+	assert_int_equal(st.skipped_lines, b.n - 8);
+	assert_int_equal(st.skipped_bytes, b.n - 8);
 	agg_destroy(agg);
 	free(b.p);
+}
+
+/* Appends a gzip member of in[0..n) to b. */
+static void put_gzip(struct buf *b, const char *in, size_t n)
+{
+	z_stream z = {0};
+	size_t cap = n + n / 2 + 1024;
+	char *out = malloc(cap);
+	assert_non_null(out);
+	assert_int_equal(deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	put(b, out, z.total_out);
+	deflateEnd(&z);
+	free(out);
 }
 
 /*
@@ -238,8 +267,23 @@ static void max_keys_exact(void **state)
 			assert_int_equal(agg_rows_total(agg), 5001);
 		}
 	}
+	/*
+	 * As one gzip member (one block) with a wrong CRC: refused for the CRC, as when zlib
+	 * checked it while inflating and the block never reached the scan.
+	 */
+	struct buf g = {0};
+	char held[256];
+	put_gzip(&g, b.p, b.n);
+	const struct scan_opts few = {.max_keys = 100};
+	assert_int_equal(scan_with(&g, few, agg, &st), SCAN_TOO_MANY_KEYS);
+	g.p[g.n - 8] ^= 0x01;
+	log_hold();
+	assert_int_equal(scan_with(&g, few, agg, &st), SCAN_BAD_INPUT);
+	assert_true(log_release(held, sizeof(held)));
+	assert_non_null(strstr(held, ": corrupt gzip data (incorrect data check)"));
 	agg_destroy(agg);
 	free(b.p);
+	free(g.p);
 }
 
 /*
@@ -332,28 +376,25 @@ static void truncated_gzip(void **state)
 	free(b.p);
 }
 
-/* Appends a gzip member of in[0..n) to b. */
-static void put_gzip(struct buf *b, const char *in, size_t n)
+/* b is bad input, and the first thing said of it is the reader's "/tmp/rw-scan-XXXXXX: why". */
+static void refused_as(const struct buf *b, struct agg *agg, const char *why)
 {
-	z_stream z = {0};
-	size_t cap = n + n / 2 + 1024;
-	char *out = malloc(cap);
-	assert_non_null(out);
-	assert_int_equal(deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-	z.next_in = (Bytef *)(uintptr_t)in;
-	z.avail_in = (uInt)n;
-	z.next_out = (Bytef *)out;
-	z.avail_out = (uInt)cap;
-	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-	put(b, out, z.total_out);
-	deflateEnd(&z);
-	free(out);
+	char held[256], want[256];
+	struct scan_stats st;
+	log_hold();
+	assert_int_equal(scan_bytes(b, agg, &st), SCAN_BAD_INPUT);
+	assert_true(log_release(held, sizeof(held)));
+	snprintf(want, sizeof(want), "/tmp/rw-scan-%.6s: %s", held + 13, why);
+	assert_string_equal(held, want);
 }
 
 /*
  * The scan checks each gzip member's CRC-32 itself (zlib only inflates): members of 2 MiB (a
  * scan block: it ends at a block's edge), of a few lines and empty are counted, and a wrong CRC
- * in any of their trailers is bad input, said as zlib says it.
+ * in any of their trailers is bad input, said as zlib says it, in the reader's name. Whatever
+ * else is wrong after a wrong CRC (the reading thread is ahead of the checking one), or in the
+ * same trailer's length (wrong or cut short), zlib stops at the CRC; a wrong or cut length alone
+ * is said as zlib says it.
  */
 static void gzip_member_crc(void **state)
 {
@@ -383,14 +424,27 @@ static void gzip_member_crc(void **state)
 	assert_int_equal(st.events, events + 2);
 	assert_int_equal(st.bytes, big + one.n);
 	for (int i = 0; i < 3; i++) {
-		char why[256];
 		b.p[ends[i] - 8] ^= 0x01; /* the CRC's first byte */
-		log_hold();
-		assert_int_equal(scan_bytes(&b, agg, &st), SCAN_BAD_INPUT);
-		assert_true(log_release(why, sizeof(why)));
-		assert_non_null(strstr(why, "corrupt gzip data (incorrect data check)"));
+		refused_as(&b, agg, "corrupt gzip data (incorrect data check)");
+		b.p[ends[i] - 4] ^= 0x01; /* and the length's */
+		refused_as(&b, agg, "corrupt gzip data (incorrect data check)");
 		b.p[ends[i] - 8] ^= 0x01;
+		refused_as(&b, agg, "corrupt gzip data (incorrect length check)");
+		b.p[ends[i] - 4] ^= 0x01;
 	}
+	/* The second member's length cut short: truncated; with its CRC wrong too, the CRC. */
+	struct buf cut = b;
+	cut.n = ends[1] - 2;
+	refused_as(&cut, agg, "truncated gzip data (unexpected end of file)");
+	b.p[ends[1] - 8] ^= 0x01;
+	refused_as(&cut, agg, "corrupt gzip data (incorrect data check)");
+	b.p[ends[1] - 8] ^= 0x01;
+	/* A wrong CRC in the 2 MiB member, then garbage after the last one. */
+	b.p[ends[0] - 8] ^= 0x01;
+	put(&b, "garbage", 7);
+	refused_as(&b, agg, "corrupt gzip data (incorrect data check)");
+	b.p[ends[0] - 8] ^= 0x01;
+	refused_as(&b, agg, "trailing garbage after gzip data");
 	agg_destroy(agg);
 	free(text.p);
 	free(one.p);

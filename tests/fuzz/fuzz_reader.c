@@ -1,11 +1,12 @@
 /*
  * libFuzzer target: the plain/gzip reader on arbitrary (often corrupt) compressed input, read
  * twice: as zlib checks it, and with the CRCs deferred and checked here as the scan checks them.
- * Both must yield the same content and the same verdict.
+ * Both must yield the same content, the same verdict and the same error message.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -18,9 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_MAX_CONTENT (64u << 20)
 
 struct outcome {
-	bool ok;      /* read to the end without an error */
-	uint32_t crc; /* of all the content read */
-	size_t total; /* bytes of content read */
+	bool ok;        /* read to the end without an error */
+	uint32_t crc;   /* of all the content read */
+	size_t total;   /* bytes of content read */
+	char said[512]; /* the first error logged, "" when none */
 };
 
 static struct outcome read_all(const uint8_t *data, size_t size, bool defer)
@@ -41,10 +43,12 @@ static struct outcome read_all(const uint8_t *data, size_t size, bool defer)
 	if (defer) {
 		reader_defer_crc(r);
 	}
+	log_hold();
 	char out[4096];
 	uLong member = crc32_z(0, Z_NULL, 0);
 	ssize_t n;
 	uint32_t crc;
+	bool bad = false;
 	for (;;) {
 		n = reader_read(r, out, sizeof(out));
 		bool end = n >= 0 && reader_member_end(r, &crc);
@@ -54,16 +58,22 @@ static struct outcome read_all(const uint8_t *data, size_t size, bool defer)
 		o.total += (size_t)n;
 		o.crc = (uint32_t)crc32_z(o.crc, (const Bytef *)out, (size_t)n);
 		member = crc32_z(member, (const Bytef *)out, (size_t)n);
-		if (end && member != crc) {
-			n = -1;
+		if (end && !reader_crc_ok(r, crc, (uint32_t)member)) {
+			bad = true;
 			break;
 		}
 		if (end) {
 			member = crc32_z(0, Z_NULL, 0);
 		}
 	}
-	o.ok = n == 0;
+	if (n < 0) {
+		reader_log_failure(r);
+	}
+	o.ok = n == 0 && !bad;
 	reader_destroy(r);
+	if (!log_release(o.said, sizeof(o.said))) {
+		o.said[0] = '\0';
+	}
 	return o;
 }
 
@@ -80,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct outcome a = read_all(data, size, false), b = read_all(data, size, true);
 	if (a.total < FUZZ_MAX_CONTENT && b.total < FUZZ_MAX_CONTENT &&
-	    (a.ok != b.ok || (a.ok && (a.crc != b.crc || a.total != b.total)))) {
+	    (a.ok != b.ok || strcmp(a.said, b.said) != 0 ||
+	     (a.ok && (a.crc != b.crc || a.total != b.total)))) {
 		abort();
 	}
 	return 0;
