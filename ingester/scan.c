@@ -86,7 +86,10 @@ static void *scan_producer(void *arg)
 		}
 		b->len = len;
 		pthread_mutex_lock(&q->mu);
-		q->gzip = reader_is_gzip(q->r);
+		/* Set with the first block: known from the first read on, it never changes. */
+		if (q->head == 0) {
+			q->gzip = reader_is_gzip(q->r);
+		}
 		if (len > 0 || b->member_end) {
 			q->head++;
 		}

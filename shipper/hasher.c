@@ -53,7 +53,8 @@ struct hasher *hasher_create(bool threaded)
 
 void hasher_post(struct hasher *h, const unsigned char *p, size_t n)
 {
-	if (!worker_threaded(h->w) || n < HASHER_INLINE_MAX) {
+	/* Without a thread, worker_post hashes in this thread too (see worker.h). */
+	if (n < HASHER_INLINE_MAX) {
 		h->lines = hash_slice(h->dg, p, n);
 		return;
 	}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Broken files and disks, end to end. On the stats server: the drop directory's disk full (no
 # space, no inodes) before the first run and while chunks are archived and quarantined; chunks
-# whose manifest lies (hash, line count, length), a truncated gzip, a zero-byte chunk, plain text
-# instead of gzip: each quarantined with its reason while the good chunks around it are counted.
+# whose manifest lies (hash, line count, length), a truncated gzip, a gzip whose CRC is wrong, a
+# zero-byte chunk, plain text instead of gzip: each quarantined with its reason while the good
+# chunks around it are counted.
 # On the mail server: multilog `.u` files (written during an outage, cut mid-line), a zero-byte
 # rotated log, a log truncated by copytruncate and a log replaced by another file between two
 # ship runs. Every CHKUSER line that was logged is counted exactly once.
@@ -84,7 +85,7 @@ one_problem "$T/out" "run on a full disk, first run"
 # .why cannot be written, and the run says so.
 unfill
 mkdir -m 0700 "$in/work" "$in/archive" "$in/quarantine"
-bad=(lie-sha lie-lines lie-length truncated zero plain)
+bad=(lie-sha lie-lines lie-length truncated crc zero plain)
 make_chunk "$in" lie-sha "$T/bad" mx1 smtp
 manifest_set "$in" lie-sha sha256 "$(printf 'forged' | sha256sum | cut -d' ' -f1)"
 make_chunk "$in" lie-lines "$T/bad" mx1 smtp
@@ -93,6 +94,12 @@ make_chunk "$in" lie-length "$T/bad" mx1 smtp
 manifest_set "$in" lie-length length 99
 make_chunk "$in" truncated "$T/bad" mx1 smtp
 truncate -s $(($(stat -c %s "$in/truncated.gz") * 2 / 3)) "$in/truncated.gz"
+# The content whole and the manifest true, one bit of the trailer's CRC-32 flipped (its first
+# byte is the 8th from the end, before the length).
+make_chunk "$in" crc "$T/bad" mx1 smtp
+at=$(($(stat -c %s "$in/crc.gz") - 8))
+byte=$(od -An -tu1 -j "$at" -N1 "$in/crc.gz")
+printf "\\$(printf %o $((byte ^ 1)))" | dd of="$in/crc.gz" bs=1 seek="$at" conv=notrunc status=none
 : >"$T/empty"
 make_chunk "$in" zero "$T/empty" mx1 smtp
 : >"$in/zero.gz"
@@ -132,17 +139,24 @@ done
 rc=0
 ingest run --defaults-file="$MYCNF" --incoming "$in" >"$T/out" 2>&1 || rc=$?
 expect_status 1 "$rc" "$T/out" "run over bad chunks"
-# One line each (the truncated gzip's says what zlib found: "unexpected end of file").
+# One line each (the truncated gzip's and the wrong CRC's say what zlib found, in zlib's words).
 [[ $(problem_lines "$T/out" | wc -l) == "${#bad[@]}" ]] ||
 	{ cat "$T/out" >&2; die "bad chunks: expected one line each"; }
 grep -q '^relaywatch-ingest: truncated: quarantined: truncated.gz: .*unexpected end of file' \
 	"$T/out" || { cat "$T/out" >&2; die "truncated: the line does not say what zlib found"; }
+grep -qxF 'relaywatch-ingest: crc: quarantined: crc.gz: corrupt gzip data (incorrect data check)' \
+	"$T/out" || { cat "$T/out" >&2; die "crc: the line does not say what zlib found"; }
+[[ $(<"$in/quarantine/crc.why") == 'crc.gz: corrupt gzip data (incorrect data check)' ]] ||
+	die "crc: quarantine/crc.why says '$(<"$in/quarantine/crc.why")'"
 for n in "${bad[@]}"; do
 	grep -q "^relaywatch-ingest: $n: quarantined: " "$T/out" ||
 		{ cat "$T/out" >&2; die "bad chunks: no error line for $n"; }
 	[[ $(wc -l <"$in/quarantine/$n.why") == 1 ]] || die "$n: no one-line .why"
 done
 exact "$T/want" "bad chunks quarantined"
+# Nothing of the bad chunks in the ledger either: the wrong CRC is found after its rows were
+# scanned, and they go with the chunk.
+[[ $(db_query "SELECT COUNT(*) FROM chunks") == 2 ]] || die "bad chunks: a ledger row for one"
 umount "$disk" || die "cannot unmount the tmpfs"
 
 # --- the mail server's files, through relaywatch-ship ---
