@@ -259,7 +259,10 @@ static int start(struct reader *r)
 		r->in_len += (size_t)n;
 	}
 	if (r->in_len >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b) {
-		/* 15 + 16: gzip wrapper only, with its CRC-32 and length checked by zlib. */
+		/*
+		 * 15 + 16: gzip wrapper only, with its CRC-32 and length checked by zlib, unless
+		 * they are deferred (member_begin).
+		 */
 		if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
 			r->local = true;
 			return fail(r, "cannot initialise zlib");

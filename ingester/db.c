@@ -787,18 +787,24 @@ static int select_attempt(struct db *db, void *arg)
 	return 0;
 }
 
-MYSQL_RES *db_select(struct db *db, const char *sql, size_t len)
+/* db_select, with what naming the statement in the log. */
+static MYSQL_RES *select_as(struct db *db, const char *what, const char *sql, size_t len)
 {
 	struct stmt_arg a = {.sql = sql, .len = len};
 
+	return db_retry(db, what, select_attempt, &a) == 0 ? a.res : NULL;
+}
+
+MYSQL_RES *db_select(struct db *db, const char *sql, size_t len)
+{
 	log_debug("sql: %.300s", sql);
-	return db_retry(db, "query", select_attempt, &a) == 0 ? a.res : NULL;
+	return select_as(db, "query", sql, len);
 }
 
 enum db_exists db_chunk_exists(struct db *db, const char *id_hex)
 {
 	struct db_sql q;
-	struct stmt_arg a = {0};
+	MYSQL_RES *res;
 	enum db_exists ret = DB_EXISTS_ERROR;
 
 	if (!id_valid(id_hex)) {
@@ -811,13 +817,11 @@ enum db_exists db_chunk_exists(struct db *db, const char *id_hex)
 		log_error("out of memory");
 		goto out;
 	}
-	a.sql = q.p;
-	a.len = q.len;
-	if (db_retry(db, "ledger lookup", select_attempt, &a) != 0) {
+	if ((res = select_as(db, "ledger lookup", q.p, q.len)) == NULL) {
 		goto out;
 	}
-	ret = mysql_num_rows(a.res) > 0 ? DB_EXISTS_YES : DB_EXISTS_NO;
-	mysql_free_result(a.res);
+	ret = mysql_num_rows(res) > 0 ? DB_EXISTS_YES : DB_EXISTS_NO;
+	mysql_free_result(res);
 out:
 	db_sql_finish(&q);
 	return ret;

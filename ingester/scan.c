@@ -424,15 +424,15 @@ int scan_chunk(struct reader *r, const char *name, const struct scan_opts *o, st
 			st->bytes += n;
 			check_keys(&s);
 		}
-		/*
-		 * Too many keys in the block that ends a member: zlib, checking the CRC as it
-		 * inflated, refused a wrong one before this block reached the scan.
-		 */
-		if (b->member_end && off < b->len) {
-			crc = crc32_z(crc, (const Bytef *)b->data + off, b->len - off);
-		}
-		crc_bad = b->member_end && !reader_crc_ok(r, b->crc, (uint32_t)crc);
 		if (b->member_end) {
+			/*
+			 * Too many keys in the block that ends a member: zlib, checking the CRC as
+			 * it inflated, refused a wrong one before this block reached the scan.
+			 */
+			if (off < b->len) {
+				crc = crc32_z(crc, (const Bytef *)b->data + off, b->len - off);
+			}
+			crc_bad = !reader_crc_ok(r, b->crc, (uint32_t)crc);
 			crc = crc32_z(0, Z_NULL, 0);
 		}
 		crashpoint("scan-block");

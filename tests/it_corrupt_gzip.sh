@@ -30,15 +30,30 @@ head -c "$((size / 2))" <(gzip -n -c "$T/bad") >"$T/truncated.gz"
 head -c "$((size - 4))" <(gzip -n -c "$T/bad") >"$T/notrailer.gz"
 # Intact gzip, then a second member that is garbage.
 { gzip -n -c "$T/bad"; printf '\037\213\010\000garbage-not-deflate'; } >"$T/badmember.gz"
+# A byte of the trailer's CRC flipped, then one of its length: the scan checks the CRC itself
+# (the reader defers it to the scanning thread), the reader the length.
+flip_from_end() { # FROM TO BYTES-FROM-END
+	python3 - "$1" "$2" "$3" <<'PY'
+import sys
+src, dst, back = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = bytearray(open(src, "rb").read())
+data[-back] ^= 0x01
+open(dst, "wb").write(data)
+PY
+}
+gzip -n -c "$T/bad" >"$T/intact.gz"
+flip_from_end "$T/intact.gz" "$T/badcrc.gz" 8
+flip_from_end "$T/intact.gz" "$T/badlength.gz" 4
 
-must_fail_unchanged() { # FILE
+must_fail_unchanged() { # FILE REASON
 	local rc=0
 	ingest backfill --defaults-file="$MYCNF" "$1" >"$T/out" 2>&1 || rc=$?
 	[[ $rc == 1 ]] ||
 		{ cat "$T/out" >&2; die "backfill $(basename "$1"): exit status $rc, not 1"; }
-	grep -qF "$(basename "$1")" "$T/out" || {
+	# The file's name, then the reason in zlib's words.
+	grep -qF "$(basename "$1"): $2" "$T/out" || {
 		cat "$T/out" >&2
-		die "backfill $(basename "$1"): the error does not name the file"
+		die "backfill $(basename "$1"): no error '$(basename "$1"): $2'"
 	}
 	db_snapshot "$T/after"
 	cmp -s "$T/before" "$T/after" || {
@@ -46,10 +61,12 @@ must_fail_unchanged() { # FILE
 		die "backfill of $(basename "$1") changed the database"
 	}
 }
-must_fail_unchanged "$T/flipped.gz"
-must_fail_unchanged "$T/truncated.gz"
-must_fail_unchanged "$T/notrailer.gz"
-must_fail_unchanged "$T/badmember.gz"
+must_fail_unchanged "$T/flipped.gz" "corrupt gzip data ("
+must_fail_unchanged "$T/truncated.gz" "truncated gzip data (unexpected end of file)"
+must_fail_unchanged "$T/notrailer.gz" "truncated gzip data (unexpected end of file)"
+must_fail_unchanged "$T/badmember.gz" "corrupt gzip data ("
+must_fail_unchanged "$T/badcrc.gz" "corrupt gzip data (incorrect data check)"
+must_fail_unchanged "$T/badlength.gz" "corrupt gzip data (incorrect length check)"
 
 # Bad files around a good one: the good one is counted, the status still says something failed.
 gzip -n -c "$T/good" >"$T/good.gz"
