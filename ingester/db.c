@@ -144,30 +144,23 @@ static void db_packet_limit(struct db *db)
 	}
 }
 
-/* Whether the one row of a SHOW ... LIKE 'name' statement has the value given. */
-static bool show_is(struct db *db, const char *sql, const char *value)
+/*
+ * Whether the SHOW statement sql gives value in its first row's second column: 1 yes, 0 no (also
+ * when it gives no row), -1 when it failed (db->err untouched: db_fail says why).
+ */
+static int show_is(struct db *db, const char *sql, const char *value)
 {
 	MYSQL_RES *res = NULL;
 	MYSQL_ROW row;
-	bool is = false;
 
-	if (db->my != NULL && mysql_query(db->my, sql) == 0 &&
-	    (res = mysql_store_result(db->my)) != NULL && (row = mysql_fetch_row(res)) != NULL &&
-	    row[1] != NULL) {
-		is = strcmp(row[1], value) == 0;
+	if (db->my == NULL || mysql_query(db->my, sql) != 0 ||
+	    (res = mysql_store_result(db->my)) == NULL) {
+		return -1;
 	}
+	row = mysql_fetch_row(res);
+	int is = row != NULL && row[1] != NULL && strcmp(row[1], value) == 0;
 	mysql_free_result(res);
 	return is;
-}
-
-/*
- * Whether the server is a node of a Galera cluster (wsrep_on). False when it cannot tell (no
- * connection, a failed statement; nothing logged).
- */
-static bool galera_node(struct db *db)
-{
-	/* A MariaDB built with Galera support but not in a cluster says OFF (MySQL: no row). */
-	return show_is(db, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'", "ON");
 }
 
 /* Opens the connection and sets up the session. 0, or -1 with db->err set. */
@@ -223,7 +216,19 @@ static int db_open(struct db *db)
 		return -1;
 	}
 	db_packet_limit(db);
-	db->galera = galera_node(db);
+	/*
+	 * Whether the server is a node of a Galera cluster (a MariaDB built with Galera but not in
+	 * a cluster says OFF; MySQL gives no row). Unanswered, the connection fails: taken for a
+	 * plain server, a node would get bulk arrays and no replay of error 1317 (see db->galera).
+	 */
+	int galera = show_is(db, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'", "ON");
+	if (galera < 0) {
+		db_fail(db);
+		mysql_close(db->my);
+		db->my = NULL;
+		return -1;
+	}
+	db->galera = galera == 1;
 	return 0;
 }
 
@@ -418,7 +423,7 @@ int db_buf_datetime(struct db *db, int64_t utc, bool as_null)
  */
 static bool node_out_of_cluster(struct db *db)
 {
-	return db->galera && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF");
+	return db->galera && show_is(db, "SHOW STATUS LIKE 'wsrep_ready'", "OFF") == 1;
 }
 
 static void backoff(int attempt, bool connection)
