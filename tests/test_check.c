@@ -462,14 +462,14 @@ static void render_times(void **state)
 	assert_string_equal(out, "2024-03-10T13:43Z");
 	render_time(1710078185, RENDER_SECOND, out);
 	assert_string_equal(out, "2024-03-10T13:43:05Z");
-	render_alert_when(&a, out);
+	render_alert_when(&a, RENDER_MINUTE, out);
 	assert_string_equal(out, "2024-03-10T13:00Z");
 	/* a daily rule's alert is a date only when its period is a whole UTC day */
 	a.daily = true;
-	render_alert_when(&a, out);
+	render_alert_when(&a, RENDER_MINUTE, out);
 	assert_string_equal(out, "2024-03-10T13:00Z");
 	a.when = 1710028800;
-	render_alert_when(&a, out);
+	render_alert_when(&a, RENDER_MINUTE, out);
 	assert_string_equal(out, "2024-03-10");
 	a.daily = false;
 	FILE *f = open_memstream(&json, &len);
