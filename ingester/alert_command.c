@@ -148,25 +148,17 @@ nomem:
 }
 
 /*
- * Closes every descriptor above 2 but keep, in the child. A kernel older than close_range (5.9)
- * has them closed one by one. -1 with errno when they could not be closed.
+ * Marks every descriptor above 2 close-on-exec, in the child: execve closes them all, keep (the
+ * error pipe, close-on-exec already) with the rest, and a failed execve can still use it. A
+ * kernel without the flag (before 5.11: EINVAL) or without close_range (before 5.9: ENOSYS) has
+ * them closed one by one but keep. -1 with errno when they could not be.
  */
-static int close_all_but(int keep)
+static int close_on_exec_all_but(int keep)
 {
-	unsigned from = 3;
-
-	if (keep >= 3) {
-		/* Those below keep, then those above it. */
-		if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0) {
-			goto fallback;
-		}
-		from = (unsigned)keep + 1;
-	}
-	if (close_range(from, ~0U, 0) == 0) {
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) {
 		return 0;
 	}
-fallback:
-	if (errno != ENOSYS) {
+	if (errno != EINVAL && errno != ENOSYS) {
 		return -1;
 	}
 	long max = sysconf(_SC_OPEN_MAX);
@@ -205,7 +197,7 @@ static void child_exec(char *const argv[], char *const envp[], int in_fd, int ou
 		goto fail;
 	}
 	/* The database connection and anything else open must not leak into the program. */
-	if (close_all_but(errfd) != 0) {
+	if (close_on_exec_all_but(errfd) != 0) {
 		goto fail;
 	}
 	execve(argv[0], argv, envp);

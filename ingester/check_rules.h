@@ -88,7 +88,7 @@ void check_rules_finish(struct check_rules *r);
  * relay_domains, relay_ips, sender_mismatch, denied (counts), stale (durations with their unit:
  * "90m", "6h", "2d"); check_baseline_warn / check_baseline_crit (the factor K, a decimal
  * such as "3" or "2.5"), check_baseline_min, check_baseline_days (1..60),
- * check_baseline_percentile (1..100); check_sender_allow = account... (whitespace-separated,
+ * check_baseline_percentile (1..100); check_sender_allow = account... (separated by blanks,
  * repeatable: each line adds to the list).
  */
 enum config_set_result check_rules_set(struct check_rules *r, const struct config_line *cl);

@@ -162,7 +162,7 @@ static enum alert_command_result notify_one(const struct alert_command *cmd,
 	render_alert_value(subject, sizeof(subject) - 1, a->subject, a->subject_len);
 	snprintf(value, sizeof(value), "%" PRIu64, a->value);
 	snprintf(threshold, sizeof(threshold), "%" PRIu64, a->threshold);
-	render_alert_when(a, start);
+	render_alert_when(a, RENDER_MINUTE, start);
 	const struct alert_command_env env[] = {
 		{"RELAYWATCH_STATUS", check_status_name[a->status]},
 		{"RELAYWATCH_RULE", check_rule_name[a->rule]},

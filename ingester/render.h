@@ -27,12 +27,26 @@ void render_alerts_text(FILE *f, const struct check_rules *r, const struct check
 void render_alerts_json(FILE *f, const struct check_alerts *a, enum check_status st,
 			const char *why, int64_t since, int64_t until);
 
+/* How much of a time render_time writes. */
+enum render_unit {
+	RENDER_DAY,    /* "2024-03-10": a whole day, in every output */
+	RENDER_MINUTE, /* "2024-03-10T13:00Z": check's lines and alert_command's variables */
+	RENDER_SECOND, /* "2024-03-10T13:00:00Z": every JSON output, report's and check's */
+};
+
+/* utc as ISO 8601 UTC to the unit, without quotes. */
+void render_time(int64_t utc, enum render_unit unit, char out[static 21]);
+
 /* One alert as check's text line ("CRITICAL relay_rcpt host=... value=..."), with '\n'. */
 void render_alert_line(FILE *f, const struct check_alert *x);
 /* One alert as the JSON object of check's "alerts" array, without a newline. */
 void render_alert_json(FILE *f, const struct check_alert *x);
-/* "2024-03-10T13:00Z" for an hour or a stale host's newest line, "2024-03-10" for a day. */
-void render_alert_when(const struct check_alert *a, char out[static 21]);
+/*
+ * The alert's time: the date alone for a whole day ("2024-03-10"), else (an hour, a stale host's
+ * newest line) to unit: RENDER_MINUTE in check's lines and alert_command's variables,
+ * RENDER_SECOND in JSON.
+ */
+void render_alert_when(const struct check_alert *a, enum render_unit unit, char out[static 21]);
 /* "account", "ip" or "host": what an alert of the rule is about. */
 const char *render_alert_kind(enum check_rule rule);
 /* "hour", "day" or "newest": what the alert's time is. */
@@ -44,16 +58,6 @@ const char *render_alert_period(const struct check_alert *a);
  * as the start of performance data, see the whole line. out holds width + 1 bytes.
  */
 size_t render_alert_value(char *out, size_t width, const char *s, size_t n);
-
-/* How much of a time render_time writes. */
-enum render_unit {
-	RENDER_DAY,    /* "2024-03-10": a whole day, in every output */
-	RENDER_MINUTE, /* "2024-03-10T13:00Z": check's lines and alert_command's variables */
-	RENDER_SECOND, /* "2024-03-10T13:00:00Z": every JSON output, report's and check's */
-};
-
-/* utc as ISO 8601 UTC to the unit, without quotes. */
-void render_time(int64_t utc, enum render_unit unit, char out[static 21]);
 
 /* For the report's renderers: a non-string cell as text for fmt (JSON: a complete value). */
 void render_cell(enum render_fmt fmt, enum col_kind kind, const struct cell *c, char *out,

@@ -7,9 +7,9 @@
 
 /* The output of `check`: a monitoring plugin's status line, then one line per alert. */
 
-void render_alert_when(const struct check_alert *a, char out[static 21])
+void render_alert_when(const struct check_alert *a, enum render_unit unit, char out[static 21])
 {
-	render_time(a->when, check_alert_is_day(a) ? RENDER_DAY : RENDER_MINUTE, out);
+	render_time(a->when, check_alert_is_day(a) ? RENDER_DAY : unit, out);
 }
 
 const char *render_alert_kind(enum check_rule rule)
@@ -40,7 +40,7 @@ void render_alert_line(FILE *f, const struct check_alert *x)
 
 	render_alert_value(host, sizeof(host) - 1, x->host, x->host_len);
 	render_alert_value(subj, sizeof(subj) - 1, x->subject, x->subject_len);
-	render_alert_when(x, when);
+	render_alert_when(x, RENDER_MINUTE, when);
 	fprintf(f, "%s %s host=%s", check_status_name[x->status], check_rule_name[x->rule], host);
 	if (x->rule != CHECK_STALE) {
 		fprintf(f, " %s=%s", render_alert_kind(x->rule), subj);
@@ -53,7 +53,7 @@ void render_alert_json(FILE *f, const struct check_alert *x)
 {
 	char when[21];
 
-	render_time(x->when, check_alert_is_day(x) ? RENDER_DAY : RENDER_SECOND, when);
+	render_alert_when(x, RENDER_SECOND, when);
 	fprintf(f, "{\"status\":\"%s\",\"rule\":\"%s\",\"host\":", check_status_name[x->status],
 		check_rule_name[x->rule]);
 	escape_json(f, x->host, x->host_len);

@@ -177,7 +177,7 @@ static void html_volume_chart(FILE *f, const struct report *r)
 		return;
 	}
 	for (size_t i = 0; i < r->nhourly; i++) {
-		int64_t p = day ? r->hourly[i].t - r->hourly[i].t % 86400 : r->hourly[i].t;
+		int64_t p = day ? logtime_day_floor(r->hourly[i].t) : r->hourly[i].t;
 		if (n == 0 || v[n - 1].t != p) {
 			v[n++].t = p;
 		}

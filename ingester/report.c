@@ -3,6 +3,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "logtime.h"
 #include "report.h"
 
 const char *const report_group_name[GRP_COUNT] = {"relaying rcpt", "rejected relaying",
@@ -220,7 +221,7 @@ static int query_hourly(struct db *db, struct report *r)
 	int64_t cur = INT64_MIN;
 	for (size_t i = 0; i < r->nhourly; i++) {
 		const struct bucket *b = &r->hourly[i];
-		int64_t p = r->day ? b->t - b->t % 86400 : b->t;
+		int64_t p = r->day ? logtime_day_floor(b->t) : b->t;
 		if (c == NULL || p != cur) {
 			c = section_row(s);
 			if (c == NULL) {

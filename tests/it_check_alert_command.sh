@@ -36,8 +36,7 @@ rc=$(new "$T/run0")
 
 # An account named like a shell command: two alerts (relay_domains, relay_ips), two calls.
 evil="x\$(touch $T/pwned)\`touch $T/pwned2\`@evil.test"
-start=$H
-feed relay --auth "$evil" --start "$start" --end "$now" --count 300 --nets 35 --domains 250
+feed relay --auth "$evil" --start "$H" --end "$now" --count 300 --nets 35 --domains 250
 touch "$T/fail"
 rc=$(new "$T/run1")
 [[ $rc == 2 ]] || { cat "$T/run1" "$T/run1.err" >&2; die "the burst: exit $rc, want 2"; }

@@ -32,23 +32,16 @@ rc=$(cycle "$T/c1")
 	{ cat "$T/c1" "$T/c1.err" >&2; die "ordinary traffic: exit $rc, want 0 and silence"; }
 
 # The burst, written now into the live log; its last line not yet complete. All of it in the
-# current hour, which it needs 2 s of: in an hour's first 2 s it waits for them rather than
-# spill into the hour before (whose counts would then fall short of the thresholds).
-now=$(date +%s)
-if ((now % 3600 < 2)); then
-	sleep 2
-	now=$(date +%s)
-fi
-H=$((now - now % 3600))
-start=$H
+# current hour (hour_clock), whose counts the thresholds are set against.
+hour_clock
 lines --host mail1.example.org relay --auth stolen@example.org --sender others \
-	--start "$start" --end "$now" --count 2100 --nets 31 --domains 60 >>"$log"
+	--start "$H" --end "$now" --count 2100 --nets 31 --domains 60 >>"$log"
 printf 'Dec  1 00:00:00 mail1.example.org smtp: 1.0 CHKUSER relaying rcpt: from <half' >>"$log"
 t0=$(date +%s%N)
 rc=$(cycle "$T/c2")
 t1=$(date +%s%N)
 [[ $rc == 2 ]] || { cat "$T/c2" "$T/c2.err" >&2; die "the burst's cycle: exit $rc, want 2"; }
-hour=$(date -u -d "@$H" +%Y-%m-%dT%H:%MZ)
+hour=$(iso "$H")
 who="host=mail1.example.org account=stolen@example.org"
 for l in \
 	"CRITICAL relay_rcpt $who value=2100 threshold=2000 hour=$hour" \

@@ -46,8 +46,7 @@ roam=$(db_query "SELECT MAX(c) FROM (SELECT COUNT(DISTINCT remote_ip) c FROM rel
 
 # A burst in the current, incomplete hour: 600 recipients to 300 domains from 40 networks.
 # The plugin shows it at once, and so does --new.
-start=$H
-feed relay --auth thief@example.org --start "$start" --end "$now" --count 600 --nets 40 \
+feed relay --auth thief@example.org --start "$H" --end "$now" --count 600 --nets 40 \
 	--domains 300
 thief="host=mx1 account=thief@example.org"
 burst=(

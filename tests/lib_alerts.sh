@@ -1,7 +1,7 @@
 # Sourced after tests/lib.sh by the tests of check --new and alert_command (it_check_new.sh,
-# it_check_alert_command.sh). Provides:
-#   $now $H             the clock when sourced (at least 2 s into its hour), and the start of
-#                       that hour (UTC seconds)
+# it_check_alert_command.sh, it_check_latency.sh). Provides:
+#   hour_clock          sets $now to the clock, at least 2 s into its hour (it waits for them),
+#                       and $H to the start of that hour (UTC seconds); run when sourced
 #   iso T               T as check prints an hour: 2024-03-10T13:00Z
 #   lines ARGS...       CHKUSER lines of tests/chkuser_lines.py on stdout
 #   feed ARGS...        writes `lines --host mx1 ARGS` into a new file and backfills it as mx1
@@ -13,12 +13,15 @@ need_env RW_MYCNF RW_SRC
 
 # A burst "in the current hour" needs some of it behind: in an hour's first 2 s this waits for
 # them rather than have the burst spill into the hour before (CI met that at 05:00:00).
-now=$(date +%s)
-if ((now % 3600 < 2)); then
-	sleep 2
+hour_clock() {
 	now=$(date +%s)
-fi
-H=$((now - now % 3600))
+	if ((now % 3600 < 2)); then
+		sleep 2
+		now=$(date +%s)
+	fi
+	H=$((now - now % 3600))
+}
+hour_clock
 
 iso() {
 	date -u -d "@$1" +%Y-%m-%dT%H:%MZ

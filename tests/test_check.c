@@ -301,6 +301,20 @@ static char *render(void (*fn)(FILE *, const char *, size_t), const char *s, siz
 	return buf;
 }
 
+/* One alert rendered with fn into a string (caller frees). */
+static char *render_alert(void (*fn)(FILE *, const struct check_alert *),
+			  const struct check_alert *a)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	fn(f, a);
+	fclose(f);
+	return buf;
+}
+
 #define R(fn, lit) render(fn, lit, sizeof(lit) - 1)
 
 static void expect(char *got, const char *want)
@@ -423,8 +437,7 @@ static void escape_plugin(void **state)
 		.threshold = 500,
 		.when = 1710075600,
 	};
-	char *line = NULL;
-	size_t len = 0;
+	char *line;
 
 	(void)state;
 	render_alert_value(out, 99, "a|b c\\|", 7);
@@ -432,10 +445,7 @@ static void escape_plugin(void **state)
 	/* cut as the other escapes: never inside one */
 	render_alert_value(out, 10, "||||||||||||", 12);
 	assert_string_equal(out, "\\x7c...");
-	FILE *f = open_memstream(&line, &len);
-	assert_non_null(f);
-	render_alert_line(f, &a);
-	fclose(f);
+	line = render_alert(render_alert_line, &a);
 	assert_string_equal(line,
 			    "WARNING relay_rcpt host=mx\\x7c1 account=a\\x7cb\\x20c@x value=600 "
 			    "threshold=500 hour=2024-03-10T13:00Z\n");
@@ -449,8 +459,7 @@ static void escape_plugin(void **state)
  */
 static void render_times(void **state)
 {
-	char out[21], *json = NULL;
-	size_t len = 0;
+	char out[21], *json;
 	struct check_alert a = {.rule = CHECK_RELAY_RCPT, .when = 1710075600};
 
 	(void)state;
@@ -462,29 +471,22 @@ static void render_times(void **state)
 	assert_string_equal(out, "2024-03-10T13:43Z");
 	render_time(1710078185, RENDER_SECOND, out);
 	assert_string_equal(out, "2024-03-10T13:43:05Z");
-	render_alert_when(&a, out);
+	render_alert_when(&a, RENDER_MINUTE, out);
 	assert_string_equal(out, "2024-03-10T13:00Z");
 	/* a daily rule's alert is a date only when its period is a whole UTC day */
 	a.daily = true;
-	render_alert_when(&a, out);
+	render_alert_when(&a, RENDER_MINUTE, out);
 	assert_string_equal(out, "2024-03-10T13:00Z");
 	a.when = 1710028800;
-	render_alert_when(&a, out);
+	render_alert_when(&a, RENDER_MINUTE, out);
 	assert_string_equal(out, "2024-03-10");
 	a.daily = false;
-	FILE *f = open_memstream(&json, &len);
-	assert_non_null(f);
-	render_alert_json(f, &a);
-	fclose(f);
+	json = render_alert(render_alert_json, &a);
 	assert_non_null(strstr(json, ",\"period\":\"hour\",\"start\":\"2024-03-10T00:00:00Z\"}"));
 	free(json);
 	/* JSON's day: the date alone. */
 	a.daily = true;
-	json = NULL;
-	f = open_memstream(&json, &len);
-	assert_non_null(f);
-	render_alert_json(f, &a);
-	fclose(f);
+	json = render_alert(render_alert_json, &a);
 	assert_non_null(strstr(json, ",\"period\":\"day\",\"start\":\"2024-03-10\"}"));
 	free(json);
 	setenv("TZ", "UTC", 1);
