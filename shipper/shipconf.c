@@ -297,8 +297,12 @@ static int shipconf_line(const struct config_line *cl, void *data)
 	return config_unknown(cl);
 }
 
-/* Whether the keys without a default are there. */
-static int check_required(const struct ship_config *c, const char *name)
+/*
+ * What only the whole file tells, for both ways of loading it: whether the keys without a
+ * default are there; then the "host" lines without a port get the "port" key's, which may come
+ * after them.
+ */
+static int load_end(struct ship_config *c, const char *name)
 {
 	static const char *const keys[] = {"host", "user", "identity", "remote_dir"};
 	const void *const vals[] = {c->servers, c->user, c->identity, c->remote_dir};
@@ -312,36 +316,26 @@ static int check_required(const struct ship_config *c, const char *name)
 		log_error("%s: no 'source' line: nothing to ship", name);
 		return -1;
 	}
-	return 0;
-}
-
-/* Gives the "host" lines without a port the "port" key's, known only once the whole file is
- * read: it may come after them. */
-static void fill_default_ports(struct ship_config *c)
-{
 	for (size_t i = 0; i < c->nservers; i++) {
 		if (c->servers[i].port == 0) {
 			c->servers[i].port = c->port;
 		}
 	}
+	return 0;
 }
 
 int shipconf_load(struct ship_config *c, const char *path)
 {
-	if (config_parse(path, CONFIG_SECURE, shipconf_line, c) != 0 ||
-	    check_required(c, path) != 0) {
+	if (config_parse(path, CONFIG_SECURE, shipconf_line, c) != 0) {
 		return -1;
 	}
-	fill_default_ports(c);
-	return 0;
+	return load_end(c, path);
 }
 
 int shipconf_load_buffer(struct ship_config *c, const char *name, const char *buf, size_t len)
 {
-	if (config_parse_buffer(name, buf, len, shipconf_line, c) != 0 ||
-	    check_required(c, name) != 0) {
+	if (config_parse_buffer(name, buf, len, shipconf_line, c) != 0) {
 		return -1;
 	}
-	fill_default_ports(c);
-	return 0;
+	return load_end(c, name);
 }

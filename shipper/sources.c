@@ -556,7 +556,6 @@ bool sources_ends_nl(const struct source_file *f)
 {
 	struct stat sb;
 	unsigned char c;
-	bool nl = false;
 
 	if (f->live || f->gz || f->size == 0) {
 		return false;
@@ -566,8 +565,8 @@ bool sources_ends_nl(const struct source_file *f)
 		return false;
 	}
 	/* Another file under its name since: not the one planned for; never packed. */
-	nl = (uint64_t)sb.st_dev == f->dev && (uint64_t)sb.st_ino == f->ino &&
-	     fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
+	bool nl = (uint64_t)sb.st_dev == f->dev && (uint64_t)sb.st_ino == f->ino &&
+		  fileio_read_at(fd, &c, 1, (off_t)(f->size - 1)) == 1 && c == '\n';
 	close(fd);
 	return nl;
 }

@@ -173,6 +173,44 @@ static void config_errors(void **unused)
 		assert_int_equal(load(&c, bad[i]), -1);
 		shipconf_finish(&c);
 	}
+
+	/* The bounds relaywatch-ship.conf(5) gives: a path of at most 992 bytes, a service of at
+	 * most 64; one byte more is refused, and the error says which. */
+	static const struct {
+		size_t path, service;
+		const char *error; /* NULL: loaded */
+	} sized[] = {
+		{992, 64, NULL},
+		{993, 64, "ship.conf:5: source: path too long"},
+		{992, 65, "ship.conf:5: source: service name longer than 64 bytes"},
+	};
+	for (size_t i = 0; i < sizeof(sized) / sizeof(sized[0]); i++) {
+		char path[1000], service[70], text[1200], msg[256];
+		struct ship_config c;
+		memset(path, 'p', sized[i].path);
+		path[0] = '/';
+		path[sized[i].path] = '\0';
+		memset(service, 's', sized[i].service);
+		service[sized[i].service] = '\0';
+		snprintf(text, sizeof(text),
+			 "host = h\nuser = u\nidentity = /k\nremote_dir = d\n"
+			 "source = %s syslog service=%s\n",
+			 path, service);
+		log_hold();
+		int ret = load(&c, text);
+		bool logged = log_release(msg, sizeof(msg));
+		if (sized[i].error == NULL) {
+			assert_int_equal(ret, 0);
+			assert_false(logged);
+			assert_string_equal(c.sources[0].path, path);
+			assert_string_equal(c.sources[0].service, service);
+		} else {
+			assert_int_equal(ret, -1);
+			assert_true(logged);
+			assert_string_equal(msg, sized[i].error);
+		}
+		shipconf_finish(&c);
+	}
 }
 
 /*
